@@ -1,0 +1,55 @@
+"""What the accounts module knows about people and their devices."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict
+
+
+class User(BaseModel):
+    """A person's public profile: exactly the protocol's `user` object."""
+
+    model_config = ConfigDict(frozen=True)
+
+    user_id: int
+    username: str
+    display_name: str
+    about: str
+    created_at: int
+
+
+class Device(BaseModel):
+    """One signed-in client of a user, with its own token."""
+
+    model_config = ConfigDict(frozen=True)
+
+    device_id: int
+    user_id: int
+    name: str
+    created_at: int
+    last_seen_at: int
+
+
+class Credentials(BaseModel):
+    """A user and the stored password hash, for checking a login."""
+
+    model_config = ConfigDict(frozen=True)
+
+    user: User
+    password_hash: str
+
+
+class Caller(BaseModel):
+    """Who is making a request: the result of checking a token."""
+
+    model_config = ConfigDict(frozen=True)
+
+    user_id: int
+    device_id: int
+
+
+class LoginResult(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    token: str
+    device: Device
+    user: User

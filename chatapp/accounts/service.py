@@ -1,0 +1,178 @@
+"""Accounts: sign-up, login, tokens, profiles and devices."""
+
+from __future__ import annotations
+
+import structlog
+
+from chatapp.accounts import rules
+from chatapp.accounts.events import DeviceRevoked
+from chatapp.accounts.models import Caller, Device, LoginResult, User
+from chatapp.accounts.passwords import PasswordHasher
+from chatapp.accounts.store import UsernameTaken, UserStore
+from chatapp.accounts.tokens import hash_token, new_token
+from chatapp.bus import Bus
+from chatapp.clock import Clock
+from chatapp.errors import Conflict, NotFound, RateLimited, Unauthorized
+from chatapp.ratelimit import KeyedRateLimiter
+
+log = structlog.get_logger(__name__)
+
+USER_SEARCH_LIMIT = 20
+# last_seen_at is for people reading a device list; minute precision spares a
+# write on every request.
+_TOUCH_INTERVAL_MS = 60_000
+
+
+class AccountLimits:
+    """The abuse limits the accounts module enforces."""
+
+    def __init__(
+        self,
+        clock: Clock,
+        *,
+        logins_per_username: int,
+        logins_per_address: int,
+        signups_per_address: int,
+        window_seconds: float,
+    ) -> None:
+        self.login_by_username = KeyedRateLimiter(
+            clock, capacity=logins_per_username, window_seconds=window_seconds
+        )
+        self.login_by_address = KeyedRateLimiter(
+            clock, capacity=logins_per_address, window_seconds=window_seconds
+        )
+        self.signup_by_address = KeyedRateLimiter(
+            clock, capacity=signups_per_address, window_seconds=window_seconds
+        )
+
+
+class Accounts:
+    def __init__(
+        self,
+        store: UserStore,
+        hasher: PasswordHasher,
+        clock: Clock,
+        bus: Bus,
+        limits: AccountLimits,
+    ) -> None:
+        self._store = store
+        self._hasher = hasher
+        self._clock = clock
+        self._bus = bus
+        self._limits = limits
+
+    async def signup(
+        self, username: str, password: str, display_name: str | None = None, *, address: str = ""
+    ) -> User:
+        name = rules.normalise_username(username)
+        rules.check_password(password)
+        shown = rules.check_display_name(display_name) if display_name is not None else name
+        _enforce(self._limits.signup_by_address, address, "signups from this address")
+        password_hash = await self._hasher.hash(password)
+        try:
+            user = await self._store.create_user(
+                username=name,
+                display_name=shown,
+                password_hash=password_hash,
+                created_at=self._clock.now_ms(),
+            )
+        except UsernameTaken:
+            raise Conflict("username_taken", f"username {name!r} is taken") from None
+        log.info("user_signed_up", user_id=user.user_id)
+        return user
+
+    async def login(
+        self, username: str, password: str, device_name: str | None = None, *, address: str = ""
+    ) -> LoginResult:
+        name = username.lower()
+        _enforce(self._limits.login_by_address, address, "login attempts from this address")
+        _enforce(self._limits.login_by_username, name, "login attempts for this username")
+        credentials = await self._store.get_credentials(name)
+        stored_hash = credentials.password_hash if credentials else None
+        if credentials is None or not await self._hasher.verify(stored_hash, password):
+            log.info("login_refused", username=name)
+            raise Unauthorized("invalid_credentials", "wrong username or password")
+        if self._hasher.needs_rehash(credentials.password_hash):
+            new_hash = await self._hasher.hash(password)
+            await self._store.set_password_hash(credentials.user.user_id, new_hash)
+        token = new_token()
+        device = await self._store.create_device(
+            user_id=credentials.user.user_id,
+            name=rules.device_name(device_name),
+            token_hash=hash_token(token),
+            created_at=self._clock.now_ms(),
+        )
+        log.info("device_logged_in", user_id=device.user_id, device_id=device.device_id)
+        return LoginResult(token=token, device=device, user=credentials.user)
+
+    async def authenticate(self, token: str | None) -> Caller:
+        """The caller a bearer token belongs to; Unauthorized when missing, unknown or revoked."""
+        if not token:
+            raise Unauthorized("unauthorized", "a bearer token is required")
+        device = await self._store.device_for_token(hash_token(token))
+        if device is None:
+            raise Unauthorized("unauthorized", "the token is unknown or revoked")
+        now = self._clock.now_ms()
+        if now - device.last_seen_at >= _TOUCH_INTERVAL_MS:
+            await self._store.touch_device(device.device_id, seen_at=now)
+        return Caller(user_id=device.user_id, device_id=device.device_id)
+
+    async def logout(self, caller: Caller) -> None:
+        await self.revoke_device(caller, caller.device_id)
+
+    async def revoke_device(self, caller: Caller, device_id: int) -> None:
+        revoked = await self._store.revoke_device(
+            caller.user_id, device_id, revoked_at=self._clock.now_ms()
+        )
+        if not revoked:
+            raise NotFound("not_found", f"no device {device_id}")
+        log.info("device_revoked", user_id=caller.user_id, device_id=device_id)
+        self._bus.publish(DeviceRevoked(user_id=caller.user_id, device_id=device_id))
+
+    async def list_devices(self, caller: Caller) -> list[Device]:
+        return await self._store.list_devices(caller.user_id)
+
+    async def get_user(self, user_id: int) -> User:
+        user = await self._store.get_user(user_id)
+        if user is None:
+            raise NotFound("not_found", f"no user {user_id}")
+        return user
+
+    async def find_users(self, username_prefix: str) -> list[User]:
+        prefix = username_prefix.lower()
+        if not prefix:
+            return []
+        return await self._store.find_users(prefix, limit=USER_SEARCH_LIMIT)
+
+    async def update_profile(
+        self, caller: Caller, *, display_name: str | None, about: str | None
+    ) -> User:
+        user = await self._store.update_profile(
+            caller.user_id,
+            display_name=rules.check_display_name(display_name)
+            if display_name is not None
+            else None,
+            about=rules.check_about(about) if about is not None else None,
+        )
+        if user is None:
+            raise NotFound("not_found", "the account no longer exists")
+        return user
+
+    async def set_password(self, username: str, password: str) -> User:
+        """Set a new password (an operator's reset): every device must log in again."""
+        rules.check_password(password)
+        credentials = await self._store.get_credentials(username.lower())
+        if credentials is None:
+            raise NotFound("not_found", f"no user {username!r}")
+        user = credentials.user
+        await self._store.set_password_hash(user.user_id, await self._hasher.hash(password))
+        caller = Caller(user_id=user.user_id, device_id=0)
+        for device in await self._store.list_devices(user.user_id):
+            await self.revoke_device(caller, device.device_id)
+        return user
+
+
+def _enforce(limiter: KeyedRateLimiter, key: str, what: str) -> None:
+    retry_after = limiter.try_acquire(key)
+    if retry_after is not None:
+        raise RateLimited(retry_after, f"too many {what}; try again later")

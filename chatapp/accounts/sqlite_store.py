@@ -1,0 +1,149 @@
+"""UserStore on SQLite."""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Any
+
+import aiosqlite
+
+from chatapp.accounts.models import Credentials, Device, User
+from chatapp.accounts.store import UsernameTaken
+
+_USER_COLUMNS = "user_id, username, display_name, about, created_at"
+_DEVICE_COLUMNS = "device_id, user_id, name, created_at, last_seen_at"
+
+
+def _user(row: Any) -> User:
+    return User(
+        user_id=row["user_id"],
+        username=row["username"],
+        display_name=row["display_name"],
+        about=row["about"],
+        created_at=row["created_at"],
+    )
+
+
+def _device(row: Any) -> Device:
+    return Device(
+        device_id=row["device_id"],
+        user_id=row["user_id"],
+        name=row["name"],
+        created_at=row["created_at"],
+        last_seen_at=row["last_seen_at"],
+    )
+
+
+class SqliteUserStore:
+    """Users and devices in the `users` and `devices` tables."""
+
+    def __init__(self, connection: aiosqlite.Connection) -> None:
+        self._db = connection
+
+    async def create_user(
+        self, *, username: str, display_name: str, password_hash: str, created_at: int
+    ) -> User:
+        try:
+            cursor = await self._db.execute(
+                "INSERT INTO users (username, display_name, password_hash, created_at)"
+                " VALUES (?, ?, ?, ?)",
+                (username, display_name, password_hash, created_at),
+            )
+        except sqlite3.IntegrityError as exc:
+            raise UsernameTaken(username) from exc
+        user_id = cursor.lastrowid
+        assert user_id is not None
+        return User(
+            user_id=user_id,
+            username=username,
+            display_name=display_name,
+            about="",
+            created_at=created_at,
+        )
+
+    async def get_user(self, user_id: int) -> User | None:
+        row = await self._one(f"SELECT {_USER_COLUMNS} FROM users WHERE user_id = ?", (user_id,))
+        return _user(row) if row else None
+
+    async def get_credentials(self, username: str) -> Credentials | None:
+        row = await self._one(
+            f"SELECT {_USER_COLUMNS}, password_hash FROM users WHERE username = ?", (username,)
+        )
+        return Credentials(user=_user(row), password_hash=row["password_hash"]) if row else None
+
+    async def set_password_hash(self, user_id: int, password_hash: str) -> None:
+        await self._db.execute(
+            "UPDATE users SET password_hash = ? WHERE user_id = ?", (password_hash, user_id)
+        )
+
+    async def update_profile(
+        self, user_id: int, *, display_name: str | None, about: str | None
+    ) -> User | None:
+        await self._db.execute(
+            "UPDATE users SET display_name = COALESCE(?, display_name), about = COALESCE(?, about)"
+            " WHERE user_id = ?",
+            (display_name, about, user_id),
+        )
+        return await self.get_user(user_id)
+
+    async def find_users(self, username_prefix: str, *, limit: int) -> list[User]:
+        # Escape LIKE's wildcards: `_` is legal in usernames and must match itself.
+        pattern = (
+            username_prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        )
+        async with self._db.execute(
+            f"SELECT {_USER_COLUMNS} FROM users WHERE username LIKE ? ESCAPE '\\'"
+            " ORDER BY username != ?, username LIMIT ?",
+            (pattern, username_prefix, limit),
+        ) as cursor:
+            return [_user(row) async for row in cursor]
+
+    async def create_device(
+        self, *, user_id: int, name: str, token_hash: str, created_at: int
+    ) -> Device:
+        cursor = await self._db.execute(
+            "INSERT INTO devices (user_id, name, token_hash, created_at, last_seen_at)"
+            " VALUES (?, ?, ?, ?, ?)",
+            (user_id, name, token_hash, created_at, created_at),
+        )
+        device_id = cursor.lastrowid
+        assert device_id is not None
+        return Device(
+            device_id=device_id,
+            user_id=user_id,
+            name=name,
+            created_at=created_at,
+            last_seen_at=created_at,
+        )
+
+    async def device_for_token(self, token_hash: str) -> Device | None:
+        row = await self._one(
+            f"SELECT {_DEVICE_COLUMNS} FROM devices WHERE token_hash = ? AND revoked_at IS NULL",
+            (token_hash,),
+        )
+        return _device(row) if row else None
+
+    async def list_devices(self, user_id: int) -> list[Device]:
+        async with self._db.execute(
+            f"SELECT {_DEVICE_COLUMNS} FROM devices"
+            " WHERE user_id = ? AND revoked_at IS NULL ORDER BY device_id",
+            (user_id,),
+        ) as cursor:
+            return [_device(row) async for row in cursor]
+
+    async def revoke_device(self, user_id: int, device_id: int, *, revoked_at: int) -> bool:
+        cursor = await self._db.execute(
+            "UPDATE devices SET revoked_at = ?"
+            " WHERE device_id = ? AND user_id = ? AND revoked_at IS NULL",
+            (revoked_at, device_id, user_id),
+        )
+        return cursor.rowcount == 1
+
+    async def touch_device(self, device_id: int, *, seen_at: int) -> None:
+        await self._db.execute(
+            "UPDATE devices SET last_seen_at = ? WHERE device_id = ?", (seen_at, device_id)
+        )
+
+    async def _one(self, sql: str, params: tuple[Any, ...]) -> Any:
+        async with self._db.execute(sql, params) as cursor:
+            return await cursor.fetchone()

@@ -1,0 +1,57 @@
+"""The contract of the user store; SQLite is one implementation."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from chatapp.accounts.models import Credentials, Device, User
+
+
+class UsernameTaken(Exception):
+    """Another user already has this username."""
+
+
+class UserStore(Protocol):
+    """Persistent users and devices. Usernames arrive already normalised."""
+
+    async def create_user(
+        self, *, username: str, display_name: str, password_hash: str, created_at: int
+    ) -> User:
+        """Insert a user; raise UsernameTaken if the name exists (atomically, under races)."""
+        ...
+
+    async def get_user(self, user_id: int) -> User | None: ...
+
+    async def get_credentials(self, username: str) -> Credentials | None: ...
+
+    async def set_password_hash(self, user_id: int, password_hash: str) -> None: ...
+
+    async def update_profile(
+        self, user_id: int, *, display_name: str | None, about: str | None
+    ) -> User | None:
+        """Change the given fields (None leaves one as it is); return the new profile."""
+        ...
+
+    async def find_users(self, username_prefix: str, *, limit: int) -> list[User]:
+        """Users whose name starts with the prefix; an exact match comes first."""
+        ...
+
+    async def create_device(
+        self, *, user_id: int, name: str, token_hash: str, created_at: int
+    ) -> Device: ...
+
+    async def device_for_token(self, token_hash: str) -> Device | None:
+        """The live (not revoked) device holding this token hash."""
+        ...
+
+    async def list_devices(self, user_id: int) -> list[Device]:
+        """The user's live devices, oldest first."""
+        ...
+
+    async def revoke_device(self, user_id: int, device_id: int, *, revoked_at: int) -> bool:
+        """Revoke a live device of this user; False when there is none such."""
+        ...
+
+    async def touch_device(self, device_id: int, *, seen_at: int) -> None:
+        """Record that the device was used."""
+        ...

@@ -1,0 +1,104 @@
+"""The event bus: how a module learns what another module did.
+
+Events are pydantic models so that a bus between processes (Redis, NATS) can
+carry the same events as JSON later. The in-process bus gives each subscriber
+its own queue and task, so a slow or failing subscriber never delays the
+publisher or the other subscribers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Protocol, TypeVar
+
+import structlog
+from pydantic import BaseModel
+
+log = structlog.get_logger(__name__)
+
+EventT = TypeVar("EventT", bound=BaseModel)
+Subscriber = Callable[[EventT], Awaitable[None]]
+
+
+class Bus(Protocol):
+    """Publish-subscribe of typed events."""
+
+    def publish(self, event: BaseModel) -> None:
+        """Hand the event to every subscriber of its type; never blocks, never raises."""
+        ...
+
+    def subscribe(
+        self, event_type: type[EventT], handler: Subscriber[EventT], *, name: str
+    ) -> None:
+        """Call `handler` for each event of `event_type`, in publication order."""
+        ...
+
+
+class _Subscription:
+    def __init__(self, name: str, handler: Subscriber[BaseModel], capacity: int) -> None:
+        self.name = name
+        self.handler = handler
+        self.queue: asyncio.Queue[BaseModel] = asyncio.Queue(capacity)
+        self.dropped = 0
+        self.task: asyncio.Task[None] | None = None
+
+    async def run(self) -> None:
+        while True:
+            event = await self.queue.get()
+            try:
+                await self.handler(event)
+            except Exception:
+                log.exception("subscriber_failed", subscriber=self.name, event=type(event).__name__)
+            finally:
+                self.queue.task_done()
+
+
+class InProcessBus:
+    """Asyncio queues, one per subscriber. Start it before publishing; close it on shutdown."""
+
+    def __init__(self, *, queue_capacity: int = 100_000) -> None:
+        self._capacity = queue_capacity
+        self._subscriptions: dict[type[BaseModel], list[_Subscription]] = {}
+
+    def subscribe(
+        self, event_type: type[EventT], handler: Subscriber[EventT], *, name: str
+    ) -> None:
+        subscription = _Subscription(name, handler, self._capacity)  # type: ignore[arg-type]
+        self._subscriptions.setdefault(event_type, []).append(subscription)
+        if self._running():
+            subscription.task = asyncio.create_task(subscription.run(), name=f"bus:{name}")
+
+    def publish(self, event: BaseModel) -> None:
+        for subscription in self._subscriptions.get(type(event), ()):
+            try:
+                subscription.queue.put_nowait(event)
+            except asyncio.QueueFull:
+                # Events are reactions, not commands: losing one must not fail
+                # the command that caused it. The count shows in the logs.
+                subscription.dropped += 1
+                log.warning("bus_event_dropped", subscriber=subscription.name)
+
+    async def start(self) -> None:
+        for subscription in self._all():
+            if subscription.task is None:
+                subscription.task = asyncio.create_task(
+                    subscription.run(), name=f"bus:{subscription.name}"
+                )
+
+    async def close(self) -> None:
+        tasks = [s.task for s in self._all() if s.task is not None]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def drain(self) -> None:
+        """Wait until every queued event has been handled (tests use this to settle)."""
+        for subscription in self._all():
+            await subscription.queue.join()
+
+    def _all(self) -> list[_Subscription]:
+        return [s for group in self._subscriptions.values() for s in group]
+
+    def _running(self) -> bool:
+        return any(s.task is not None for s in self._all())
