@@ -1,0 +1,21 @@
+"""The HTTP API: parse, authorise, call one module, shape the answer."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from chatapp.api import accounts_routes, ops_routes
+from chatapp.api.call import SERVICES, Call
+from chatapp.api.endpoint import Endpoint, register
+from chatapp.api.middleware import envelope_errors, observe_requests
+
+MIDDLEWARES = [observe_requests, envelope_errors]
+
+
+def add_routes(app: web.Application) -> None:
+    register(app, accounts_routes.ENDPOINTS)
+    register(app, ops_routes.ENDPOINTS)
+    ops_routes.prepare(app)
+
+
+__all__ = ["MIDDLEWARES", "SERVICES", "Call", "Endpoint", "add_routes", "register"]

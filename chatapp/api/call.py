@@ -1,0 +1,72 @@
+"""What a route handler receives: the request, the services and who is asking."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import TypeVar
+
+from aiohttp import web
+from pydantic import BaseModel, ValidationError
+
+from chatapp.accounts import Caller
+from chatapp.errors import BadRequest, NotFound
+from chatapp.services import Services
+
+ModelT = TypeVar("ModelT", bound=BaseModel)
+
+SERVICES = web.AppKey("services", Services)
+
+
+@dataclass(frozen=True)
+class Call:
+    request: web.Request
+    services: Services
+    authenticated: Caller | None
+
+    @property
+    def caller(self) -> Caller:
+        if self.authenticated is None:  # only public endpoints lack a caller
+            raise RuntimeError("endpoint is public; no caller")
+        return self.authenticated
+
+    @property
+    def address(self) -> str:
+        return self.request.remote or ""
+
+    async def body(self, model: type[ModelT]) -> ModelT:
+        """Parse the JSON body into `model`; a 400 naming the field when it does not fit."""
+        raw = await self.request.read()
+        try:
+            document = json.loads(raw) if raw else None
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            raise BadRequest("the body is not valid JSON") from None
+        if not isinstance(document, dict):
+            raise BadRequest("the body must be a JSON object")
+        return _validate(model, document)
+
+    def query(self, model: type[ModelT]) -> ModelT:
+        return _validate(model, dict(self.request.query))
+
+    def path_id(self, name: str) -> int:
+        """An id from the path; ids are positive and below 2^53 (so JavaScript reads them)."""
+        raw = self.request.match_info[name]
+        if not raw.isdecimal() or len(raw) > 16 or not 0 < int(raw) < 2**53:
+            raise NotFound("not_found", f"no such {name.removesuffix('_id')}")
+        return int(raw)
+
+
+def _validate(model: type[ModelT], document: dict[str, object]) -> ModelT:
+    try:
+        return model.model_validate(document)
+    except ValidationError as exc:
+        raise BadRequest(describe_validation_error(exc)) from None
+
+
+def describe_validation_error(exc: ValidationError) -> str:
+    """One readable line per wrong field: `username: Field required`."""
+    parts = []
+    for error in exc.errors():
+        where = ".".join(str(part) for part in error["loc"]) or "body"
+        parts.append(f"{where}: {error['msg']}")
+    return "; ".join(parts)

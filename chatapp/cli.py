@@ -1,0 +1,164 @@
+"""`python -m chatapp`: serve, migrate, create-user, reset-password."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import sys
+from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
+from typing import TypeVar
+
+from aiohttp import web
+
+from chatapp.accounts import AccountLimits, Accounts, SqliteUserStore, User
+from chatapp.bootstrap import build_app, password_hasher
+from chatapp.bus import InProcessBus
+from chatapp.clock import SystemClock
+from chatapp.config import ConfigError, Settings, load_settings
+from chatapp.errors import Refused
+from chatapp.observability import configure_logging
+from chatapp.storage import apply_migrations, find_migrations, open_sqlite
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    overrides = {key: getattr(args, key) for key in ("host", "port", "data_dir") if key in args}
+    try:
+        settings = load_settings(config_file=getattr(args, "config", None), overrides=overrides)
+    except ConfigError as exc:
+        print(f"chatapp: configuration error: {exc}", file=sys.stderr)
+        return 2
+    configure_logging(settings.log_level, settings.log_format)
+    command = getattr(args, "command", None) or "serve"
+    try:
+        if command == "serve":
+            return _serve(settings)
+        if command == "migrate":
+            return asyncio.run(_migrate(settings))
+        password = _read_password(args.password_stdin)
+        if command == "create-user":
+            return asyncio.run(_create_user(settings, args.username, password))
+        return asyncio.run(_reset_password(settings, args.username, password))
+    except Refused as refusal:
+        print(f"chatapp: {refusal.code}: {refusal.message}", file=sys.stderr)
+        return 1
+
+
+def _parser() -> argparse.ArgumentParser:
+    # SUPPRESS keeps an option given before the command from being reset by
+    # the command's own (absent) copy of it.
+    common = argparse.ArgumentParser(add_help=False, argument_default=argparse.SUPPRESS)
+    common.add_argument("--config", type=Path, help="a TOML file of settings (see config/)")
+    common.add_argument("--host", help="address to listen on")
+    common.add_argument("--port", type=_port, help="port to listen on")
+    common.add_argument("--data-dir", type=Path, help="folder for the databases")
+    parser = argparse.ArgumentParser(prog="chatapp", parents=[common])
+    commands = parser.add_subparsers(dest="command")
+    commands.add_parser("serve", parents=[common], help="run the server (the default)")
+    commands.add_parser("migrate", parents=[common], help="apply schema migrations and exit")
+    for name, text in (("create-user", "create an account"), ("reset-password", "set a password")):
+        command = commands.add_parser(name, parents=[common], help=text)
+        command.add_argument("username")
+        command.add_argument(
+            "--password-stdin", action="store_true", help="read the password from standard input"
+        )
+    return parser
+
+
+def _port(raw: str) -> int:
+    try:
+        return int(raw)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port number: {raw!r}") from None
+
+
+def _serve(settings: Settings) -> int:
+    try:
+        import uvloop
+
+        uvloop.install()
+    except ImportError:
+        pass
+    web.run_app(
+        build_app(settings),
+        host=settings.host,
+        port=settings.port,
+        print=None,
+        access_log=None,
+        handle_signals=True,
+    )
+    return 0
+
+
+async def _migrate(settings: Settings) -> int:
+    database = await open_sqlite(settings.data_dir / "users.sqlite3")
+    try:
+        applied = await apply_migrations(database, find_migrations(), now_ms=SystemClock().now_ms())
+    finally:
+        await database.close()
+    print(f"applied migrations: {applied or 'none (up to date)'}")
+    return 0
+
+
+async def _create_user(settings: Settings, username: str, password: str) -> int:
+    async def act(accounts: Accounts) -> User:
+        return await accounts.signup(username, password, address="cli")
+
+    user = await _with_accounts(settings, act)
+    print(f"created user {user.username} (user_id {user.user_id})")
+    return 0
+
+
+async def _reset_password(settings: Settings, username: str, password: str) -> int:
+    async def act(accounts: Accounts) -> User:
+        return await accounts.set_password(username, password)
+
+    user = await _with_accounts(settings, act)
+    print(f"password set for {user.username}; its devices must log in again")
+    return 0
+
+
+ResultT = TypeVar("ResultT")
+
+
+async def _with_accounts(
+    settings: Settings, act: Callable[[Accounts], Awaitable[ResultT]]
+) -> ResultT:
+    """Run one accounts operation against the data folder, outside a running server."""
+    clock = SystemClock()
+    database = await open_sqlite(settings.data_dir / "users.sqlite3")
+    hasher = password_hasher(settings)
+    try:
+        await apply_migrations(database, find_migrations(), now_ms=clock.now_ms())
+        accounts = Accounts(
+            SqliteUserStore(database),
+            hasher,
+            clock,
+            InProcessBus(),
+            AccountLimits(
+                clock,
+                logins_per_username=1,
+                logins_per_address=1,
+                signups_per_address=1,
+                window_seconds=1.0,
+            ),
+        )
+        return await act(accounts)
+    finally:
+        hasher.close()
+        await database.close()
+
+
+def _read_password(from_stdin: bool) -> str:
+    if from_stdin or not sys.stdin.isatty():
+        return sys.stdin.readline().rstrip("\r\n")
+    password = getpass.getpass("password: ")
+    if password != getpass.getpass("again: "):
+        raise SystemExit("chatapp: the passwords differ")
+    return password
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,6 @@
+"""Logs and metrics: how the process tells operators what it is doing."""
+
+from chatapp.observability.logs import configure_logging
+from chatapp.observability.metrics import Metrics
+
+__all__ = ["Metrics", "configure_logging"]

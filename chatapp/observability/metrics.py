@@ -1,0 +1,42 @@
+"""Prometheus metrics, one registry per application so several apps can share a process."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+
+class Metrics:
+    """The process's counters. Modules receive this object; none creates metrics of its own."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.http_requests = Counter(
+            "chatapp_http_requests_total",
+            "HTTP requests answered, by route template, method and status.",
+            ["route", "method", "status"],
+            registry=self.registry,
+        )
+        self.http_latency = Histogram(
+            "chatapp_http_request_duration_seconds",
+            "Time to answer an HTTP request, by route template.",
+            ["route"],
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
+            registry=self.registry,
+        )
+        self.open_connections = Gauge(
+            "chatapp_open_connections",
+            "Connections open now: HTTP requests in flight and WebSockets, by kind.",
+            ["kind"],
+            registry=self.registry,
+        )
+        self.rate_limited = Counter(
+            "chatapp_rate_limited_total",
+            "Requests refused by an abuse limit, by limit.",
+            ["limit"],
+            registry=self.registry,
+        )
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

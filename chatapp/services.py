@@ -1,0 +1,26 @@
+"""The modules one running server is made of, as the composition root wires them."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from chatapp.accounts import Accounts
+from chatapp.bus import InProcessBus
+from chatapp.clock import Clock
+from chatapp.config import Settings
+from chatapp.discovery import Discovery
+from chatapp.observability import Metrics
+
+ReadinessCheck = Callable[[], Awaitable[bool]]
+
+
+@dataclass
+class Services:
+    settings: Settings
+    clock: Clock
+    metrics: Metrics
+    bus: InProcessBus
+    accounts: Accounts
+    discovery: Discovery
+    readiness_checks: list[ReadinessCheck] = field(default_factory=list)
