@@ -1,0 +1,194 @@
+"""The HTTP side of the client: one method per endpoint, answers as the protocol's models."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any, BinaryIO, Self
+
+import aiohttp
+
+from chatapp.accounts.models import User
+from chatapp.protocol.http import (
+    DeviceInfo,
+    DevicesAnswer,
+    DiscoveryAnswer,
+    LoginAnswer,
+    UserAnswer,
+    UsersAnswer,
+)
+
+
+@dataclass(frozen=True)
+class RawAnswer:
+    status: int
+    headers: dict[str, str]
+    text: str
+
+    def json(self) -> Any:
+        return json.loads(self.text)
+
+
+class ChatApiError(Exception):
+    """The server refused a request; `code` is the protocol's error code."""
+
+    def __init__(
+        self, status: int, code: str, message: str, retry_after: float | None = None
+    ) -> None:
+        super().__init__(f"{status} {code}: {message}")
+        self.status = status
+        self.code = code
+        self.message = message
+        self.retry_after = retry_after
+
+
+class ChatClient:
+    """A user's (or a device's) view of one server. Use as `async with ChatClient(url) as c:`."""
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        token: str | None = None,
+        session: aiohttp.ClientSession | None = None,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.token = token
+        self.login_answer: LoginAnswer | None = None
+        self._session = session
+        self._owns_session = session is None
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        if self._owns_session and self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    @property
+    def user_id(self) -> int:
+        return self._logged_in().user.user_id
+
+    @property
+    def device_id(self) -> int:
+        return self._logged_in().device_id
+
+    @property
+    def ws_url(self) -> str:
+        return self._logged_in().ws_url
+
+    # -- accounts ---------------------------------------------------------------
+
+    async def signup(self, username: str, password: str, display_name: str | None = None) -> User:
+        body: dict[str, Any] = {"username": username, "password": password}
+        if display_name is not None:
+            body["display_name"] = display_name
+        return UserAnswer.model_validate(
+            await self.request("POST", "/api/v1/auth/signup", body)
+        ).user
+
+    async def login(
+        self, username: str, password: str, device_name: str | None = None
+    ) -> LoginAnswer:
+        body: dict[str, Any] = {"username": username, "password": password}
+        if device_name is not None:
+            body["device_name"] = device_name
+        answer = LoginAnswer.model_validate(await self.request("POST", "/api/v1/auth/login", body))
+        self.token = answer.token
+        self.login_answer = answer
+        return answer
+
+    async def logout(self) -> None:
+        await self.request("POST", "/api/v1/auth/logout")
+
+    async def me(self) -> User:
+        return UserAnswer.model_validate(await self.request("GET", "/api/v1/me")).user
+
+    async def update_me(self, *, display_name: str | None = None, about: str | None = None) -> User:
+        body = {
+            key: value
+            for key, value in {"display_name": display_name, "about": about}.items()
+            if value is not None
+        }
+        return UserAnswer.model_validate(await self.request("PATCH", "/api/v1/me", body)).user
+
+    async def devices(self) -> list[DeviceInfo]:
+        return DevicesAnswer.model_validate(await self.request("GET", "/api/v1/me/devices")).devices
+
+    async def revoke_device(self, device_id: int) -> None:
+        await self.request("DELETE", f"/api/v1/me/devices/{device_id}")
+
+    async def user(self, user_id: int) -> User:
+        return UserAnswer.model_validate(await self.request("GET", f"/api/v1/users/{user_id}")).user
+
+    async def find_users(self, username: str) -> list[User]:
+        answer = await self.request("GET", "/api/v1/users", params={"username": username})
+        return UsersAnswer.model_validate(answer).users
+
+    async def discovery(self) -> str:
+        return DiscoveryAnswer.model_validate(await self.request("GET", "/api/v1/discovery")).ws_url
+
+    # -- transport --------------------------------------------------------------
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        *,
+        params: dict[str, str] | None = None,
+    ) -> Any:
+        """Call any endpoint; the decoded JSON answer (None for 204), or ChatApiError."""
+        headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
+        async with self._http().request(
+            method, self.base_url + path, json=body, params=params, headers=headers
+        ) as response:
+            if response.status == 204:
+                return None
+            document = await response.json(content_type=None)
+            if response.status >= 400:
+                error = document.get("error", {}) if isinstance(document, dict) else {}
+                retry_after = response.headers.get("Retry-After")
+                raise ChatApiError(
+                    response.status,
+                    str(error.get("code", "unknown")),
+                    str(error.get("message", "")),
+                    float(retry_after) if retry_after else None,
+                )
+            return document
+
+    async def raw_request(
+        self,
+        method: str,
+        path: str,
+        *,
+        data: bytes | str | BinaryIO | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> RawAnswer:
+        """Send exactly these bytes; for callers (and tests) that speak HTTP by hand."""
+        sent = {"Authorization": f"Bearer {self.token}"} if self.token else {}
+        sent.update(headers or {})
+        async with self._http().request(
+            method, self.base_url + path, data=data, headers=sent
+        ) as response:
+            return RawAnswer(response.status, dict(response.headers), await response.text())
+
+    def _http(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            self._session = aiohttp.ClientSession()
+        return self._session
+
+    def _logged_in(self) -> LoginAnswer:
+        if self.login_answer is None:
+            raise RuntimeError("log in first")
+        return self.login_answer

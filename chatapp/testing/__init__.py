@@ -1,0 +1,13 @@
+"""Run a real chat server inside tests: ours and other projects'.
+
+With chatapp installed, pytest loads the `chat_server` fixture automatically:
+
+    async def test_my_bot(chat_server):
+        alice = await chat_server.user("alice")
+        ...
+"""
+
+from chatapp.testing.process import ServerProcess, wait_until_ready
+from chatapp.testing.server import RunningServer, free_port, run_server
+
+__all__ = ["RunningServer", "ServerProcess", "free_port", "run_server", "wait_until_ready"]

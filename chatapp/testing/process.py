@@ -1,0 +1,111 @@
+"""The server as a separate process: for start-up, signal and crash tests."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from types import TracebackType
+from typing import Self
+
+from chatapp.testing.server import TEST_SETTINGS, free_port
+
+
+def wait_until_ready(
+    url: str, timeout: float, process: subprocess.Popen[bytes] | subprocess.Popen[str] | None = None
+) -> float:
+    """Poll `/readyz` until it answers 200; return the seconds it took."""
+    started = time.monotonic()
+    while time.monotonic() - started < timeout:
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"server exited with {process.returncode}")
+        try:
+            with urllib.request.urlopen(url + "/readyz", timeout=1) as answer:
+                if answer.status == 200:
+                    return time.monotonic() - started
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            pass
+        time.sleep(0.01)
+    raise TimeoutError(f"server not ready after {timeout}s")
+
+
+class ServerProcess:
+    """`python -m chatapp serve` on a free port and a given data folder."""
+
+    def __init__(
+        self,
+        data_dir: Path,
+        *,
+        port: int | None = None,
+        env: dict[str, str] | None = None,
+        args: tuple[str, ...] = (),
+    ) -> None:
+        self.data_dir = data_dir
+        self.port = port or free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self._extra_env = env or {}
+        self._args = args
+        self.process: subprocess.Popen[bytes] | None = None
+        self.log_path = data_dir.parent / f"{data_dir.name}-server.log"
+
+    def start(self, *, wait_ready: float = 20.0) -> Self:
+        env = {
+            **os.environ,
+            **{f"CHATAPP_{key.upper()}": str(value) for key, value in TEST_SETTINGS.items()},
+            "CHATAPP_HOST": "127.0.0.1",
+            "CHATAPP_PORT": str(self.port),
+            "CHATAPP_DATA_DIR": str(self.data_dir),
+            **self._extra_env,
+        }
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "chatapp", "serve", *self._args],
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        if wait_ready:
+            self.wait_ready(wait_ready)
+        return self
+
+    def wait_ready(self, timeout: float) -> None:
+        try:
+            wait_until_ready(self.url, timeout, self.process)
+        except (RuntimeError, TimeoutError) as exc:
+            raise type(exc)(f"{exc}: {self.log()}") from None
+
+    def kill(self) -> None:
+        """SIGKILL: the crash that gives the process no chance to tidy up."""
+        self._signal(signal.SIGKILL)
+
+    def stop(self, timeout: float = 10.0) -> int:
+        """SIGTERM and wait; returns the exit code."""
+        self._signal(signal.SIGTERM, timeout)
+        assert self.process is not None
+        return self.process.returncode
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def _signal(self, signum: int, timeout: float = 10.0) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.send_signal(signum)
+        self.process.wait(timeout)
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.kill()

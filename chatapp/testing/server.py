@@ -1,0 +1,115 @@
+"""A real server on a free localhost port, in this process, on a data folder of the caller's."""
+
+from __future__ import annotations
+
+import itertools
+import socket
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from chatapp.api import SERVICES
+from chatapp.bootstrap import build_app
+from chatapp.client import ChatClient
+from chatapp.clock import Clock
+from chatapp.config import load_settings
+from chatapp.services import Services
+
+# Cheap hashing and loose limits keep test suites fast; pass settings to change them.
+TEST_SETTINGS: dict[str, Any] = {
+    "password_hash_time_cost": 1,
+    "password_hash_memory_kib": 1024,
+    "login_attempts_per_username": 1000,
+    "login_attempts_per_address": 100_000,
+    "signups_per_address": 100_000,
+    "log_level": "warning",
+}
+DEFAULT_PASSWORD = "correct horse battery"
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind((host, 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+@dataclass
+class RunningServer:
+    url: str
+    ws_url: str
+    data_dir: Path
+    app: web.Application
+    _clients: list[ChatClient] = field(default_factory=list)
+    _names: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+
+    @property
+    def services(self) -> Services:
+        return self.app[SERVICES]
+
+    def client(self, token: str | None = None) -> ChatClient:
+        """An HTTP client for this server, closed when the server stops."""
+        client = ChatClient(self.url, token=token)
+        self._clients.append(client)
+        return client
+
+    async def user(
+        self,
+        username: str | None = None,
+        password: str = DEFAULT_PASSWORD,
+        *,
+        device_name: str | None = None,
+    ) -> ChatClient:
+        """Sign up a new user and return a client logged in as its first device."""
+        name = username or f"user{next(self._names)}"
+        client = self.client()
+        await client.signup(name, password)
+        await client.login(name, password, device_name)
+        return client
+
+    async def device(
+        self, username: str, password: str = DEFAULT_PASSWORD, *, device_name: str | None = None
+    ) -> ChatClient:
+        """Log an existing user in again: another device of the same account."""
+        client = self.client()
+        await client.login(username, password, device_name)
+        return client
+
+    async def close_clients(self) -> None:
+        for client in self._clients:
+            await client.close()
+
+
+@asynccontextmanager
+async def run_server(
+    data_dir: Path, *, clock: Clock | None = None, **settings: Any
+) -> AsyncIterator[RunningServer]:
+    """Start the real application on 127.0.0.1 and a free port; stop it on exit."""
+    host = "127.0.0.1"
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    listener.bind((host, 0))
+    port = listener.getsockname()[1]
+    config = load_settings(
+        environ={},
+        overrides={**TEST_SETTINGS, "host": host, "port": port, "data_dir": data_dir, **settings},
+    )
+    app = build_app(config, clock=clock)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    try:
+        await web.SockSite(runner, listener).start()
+        # The local address, whatever public_url the server tells its clients.
+        url = f"http://{host}:{port}"
+        server = RunningServer(url=url, ws_url=f"ws://{host}:{port}/ws", data_dir=data_dir, app=app)
+        try:
+            yield server
+        finally:
+            await server.close_clients()
+    finally:
+        await runner.cleanup()
+        listener.close()

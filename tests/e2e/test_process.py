@@ -1,0 +1,136 @@
+"""The server as operators run it: a separate process, its CLI, its signals."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from chatapp.testing import ServerProcess, free_port, wait_until_ready
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def run_cli(*args: str, data_dir: Path, stdin: str = "") -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "chatapp", *args, "--data-dir", str(data_dir)],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "CHATAPP_PASSWORD_HASH_MEMORY_KIB": "1024"},
+    )
+
+
+def post(url: str, body: dict[str, str]) -> tuple[int, dict[str, object]]:
+    request = urllib.request.Request(
+        url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=10) as answer:
+            return answer.status, json.loads(answer.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+def test_run_py_serves_with_data_in_the_working_folder(tmp_path: Path) -> None:
+    """`python run.py` creates ./data on first run and serves; SIGTERM stops it cleanly."""
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, str(ROOT / "run.py")],
+        cwd=tmp_path,
+        env={**os.environ, "CHATAPP_PORT": str(port)},
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        wait_until_ready(f"http://127.0.0.1:{port}", 20, process)
+        assert (tmp_path / "data" / "users.sqlite3").exists()
+    finally:
+        process.terminate()
+        _, stderr = process.communicate(timeout=20)
+    assert process.returncode == 0, stderr
+    events = [json.loads(line)["event"] for line in stderr.splitlines() if line.startswith("{")]
+    assert events[0] == "server_started"
+    assert events[-1] == "server_stopped"
+
+
+def test_bad_configuration_is_refused_with_one_line(tmp_path: Path) -> None:
+    """A bad CHATAPP_* value stops start-up with exit code 2 and one line naming it."""
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "run.py")],
+        cwd=tmp_path,
+        env={**os.environ, "CHATAPP_PORT": "not-a-port"},
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1
+    assert "CHATAPP_PORT" in lines[0]
+    assert not (tmp_path / "data").exists()
+
+
+def test_config_file_option(tmp_path: Path) -> None:
+    """`--config FILE` sets values; a bad value in it is refused naming the key."""
+    config = tmp_path / "bad.toml"
+    config.write_text('[server]\nheartbeat_interval_ms = "often"\n')
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "run.py"), "--config", str(config)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 2
+    assert "heartbeat_interval_ms" in result.stderr
+
+
+def test_migrate_is_idempotent(tmp_path: Path) -> None:
+    """`migrate` applies the schema once; running it again applies nothing."""
+    first = run_cli("migrate", data_dir=tmp_path / "d")
+    assert first.returncode == 0, first.stderr
+    assert "[1]" in first.stdout
+    second = run_cli("migrate", data_dir=tmp_path / "d")
+    assert "none (up to date)" in second.stdout
+
+
+def test_create_user_and_reset_password(tmp_path: Path) -> None:
+    """`create-user` makes an account that can log in; `reset-password` changes its password."""
+    data = tmp_path / "d"
+    created = run_cli(
+        "create-user", "Admin", "--password-stdin", data_dir=data, stdin="first-pass\n"
+    )
+    assert created.returncode == 0, created.stderr
+    assert "created user admin" in created.stdout
+    taken = run_cli("create-user", "admin", data_dir=data, stdin="other-pass\n")
+    assert taken.returncode == 1
+    assert "username_taken" in taken.stderr
+    weak = run_cli("reset-password", "admin", data_dir=data, stdin="short\n")
+    assert "weak_password" in weak.stderr
+    with ServerProcess(data) as server:
+        status, answer = post(
+            server.url + "/api/v1/auth/login", {"username": "admin", "password": "first-pass"}
+        )
+        assert status == 200
+        reset = run_cli("reset-password", "admin", data_dir=data, stdin="second-pass\n")
+        assert reset.returncode == 0, reset.stderr
+        status, _ = post(
+            server.url + "/api/v1/auth/login", {"username": "admin", "password": "first-pass"}
+        )
+        assert status == 401
+        status, _ = post(
+            server.url + "/api/v1/auth/login", {"username": "admin", "password": "second-pass"}
+        )
+        assert status == 200
+        request = urllib.request.Request(
+            server.url + "/api/v1/me", headers={"Authorization": f"Bearer {answer['token']}"}
+        )
+        with pytest.raises(urllib.error.HTTPError, match="401"):
+            urllib.request.urlopen(request, timeout=10)
