@@ -1,6 +1,6 @@
 """The whole check, as CI runs it: lint, format, types, then every test.
 
-    .venv/bin/python tests/check.py [extra pytest arguments]
+.venv/bin/python tests/check.py [extra pytest arguments]
 """
 
 from __future__ import annotations
