@@ -1,0 +1,458 @@
+"""The message store on LevelDB, with group-committed writes.
+
+Keys sort the way they are read: a one-letter table, then fixed-width
+big-endian integers.
+
+    b"m" channel_id message_id   -> the message
+    b"i" user_id seq             -> (channel_id, message_id): the text is stored once
+    b"d" sender_id client_msg_id -> (channel_id, message_id, sender's seq)
+
+b"p" belongs to presence and is never touched here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import pathlib
+import struct
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from itertools import islice
+from typing import Any, Final
+
+import plyvel
+import structlog
+
+from chatapp.messaging import codec
+from chatapp.messaging.models import (
+    AcceptedMessage,
+    InboxEntry,
+    InboxPage,
+    MessagePage,
+    StoredMessage,
+)
+from chatapp.messaging.store import MessageStoreError
+
+MAX_BATCH_SENDS: Final = 1024
+"""The most sends one write batch takes, so a burst never builds one unbounded batch."""
+
+_MESSAGE: Final = b"m"
+_INBOX: Final = b"i"
+_DEDUP: Final = b"d"
+_ID_COUNT: Final = 2**64
+_U64: Final = struct.Struct(">Q")
+_PREFIX_LEN: Final = 1 + _U64.size
+# Every 8-byte id sorts at or below this, so it closes any range inclusively.
+_RANGE_END: Final = b"\xff" * _U64.size
+
+_log = structlog.get_logger(__name__)
+
+
+@dataclass(slots=True)
+class _Send:
+    """One append waiting for the writer."""
+
+    draft: StoredMessage
+    """The message with `message_id` 0, until the writer assigns one."""
+    member_ids: tuple[int, ...]
+    dedup_key: bytes
+    value: bytes
+    future: asyncio.Future[AcceptedMessage]
+
+
+@dataclass(slots=True)
+class _Batch:
+    """What one write batch will store, and the counters it moves if it lands."""
+
+    puts: list[tuple[bytes, bytes]] = field(default_factory=list)
+    answers: list[tuple[asyncio.Future[AcceptedMessage], AcceptedMessage]] = field(
+        default_factory=list
+    )
+    last_message_ids: dict[int, int] = field(default_factory=dict)
+    max_seqs: dict[int, int] = field(default_factory=dict)
+
+
+class LevelDBMessageStore:
+    """`MessageStore` on one LevelDB folder.
+
+    A single writer task owns every write and every id counter. It takes all
+    sends queued while the previous batch was being written, assigns their ids,
+    and writes them as one `sync=True` batch on a dedicated thread; callers are
+    answered only after that batch is on disk.
+    """
+
+    def __init__(self, db: Any, executor: ThreadPoolExecutor) -> None:
+        """Use `open`; this takes an opened plyvel DB and the thread that writes to it."""
+        self._db = db
+        self._executor = executor
+        self._queue: asyncio.Queue[_Send | None] = asyncio.Queue()
+        # Committed counters: only the writer fills them, from disk or after a landed batch.
+        self._last_message_ids: dict[int, int] = {}
+        self._max_seqs: dict[int, int] = {}
+        self._batches_written = 0
+        self._closed = False
+        self._fully_closed = asyncio.Event()
+        self._writer = asyncio.create_task(self._run_writer(), name="message-store-writer")
+
+    @classmethod
+    async def open(cls, path: pathlib.Path) -> LevelDBMessageStore:
+        """Open the store in `path`, creating the folder when missing.
+
+        Nothing is scanned: counters are recovered per channel and per user on
+        first use, so opening stays fast however many messages are stored.
+        """
+        executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="message-store")
+        loop = asyncio.get_running_loop()
+        try:
+            db = await loop.run_in_executor(executor, functools.partial(_open_db, path))
+        except Exception as exc:
+            executor.shutdown(wait=False)
+            raise MessageStoreError(f"could not open the message store in {path}: {exc}") from exc
+        return cls(db, executor)
+
+    @property
+    def batches_written(self) -> int:
+        """How many write batches have landed on disk since the store was opened."""
+        return self._batches_written
+
+    async def append(
+        self,
+        *,
+        sender_id: int,
+        channel_id: int,
+        client_msg_id: str,
+        text: str,
+        member_ids: Sequence[int],
+        created_at: int,
+    ) -> AcceptedMessage:
+        """See `MessageStore.append`."""
+        self._ensure_open()
+        _check_id("channel_id", channel_id)
+        # A bad argument belongs to this caller, so it is raised here and never
+        # reaches the writer, where it would fail everyone else's sends too.
+        draft = StoredMessage(
+            channel_id=channel_id,
+            message_id=0,
+            sender_id=sender_id,
+            text=text,
+            created_at=created_at,
+            client_msg_id=client_msg_id,
+        )
+        send = _Send(
+            draft=draft,
+            member_ids=_members(sender_id, member_ids),
+            dedup_key=_dedup_key(sender_id, client_msg_id),
+            value=codec.encode_message(
+                sender_id=sender_id,
+                created_at=created_at,
+                client_msg_id=client_msg_id,
+                text=text,
+            ),
+            future=asyncio.get_running_loop().create_future(),
+        )
+        self._queue.put_nowait(send)
+        return await send.future
+
+    async def history(
+        self,
+        channel_id: int,
+        *,
+        before: int | None = None,
+        after: int | None = None,
+        limit: int = 50,
+    ) -> MessagePage:
+        """See `MessageStore.history`."""
+        self._ensure_open()
+        prefix = _MESSAGE + _pack_id("channel_id", channel_id)
+        start = prefix if after is None else prefix + _pack_id("after", after)
+        stop = prefix + (_RANGE_END if before is None else _pack_id("before", before))
+        if limit <= 0:
+            return MessagePage(messages=[], has_more=False)
+        # Without `after` the page hugs the upper end, so it is read downwards.
+        downwards = after is None
+        with self._db.iterator(
+            start=start,
+            include_start=after is None,
+            stop=stop,
+            include_stop=before is None,
+            reverse=downwards,
+        ) as rows:
+            page = list(islice(rows, limit + 1))
+        has_more = len(page) > limit
+        del page[limit:]
+        if downwards:
+            page.reverse()
+        messages = [
+            codec.decode_message(value, channel_id=channel_id, message_id=_id_at_end(key))
+            for key, value in page
+        ]
+        return MessagePage(messages=messages, has_more=has_more)
+
+    async def inbox(self, user_id: int, *, since: int, limit: int) -> InboxPage:
+        """See `MessageStore.inbox`."""
+        self._ensure_open()
+        prefix = _INBOX + _pack_id("user_id", user_id)
+        start = prefix + _pack_id("since", since)
+        if limit <= 0:
+            return InboxPage(entries=[], has_more=False)
+        with self._db.snapshot() as snapshot:
+            with snapshot.iterator(
+                start=start, include_start=False, stop=prefix + _RANGE_END, include_stop=True
+            ) as rows:
+                page = list(islice(rows, limit + 1))
+            entries = [
+                InboxEntry(seq=_id_at_end(key), message=_read_pointed(snapshot, key, value))
+                for key, value in page[:limit]
+            ]
+        return InboxPage(entries=entries, has_more=len(page) > limit)
+
+    async def last_message_id(self, channel_id: int) -> int:
+        """See `MessageStore.last_message_id`."""
+        self._ensure_open()
+        prefix = _MESSAGE + _pack_id("channel_id", channel_id)
+        committed = self._last_message_ids.get(channel_id)
+        return committed if committed is not None else _last_id(self._db, prefix)
+
+    async def max_seq(self, user_id: int) -> int:
+        """See `MessageStore.max_seq`."""
+        self._ensure_open()
+        prefix = _INBOX + _pack_id("user_id", user_id)
+        committed = self._max_seqs.get(user_id)
+        return committed if committed is not None else _last_id(self._db, prefix)
+
+    async def get(self, channel_id: int, message_id: int) -> StoredMessage | None:
+        """See `MessageStore.get`."""
+        self._ensure_open()
+        return _read_message(self._db, channel_id, message_id)
+
+    async def close(self) -> None:
+        """See `MessageStore.close`."""
+        if self._closed:
+            await self._fully_closed.wait()
+            return
+        self._closed = True
+        self._queue.put_nowait(None)
+        try:
+            await self._writer
+        finally:
+            # The same single thread closes the db, so a write still running
+            # there (the writer was cancelled mid-batch) finishes first.
+            await asyncio.get_running_loop().run_in_executor(self._executor, self._db.close)
+            self._executor.shutdown(wait=False)
+            self._fully_closed.set()
+
+    def _ensure_open(self) -> None:
+        if self._closed:
+            raise MessageStoreError("the message store is closed")
+        if self._writer.done():
+            raise MessageStoreError("the message store's writer has stopped")
+
+    async def _run_writer(self) -> None:
+        batch: list[_Send] = []
+        try:
+            stopping = False
+            while not stopping:
+                batch, stopping = await self._take_batch()
+                await self._commit(batch)
+        finally:
+            # Reached with sends waiting only when the writer is cancelled.
+            while not self._queue.empty():
+                queued = self._queue.get_nowait()
+                if queued is not None:
+                    batch.append(queued)
+            _fail(batch, "the message store stopped before this send was stored")
+
+    async def _take_batch(self) -> tuple[list[_Send], bool]:
+        """Everything queued now, in arrival order, up to the cap; and whether to stop."""
+        batch: list[_Send] = []
+        send = await self._queue.get()
+        while send is not None:
+            # A caller that gave up was promised nothing; storing its send would
+            # only surprise a retry with another client_msg_id.
+            if not send.future.done():
+                batch.append(send)
+            if len(batch) >= MAX_BATCH_SENDS or self._queue.empty():
+                return batch, False
+            send = self._queue.get_nowait()
+        return batch, True
+
+    async def _commit(self, sends: list[_Send]) -> None:
+        if not sends:
+            return
+        try:
+            batch = self._form(sends)
+            if batch.puts:
+                loop = asyncio.get_running_loop()
+                await loop.run_in_executor(self._executor, self._write, batch.puts)
+        except Exception as exc:
+            # The counters were only tentative, so the next batch reuses the
+            # same ids and nothing shows a gap.
+            _log.warning("message_batch_failed", sends=len(sends), error=repr(exc))
+            _fail(sends, f"the send was not stored: {exc!r}", cause=exc)
+            return
+        self._last_message_ids.update(batch.last_message_ids)
+        self._max_seqs.update(batch.max_seqs)
+        if batch.puts:
+            self._batches_written += 1
+        for future, accepted in batch.answers:
+            if not future.done():
+                future.set_result(accepted)
+
+    def _form(self, sends: Iterable[_Send]) -> _Batch:
+        """Assign ids to a batch on tentative counters; nothing is committed here.
+
+        Runs only between writes, so what it reads from disk is exactly what
+        earlier batches committed.
+        """
+        batch = _Batch()
+        accepted_here: dict[bytes, AcceptedMessage] = {}
+        for send in sends:
+            original = accepted_here.get(send.dedup_key)
+            if original is None:
+                original = self._stored_original(send)
+            if original is not None:
+                batch.answers.append((send.future, _as_duplicate(original)))
+                continue
+            accepted = self._assign(send, batch)
+            accepted_here[send.dedup_key] = accepted
+            batch.answers.append((send.future, accepted))
+        return batch
+
+    def _assign(self, send: _Send, batch: _Batch) -> AcceptedMessage:
+        channel_id = send.draft.channel_id
+        message_id = self._next_id(
+            _MESSAGE, channel_id, batch.last_message_ids, self._last_message_ids
+        )
+        batch.puts.append((_MESSAGE + _U64.pack(channel_id) + _U64.pack(message_id), send.value))
+
+        pointer = codec.encode_pointer(channel_id, message_id)
+        inbox_seqs: dict[int, int] = {}
+        for user_id in send.member_ids:
+            seq = self._next_id(_INBOX, user_id, batch.max_seqs, self._max_seqs)
+            inbox_seqs[user_id] = seq
+            batch.puts.append((_INBOX + _U64.pack(user_id) + _U64.pack(seq), pointer))
+
+        seq = inbox_seqs[send.draft.sender_id]
+        batch.puts.append((send.dedup_key, codec.encode_receipt(channel_id, message_id, seq)))
+        # The draft was validated in append; copying skips validating it twice.
+        message = send.draft.model_copy(update={"message_id": message_id})
+        return AcceptedMessage(message=message, seq=seq, inbox_seqs=inbox_seqs, duplicate=False)
+
+    def _stored_original(self, send: _Send) -> AcceptedMessage | None:
+        receipt: bytes | None = self._db.get(send.dedup_key)
+        if receipt is None:
+            return None
+        channel_id, message_id, seq = codec.decode_receipt(receipt)
+        message = _read_message(self._db, channel_id, message_id)
+        if message is None:
+            raise MessageStoreError(
+                f"idempotency record of ({send.draft.sender_id}, {send.draft.client_msg_id!r}) "
+                f"points at missing message ({channel_id}, {message_id})"
+            )
+        return AcceptedMessage(
+            message=message, seq=seq, inbox_seqs={send.draft.sender_id: seq}, duplicate=True
+        )
+
+    def _next_id(
+        self, table: bytes, owner_id: int, tentative: dict[int, int], committed: dict[int, int]
+    ) -> int:
+        """Count one more message of a channel, or entry of an inbox, on the tentative counters.
+
+        A counter not yet used since opening is read from the last key of its
+        range once, then kept.
+        """
+        last = tentative.get(owner_id)
+        if last is None:
+            last = committed.get(owner_id)
+        if last is None:
+            last = committed[owner_id] = _last_id(self._db, table + _U64.pack(owner_id))
+        tentative[owner_id] = last + 1
+        return last + 1
+
+    def _write(self, puts: list[tuple[bytes, bytes]]) -> None:
+        """Write one batch atomically and fsync it; runs on the store's thread."""
+        batch = self._db.write_batch(sync=True)
+        for key, value in puts:
+            batch.put(key, value)
+        batch.write()
+
+
+def _open_db(path: pathlib.Path) -> Any:
+    path.mkdir(parents=True, exist_ok=True)
+    return plyvel.DB(str(path), create_if_missing=True)
+
+
+def _check_id(name: str, value: int) -> None:
+    if not 0 <= value < _ID_COUNT:
+        raise ValueError(f"{name} must be between 0 and 2**64 - 1, got {value}")
+
+
+def _pack_id(name: str, value: int) -> bytes:
+    _check_id(name, value)
+    return _U64.pack(value)
+
+
+def _members(sender_id: int, member_ids: Sequence[int]) -> tuple[int, ...]:
+    _check_id("sender_id", sender_id)
+    for user_id in member_ids:
+        _check_id("member_ids", user_id)
+    return tuple(dict.fromkeys((*member_ids, sender_id)))
+
+
+def _dedup_key(sender_id: int, client_msg_id: str) -> bytes:
+    if not client_msg_id or not client_msg_id.isascii():
+        raise ValueError(f"client_msg_id must be non-empty ASCII, got {client_msg_id!r}")
+    return _DEDUP + _U64.pack(sender_id) + client_msg_id.encode("ascii")
+
+
+def _id_at_end(key: bytes) -> int:
+    (value,) = _U64.unpack_from(key, _PREFIX_LEN)
+    return int(value)
+
+
+def _last_id(db: Any, prefix: bytes) -> int:
+    """The id in the last key of a range: the counter survives without its own record."""
+    with db.iterator(prefix=prefix, reverse=True, include_value=False) as keys:
+        for key in keys:
+            return _id_at_end(key)
+    return 0
+
+
+def _read_message(reader: Any, channel_id: int, message_id: int) -> StoredMessage | None:
+    key = _MESSAGE + _pack_id("channel_id", channel_id) + _pack_id("message_id", message_id)
+    value: bytes | None = reader.get(key)
+    if value is None:
+        return None
+    return codec.decode_message(value, channel_id=channel_id, message_id=message_id)
+
+
+def _read_pointed(reader: Any, inbox_key: bytes, pointer: bytes) -> StoredMessage:
+    channel_id, message_id = codec.decode_pointer(pointer)
+    message = _read_message(reader, channel_id, message_id)
+    if message is None:
+        raise MessageStoreError(
+            f"inbox entry {inbox_key.hex()} points at missing message ({channel_id}, {message_id})"
+        )
+    return message
+
+
+def _as_duplicate(original: AcceptedMessage) -> AcceptedMessage:
+    # Only the sender's seq is kept on disk, so a duplicate from this batch
+    # answers with the same shape as one found on disk.
+    return AcceptedMessage(
+        message=original.message,
+        seq=original.seq,
+        inbox_seqs={original.message.sender_id: original.seq},
+        duplicate=True,
+    )
+
+
+def _fail(sends: Iterable[_Send], reason: str, cause: BaseException | None = None) -> None:
+    for send in sends:
+        if not send.future.done():
+            # One exception object per caller, so tracebacks do not pile up.
+            error = MessageStoreError(reason)
+            error.__cause__ = cause
+            send.future.set_exception(error)

@@ -1,0 +1,66 @@
+"""The values the message store accepts and returns."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict
+
+
+class StoredMessage(BaseModel):
+    """One message as stored: `(channel_id, message_id)` is its key."""
+
+    # Strict, because append validates its arguments through this model: "7"
+    # or True where an id belongs is refused instead of coerced.
+    model_config = ConfigDict(frozen=True, strict=True)
+
+    channel_id: int
+    message_id: int
+    sender_id: int
+    text: str
+    created_at: int
+    """Milliseconds since the Unix epoch, UTC."""
+    client_msg_id: str
+
+
+class AcceptedMessage(BaseModel):
+    """The outcome of `MessageStore.append`: the message is on disk."""
+
+    model_config = ConfigDict(frozen=True)
+
+    message: StoredMessage
+    seq: int
+    """The sender's inbox seq for this message."""
+    inbox_seqs: dict[int, int]
+    """user_id -> that member's inbox seq for this message, the sender included.
+
+    On a duplicate only the sender's entry is known, because the idempotency
+    record keeps the sender's seq alone; it is then `{sender_id: seq}`.
+    """
+    duplicate: bool
+    """True when the send had been stored before: the original is returned."""
+
+
+class InboxEntry(BaseModel):
+    """One entry of a user's inbox."""
+
+    model_config = ConfigDict(frozen=True)
+
+    seq: int
+    message: StoredMessage
+
+
+class MessagePage(BaseModel):
+    """A page of a channel's history, oldest first."""
+
+    model_config = ConfigDict(frozen=True)
+
+    messages: list[StoredMessage]
+    has_more: bool
+
+
+class InboxPage(BaseModel):
+    """A page of a user's inbox, in ascending seq."""
+
+    model_config = ConfigDict(frozen=True)
+
+    entries: list[InboxEntry]
+    has_more: bool

@@ -1,0 +1,103 @@
+"""The contract of a message store: what messaging needs from its storage engine."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+from chatapp.messaging.models import AcceptedMessage, InboxPage, MessagePage, StoredMessage
+
+
+class MessageStoreError(Exception):
+    """A write could not be made durable; nothing of that batch was written.
+
+    Also raised by a store that is closed, could not be opened, or finds a
+    record pointing at a message that is not there.
+    """
+
+
+class MessageStore(Protocol):
+    """Durable messages, per-user inboxes and idempotent sends.
+
+    Ids are contiguous: a channel's `message_id`s are 1, 2, 3, … and so are a
+    user's inbox `seq`s, with no gaps, in the order the sends were accepted.
+    Ids, channel ids and user ids are non-negative integers below 2**64; a
+    value outside that range raises `ValueError`.
+    """
+
+    async def append(
+        self,
+        *,
+        sender_id: int,
+        channel_id: int,
+        client_msg_id: str,
+        text: str,
+        member_ids: Sequence[int],
+        created_at: int,
+    ) -> AcceptedMessage:
+        """Store a message and one inbox entry for every member, atomically.
+
+        `member_ids` are the channel's members; duplicates are ignored and the
+        sender is added when absent. Returns once the message, its inbox
+        entries and its idempotency record are on disk (fsync'ed).
+
+        A repeated `(sender_id, client_msg_id)` stores nothing and returns the
+        original with `duplicate=True`, even when its channel or text differ.
+
+        Raises `MessageStoreError` when the write failed (nothing of it was
+        stored; the send may be retried) or the store is closed, and
+        `ValueError` for an id out of range, a `client_msg_id` that is empty
+        or not ASCII, or a text that is not encodable as UTF-8.
+        """
+        ...
+
+    async def history(
+        self,
+        channel_id: int,
+        *,
+        before: int | None = None,
+        after: int | None = None,
+        limit: int = 50,
+    ) -> MessagePage:
+        """A page of a channel's messages, oldest first.
+
+        - neither cursor: the newest `limit` messages;
+        - `before` only: the `limit` messages just below `before`;
+        - `after` only: the `limit` messages just above `after`;
+        - both: those between them (both exclusive), starting right after
+          `after`.
+
+        `has_more` says whether more messages exist in the direction paged:
+        older for `before` only and for neither, newer (and, with both
+        cursors, still below `before`) otherwise. `limit <= 0` gives an empty
+        page.
+        """
+        ...
+
+    async def inbox(self, user_id: int, *, since: int, limit: int) -> InboxPage:
+        """A user's inbox entries with `seq > since`, ascending, at most `limit`.
+
+        `has_more` says whether entries exist past the page. `limit <= 0`
+        gives an empty page.
+        """
+        ...
+
+    async def last_message_id(self, channel_id: int) -> int:
+        """The highest `message_id` of the channel; 0 when it has none."""
+        ...
+
+    async def max_seq(self, user_id: int) -> int:
+        """The highest inbox `seq` of the user; 0 when the inbox is empty."""
+        ...
+
+    async def get(self, channel_id: int, message_id: int) -> StoredMessage | None:
+        """One message, or None when the channel has no such message."""
+        ...
+
+    async def close(self) -> None:
+        """Stop accepting sends, finish those already accepted, release the files.
+
+        Calling it again is harmless. Every method afterwards raises
+        `MessageStoreError`.
+        """
+        ...

@@ -1,0 +1,85 @@
+"""The versioned value encoding of the message store."""
+
+from __future__ import annotations
+
+import msgpack
+import pytest
+
+from chatapp.messaging import StoredMessage
+from chatapp.messaging.codec import (
+    FORMAT_VERSION,
+    CodecError,
+    UnknownFormatVersionError,
+    decode_message,
+    decode_pointer,
+    decode_receipt,
+    encode_message,
+    encode_pointer,
+    encode_receipt,
+)
+
+AWKWARD_TEXT = "\x00 héllo 👩🏽‍🚀 עברית 漢字 \U0010ffff trailing space "
+
+
+def test_message_round_trips_with_ids_from_the_key() -> None:
+    """A message value decodes to the same message, its ids taken from the key."""
+    value = encode_message(
+        sender_id=7, created_at=1_700_000_000_000, client_msg_id="c-1", text=AWKWARD_TEXT
+    )
+
+    decoded = decode_message(value, channel_id=3, message_id=2**53 - 1)
+
+    assert decoded == StoredMessage(
+        channel_id=3,
+        message_id=2**53 - 1,
+        sender_id=7,
+        text=AWKWARD_TEXT,
+        created_at=1_700_000_000_000,
+        client_msg_id="c-1",
+    )
+
+
+def test_pointer_and_receipt_round_trip() -> None:
+    """Inbox pointers and idempotency receipts decode to the ids they were made from."""
+    assert decode_pointer(encode_pointer(2**64 - 1, 1)) == (2**64 - 1, 1)
+    assert decode_receipt(encode_receipt(5, 6, 7)) == (5, 6, 7)
+
+
+def test_value_starts_with_the_version_byte_then_msgpack() -> None:
+    """The stored layout is one version byte followed by a msgpack array."""
+    value = encode_pointer(4, 9)
+
+    assert value[0] == FORMAT_VERSION == 1
+    assert msgpack.unpackb(value[1:]) == [4, 9]
+
+
+def test_unknown_version_is_refused_with_a_clear_error() -> None:
+    """A value written by a newer format is refused and the error names both versions."""
+    newer = bytes((FORMAT_VERSION + 1,)) + encode_pointer(4, 9)[1:]
+
+    with pytest.raises(UnknownFormatVersionError, match=r"version 2 .* reads version 1"):
+        decode_pointer(newer)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        pytest.param(b"", id="empty"),
+        pytest.param(b"\x01\xc1", id="not-msgpack"),
+        pytest.param(b"\x01" + msgpack.packb([1, 2, 3]), id="wrong-length"),
+        pytest.param(b"\x01" + msgpack.packb(["1", 2]), id="wrong-type"),
+        pytest.param(b"\x01" + msgpack.packb([True, 2]), id="bool-for-id"),
+        pytest.param(b"\x01" + msgpack.packb({"a": 1}), id="not-an-array"),
+        pytest.param(encode_pointer(1, 2) + b"\x00", id="trailing-bytes"),
+    ],
+)
+def test_malformed_value_is_refused(value: bytes) -> None:
+    """A damaged value raises CodecError instead of decoding to something wrong."""
+    with pytest.raises(CodecError):
+        decode_pointer(value)
+
+
+def test_text_that_is_not_utf8_encodable_is_refused_at_encoding() -> None:
+    """A lone surrogate cannot be stored, and the sender learns it before anything is written."""
+    with pytest.raises(ValueError, match="surrogate"):
+        encode_message(sender_id=1, created_at=0, client_msg_id="c", text="\ud800")
