@@ -7,6 +7,7 @@ so tests build the server exactly as production does, on a temporary folder.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator, Callable
 
 import structlog
@@ -17,9 +18,14 @@ from chatapp.api import MIDDLEWARES, SERVICES, add_routes
 from chatapp.bus import InProcessBus
 from chatapp.clock import Clock, SystemClock
 from chatapp.config import Settings
+from chatapp.conversations import Conversations
 from chatapp.discovery import Discovery
+from chatapp.gateway import GATEWAY, Gateway, websocket_route
+from chatapp.messaging import LevelDBMessageStore, MessageStoreError
+from chatapp.messaging.service import Messaging
 from chatapp.observability import Metrics
 from chatapp.services import Services
+from chatapp.social import Social, SqliteChannelStore
 from chatapp.storage import apply_migrations, find_migrations, open_sqlite
 
 log = structlog.get_logger(__name__)
@@ -32,6 +38,7 @@ MAX_BODY_BYTES = 2 * 1024 * 1024
 def build_app(settings: Settings, *, clock: Clock | None = None) -> web.Application:
     app = web.Application(middlewares=MIDDLEWARES, client_max_size=MAX_BODY_BYTES)
     add_routes(app)
+    app.router.add_get("/ws", websocket_route)
     app.cleanup_ctx.append(_lifetime(settings, clock or SystemClock()))
     return app
 
@@ -47,46 +54,74 @@ def password_hasher(settings: Settings) -> PasswordHasher:
 
 def _lifetime(settings: Settings, clock: Clock) -> Callable[[web.Application], AsyncIterator[None]]:
     async def lifetime(app: web.Application) -> AsyncIterator[None]:
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
-        database = await open_sqlite(settings.data_dir / "users.sqlite3")
-        hasher = password_hasher(settings)
-        bus = InProcessBus()
-        try:
-            await apply_migrations(database, find_migrations(), now_ms=clock.now_ms())
-            accounts = Accounts(
-                SqliteUserStore(database),
-                hasher,
-                clock,
-                bus,
-                AccountLimits(
-                    clock,
-                    logins_per_username=settings.login_attempts_per_username,
-                    logins_per_address=settings.login_attempts_per_address,
-                    signups_per_address=settings.signups_per_address,
-                    window_seconds=settings.rate_limit_window_seconds,
-                ),
-            )
-
-            async def sqlite_answers() -> bool:
-                async with database.execute("SELECT 1") as cursor:
-                    return await cursor.fetchone() is not None
-
-            app[SERVICES] = Services(
-                settings=settings,
-                clock=clock,
-                metrics=Metrics(),
-                bus=bus,
-                accounts=accounts,
-                discovery=Discovery(settings.ws_url),
-                readiness_checks=[sqlite_answers],
-            )
-            await bus.start()
+        async with contextlib.AsyncExitStack() as stack:
+            app[SERVICES] = await _open_services(settings, clock, stack)
+            app[GATEWAY] = Gateway(app[SERVICES])
+            await app[SERVICES].bus.start()
+            stack.push_async_callback(app[SERVICES].bus.close)
+            stack.push_async_callback(app[GATEWAY].close)
             log.info("server_started", url=settings.base_url, data_dir=str(settings.data_dir))
             yield
-        finally:
-            await bus.close()
-            hasher.close()
-            await database.close()
-            log.info("server_stopped")
+        log.info("server_stopped")
 
     return lifetime
+
+
+async def _open_services(
+    settings: Settings, clock: Clock, stack: contextlib.AsyncExitStack
+) -> Services:
+    """Open every store and build every module; `stack` closes them in reverse order."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    users_db = settings.data_dir / "users.sqlite3"
+    accounts_connection = await open_sqlite(users_db)
+    stack.push_async_callback(accounts_connection.close)
+    await apply_migrations(accounts_connection, find_migrations(), now_ms=clock.now_ms())
+    # Social gets a connection of its own, so that its transactions never take
+    # in another module's statements.
+    social_connection = await open_sqlite(users_db)
+    stack.push_async_callback(social_connection.close)
+    message_store = await LevelDBMessageStore.open(settings.data_dir / "messages")
+    stack.push_async_callback(message_store.close)
+    hasher = password_hasher(settings)
+    stack.callback(hasher.close)
+
+    bus = InProcessBus()
+    accounts = Accounts(
+        SqliteUserStore(accounts_connection),
+        hasher,
+        clock,
+        bus,
+        AccountLimits(
+            clock,
+            logins_per_username=settings.login_attempts_per_username,
+            logins_per_address=settings.login_attempts_per_address,
+            signups_per_address=settings.signups_per_address,
+            window_seconds=settings.rate_limit_window_seconds,
+        ),
+    )
+    social = Social(SqliteChannelStore(social_connection), accounts, bus, clock)
+    messaging = Messaging(message_store, social, bus, clock)
+
+    async def sqlite_answers() -> bool:
+        async with accounts_connection.execute("SELECT 1") as cursor:
+            return await cursor.fetchone() is not None
+
+    async def message_store_answers() -> bool:
+        try:
+            await message_store.max_seq(1)
+        except MessageStoreError:
+            return False
+        return True
+
+    return Services(
+        settings=settings,
+        clock=clock,
+        metrics=Metrics(),
+        bus=bus,
+        accounts=accounts,
+        discovery=Discovery(settings.ws_url),
+        social=social,
+        messaging=messaging,
+        conversations=Conversations(social, messaging),
+        readiness_checks=[sqlite_answers, message_store_answers],
+    )

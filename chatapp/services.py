@@ -9,8 +9,11 @@ from chatapp.accounts import Accounts
 from chatapp.bus import InProcessBus
 from chatapp.clock import Clock
 from chatapp.config import Settings
+from chatapp.conversations import Conversations
 from chatapp.discovery import Discovery
+from chatapp.messaging.service import Messaging
 from chatapp.observability import Metrics
+from chatapp.social import Social
 
 ReadinessCheck = Callable[[], Awaitable[bool]]
 
@@ -23,4 +26,7 @@ class Services:
     bus: InProcessBus
     accounts: Accounts
     discovery: Discovery
+    social: Social
+    messaging: Messaging
+    conversations: Conversations
     readiness_checks: list[ReadinessCheck] = field(default_factory=list)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import structlog
 
 from chatapp.accounts import rules
@@ -137,6 +139,9 @@ class Accounts:
         if user is None:
             raise NotFound("not_found", f"no user {user_id}")
         return user
+
+    async def existing_user_ids(self, user_ids: Iterable[int]) -> set[int]:
+        return await self._store.existing_user_ids(user_ids)
 
     async def find_users(self, username_prefix: str) -> list[User]:
         prefix = username_prefix.lower()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterable
 from typing import Any
 
 import aiosqlite
@@ -64,6 +65,16 @@ class SqliteUserStore:
     async def get_user(self, user_id: int) -> User | None:
         row = await self._one(f"SELECT {_USER_COLUMNS} FROM users WHERE user_id = ?", (user_id,))
         return _user(row) if row else None
+
+    async def existing_user_ids(self, user_ids: Iterable[int]) -> set[int]:
+        wanted = list(set(user_ids))
+        if not wanted:
+            return set()
+        marks = ",".join("?" * len(wanted))
+        async with self._db.execute(
+            f"SELECT user_id FROM users WHERE user_id IN ({marks})", wanted
+        ) as cursor:
+            return {row["user_id"] async for row in cursor}
 
     async def get_credentials(self, username: str) -> Credentials | None:
         row = await self._one(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Protocol
 
 from chatapp.accounts.models import Credentials, Device, User
@@ -21,6 +22,10 @@ class UserStore(Protocol):
         ...
 
     async def get_user(self, user_id: int) -> User | None: ...
+
+    async def existing_user_ids(self, user_ids: Iterable[int]) -> set[int]:
+        """The subset of these ids that belong to users."""
+        ...
 
     async def get_credentials(self, username: str) -> Credentials | None: ...
 

@@ -7,6 +7,8 @@ working against this server.
 
 from __future__ import annotations
 
+from typing import Annotated, Literal
+
 from pydantic import BaseModel, ConfigDict, Field
 
 from chatapp.accounts.models import User
@@ -56,8 +58,8 @@ class UsersAnswer(Answer):
     users: list[User]
 
 
-class UsersQuery(Request):
-    model_config = ConfigDict(strict=False, extra="ignore", frozen=True)
+class UsersQuery(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
 
     username: str = Field(description="exact name or prefix")
 
@@ -85,3 +87,102 @@ class DiscoveryAnswer(Answer):
 
 class HealthAnswer(Answer):
     status: str
+
+
+# -- channels and messages -------------------------------------------------------
+
+Id = Annotated[int, Field(ge=1, lt=2**53)]
+Cursor = Annotated[int, Field(ge=0, lt=2**53)]
+
+
+class Query(BaseModel):
+    """Query strings arrive as text, so numbers are converted; bounds still apply."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+class ChannelOut(Answer):
+    channel_id: int
+    kind: Literal["direct", "group"]
+    name: str
+    owner_id: int | None
+    members: list[int]
+    last_message_id: int
+    read_message_id: int
+    unread_count: int
+    created_at: int
+
+
+class ChannelAnswer(Answer):
+    channel: ChannelOut
+
+
+class ChannelsAnswer(Answer):
+    channels: list[ChannelOut]
+
+
+class DirectRequest(Request):
+    user_id: Id
+
+
+class GroupRequest(Request):
+    name: str
+    member_ids: list[Id]
+
+
+class RenameRequest(Request):
+    name: str
+
+
+class AddMemberRequest(Request):
+    user_id: Id
+
+
+class HistoryQuery(Query):
+    before: Cursor | None = None
+    after: Cursor | None = None
+    limit: int = Field(default=50, ge=1, le=200)
+
+
+class MessageOut(Answer):
+    channel_id: int
+    message_id: int
+    sender_id: int
+    text: str
+    created_at: int
+    client_msg_id: str
+
+
+class MessagesAnswer(Answer):
+    messages: list[MessageOut]
+    has_more: bool
+
+
+class SendRequest(Request):
+    client_msg_id: str
+    text: str
+
+
+class SendAnswer(Answer):
+    message: MessageOut
+    seq: int
+
+
+class ReadRequest(Request):
+    message_id: Cursor
+
+
+class SyncQuery(Query):
+    since: Cursor = 0
+    limit: int = Field(default=500, ge=1, le=1000)
+
+
+class SyncEvent(Answer):
+    seq: int
+    message: MessageOut
+
+
+class SyncAnswer(Answer):
+    events: list[SyncEvent]
+    next_since: int
+    has_more: bool

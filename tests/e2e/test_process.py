@@ -96,7 +96,7 @@ def test_migrate_is_idempotent(tmp_path: Path) -> None:
     """`migrate` applies the schema once; running it again applies nothing."""
     first = run_cli("migrate", data_dir=tmp_path / "d")
     assert first.returncode == 0, first.stderr
-    assert "[1]" in first.stdout
+    assert "[1, 2]" in first.stdout
     second = run_cli("migrate", data_dir=tmp_path / "d")
     assert "none (up to date)" in second.stdout
 

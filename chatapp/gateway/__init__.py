@@ -1,0 +1,163 @@
+"""The WebSocket gateway: connections, the hello/sync handshake, delivery to devices."""
+
+from __future__ import annotations
+
+import contextlib
+
+import structlog
+from aiohttp import WSMsgType, web
+
+from chatapp.errors import Refused
+from chatapp.gateway import frames
+from chatapp.gateway.connection import (
+    CLOSE_HELLO_TIMEOUT,
+    CLOSE_UNAUTHORIZED,
+    CLOSE_UNSUPPORTED_DATA,
+    Connection,
+)
+from chatapp.gateway.fanout import FanOut
+from chatapp.gateway.registry import ConnectionRegistry
+from chatapp.gateway.session import Session
+from chatapp.services import Services
+
+log = structlog.get_logger(__name__)
+
+# Room for 100,000 characters even when a client escapes each one as a
+# `\uXXXX\uXXXX` surrogate pair (12 bytes), with the frame around it.
+MAX_FRAME_BYTES = 2 * 1024 * 1024
+# A client that sends this many frames in a row that are not JSON text is not
+# speaking the protocol at all; it is disconnected rather than answered forever.
+MAX_UNREADABLE_IN_A_ROW = 20
+
+
+class Gateway:
+    """Owns the live connections of this process."""
+
+    def __init__(self, services: Services) -> None:
+        self._services = services
+        self.registry = ConnectionRegistry()
+        FanOut(self.registry, services).subscribe()
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        socket = web.WebSocketResponse(max_msg_size=MAX_FRAME_BYTES, autoping=True)
+        await socket.prepare(request)
+        gauge = self._services.metrics.open_connections.labels(kind="websocket")
+        gauge.inc()
+        try:
+            await self._serve(socket)
+        finally:
+            gauge.dec()
+        return socket
+
+    async def close(self) -> None:
+        """On shutdown: tell every client to come back later."""
+        for connection in self.registry.all():
+            connection.close(1001, "server shutting down")
+
+    async def _serve(self, socket: web.WebSocketResponse) -> None:
+        hello = await self._await_hello(socket)
+        if hello is None:
+            return
+        try:
+            caller = await self._services.accounts.authenticate(hello.token)
+        except Refused:
+            await socket.close(code=CLOSE_UNAUTHORIZED, message=b"bad token")
+            return
+        connection = Connection(
+            socket,
+            user_id=caller.user_id,
+            device_id=caller.device_id,
+            queue_size=self._services.settings.connection_queue_size,
+        )
+        structlog.contextvars.bind_contextvars(
+            user_id=caller.user_id, device_id=caller.device_id, connection=connection.id
+        )
+        # Registered before the replay reads the store, so that messages
+        # arriving meanwhile are held rather than missed.
+        self.registry.add(connection)
+        session = Session(connection, self._services)
+        log.info("connection_opened")
+        try:
+            max_seq = await self._services.messaging.max_seq(caller.user_id)
+            ready = {
+                "type": "ready",
+                "user_id": caller.user_id,
+                "device_id": caller.device_id,
+                "heartbeat_interval_ms": self._services.settings.heartbeat_interval_ms,
+                "max_seq": max_seq,
+            }
+            await connection.put(frames.with_ref(ready, hello.ref))
+            if hello.last_seq is None:
+                await session.skip_history(max_seq, ref=hello.ref)
+            else:
+                await session.replay(hello.last_seq, ref=hello.ref)
+            await self._read(socket, connection, session)
+        finally:
+            self.registry.remove(connection)
+            await session.close()
+            await connection.finish()
+            log.info("connection_closed", code=socket.close_code)
+
+    async def _await_hello(self, socket: web.WebSocketResponse) -> frames.Hello | None:
+        timeout = self._services.settings.hello_timeout_ms / 1000
+        try:
+            message = await socket.receive(timeout=timeout)
+        except TimeoutError:
+            await socket.close(code=CLOSE_HELLO_TIMEOUT, message=b"no hello")
+            return None
+        if message.type in (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED):
+            return None
+        if message.type is WSMsgType.ERROR:
+            return None
+        frame: frames.ClientFrame | None = None
+        if message.type is WSMsgType.TEXT:
+            with contextlib.suppress(frames.FrameError):
+                frame = frames.parse_frame(message.data)
+        if not isinstance(frame, frames.Hello):
+            await socket.close(code=CLOSE_UNAUTHORIZED, message=b"hello first")
+            return None
+        return frame
+
+    async def _read(
+        self, socket: web.WebSocketResponse, connection: Connection, session: Session
+    ) -> None:
+        unreadable = 0
+        async for message in socket:
+            if message.type is WSMsgType.TEXT:
+                try:
+                    frame = frames.parse_frame(message.data)
+                except frames.FrameError as error:
+                    unreadable = unreadable + 1 if error.unreadable else 0
+                    connection.push(
+                        frames.error_frame(
+                            error.code,
+                            error.message,
+                            ref=error.ref,
+                            client_msg_id=error.client_msg_id,
+                        )
+                    )
+                else:
+                    unreadable = 0
+                    await session.handle(frame)
+            elif message.type is WSMsgType.BINARY:
+                unreadable += 1
+                connection.push(
+                    frames.error_frame("bad_request", "frames are JSON text, not binary")
+                )
+            if unreadable >= MAX_UNREADABLE_IN_A_ROW:
+                await socket.close(
+                    code=CLOSE_UNSUPPORTED_DATA, message=b"not speaking the protocol"
+                )
+                break
+            if connection.close_code is not None:
+                break
+
+
+GATEWAY = web.AppKey("gateway", Gateway)
+
+
+async def websocket_route(request: web.Request) -> web.StreamResponse:
+    return await request.app[GATEWAY].handle(request)
+
+
+__all__ = ["GATEWAY", "Gateway", "websocket_route"]

@@ -1,0 +1,145 @@
+"""One live WebSocket: its bounded outgoing queue, its writer, its delivery cursor."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+from enum import Enum
+
+import structlog
+from aiohttp import web
+
+log = structlog.get_logger(__name__)
+
+_ids = itertools.count(1)
+
+CLOSE_UNAUTHORIZED = 4401
+CLOSE_HELLO_TIMEOUT = 4408
+CLOSE_SLOW_CONSUMER = 1013
+CLOSE_UNSUPPORTED_DATA = 1003
+
+
+class State(Enum):
+    CATCHING_UP = "catching_up"
+    LIVE = "live"
+    CLOSING = "closing"
+
+
+class Connection:
+    """Frames to one device, written in order by one task.
+
+    Fan-out never awaits a peer: it puts the frame on this connection's bounded
+    queue and moves on. A client that stops reading fills its queue and is
+    disconnected; it catches up with `hello last_seq` when it returns.
+
+    `delivered_seq` is the highest inbox seq sent as a `message` frame. While
+    the connection replays from the store it is CATCHING_UP: live messages are
+    held (up to the queue's size) and released, without repeats, once the
+    replay has reached the present.
+    """
+
+    def __init__(
+        self, socket: web.WebSocketResponse, *, user_id: int, device_id: int, queue_size: int
+    ) -> None:
+        self.id = f"c{next(_ids)}"
+        self.socket = socket
+        self.user_id = user_id
+        self.device_id = device_id
+        self.state = State.CATCHING_UP
+        self.delivered_seq = 0
+        self._queue: asyncio.Queue[str] = asyncio.Queue(queue_size)
+        self._queue_size = queue_size
+        self._held: list[tuple[int, str]] = []
+        self._held_overflowed = False
+        self._writer = asyncio.create_task(self._write(), name=f"ws-writer:{self.id}")
+        self.close_code: int | None = None
+        self._closer: asyncio.Task[bool] | None = None
+
+    # -- frames that are not inbox messages ----------------------------------------
+
+    def push(self, frame: str) -> None:
+        """Queue a frame without waiting; a full queue disconnects the slow client."""
+        if self.state is State.CLOSING:
+            return
+        try:
+            self._queue.put_nowait(frame)
+        except asyncio.QueueFull:
+            log.warning("slow_consumer_disconnected", connection=self.id, user_id=self.user_id)
+            self.close(CLOSE_SLOW_CONSUMER, "too slow: reconnect and sync")
+
+    async def put(self, frame: str) -> None:
+        """Queue a frame, waiting for room: for replies the client asked for (replay)."""
+        if self.state is not State.CLOSING:
+            await self._queue.put(frame)
+
+    # -- inbox messages -------------------------------------------------------------
+
+    def deliver(self, seq: int, frame: str) -> None:
+        """A live message for this device: sent once, in seq order, or held while catching up."""
+        if self.state is State.LIVE:
+            if seq > self.delivered_seq:
+                self.delivered_seq = seq
+                self.push(frame)
+        elif self.state is State.CATCHING_UP:
+            if len(self._held) < self._queue_size:
+                self._held.append((seq, frame))
+            else:
+                self._held.clear()
+                self._held_overflowed = True
+
+    def start_catching_up(self, since: int) -> None:
+        self.state = State.CATCHING_UP
+        self.delivered_seq = since
+        self._held.clear()
+        self._held_overflowed = False
+
+    def skip_to(self, seq: int) -> None:
+        """Go live without replaying: only messages after `seq` will be sent."""
+        self.delivered_seq = max(self.delivered_seq, seq)
+        self._held_overflowed = False
+        self.go_live()
+
+    async def replayed(self, seq: int, frame: str) -> None:
+        self.delivered_seq = seq
+        await self.put(frame)
+
+    def go_live(self) -> bool:
+        """Release held messages newer than the replay; False if some were lost (replay again)."""
+        if self.state is State.CLOSING:
+            return True
+        if self._held_overflowed:
+            self._held_overflowed = False
+            return False
+        held, self._held = self._held, []
+        self.state = State.LIVE
+        for seq, frame in held:
+            self.deliver(seq, frame)
+        return True
+
+    # -- lifetime ---------------------------------------------------------------------
+
+    def close(self, code: int, reason: str = "") -> None:
+        """Close soon, from any context; frames already queued are dropped."""
+        if self.state is State.CLOSING:
+            return
+        self.state = State.CLOSING
+        self.close_code = code
+        self._writer.cancel()
+        self._closer = asyncio.create_task(self.socket.close(code=code, message=reason.encode()))
+
+    async def finish(self) -> None:
+        """After the socket is closed: stop the writer."""
+        self.state = State.CLOSING
+        self._writer.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._writer
+
+    async def _write(self) -> None:
+        try:
+            while True:
+                frame = await self._queue.get()
+                await self.socket.send_str(frame)
+        except (ConnectionError, RuntimeError):
+            # The peer went away; the read loop notices and cleans up.
+            return

@@ -1,0 +1,25 @@
+"""What the gateway tells the rest of the server."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict
+
+
+class TypingStarted(BaseModel):
+    """A member is typing in a channel; the other members' devices are told."""
+
+    model_config = ConfigDict(frozen=True)
+
+    channel_id: int
+    user_id: int
+    member_ids: tuple[int, ...]
+
+
+class HeartbeatReceived(BaseModel):
+    """A device said it is alive (presence listens)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    user_id: int
+    device_id: int
+    connection_id: str

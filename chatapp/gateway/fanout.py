@@ -1,0 +1,72 @@
+"""Bus subscribers that turn other modules' events into frames on live connections."""
+
+from __future__ import annotations
+
+from chatapp.accounts import DeviceRevoked
+from chatapp.gateway import frames
+from chatapp.gateway.connection import CLOSE_UNAUTHORIZED
+from chatapp.gateway.events import TypingStarted
+from chatapp.gateway.registry import ConnectionRegistry
+from chatapp.messaging.events import MessageAccepted
+from chatapp.services import Services
+from chatapp.social import ChannelChanged, ReadMarkerMoved
+
+
+class FanOut:
+    def __init__(self, registry: ConnectionRegistry, services: Services) -> None:
+        self._registry = registry
+        self._services = services
+
+    def subscribe(self) -> None:
+        bus = self._services.bus
+        bus.subscribe(MessageAccepted, self.message_accepted, name="gateway.messages")
+        bus.subscribe(ChannelChanged, self.channel_changed, name="gateway.channels")
+        bus.subscribe(ReadMarkerMoved, self.read_marker_moved, name="gateway.reads")
+        bus.subscribe(TypingStarted, self.typing_started, name="gateway.typing")
+        bus.subscribe(DeviceRevoked, self.device_revoked, name="gateway.revocations")
+
+    async def message_accepted(self, event: MessageAccepted) -> None:
+        message_json = event.message.model_dump_json()
+        for user_id, seq in event.inbox_seqs.items():
+            frame: str | None = None
+            for connection in self._registry.of_user(user_id):
+                if connection.id == event.origin_connection:
+                    continue
+                frame = frame or frames.message_frame(seq, message_json)
+                connection.deliver(seq, frame)
+
+    async def channel_changed(self, event: ChannelChanged) -> None:
+        channel = await self._services.social.get_channel(event.channel_id)
+        if channel is None:
+            return
+        for user_id in event.user_ids:
+            if not self._registry.has_user(user_id):
+                continue
+            view = await self._services.conversations.view(channel, user_id)
+            frame = frames.encode(
+                {"type": "channel", "event": event.event, "channel": view.model_dump()}
+            )
+            for connection in self._registry.of_user(user_id):
+                connection.push(frame)
+
+    async def read_marker_moved(self, event: ReadMarkerMoved) -> None:
+        frame = frames.encode(
+            {"type": "read", "channel_id": event.channel_id, "message_id": event.message_id}
+        )
+        for connection in self._registry.of_user(event.user_id):
+            if connection.id != event.origin_connection:
+                connection.push(frame)
+
+    async def typing_started(self, event: TypingStarted) -> None:
+        frame = frames.encode(
+            {"type": "typing", "channel_id": event.channel_id, "user_id": event.user_id}
+        )
+        for member in event.member_ids:
+            if member == event.user_id:
+                continue
+            for connection in self._registry.of_user(member):
+                connection.push(frame)
+
+    async def device_revoked(self, event: DeviceRevoked) -> None:
+        for connection in self._registry.of_device(event.user_id, event.device_id):
+            connection.close(CLOSE_UNAUTHORIZED, "the device was logged out")

@@ -1,0 +1,187 @@
+"""The protocol spoken on one connection after `hello`: one method per frame type."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import Any
+
+import structlog
+
+from chatapp.errors import Refused
+from chatapp.gateway import frames
+from chatapp.gateway.connection import Connection
+from chatapp.gateway.events import HeartbeatReceived, TypingStarted
+from chatapp.messaging.models import AcceptedMessage
+from chatapp.services import Services
+
+log = structlog.get_logger(__name__)
+
+REPLAY_BATCH = 1000
+# Sends waiting for their turn, and sends stored but not yet acknowledged, per
+# connection. When both are full the read loop stops reading, so a fast sender
+# is slowed by TCP rather than by growing memory.
+PENDING_SENDS = 256
+
+
+class Session:
+    def __init__(self, connection: Connection, services: Services) -> None:
+        self.connection = connection
+        self._services = services
+        self._sends: asyncio.Queue[frames.Send] = asyncio.Queue(PENDING_SENDS)
+        self._acks: asyncio.Queue[tuple[frames.Send, asyncio.Future[AcceptedMessage]]] = (
+            asyncio.Queue(PENDING_SENDS)
+        )
+        self._tasks = [
+            asyncio.create_task(self._check_sends(), name=f"ws-sends:{connection.id}"),
+            asyncio.create_task(self._acknowledge(), name=f"ws-acks:{connection.id}"),
+        ]
+
+    async def close(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def handle(self, frame: frames.ClientFrame) -> None:
+        """Answer one frame; a refusal becomes an `error` frame and the connection goes on."""
+        try:
+            if isinstance(frame, frames.Send):
+                await self._sends.put(frame)
+            elif isinstance(frame, frames.Heartbeat):
+                self._heartbeat(frame)
+            elif isinstance(frame, frames.Sync):
+                await self.replay(frame.since, ref=frame.ref)
+            elif isinstance(frame, frames.Read):
+                await self._read(frame)
+            elif isinstance(frame, frames.Typing):
+                await self._typing(frame)
+            elif isinstance(frame, frames.Hello):
+                raise frames.FrameError("hello was already said on this connection")
+        except Refused as refusal:
+            self.connection.push(frames.error_frame(refusal.code, refusal.message, ref=frame.ref))
+
+    async def replay(self, since: int, *, ref: str | None = None) -> None:
+        """Send inbox entries after `since` (at most one batch), then `synced`."""
+        connection = self.connection
+        user_id = connection.user_id
+        connection.start_catching_up(since)
+        cursor, sent = since, 0
+        while True:
+            if sent >= REPLAY_BATCH:
+                synced = {"type": "synced", "seq": cursor, "has_more": True}
+                break
+            page = await self._services.messaging.inbox(
+                user_id, since=cursor, limit=REPLAY_BATCH - sent
+            )
+            for entry in page.entries:
+                message_json = entry.message.model_dump_json()
+                await connection.replayed(entry.seq, frames.message_frame(entry.seq, message_json))
+                cursor = entry.seq
+            sent += len(page.entries)
+            if page.has_more:
+                continue
+            # Reached the present. If live messages overflowed the hold while
+            # replaying, read again rather than leave a gap.
+            if connection.go_live():
+                synced = {"type": "synced", "seq": connection.delivered_seq, "has_more": False}
+                break
+        await connection.put(frames.with_ref(synced, ref))
+
+    async def skip_history(self, max_seq: int, *, ref: str | None = None) -> None:
+        """For a hello without last_seq: deliver only what arrives after `max_seq`."""
+        self.connection.skip_to(max_seq)
+        synced = {"type": "synced", "seq": max_seq, "has_more": False}
+        await self.connection.put(frames.with_ref(synced, ref))
+
+    def _heartbeat(self, frame: frames.Heartbeat) -> None:
+        connection = self.connection
+        connection.push(frames.with_ref({"type": "heartbeat_ack"}, frame.ref))
+        self._services.bus.publish(
+            HeartbeatReceived(
+                user_id=connection.user_id,
+                device_id=connection.device_id,
+                connection_id=connection.id,
+            )
+        )
+
+    async def _read(self, frame: frames.Read) -> None:
+        messaging = self._services.messaging
+        last = await messaging.last_message_id(frame.channel_id)
+        await self._services.social.mark_read(
+            self.connection.user_id,
+            frame.channel_id,
+            min(frame.message_id, last),
+            origin_connection=self.connection.id,
+        )
+
+    async def _typing(self, frame: frames.Typing) -> None:
+        members = await self._services.social.require_member(
+            self.connection.user_id, frame.channel_id
+        )
+        self._services.bus.publish(
+            TypingStarted(
+                channel_id=frame.channel_id,
+                user_id=self.connection.user_id,
+                member_ids=tuple(sorted(members)),
+            )
+        )
+
+    async def _check_sends(self) -> None:
+        """Check sends one at a time, in order, and start storing each without waiting.
+
+        Storing is started in arrival order, so the store assigns ids in the
+        order the client sent; waiting for durability happens in `_acknowledge`,
+        so several sends of one connection share a group commit.
+        """
+        messaging = self._services.messaging
+        while True:
+            frame = await self._sends.get()
+            stored: asyncio.Future[AcceptedMessage]
+            try:
+                checked = await messaging.check(
+                    self.connection.user_id, frame.channel_id, frame.client_msg_id, frame.text
+                )
+            except Refused as refusal:
+                stored = asyncio.get_running_loop().create_future()
+                stored.set_exception(refusal)
+            else:
+                stored = asyncio.ensure_future(
+                    messaging.store(checked, origin_connection=self.connection.id)
+                )
+            await self._acks.put((frame, stored))
+
+    async def _acknowledge(self) -> None:
+        while True:
+            frame, stored = await self._acks.get()
+            try:
+                accepted = await stored
+            except Refused as refusal:
+                self.connection.push(
+                    frames.error_frame(
+                        refusal.code,
+                        refusal.message,
+                        ref=frame.ref,
+                        client_msg_id=frame.client_msg_id,
+                    )
+                )
+                continue
+            except Exception:
+                log.exception("send_failed", client_msg_id=frame.client_msg_id)
+                self.connection.push(
+                    frames.error_frame(
+                        "internal_error",
+                        "the send failed; send it again",
+                        ref=frame.ref,
+                        client_msg_id=frame.client_msg_id,
+                    )
+                )
+                continue
+            ack: dict[str, Any] = {
+                "type": "ack",
+                "client_msg_id": frame.client_msg_id,
+                "message": accepted.message.model_dump(),
+                "seq": accepted.seq,
+            }
+            self.connection.push(frames.with_ref(ack, frame.ref))

@@ -1,0 +1,151 @@
+"""Messaging: accepting sends, history and sync, on top of a MessageStore."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from pydantic import BaseModel, ConfigDict
+
+from chatapp.bus import Bus
+from chatapp.clock import Clock
+from chatapp.errors import BadRequest, InvalidInput, Unavailable
+from chatapp.messaging.events import MessageAccepted
+from chatapp.messaging.models import AcceptedMessage, InboxPage, MessagePage, StoredMessage
+from chatapp.messaging.store import MessageStore, MessageStoreError
+
+TEXT_MAX = 100_000
+CLIENT_MSG_ID_MAX = 64
+HISTORY_LIMIT_MAX = 200
+SYNC_LIMIT_MAX = 1000
+
+
+class Membership(Protocol):
+    """What messaging needs from social: who may post to and read a channel."""
+
+    async def require_member(self, caller_id: int, channel_id: int) -> frozenset[int]:
+        """The channel's members; NotFound or Forbidden(not_member) otherwise."""
+        ...
+
+
+class CheckedSend(BaseModel):
+    """A send that passed every check and can be stored."""
+
+    model_config = ConfigDict(frozen=True)
+
+    sender_id: int
+    channel_id: int
+    client_msg_id: str
+    text: str
+    member_ids: frozenset[int]
+
+
+class Messaging:
+    def __init__(self, store: MessageStore, membership: Membership, bus: Bus, clock: Clock) -> None:
+        self._store = store
+        self._membership = membership
+        self._bus = bus
+        self._clock = clock
+
+    async def accept(
+        self,
+        sender_id: int,
+        channel_id: int,
+        client_msg_id: str,
+        text: str,
+        *,
+        origin_connection: str | None = None,
+    ) -> AcceptedMessage:
+        """Check and store a send; the original when `(sender, client_msg_id)` was seen."""
+        checked = await self.check(sender_id, channel_id, client_msg_id, text)
+        return await self.store(checked, origin_connection=origin_connection)
+
+    async def check(
+        self, sender_id: int, channel_id: int, client_msg_id: str, text: str
+    ) -> CheckedSend:
+        """Every check a send must pass before it is stored (text, id, membership)."""
+        check_client_msg_id(client_msg_id)
+        check_text(text)
+        members = await self._membership.require_member(sender_id, channel_id)
+        return CheckedSend(
+            sender_id=sender_id,
+            channel_id=channel_id,
+            client_msg_id=client_msg_id,
+            text=text,
+            member_ids=members,
+        )
+
+    async def store(
+        self, send: CheckedSend, *, origin_connection: str | None = None
+    ) -> AcceptedMessage:
+        """Make a checked send durable, then tell the bus. Calls start in the order made."""
+        try:
+            accepted = await self._store.append(
+                sender_id=send.sender_id,
+                channel_id=send.channel_id,
+                client_msg_id=send.client_msg_id,
+                text=send.text,
+                member_ids=sorted(send.member_ids),
+                created_at=self._clock.now_ms(),
+            )
+        except MessageStoreError:
+            raise Unavailable(
+                "store_unavailable", "the message could not be stored; send it again"
+            ) from None
+        if not accepted.duplicate:
+            self._bus.publish(
+                MessageAccepted(
+                    message=accepted.message,
+                    inbox_seqs=accepted.inbox_seqs,
+                    origin_connection=origin_connection,
+                )
+            )
+        return accepted
+
+    async def history(
+        self,
+        caller_id: int,
+        channel_id: int,
+        *,
+        before: int | None = None,
+        after: int | None = None,
+        limit: int = 50,
+    ) -> MessagePage:
+        await self._membership.require_member(caller_id, channel_id)
+        if not 1 <= limit <= HISTORY_LIMIT_MAX:
+            raise BadRequest(f"limit: must be 1 to {HISTORY_LIMIT_MAX}")
+        return await self._store.history(channel_id, before=before, after=after, limit=limit)
+
+    async def inbox(self, user_id: int, *, since: int, limit: int) -> InboxPage:
+        if not 1 <= limit <= SYNC_LIMIT_MAX:
+            raise BadRequest(f"limit: must be 1 to {SYNC_LIMIT_MAX}")
+        if since < 0:
+            raise BadRequest("since: must not be negative")
+        return await self._store.inbox(user_id, since=since, limit=limit)
+
+    async def max_seq(self, user_id: int) -> int:
+        return await self._store.max_seq(user_id)
+
+    async def last_message_id(self, channel_id: int) -> int:
+        return await self._store.last_message_id(channel_id)
+
+    async def message(self, channel_id: int, message_id: int) -> StoredMessage | None:
+        return await self._store.get(channel_id, message_id)
+
+
+def check_text(text: str) -> None:
+    if not text:
+        raise InvalidInput("text_empty", "text: a message needs at least one character")
+    if len(text) > TEXT_MAX:
+        raise InvalidInput("text_too_long", f"text: at most {TEXT_MAX} characters")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise BadRequest("text: contains a lone surrogate, which is not Unicode text") from None
+
+
+def check_client_msg_id(client_msg_id: str) -> None:
+    if not (
+        1 <= len(client_msg_id) <= CLIENT_MSG_ID_MAX
+        and all(" " <= char <= "~" for char in client_msg_id)
+    ):
+        raise BadRequest(f"client_msg_id: 1 to {CLIENT_MSG_ID_MAX} printable ASCII characters")

@@ -1,0 +1,19 @@
+"""Social: channels, membership and read markers (friendships come with presence)."""
+
+from chatapp.social.events import ChannelChanged, ReadMarkerMoved
+from chatapp.social.models import Channel, Membership
+from chatapp.social.service import GROUP_LIMIT, Social, UserDirectory
+from chatapp.social.sqlite_store import SqliteChannelStore
+from chatapp.social.store import ChannelStore
+
+__all__ = [
+    "GROUP_LIMIT",
+    "Channel",
+    "ChannelChanged",
+    "ChannelStore",
+    "Membership",
+    "ReadMarkerMoved",
+    "Social",
+    "SqliteChannelStore",
+    "UserDirectory",
+]

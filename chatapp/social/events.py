@@ -1,0 +1,31 @@
+"""What the social module tells the rest of the server."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict
+
+
+class ChannelChanged(BaseModel):
+    """A channel was created, changed, or lost a member; `user_ids` are the ones to tell."""
+
+    model_config = ConfigDict(frozen=True)
+
+    channel_id: int
+    event: Literal["added", "removed", "updated"]
+    user_ids: tuple[int, ...]
+
+
+class ReadMarkerMoved(BaseModel):
+    """A user's read marker in a channel moved forward.
+
+    `origin_connection` is the connection that moved it, which needs no echo.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    user_id: int
+    channel_id: int
+    message_id: int
+    origin_connection: str | None = None

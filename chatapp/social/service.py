@@ -1,0 +1,222 @@
+"""Social: channels (direct and group), membership and read markers."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Protocol
+
+import structlog
+
+from chatapp.bus import Bus
+from chatapp.clock import Clock
+from chatapp.errors import Forbidden, InvalidInput, NotFound
+from chatapp.social.events import ChannelChanged, ReadMarkerMoved
+from chatapp.social.models import Channel, Membership
+from chatapp.social.store import ChannelStore
+
+log = structlog.get_logger(__name__)
+
+GROUP_LIMIT = 100
+CHANNEL_NAME_MAX = 100
+
+
+class UserDirectory(Protocol):
+    """What social needs to know about users: which of these exist."""
+
+    async def existing_user_ids(self, user_ids: Iterable[int]) -> set[int]: ...
+
+
+class Social:
+    """Channels and who is in them.
+
+    Membership is read on every send, so it is cached here; this module is the
+    only writer of membership and updates the cache as it writes.
+    """
+
+    def __init__(self, store: ChannelStore, users: UserDirectory, bus: Bus, clock: Clock) -> None:
+        self._store = store
+        self._users = users
+        self._bus = bus
+        self._clock = clock
+        self._members: dict[int, frozenset[int]] = {}
+
+    async def members(self, channel_id: int) -> frozenset[int] | None:
+        """The channel's members, or None when there is no such channel."""
+        cached = self._members.get(channel_id)
+        if cached is not None:
+            return cached
+        channel = await self._store.get_channel(channel_id)
+        if channel is None:
+            return None
+        return self._remember(channel)
+
+    async def get_channel(self, channel_id: int) -> Channel | None:
+        """Any channel, member or not: for modules that already know who may see it."""
+        return await self._store.get_channel(channel_id)
+
+    async def open_direct(self, caller_id: int, other_id: int) -> tuple[Channel, bool]:
+        """The one direct channel of this pair, created on first use; True when created now."""
+        await self._require_users([other_id])
+        low, high = sorted((caller_id, other_id))
+        key = f"{low}:{high}"
+        existing = await self._store.direct_channel(key)
+        if existing is not None:
+            return existing, False
+        created = await self._store.create_channel(
+            kind="direct",
+            name="",
+            owner_id=None,
+            member_ids=[low, high],
+            created_at=self._clock.now_ms(),
+            direct_key=key,
+        )
+        if created is None:  # the other side created it at the same moment
+            raced = await self._store.direct_channel(key)
+            assert raced is not None
+            return raced, False
+        self._remember(created)
+        self._tell(created, "added", created.members)
+        return created, True
+
+    async def create_group(self, caller_id: int, name: str, member_ids: Sequence[int]) -> Channel:
+        checked_name = _check_name(name)
+        members = {caller_id, *member_ids}
+        if len(members) > GROUP_LIMIT:
+            raise InvalidInput("group_full", f"a group has at most {GROUP_LIMIT} members")
+        await self._require_users(members - {caller_id})
+        channel = await self._store.create_channel(
+            kind="group",
+            name=checked_name,
+            owner_id=caller_id,
+            member_ids=sorted(members),
+            created_at=self._clock.now_ms(),
+        )
+        assert channel is not None
+        self._remember(channel)
+        self._tell(channel, "added", channel.members)
+        log.info("group_created", channel_id=channel.channel_id, members=len(members))
+        return channel
+
+    async def channel_for(self, caller_id: int, channel_id: int) -> Channel:
+        """The channel, if the caller is a member: 404 when absent, 403 not_member otherwise."""
+        channel = await self._store.get_channel(channel_id)
+        if channel is None:
+            raise NotFound("not_found", f"no channel {channel_id}")
+        if caller_id not in channel.members:
+            raise Forbidden("not_member", "you are not a member of this channel")
+        return channel
+
+    async def require_member(self, caller_id: int, channel_id: int) -> frozenset[int]:
+        members = await self.members(channel_id)
+        if members is None:
+            raise NotFound("not_found", f"no channel {channel_id}")
+        if caller_id not in members:
+            raise Forbidden("not_member", "you are not a member of this channel")
+        return members
+
+    async def rename(self, caller_id: int, channel_id: int, name: str) -> Channel:
+        channel = await self._owned_group(caller_id, channel_id)
+        await self._store.rename(channel_id, _check_name(name))
+        renamed = await self._reload(channel_id)
+        self._tell(renamed, "updated", channel.members)
+        return renamed
+
+    async def add_member(self, caller_id: int, channel_id: int, user_id: int) -> Channel:
+        channel = await self._owned_group(caller_id, channel_id)
+        if user_id in channel.members:
+            return channel
+        if len(channel.members) >= GROUP_LIMIT:
+            raise InvalidInput("group_full", f"a group has at most {GROUP_LIMIT} members")
+        await self._require_users([user_id])
+        await self._store.add_member(channel_id, user_id, joined_at=self._clock.now_ms())
+        updated = await self._reload(channel_id)
+        self._tell(updated, "added", (user_id,))
+        self._tell(updated, "updated", channel.members)
+        return updated
+
+    async def remove_member(self, caller_id: int, channel_id: int, user_id: int) -> None:
+        """The owner removes anyone; any member removes itself (leaves)."""
+        channel = await self.channel_for(caller_id, channel_id)
+        if channel.kind == "direct":
+            raise Forbidden("forbidden", "nobody can leave or be removed from a direct channel")
+        if user_id != caller_id and caller_id != channel.owner_id:
+            raise Forbidden("forbidden", "only the owner removes other members")
+        if not await self._store.remove_member(channel_id, user_id):
+            raise NotFound("not_found", f"user {user_id} is not a member")
+        remaining = [member for member in channel.members if member != user_id]
+        if user_id == channel.owner_id:
+            # The group outlives its owner: the longest-standing member (lowest
+            # id, as a stable stand-in) takes over.
+            await self._store.set_owner(channel_id, min(remaining) if remaining else None)
+        updated = await self._reload(channel_id)
+        self._tell(updated, "removed", (user_id,))
+        self._tell(updated, "updated", remaining)
+
+    async def memberships(self, user_id: int) -> list[Membership]:
+        return await self._store.memberships(user_id)
+
+    async def read_marker(self, user_id: int, channel_id: int) -> int:
+        marker = await self._store.read_marker(channel_id, user_id)
+        return marker or 0
+
+    async def mark_read(
+        self,
+        user_id: int,
+        channel_id: int,
+        message_id: int,
+        *,
+        origin_connection: str | None = None,
+    ) -> int:
+        """Move the user's read marker forward (never back); returns the marker now."""
+        await self.require_member(user_id, channel_id)
+        before = await self._store.read_marker(channel_id, user_id) or 0
+        after = await self._store.advance_read_marker(channel_id, user_id, message_id) or 0
+        if after > before:
+            self._bus.publish(
+                ReadMarkerMoved(
+                    user_id=user_id,
+                    channel_id=channel_id,
+                    message_id=after,
+                    origin_connection=origin_connection,
+                )
+            )
+        return after
+
+    async def _owned_group(self, caller_id: int, channel_id: int) -> Channel:
+        channel = await self.channel_for(caller_id, channel_id)
+        if channel.kind != "group":
+            raise Forbidden("forbidden", "a direct channel cannot be changed")
+        if channel.owner_id != caller_id:
+            raise Forbidden("forbidden", "only the owner can do this")
+        return channel
+
+    async def _reload(self, channel_id: int) -> Channel:
+        channel = await self._store.get_channel(channel_id)
+        assert channel is not None
+        self._remember(channel)
+        return channel
+
+    async def _require_users(self, user_ids: Iterable[int]) -> None:
+        wanted = set(user_ids)
+        missing = wanted - await self._users.existing_user_ids(wanted)
+        if missing:
+            raise NotFound("not_found", f"no user {min(missing)}")
+
+    def _remember(self, channel: Channel) -> frozenset[int]:
+        members = frozenset(channel.members)
+        self._members[channel.channel_id] = members
+        return members
+
+    def _tell(self, channel: Channel, event: str, user_ids: Iterable[int]) -> None:
+        users = tuple(user_ids)
+        if users:
+            self._bus.publish(
+                ChannelChanged(channel_id=channel.channel_id, event=event, user_ids=users)
+            )
+
+
+def _check_name(name: str) -> str:
+    stripped = name.strip()
+    if not 1 <= len(stripped) <= CHANNEL_NAME_MAX:
+        raise InvalidInput("invalid_name", f"a group name is 1 to {CHANNEL_NAME_MAX} characters")
+    return stripped

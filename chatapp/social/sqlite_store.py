@@ -1,0 +1,175 @@
+"""ChannelStore on SQLite."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import Sequence
+from typing import Any
+
+import aiosqlite
+
+from chatapp.social.models import Channel, ChannelKind, Membership
+
+
+class SqliteChannelStore:
+    """Channels and members in SQLite.
+
+    Writes hold a lock: on a shared connection, a statement issued while a
+    transaction is open joins it, and would be rolled back with it.
+    """
+
+    def __init__(self, connection: aiosqlite.Connection) -> None:
+        self._db = connection
+        self._write_lock = asyncio.Lock()
+
+    async def create_channel(
+        self,
+        *,
+        kind: ChannelKind,
+        name: str,
+        owner_id: int | None,
+        member_ids: Sequence[int],
+        created_at: int,
+        direct_key: str | None = None,
+    ) -> Channel | None:
+        members = sorted(set(member_ids))
+        async with self._write_lock:
+            return await self._create_channel(kind, name, owner_id, members, created_at, direct_key)
+
+    async def _create_channel(
+        self,
+        kind: ChannelKind,
+        name: str,
+        owner_id: int | None,
+        members: list[int],
+        created_at: int,
+        direct_key: str | None,
+    ) -> Channel | None:
+        await self._db.execute("BEGIN IMMEDIATE")
+        try:
+            cursor = await self._db.execute(
+                "INSERT INTO channels (kind, name, owner_id, direct_key, created_at)"
+                " VALUES (?, ?, ?, ?, ?)",
+                (kind, name, owner_id, direct_key, created_at),
+            )
+            channel_id = cursor.lastrowid
+            assert channel_id is not None
+            await self._db.executemany(
+                "INSERT INTO channel_members (channel_id, user_id, joined_at) VALUES (?, ?, ?)",
+                [(channel_id, user_id, created_at) for user_id in members],
+            )
+        except sqlite3.IntegrityError:
+            await self._db.execute("ROLLBACK")
+            return None
+        except BaseException:
+            await self._db.execute("ROLLBACK")
+            raise
+        await self._db.execute("COMMIT")
+        return Channel(
+            channel_id=channel_id,
+            kind=kind,
+            name=name,
+            owner_id=owner_id,
+            members=tuple(members),
+            created_at=created_at,
+        )
+
+    async def direct_channel(self, direct_key: str) -> Channel | None:
+        row = await self._one("SELECT channel_id FROM channels WHERE direct_key = ?", (direct_key,))
+        return await self.get_channel(row["channel_id"]) if row else None
+
+    async def get_channel(self, channel_id: int) -> Channel | None:
+        row = await self._one(
+            "SELECT channel_id, kind, name, owner_id, created_at FROM channels"
+            " WHERE channel_id = ?",
+            (channel_id,),
+        )
+        if row is None:
+            return None
+        async with self._db.execute(
+            "SELECT user_id FROM channel_members WHERE channel_id = ? ORDER BY user_id",
+            (channel_id,),
+        ) as cursor:
+            members = tuple([member["user_id"] async for member in cursor])
+        return _channel(row, members)
+
+    async def rename(self, channel_id: int, name: str) -> None:
+        async with self._write_lock:
+            await self._db.execute(
+                "UPDATE channels SET name = ? WHERE channel_id = ?", (name, channel_id)
+            )
+
+    async def add_member(self, channel_id: int, user_id: int, *, joined_at: int) -> bool:
+        async with self._write_lock:
+            cursor = await self._db.execute(
+                "INSERT OR IGNORE INTO channel_members (channel_id, user_id, joined_at)"
+                " VALUES (?, ?, ?)",
+                (channel_id, user_id, joined_at),
+            )
+        return cursor.rowcount == 1
+
+    async def remove_member(self, channel_id: int, user_id: int) -> bool:
+        async with self._write_lock:
+            cursor = await self._db.execute(
+                "DELETE FROM channel_members WHERE channel_id = ? AND user_id = ?",
+                (channel_id, user_id),
+            )
+        return cursor.rowcount == 1
+
+    async def set_owner(self, channel_id: int, owner_id: int | None) -> None:
+        async with self._write_lock:
+            await self._db.execute(
+                "UPDATE channels SET owner_id = ? WHERE channel_id = ?", (owner_id, channel_id)
+            )
+
+    async def memberships(self, user_id: int) -> list[Membership]:
+        async with self._db.execute(
+            "SELECT c.channel_id, c.kind, c.name, c.owner_id, c.created_at, m.read_message_id,"
+            " (SELECT group_concat(user_id) FROM"
+            "   (SELECT user_id FROM channel_members WHERE channel_id = c.channel_id"
+            "    ORDER BY user_id)) AS member_list"
+            " FROM channel_members m JOIN channels c ON c.channel_id = m.channel_id"
+            " WHERE m.user_id = ?",
+            (user_id,),
+        ) as cursor:
+            return [
+                Membership(
+                    channel=_channel(row, tuple(int(x) for x in row["member_list"].split(","))),
+                    read_message_id=row["read_message_id"],
+                )
+                async for row in cursor
+            ]
+
+    async def read_marker(self, channel_id: int, user_id: int) -> int | None:
+        row = await self._one(
+            "SELECT read_message_id FROM channel_members WHERE channel_id = ? AND user_id = ?",
+            (channel_id, user_id),
+        )
+        return row["read_message_id"] if row else None
+
+    async def advance_read_marker(
+        self, channel_id: int, user_id: int, message_id: int
+    ) -> int | None:
+        async with self._write_lock:
+            await self._db.execute(
+                "UPDATE channel_members SET read_message_id = ?"
+                " WHERE channel_id = ? AND user_id = ? AND read_message_id < ?",
+                (message_id, channel_id, user_id, message_id),
+            )
+        return await self.read_marker(channel_id, user_id)
+
+    async def _one(self, sql: str, params: tuple[Any, ...]) -> Any:
+        async with self._db.execute(sql, params) as cursor:
+            return await cursor.fetchone()
+
+
+def _channel(row: Any, members: tuple[int, ...]) -> Channel:
+    return Channel(
+        channel_id=row["channel_id"],
+        kind=row["kind"],
+        name=row["name"],
+        owner_id=row["owner_id"],
+        members=members,
+        created_at=row["created_at"],
+    )

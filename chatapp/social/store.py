@@ -1,0 +1,56 @@
+"""The contract of the channel store; SQLite is one implementation."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+from chatapp.social.models import Channel, ChannelKind, Membership
+
+
+class ChannelStore(Protocol):
+    async def create_channel(
+        self,
+        *,
+        kind: ChannelKind,
+        name: str,
+        owner_id: int | None,
+        member_ids: Sequence[int],
+        created_at: int,
+        direct_key: str | None = None,
+    ) -> Channel | None:
+        """Create a channel with its members; None if `direct_key` exists already."""
+        ...
+
+    async def direct_channel(self, direct_key: str) -> Channel | None: ...
+
+    async def get_channel(self, channel_id: int) -> Channel | None: ...
+
+    async def rename(self, channel_id: int, name: str) -> None: ...
+
+    async def add_member(self, channel_id: int, user_id: int, *, joined_at: int) -> bool:
+        """Add a member; False if already one."""
+        ...
+
+    async def remove_member(self, channel_id: int, user_id: int) -> bool:
+        """Remove a member; False if not one."""
+        ...
+
+    async def set_owner(self, channel_id: int, owner_id: int | None) -> None: ...
+
+    async def memberships(self, user_id: int) -> list[Membership]:
+        """Every channel the user is in, with the user's read marker."""
+        ...
+
+    async def read_marker(self, channel_id: int, user_id: int) -> int | None:
+        """The member's read marker; None if not a member."""
+        ...
+
+    async def advance_read_marker(
+        self, channel_id: int, user_id: int, message_id: int
+    ) -> int | None:
+        """Move the marker to `message_id` unless it is already there or further.
+
+        Returns the marker after the call; None if the user is not a member.
+        """
+        ...
