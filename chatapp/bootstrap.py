@@ -40,7 +40,15 @@ def build_app(settings: Settings, *, clock: Clock | None = None) -> web.Applicat
     add_routes(app)
     app.router.add_get("/ws", websocket_route)
     app.cleanup_ctx.append(_lifetime(settings, clock or SystemClock()))
+    # Sockets must be closed before aiohttp waits for handlers to finish, or a
+    # connected client would hold shutdown until the handler timeout.
+    app.on_shutdown.append(_close_connections)
     return app
+
+
+async def _close_connections(app: web.Application) -> None:
+    if GATEWAY in app:
+        await app[GATEWAY].close()
 
 
 def password_hasher(settings: Settings) -> PasswordHasher:
@@ -59,7 +67,6 @@ def _lifetime(settings: Settings, clock: Clock) -> Callable[[web.Application], A
             app[GATEWAY] = Gateway(app[SERVICES])
             await app[SERVICES].bus.start()
             stack.push_async_callback(app[SERVICES].bus.close)
-            stack.push_async_callback(app[GATEWAY].close)
             log.info("server_started", url=settings.base_url, data_dir=str(settings.data_dir))
             yield
         log.info("server_stopped")

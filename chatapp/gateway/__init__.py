@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 
 import structlog
@@ -28,6 +29,8 @@ MAX_FRAME_BYTES = 2 * 1024 * 1024
 # A client that sends this many frames in a row that are not JSON text is not
 # speaking the protocol at all; it is disconnected rather than answered forever.
 MAX_UNREADABLE_IN_A_ROW = 20
+# How long a closing handshake may wait for the client's answer.
+CLOSE_TIMEOUT = 5.0
 
 
 class Gateway:
@@ -39,7 +42,11 @@ class Gateway:
         FanOut(self.registry, services).subscribe()
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
-        socket = web.WebSocketResponse(max_msg_size=MAX_FRAME_BYTES, autoping=True)
+        # No per-message compression: it costs each connection a zlib context
+        # (tens of KiB) and CPU on every frame, for text that is mostly short.
+        socket = web.WebSocketResponse(
+            max_msg_size=MAX_FRAME_BYTES, autoping=True, compress=False, timeout=CLOSE_TIMEOUT
+        )
         await socket.prepare(request)
         gauge = self._services.metrics.open_connections.labels(kind="websocket")
         gauge.inc()
@@ -50,9 +57,13 @@ class Gateway:
         return socket
 
     async def close(self) -> None:
-        """On shutdown: tell every client to come back later."""
-        for connection in self.registry.all():
+        """On shutdown: tell every client to come back later, and wait (briefly) for them."""
+        connections = self.registry.all()
+        for connection in connections:
             connection.close(1001, "server shutting down")
+        handshakes = [c.closing for c in connections if c.closing is not None]
+        if handshakes:
+            await asyncio.wait(handshakes, timeout=CLOSE_TIMEOUT)
 
     async def _serve(self, socket: web.WebSocketResponse) -> None:
         hello = await self._await_hello(socket)

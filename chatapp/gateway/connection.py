@@ -128,6 +128,11 @@ class Connection:
         self._writer.cancel()
         self._closer = asyncio.create_task(self.socket.close(code=code, message=reason.encode()))
 
+    @property
+    def closing(self) -> asyncio.Task[bool] | None:
+        """The closing handshake started by `close`, if any."""
+        return self._closer
+
     async def finish(self) -> None:
         """After the socket is closed: stop the writer."""
         self.state = State.CLOSING

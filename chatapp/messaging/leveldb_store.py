@@ -222,6 +222,12 @@ class LevelDBMessageStore:
         committed = self._max_seqs.get(user_id)
         return committed if committed is not None else _last_id(self._db, prefix)
 
+    async def original(self, sender_id: int, client_msg_id: str) -> AcceptedMessage | None:
+        """See `MessageStore.original`."""
+        self._ensure_open()
+        _check_id("sender_id", sender_id)
+        return _find_original(self._db, sender_id, client_msg_id)
+
     async def get(self, channel_id: int, message_id: int) -> StoredMessage | None:
         """See `MessageStore.get`."""
         self._ensure_open()
@@ -341,19 +347,7 @@ class LevelDBMessageStore:
         return AcceptedMessage(message=message, seq=seq, inbox_seqs=inbox_seqs, duplicate=False)
 
     def _stored_original(self, send: _Send) -> AcceptedMessage | None:
-        receipt: bytes | None = self._db.get(send.dedup_key)
-        if receipt is None:
-            return None
-        channel_id, message_id, seq = codec.decode_receipt(receipt)
-        message = _read_message(self._db, channel_id, message_id)
-        if message is None:
-            raise MessageStoreError(
-                f"idempotency record of ({send.draft.sender_id}, {send.draft.client_msg_id!r}) "
-                f"points at missing message ({channel_id}, {message_id})"
-            )
-        return AcceptedMessage(
-            message=message, seq=seq, inbox_seqs={send.draft.sender_id: seq}, duplicate=True
-        )
+        return _find_original(self._db, send.draft.sender_id, send.draft.client_msg_id)
 
     def _next_id(
         self, table: bytes, owner_id: int, tentative: dict[int, int], committed: dict[int, int]
@@ -418,6 +412,20 @@ def _last_id(db: Any, prefix: bytes) -> int:
         for key in keys:
             return _id_at_end(key)
     return 0
+
+
+def _find_original(reader: Any, sender_id: int, client_msg_id: str) -> AcceptedMessage | None:
+    receipt: bytes | None = reader.get(_dedup_key(sender_id, client_msg_id))
+    if receipt is None:
+        return None
+    channel_id, message_id, seq = codec.decode_receipt(receipt)
+    message = _read_message(reader, channel_id, message_id)
+    if message is None:
+        raise MessageStoreError(
+            f"idempotency record of ({sender_id}, {client_msg_id!r}) "
+            f"points at missing message ({channel_id}, {message_id})"
+        )
+    return AcceptedMessage(message=message, seq=seq, inbox_seqs={sender_id: seq}, duplicate=True)
 
 
 def _read_message(reader: Any, channel_id: int, message_id: int) -> StoredMessage | None:

@@ -37,6 +37,9 @@ class CheckedSend(BaseModel):
     client_msg_id: str
     text: str
     member_ids: frozenset[int]
+    # Set when this send was stored before: it is answered with the original,
+    # whatever has changed since (the sender may have left the channel).
+    original: AcceptedMessage | None = None
 
 
 class Messaging:
@@ -62,8 +65,21 @@ class Messaging:
     async def check(
         self, sender_id: int, channel_id: int, client_msg_id: str, text: str
     ) -> CheckedSend:
-        """Every check a send must pass before it is stored (text, id, membership)."""
+        """Every check a send must pass before it is stored (text, id, membership).
+
+        A repeat of a stored send passes at once, so a retry gets the original.
+        """
         check_client_msg_id(client_msg_id)
+        original = await self._store.original(sender_id, client_msg_id)
+        if original is not None:
+            return CheckedSend(
+                sender_id=sender_id,
+                channel_id=original.message.channel_id,
+                client_msg_id=client_msg_id,
+                text=original.message.text,
+                member_ids=frozenset(),
+                original=original,
+            )
         check_text(text)
         members = await self._membership.require_member(sender_id, channel_id)
         return CheckedSend(
@@ -78,6 +94,8 @@ class Messaging:
         self, send: CheckedSend, *, origin_connection: str | None = None
     ) -> AcceptedMessage:
         """Make a checked send durable, then tell the bus. Calls start in the order made."""
+        if send.original is not None:
+            return send.original
         try:
             accepted = await self._store.append(
                 sender_id=send.sender_id,

@@ -90,6 +90,14 @@ class MessageStore(Protocol):
         """The highest inbox `seq` of the user; 0 when the inbox is empty."""
         ...
 
+    async def original(self, sender_id: int, client_msg_id: str) -> AcceptedMessage | None:
+        """The stored send `(sender_id, client_msg_id)` as a duplicate, or None if never stored.
+
+        Only sends already on disk are found; `append` also catches repeats
+        still in flight.
+        """
+        ...
+
     async def get(self, channel_id: int, message_id: int) -> StoredMessage | None:
         """One message, or None when the channel has no such message."""
         ...
