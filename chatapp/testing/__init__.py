@@ -8,6 +8,16 @@ With chatapp installed, pytest loads the `chat_server` fixture automatically:
 """
 
 from chatapp.testing.process import ServerProcess, wait_until_ready
+from chatapp.testing.proxy import TcpProxy
+from chatapp.testing.raw_socket import RawSocket
 from chatapp.testing.server import RunningServer, free_port, run_server
 
-__all__ = ["RunningServer", "ServerProcess", "free_port", "run_server", "wait_until_ready"]
+__all__ = [
+    "RawSocket",
+    "RunningServer",
+    "ServerProcess",
+    "TcpProxy",
+    "free_port",
+    "run_server",
+    "wait_until_ready",
+]

@@ -51,6 +51,10 @@ class RunningServer:
     def services(self) -> Services:
         return self.app[SERVICES]
 
+    async def settle(self) -> None:
+        """Wait until every event published so far has been handled by its subscribers."""
+        await self.services.bus.drain()
+
     def client(self, token: str | None = None) -> ChatClient:
         """An HTTP client for this server, closed when the server stops."""
         client = ChatClient(self.url, token=token)
@@ -71,6 +75,10 @@ class RunningServer:
         await client.login(name, password, device_name)
         return client
 
+    async def users(self, count: int) -> list[ChatClient]:
+        """Several new users, each logged in once."""
+        return [await self.user() for _ in range(count)]
+
     async def device(
         self, username: str, password: str = DEFAULT_PASSWORD, *, device_name: str | None = None
     ) -> ChatClient:
@@ -86,13 +94,17 @@ class RunningServer:
 
 @asynccontextmanager
 async def run_server(
-    data_dir: Path, *, clock: Clock | None = None, **settings: Any
+    data_dir: Path, *, clock: Clock | None = None, port: int | None = None, **settings: Any
 ) -> AsyncIterator[RunningServer]:
-    """Start the real application on 127.0.0.1 and a free port; stop it on exit."""
+    """Start the real application on 127.0.0.1 and `port` (a free one by default); stop it on exit.
+
+    Passing the port and data folder of a stopped server starts it again where
+    its clients expect it.
+    """
     host = "127.0.0.1"
     listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    listener.bind((host, 0))
+    listener.bind((host, port or 0))
     port = listener.getsockname()[1]
     config = load_settings(
         environ={},
