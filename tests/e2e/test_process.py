@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 import urllib.request
 from pathlib import Path
 
 import pytest
 
-from chatapp.testing import ServerProcess, free_port, wait_until_ready
+from chatapp.client import ChatClient
+from chatapp.testing import RawSocket, ServerProcess, free_port, wait_until_ready
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -134,3 +138,23 @@ def test_create_user_and_reset_password(tmp_path: Path) -> None:
         )
         with pytest.raises(urllib.error.HTTPError, match="401"):
             urllib.request.urlopen(request, timeout=10)
+
+
+async def test_sigterm_closes_websockets_with_1001_and_exits_quickly(tmp_path: Path) -> None:
+    """On SIGTERM connected clients get 1001 (going away) and the process exits in seconds."""
+    with ServerProcess(tmp_path / "d") as server:
+        client = ChatClient(server.url)
+        try:
+            await client.signup("alice", "password1")
+            await client.login("alice", "password1")
+            raw = await RawSocket.open(client.ws_url, client.token or "")
+            await raw.until("synced")
+            started = time.monotonic()
+            assert server.process is not None
+            server.process.send_signal(signal.SIGTERM)
+            assert await raw.closed_with(timeout=10) == 1001
+            await raw.close()
+            assert await asyncio.to_thread(server.process.wait, 20) == 0
+            assert time.monotonic() - started < 10
+        finally:
+            await client.close()

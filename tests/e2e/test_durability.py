@@ -1,0 +1,134 @@
+"""Acknowledged means on disk: the server is killed with SIGKILL and restarted on its folder."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from pathlib import Path
+
+import aiohttp
+
+from chatapp.client import ChatApiError, ChatClient
+from chatapp.testing import ServerProcess
+
+PASSWORD = "correct horse battery"
+
+
+async def signed_in(url: str, name: str) -> ChatClient:
+    client = ChatClient(url)
+    await client.signup(name, PASSWORD)
+    await client.login(name, PASSWORD)
+    return client
+
+
+async def all_messages(client: ChatClient, channel_id: int) -> list[dict[str, object]]:
+    messages: list[dict[str, object]] = []
+    after = 0
+    while True:
+        page = await client.request(
+            "GET",
+            f"/api/v1/channels/{channel_id}/messages",
+            params={"after": str(after), "limit": "200"},
+        )
+        messages += page["messages"]
+        if not page["has_more"]:
+            return messages
+        after = page["messages"][-1]["message_id"]
+
+
+async def all_inbox_seqs(client: ChatClient) -> list[int]:
+    seqs: list[int] = []
+    since = 0
+    while True:
+        page = await client.request(
+            "GET", "/api/v1/sync", params={"since": str(since), "limit": "1000"}
+        )
+        seqs += [event["seq"] for event in page["events"]]
+        since = page["next_since"]
+        if not page["has_more"]:
+            return seqs
+
+
+async def test_acknowledged_sends_survive_sigkill(tmp_path: Path) -> None:
+    """Every acknowledged send is there once after a SIGKILL; ids and seqs stay contiguous."""
+    data = tmp_path / "data"
+    server = ServerProcess(data).start()
+    clients: list[ChatClient] = []
+    try:
+        alice, bob, carol = [
+            await signed_in(server.url, name) for name in ("alice", "bob", "carol")
+        ]
+        clients = [alice, bob, carol]
+        pair = await alice.request("POST", "/api/v1/channels/direct", {"user_id": bob.user_id})
+        team = await alice.request(
+            "POST",
+            "/api/v1/channels/group",
+            {"name": "team", "member_ids": [bob.user_id, carol.user_id]},
+        )
+        channels = [pair["channel"]["channel_id"], team["channel"]["channel_id"]]
+        acknowledged: dict[str, tuple[int, int]] = {}
+        attempted: list[tuple[ChatClient, int, str]] = []
+        enough_acknowledged = asyncio.Event()
+
+        async def keep_sending(sender: ChatClient, channel_id: int, name: str) -> None:
+            for i in range(10_000):
+                cmid = f"{name}-{channel_id}-{i}"
+                attempted.append((sender, channel_id, cmid))
+                try:
+                    answer = await sender.request(
+                        "POST",
+                        f"/api/v1/channels/{channel_id}/messages",
+                        {"client_msg_id": cmid, "text": f"{name} {i}"},
+                    )
+                except (aiohttp.ClientError, ChatApiError):
+                    return
+                acknowledged[cmid] = (channel_id, answer["message"]["message_id"])
+                if len(acknowledged) >= 200:
+                    enough_acknowledged.set()
+
+        senders = [
+            asyncio.create_task(keep_sending(alice, channels[0], "alice")),
+            asyncio.create_task(keep_sending(bob, channels[0], "bob")),
+            asyncio.create_task(keep_sending(carol, channels[1], "carol")),
+            asyncio.create_task(keep_sending(alice, channels[1], "alice")),
+        ]
+        await enough_acknowledged.wait()
+        server.kill()
+        await asyncio.gather(*senders)
+
+        server.start()
+        stored: dict[int, list[dict[str, object]]] = {
+            channel_id: await all_messages(alice, channel_id) for channel_id in channels
+        }
+        for messages in stored.values():
+            assert [m["message_id"] for m in messages] == list(range(1, len(messages) + 1))
+            cmids = [m["client_msg_id"] for m in messages]
+            assert len(cmids) == len(set(cmids))
+        where = {
+            str(m["client_msg_id"]): (channel_id, m["message_id"])
+            for channel_id, messages in stored.items()
+            for m in messages
+        }
+        for cmid, place in acknowledged.items():
+            assert where[cmid] == place
+
+        # Retrying every attempted send, as a client would after the crash,
+        # stores only what had not been stored.
+        for sender, channel_id, cmid in attempted:
+            answer = await sender.request(
+                "POST",
+                f"/api/v1/channels/{channel_id}/messages",
+                {"client_msg_id": cmid, "text": "retry"},
+            )
+            if cmid in where:
+                assert answer["message"]["message_id"] == where[cmid][1]
+        totals = {channel_id: len(await all_messages(alice, channel_id)) for channel_id in channels}
+        assert sum(totals.values()) == len(attempted)
+        for client, expected in ((alice, sum(totals.values())), (bob, sum(totals.values())),
+                                 (carol, totals[channels[1]])):  # fmt: skip
+            assert await all_inbox_seqs(client) == list(range(1, expected + 1))
+    finally:
+        for client in clients:
+            await client.close()
+        with contextlib.suppress(Exception):
+            server.stop()
