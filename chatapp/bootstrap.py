@@ -67,6 +67,8 @@ def _lifetime(settings: Settings, clock: Clock) -> Callable[[web.Application], A
             app[GATEWAY] = Gateway(app[SERVICES])
             await app[SERVICES].bus.start()
             stack.push_async_callback(app[SERVICES].bus.close)
+            app[SERVICES].social.sender_reads.start()
+            stack.push_async_callback(app[SERVICES].social.sender_reads.close)
             log.info("server_started", url=settings.base_url, data_dir=str(settings.data_dir))
             yield
         log.info("server_stopped")

@@ -1,20 +1,17 @@
 """An async Python client for the chat server; also the harness of our own tests."""
 
-from chatapp.client.http import ChatApiError, ChatClient, RawAnswer
-from chatapp.client.realtime import (
+from chatapp.client.frames import (
     Ack,
-    Backoff,
     ChannelEvent,
     ErrorEvent,
     Event,
     MessageEvent,
     PresenceEvent,
     ReadEvent,
-    RealtimeClient,
-    RealtimeError,
-    State,
     TypingEvent,
 )
+from chatapp.client.http import ChatApiError, ChatClient, RawAnswer
+from chatapp.client.realtime import Backoff, RealtimeClient, RealtimeError, State
 
 __all__ = [
     "Ack",

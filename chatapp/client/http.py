@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import uuid
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, BinaryIO, Self
@@ -11,10 +12,16 @@ import aiohttp
 
 from chatapp.accounts.models import User
 from chatapp.protocol.http import (
+    ChannelAnswer,
+    ChannelOut,
+    ChannelsAnswer,
     DeviceInfo,
     DevicesAnswer,
     DiscoveryAnswer,
     LoginAnswer,
+    MessagesAnswer,
+    SendAnswer,
+    SyncAnswer,
     UserAnswer,
     UsersAnswer,
 )
@@ -134,6 +141,69 @@ class ChatClient:
     async def find_users(self, username: str) -> list[User]:
         answer = await self.request("GET", "/api/v1/users", params={"username": username})
         return UsersAnswer.model_validate(answer).users
+
+    # -- channels and messages --------------------------------------------------------
+
+    async def open_direct(self, user_id: int) -> ChannelOut:
+        answer = await self.request("POST", "/api/v1/channels/direct", {"user_id": user_id})
+        return ChannelAnswer.model_validate(answer).channel
+
+    async def create_group(self, name: str, member_ids: list[int]) -> ChannelOut:
+        body = {"name": name, "member_ids": member_ids}
+        answer = await self.request("POST", "/api/v1/channels/group", body)
+        return ChannelAnswer.model_validate(answer).channel
+
+    async def channels(self) -> list[ChannelOut]:
+        answer = await self.request("GET", "/api/v1/channels")
+        return ChannelsAnswer.model_validate(answer).channels
+
+    async def channel(self, channel_id: int) -> ChannelOut:
+        answer = await self.request("GET", f"/api/v1/channels/{channel_id}")
+        return ChannelAnswer.model_validate(answer).channel
+
+    async def rename_channel(self, channel_id: int, name: str) -> ChannelOut:
+        answer = await self.request("PATCH", f"/api/v1/channels/{channel_id}", {"name": name})
+        return ChannelAnswer.model_validate(answer).channel
+
+    async def add_member(self, channel_id: int, user_id: int) -> ChannelOut:
+        path = f"/api/v1/channels/{channel_id}/members"
+        answer = await self.request("POST", path, {"user_id": user_id})
+        return ChannelAnswer.model_validate(answer).channel
+
+    async def remove_member(self, channel_id: int, user_id: int) -> None:
+        await self.request("DELETE", f"/api/v1/channels/{channel_id}/members/{user_id}")
+
+    async def messages(
+        self,
+        channel_id: int,
+        *,
+        before: int | None = None,
+        after: int | None = None,
+        limit: int | None = None,
+    ) -> MessagesAnswer:
+        params = {
+            key: str(value)
+            for key, value in {"before": before, "after": after, "limit": limit}.items()
+            if value is not None
+        }
+        answer = await self.request("GET", f"/api/v1/channels/{channel_id}/messages", params=params)
+        return MessagesAnswer.model_validate(answer)
+
+    async def send_message(
+        self, channel_id: int, text: str, client_msg_id: str | None = None
+    ) -> SendAnswer:
+        """Send over HTTP; pass the same client_msg_id to retry safely."""
+        body = {"client_msg_id": client_msg_id or uuid.uuid4().hex, "text": text}
+        answer = await self.request("POST", f"/api/v1/channels/{channel_id}/messages", body)
+        return SendAnswer.model_validate(answer)
+
+    async def mark_read(self, channel_id: int, message_id: int) -> None:
+        path = f"/api/v1/channels/{channel_id}/read"
+        await self.request("POST", path, {"message_id": message_id})
+
+    async def sync(self, since: int = 0, limit: int | None = None) -> SyncAnswer:
+        params = {"since": str(since)} | ({"limit": str(limit)} if limit else {})
+        return SyncAnswer.model_validate(await self.request("GET", "/api/v1/sync", params=params))
 
     async def discovery(self) -> str:
         return DiscoveryAnswer.model_validate(await self.request("GET", "/api/v1/discovery")).ws_url

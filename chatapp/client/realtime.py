@@ -22,13 +22,27 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from enum import Enum
 from types import TracebackType
-from typing import Any, Literal, Self
+from typing import Any, Self
 
 import aiohttp
 import structlog
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import ValidationError
 
-from chatapp.protocol.http import ChannelOut, MessageOut
+from chatapp.client.frames import (
+    Ack,
+    ChannelEvent,
+    ErrorEvent,
+    Event,
+    MessageEvent,
+    PresenceEvent,
+    ReadEvent,
+    Ready,
+    ServerFrame,
+    Synced,
+    TypingEvent,
+    parse_server_frame,
+)
+from chatapp.protocol.http import MessageOut
 
 log = structlog.get_logger(__name__)
 
@@ -38,103 +52,6 @@ MAX_FRAME_BYTES = 2 * 1024 * 1024
 # server answers each heartbeat) is taken for dead, even if TCP has not noticed.
 SILENT_BEATS = 3
 MIN_SILENCE_SECONDS = 1.0
-
-
-# -- frames from the server -------------------------------------------------------------
-
-
-class ServerFrame(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-
-class MessageEvent(ServerFrame):
-    type: Literal["message"] = "message"
-    seq: int
-    message: MessageOut
-
-
-class PresenceEvent(ServerFrame):
-    type: Literal["presence"] = "presence"
-    user_id: int
-    status: str
-    last_active_at: int
-
-
-class ReadEvent(ServerFrame):
-    type: Literal["read"] = "read"
-    channel_id: int
-    message_id: int
-
-
-class TypingEvent(ServerFrame):
-    type: Literal["typing"] = "typing"
-    channel_id: int
-    user_id: int
-
-
-class ChannelEvent(ServerFrame):
-    type: Literal["channel"] = "channel"
-    event: Literal["added", "removed", "updated"]
-    channel: ChannelOut
-
-
-class ErrorEvent(ServerFrame):
-    """An `error` frame that answers no send of this client (a refused `read`, say)."""
-
-    type: Literal["error"] = "error"
-    code: str
-    message: str
-    ref: str | None = None
-    client_msg_id: str | None = None
-
-
-class Ack(ServerFrame):
-    """A send the server has stored: the message as stored and the sender's inbox seq."""
-
-    type: Literal["ack"] = "ack"
-    client_msg_id: str
-    message: MessageOut
-    seq: int
-
-
-class _Ready(ServerFrame):
-    type: Literal["ready"]
-    user_id: int
-    device_id: int
-    heartbeat_interval_ms: int
-    max_seq: int
-
-
-class _Synced(ServerFrame):
-    type: Literal["synced"]
-    seq: int
-    has_more: bool
-
-
-Event = MessageEvent | PresenceEvent | ReadEvent | TypingEvent | ChannelEvent | ErrorEvent
-
-_FRAME_TYPES: dict[str, type[ServerFrame]] = {
-    "ready": _Ready,
-    "synced": _Synced,
-    "ack": Ack,
-    "message": MessageEvent,
-    "presence": PresenceEvent,
-    "read": ReadEvent,
-    "typing": TypingEvent,
-    "channel": ChannelEvent,
-    "error": ErrorEvent,
-}
-
-
-def parse_server_frame(text: str) -> ServerFrame | None:
-    """The frame as a model; None for types this client does not know (servers may add some).
-
-    ValueError when the text is not JSON or a known frame lacks a field.
-    """
-    document = json.loads(text)
-    kind = document.get("type") if isinstance(document, dict) else None
-    model = _FRAME_TYPES.get(kind) if isinstance(kind, str) else None
-    return None if model is None else model.model_validate(document)
 
 
 # -- the client ---------------------------------------------------------------------------
@@ -391,7 +308,7 @@ class RealtimeClient:
                 await heartbeats
         return True
 
-    async def _handshake(self, ws: aiohttp.ClientWebSocketResponse) -> _Ready | None:
+    async def _handshake(self, ws: aiohttp.ClientWebSocketResponse) -> Ready | None:
         hello: dict[str, Any] = {"type": "hello", "token": self._token}
         if self._last_seq is not None:
             hello["last_seq"] = self._last_seq
@@ -403,7 +320,7 @@ class RealtimeClient:
         if message.type is not aiohttp.WSMsgType.TEXT:
             return None
         ready = parse_server_frame(message.data)
-        if not isinstance(ready, _Ready):
+        if not isinstance(ready, Ready):
             log.warning("realtime_no_ready", frame=message.data[:200])
             return None
         self.user_id, self.device_id = ready.user_id, ready.device_id
@@ -432,7 +349,7 @@ class RealtimeClient:
             self._received(frame)
         elif isinstance(frame, Ack):
             self._acknowledged(frame)
-        elif isinstance(frame, _Synced):
+        elif isinstance(frame, Synced):
             self._advance(frame.seq)
             if frame.has_more:
                 with contextlib.suppress(aiohttp.ClientError, ConnectionError):

@@ -10,8 +10,10 @@ import structlog
 from chatapp.bus import Bus
 from chatapp.clock import Clock
 from chatapp.errors import Forbidden, InvalidInput, NotFound
+from chatapp.messaging.events import MessageAccepted
 from chatapp.social.events import ChannelChanged, ReadMarkerMoved
 from chatapp.social.models import Channel, Membership
+from chatapp.social.sender_reads import SenderReadMarks
 from chatapp.social.store import ChannelStore
 
 log = structlog.get_logger(__name__)
@@ -35,6 +37,10 @@ class Social:
 
     def __init__(self, store: ChannelStore, users: UserDirectory, bus: Bus, clock: Clock) -> None:
         self._store = store
+        self.sender_reads = SenderReadMarks(store)
+        bus.subscribe(
+            MessageAccepted, self.sender_reads.message_accepted, name="social.sender_reads"
+        )
         self._users = users
         self._bus = bus
         self._clock = clock
@@ -153,11 +159,20 @@ class Social:
         self._tell(updated, "updated", remaining)
 
     async def memberships(self, user_id: int) -> list[Membership]:
-        return await self._store.memberships(user_id)
+        return [
+            membership.model_copy(
+                update={
+                    "read_message_id": self.sender_reads.merged(
+                        membership.channel.channel_id, user_id, membership.read_message_id
+                    )
+                }
+            )
+            for membership in await self._store.memberships(user_id)
+        ]
 
     async def read_marker(self, user_id: int, channel_id: int) -> int:
         marker = await self._store.read_marker(channel_id, user_id)
-        return marker or 0
+        return self.sender_reads.merged(channel_id, user_id, marker or 0)
 
     async def mark_read(
         self,
@@ -169,8 +184,9 @@ class Social:
     ) -> int:
         """Move the user's read marker forward (never back); returns the marker now."""
         await self.require_member(user_id, channel_id)
-        before = await self._store.read_marker(channel_id, user_id) or 0
-        after = await self._store.advance_read_marker(channel_id, user_id, message_id) or 0
+        before = await self.read_marker(user_id, channel_id)
+        stored = await self._store.advance_read_marker(channel_id, user_id, message_id) or 0
+        after = self.sender_reads.merged(channel_id, user_id, stored)
         if after > before:
             self._bus.publish(
                 ReadMarkerMoved(

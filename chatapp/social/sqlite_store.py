@@ -148,6 +148,20 @@ class SqliteChannelStore:
         )
         return row["read_message_id"] if row else None
 
+    async def advance_read_markers(self, marks: Sequence[tuple[int, int, int]]) -> None:
+        async with self._write_lock:
+            await self._db.execute("BEGIN IMMEDIATE")
+            try:
+                await self._db.executemany(
+                    "UPDATE channel_members SET read_message_id = ?3"
+                    " WHERE channel_id = ?1 AND user_id = ?2 AND read_message_id < ?3",
+                    marks,
+                )
+            except BaseException:
+                await self._db.execute("ROLLBACK")
+                raise
+            await self._db.execute("COMMIT")
+
     async def advance_read_marker(
         self, channel_id: int, user_id: int, message_id: int
     ) -> int | None:

@@ -46,6 +46,10 @@ class ChannelStore(Protocol):
         """The member's read marker; None if not a member."""
         ...
 
+    async def advance_read_markers(self, marks: Sequence[tuple[int, int, int]]) -> None:
+        """Move many `(channel_id, user_id, message_id)` markers forward in one transaction."""
+        ...
+
     async def advance_read_marker(
         self, channel_id: int, user_id: int, message_id: int
     ) -> int | None:

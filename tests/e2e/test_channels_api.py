@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from chatapp.client import ChatApiError, ChatClient
-from chatapp.testing import RunningServer
+from chatapp.testing import RunningServer, run_server
 
 
 async def refusal(call: Awaitable[Any]) -> tuple[int, str]:
@@ -320,3 +321,20 @@ async def test_a_repeated_send_is_answered_after_leaving(chat_server: RunningSer
     await alice.request("DELETE", f"/api/v1/channels/{channel_id}/members/{alice.user_id}")
     assert await send(alice, channel_id, "hi", "x1") == first
     assert await refusal(send(alice, channel_id, "new", "x2")) == (403, "not_member")
+
+
+async def test_own_messages_are_not_unread_even_after_restart(tmp_path: Path) -> None:
+    """The sender's read marker follows their own sends, and is kept across a restart."""
+    async with run_server(tmp_path / "d") as server:
+        alice, bob = await server.users(2)
+        channel_id = (await direct(alice, bob.user_id))["channel_id"]
+        for i in range(3):
+            await send(alice, channel_id, f"m{i}", f"a{i}")
+        await server.settle()
+        assert (await alice.channel(channel_id)).unread_count == 0
+        assert (await bob.channel(channel_id)).unread_count == 3
+        tokens = alice.token, bob.token
+    async with run_server(tmp_path / "d") as server:
+        alice, bob = server.client(tokens[0]), server.client(tokens[1])
+        assert (await alice.channel(channel_id)).read_message_id == 3
+        assert (await bob.channel(channel_id)).unread_count == 3
