@@ -13,7 +13,13 @@ from collections.abc import AsyncIterator, Callable
 import structlog
 from aiohttp import web
 
-from chatapp.accounts import AccountLimits, Accounts, PasswordHasher, SqliteUserStore
+from chatapp.accounts import (
+    AccountLimits,
+    Accounts,
+    PasswordHasher,
+    SqlitePushTargetStore,
+    SqliteUserStore,
+)
 from chatapp.api import MIDDLEWARES, SERVICES, add_routes
 from chatapp.bus import InProcessBus
 from chatapp.clock import Clock, SystemClock
@@ -23,9 +29,13 @@ from chatapp.discovery import Discovery
 from chatapp.gateway import GATEWAY, Gateway, websocket_route
 from chatapp.messaging import LevelDBMessageStore, MessageStoreError
 from chatapp.messaging.service import Messaging
+from chatapp.notify import Push
 from chatapp.observability import Metrics
+from chatapp.presence import LevelDBPresenceStore, Presence
+from chatapp.presence.feed import feed_presence
+from chatapp.ratelimit import KeyedRateLimiter
 from chatapp.services import Services
-from chatapp.social import Social, SqliteChannelStore
+from chatapp.social import Friends, Social, SqliteChannelStore, SqliteFriendStore
 from chatapp.storage import apply_migrations, find_migrations, open_sqlite
 
 log = structlog.get_logger(__name__)
@@ -69,6 +79,8 @@ def _lifetime(settings: Settings, clock: Clock) -> Callable[[web.Application], A
             stack.push_async_callback(app[SERVICES].bus.close)
             app[SERVICES].social.sender_reads.start()
             stack.push_async_callback(app[SERVICES].social.sender_reads.close)
+            app[SERVICES].presence.start()
+            app[SERVICES].push.start()
             log.info("server_started", url=settings.base_url, data_dir=str(settings.data_dir))
             yield
         log.info("server_stopped")
@@ -91,6 +103,7 @@ async def _open_services(
     stack.push_async_callback(social_connection.close)
     message_store = await LevelDBMessageStore.open(settings.data_dir / "messages")
     stack.push_async_callback(message_store.close)
+    presence_store = await LevelDBPresenceStore.open(settings.data_dir / "presence")
     hasher = password_hasher(settings)
     stack.callback(hasher.close)
 
@@ -107,9 +120,30 @@ async def _open_services(
             signups_per_address=settings.signups_per_address,
             window_seconds=settings.rate_limit_window_seconds,
         ),
+        SqlitePushTargetStore(accounts_connection),
     )
     social = Social(SqliteChannelStore(social_connection), accounts, bus, clock)
-    messaging = Messaging(message_store, social, bus, clock)
+    friends = Friends(SqliteFriendStore(social_connection), accounts, bus, clock)
+    presence = Presence(presence_store, bus, clock, timeout_ms=settings.presence_timeout_ms)
+    # Closes the presence store too, after recording who was online.
+    stack.push_async_callback(presence.close)
+    feed_presence(bus, presence)
+    messaging = Messaging(
+        message_store,
+        social,
+        bus,
+        clock,
+        send_limiter=KeyedRateLimiter(
+            clock,
+            capacity=settings.send_burst,
+            window_seconds=settings.send_burst / settings.send_rate_per_second,
+        ),
+    )
+    metrics = Metrics()
+    push = await Push.open(
+        settings, accounts=accounts, live_devices=presence, bus=bus, clock=clock, metrics=metrics
+    )
+    stack.push_async_callback(push.close)
 
     async def sqlite_answers() -> bool:
         async with accounts_connection.execute("SELECT 1") as cursor:
@@ -125,12 +159,15 @@ async def _open_services(
     return Services(
         settings=settings,
         clock=clock,
-        metrics=Metrics(),
+        metrics=metrics,
         bus=bus,
         accounts=accounts,
         discovery=Discovery(settings.ws_url),
         social=social,
         messaging=messaging,
         conversations=Conversations(social, messaging),
+        friends=friends,
+        presence=presence,
+        push=push,
         readiness_checks=[sqlite_answers, message_store_answers],
     )

@@ -34,6 +34,16 @@ class Bus(Protocol):
         """Call `handler` for each event of `event_type`, in publication order."""
         ...
 
+    def subscribe_all(
+        self,
+        event_types: tuple[type[BaseModel], ...],
+        handler: Subscriber[BaseModel],
+        *,
+        name: str,
+    ) -> None:
+        """One handler for several event types, called in their common publication order."""
+        ...
+
 
 class _Subscription:
     def __init__(self, name: str, handler: Subscriber[BaseModel], capacity: int) -> None:
@@ -64,8 +74,18 @@ class InProcessBus:
     def subscribe(
         self, event_type: type[EventT], handler: Subscriber[EventT], *, name: str
     ) -> None:
-        subscription = _Subscription(name, handler, self._capacity)  # type: ignore[arg-type]
-        self._subscriptions.setdefault(event_type, []).append(subscription)
+        self.subscribe_all((event_type,), handler, name=name)  # type: ignore[arg-type]
+
+    def subscribe_all(
+        self,
+        event_types: tuple[type[BaseModel], ...],
+        handler: Subscriber[BaseModel],
+        *,
+        name: str,
+    ) -> None:
+        subscription = _Subscription(name, handler, self._capacity)
+        for event_type in event_types:
+            self._subscriptions.setdefault(event_type, []).append(subscription)
         if self._running():
             subscription.task = asyncio.create_task(subscription.run(), name=f"bus:{name}")
 
@@ -98,7 +118,8 @@ class InProcessBus:
             await subscription.queue.join()
 
     def _all(self) -> list[_Subscription]:
-        return [s for group in self._subscriptions.values() for s in group]
+        unique = {id(s): s for group in self._subscriptions.values() for s in group}
+        return list(unique.values())
 
     def _running(self) -> bool:
         return any(s.task is not None for s in self._all())

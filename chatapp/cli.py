@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import getpass
+import signal
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
@@ -12,7 +13,7 @@ from typing import TypeVar
 
 from aiohttp import web
 
-from chatapp.accounts import AccountLimits, Accounts, SqliteUserStore, User
+from chatapp.accounts import AccountLimits, Accounts, SqlitePushTargetStore, SqliteUserStore, User
 from chatapp.bootstrap import build_app, password_hasher
 from chatapp.bus import InProcessBus
 from chatapp.clock import SystemClock
@@ -75,6 +76,9 @@ def _port(raw: str) -> int:
 
 
 def _serve(settings: Settings) -> int:
+    # Past a file-size limit a write should fail (and the send be refused),
+    # not kill the process with every connection in it.
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
     try:
         import uvloop
 
@@ -144,6 +148,7 @@ async def _with_accounts(
                 signups_per_address=1,
                 window_seconds=1.0,
             ),
+            SqlitePushTargetStore(database),
         )
         return await act(accounts)
     finally:

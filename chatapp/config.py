@@ -11,11 +11,30 @@ import os
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 
 ENV_PREFIX = "CHATAPP_"
+# The push providers this server can use; `push_providers` enables some of them.
+PUSH_PROVIDERS = ("log", "webhook", "webpush", "ntfy")
+# Settings whose values are never repeated in an error message.
+_SECRET_SUFFIXES = ("_secret",)
+
+
+def _split_names(value: object) -> object:
+    """A list may come as one string, as environment variables do: "log,webhook"."""
+    if isinstance(value, str):
+        return [name.strip() for name in value.split(",") if name.strip()]
+    return value
 
 
 class ConfigError(Exception):
@@ -48,6 +67,74 @@ class Settings(BaseModel):
     presence_timeout_ms: int = Field(default=30_000, ge=200, le=3_600_000)
     hello_timeout_ms: int = Field(default=10_000, ge=100, le=600_000)
     connection_queue_size: int = Field(default=1024, ge=16, le=1_000_000)
+    max_connections: int = Field(default=16_000, ge=1)
+    max_connections_per_user: int = Field(default=32, ge=1)
+    send_rate_per_second: float = Field(default=20.0, gt=0)
+    send_burst: int = Field(default=100, ge=1)
+    # Browsers always send Origin; a WebSocket handshake from a page on another
+    # site is refused unless its origin is listed here (the server's own
+    # origin is always allowed). Clients that send no Origin are not browsers.
+    allowed_origins: Annotated[list[str], BeforeValidator(_split_names)] = Field(
+        default_factory=list
+    )
+
+    push_providers: Annotated[list[str], BeforeValidator(_split_names)] = Field(
+        default_factory=lambda: ["log"]
+    )
+    push_collapse_window_ms: int = Field(default=1000, ge=0, le=3_600_000)
+    push_include_text: bool = True
+    push_queue_size: int = Field(default=1000, ge=1, le=1_000_000)
+    push_workers: int = Field(default=4, ge=1, le=256)
+    push_timeout_ms: int = Field(default=5000, ge=10, le=600_000)
+    push_retries: int = Field(default=3, ge=0, le=20)
+    push_retry_base_ms: int = Field(default=500, ge=1, le=600_000)
+    push_retry_max_ms: int = Field(default=30_000, ge=1, le=3_600_000, validate_default=True)
+    push_allow_http_targets: bool = False
+    push_webhook_url: str = Field(default="", validate_default=True)
+    push_webhook_secret: str = Field(default="", validate_default=True)
+    push_vapid_subject: str = ""
+    push_webpush_ttl_seconds: int = Field(default=86_400, ge=0, le=2_419_200)
+
+    @field_validator("push_providers")
+    @classmethod
+    def _providers_are_known(cls, value: list[str]) -> list[str]:
+        for name in value:
+            if name not in PUSH_PROVIDERS:
+                raise ValueError(f"unknown provider {name!r}; known: {', '.join(PUSH_PROVIDERS)}")
+        if len(set(value)) != len(value):
+            raise ValueError("a provider is named twice")
+        return value
+
+    @field_validator("push_retry_max_ms")
+    @classmethod
+    def _retry_max_covers_base(cls, value: int, info: ValidationInfo) -> int:
+        base = info.data.get("push_retry_base_ms")
+        if base is not None and value < base:
+            raise ValueError("must not be below push_retry_base_ms")
+        return value
+
+    @field_validator("push_webhook_url")
+    @classmethod
+    def _webhook_url_when_enabled(cls, value: str, info: ValidationInfo) -> str:
+        if value and not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        if not value and "webhook" in info.data.get("push_providers", ()):
+            raise ValueError("required when push_providers includes webhook")
+        return value
+
+    @field_validator("push_webhook_secret")
+    @classmethod
+    def _webhook_secret_when_enabled(cls, value: str, info: ValidationInfo) -> str:
+        if "webhook" in info.data.get("push_providers", ()) and len(value) < 16:
+            raise ValueError("at least 16 characters when push_providers includes webhook")
+        return value
+
+    @field_validator("push_vapid_subject")
+    @classmethod
+    def _vapid_subject_is_contact(cls, value: str) -> str:
+        if value and not value.startswith(("mailto:", "https://")):
+            raise ValueError("must be a mailto: or https:// URL")
+        return value
 
     @field_validator("public_url")
     @classmethod
@@ -127,4 +214,6 @@ def _describe_first_error(exc: ValidationError, env: Mapping[str, str]) -> str:
     source = env_name if env_name in env else name
     if error["type"] == "extra_forbidden":
         return f"{source}: unknown setting"
+    if name.endswith(_SECRET_SUFFIXES):
+        return f"{source}: {error['msg']}"
     return f"{source}: {error['msg']} (got {error.get('input')!r})"

@@ -12,8 +12,10 @@ from chatapp.config import Settings
 from chatapp.conversations import Conversations
 from chatapp.discovery import Discovery
 from chatapp.messaging.service import Messaging
+from chatapp.notify import Push
 from chatapp.observability import Metrics
-from chatapp.social import Social
+from chatapp.presence import Presence
+from chatapp.social import Friends, Social
 
 ReadinessCheck = Callable[[], Awaitable[bool]]
 
@@ -29,4 +31,7 @@ class Services:
     social: Social
     messaging: Messaging
     conversations: Conversations
+    friends: Friends
+    presence: Presence
+    push: Push
     readiness_checks: list[ReadinessCheck] = field(default_factory=list)

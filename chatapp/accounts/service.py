@@ -5,11 +5,13 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 import structlog
+from pydantic import JsonValue
 
 from chatapp.accounts import rules
 from chatapp.accounts.events import DeviceRevoked
 from chatapp.accounts.models import Caller, Device, LoginResult, User
 from chatapp.accounts.passwords import PasswordHasher
+from chatapp.accounts.push_targets import PushTarget, PushTargetStore
 from chatapp.accounts.store import UsernameTaken, UserStore
 from chatapp.accounts.tokens import hash_token, new_token
 from chatapp.bus import Bus
@@ -56,8 +58,10 @@ class Accounts:
         clock: Clock,
         bus: Bus,
         limits: AccountLimits,
+        push_targets: PushTargetStore,
     ) -> None:
         self._store = store
+        self._push_targets = push_targets
         self._hasher = hasher
         self._clock = clock
         self._bus = bus
@@ -128,6 +132,7 @@ class Accounts:
         )
         if not revoked:
             raise NotFound("not_found", f"no device {device_id}")
+        await self._push_targets.remove_target(device_id)
         log.info("device_revoked", user_id=caller.user_id, device_id=device_id)
         self._bus.publish(DeviceRevoked(user_id=caller.user_id, device_id=device_id))
 
@@ -139,6 +144,9 @@ class Accounts:
         if user is None:
             raise NotFound("not_found", f"no user {user_id}")
         return user
+
+    async def get_users(self, user_ids: Iterable[int]) -> list[User]:
+        return await self._store.get_users(user_ids)
 
     async def existing_user_ids(self, user_ids: Iterable[int]) -> set[int]:
         return await self._store.existing_user_ids(user_ids)
@@ -175,6 +183,36 @@ class Accounts:
         for device in await self._store.list_devices(user.user_id):
             await self.revoke_device(caller, device.device_id)
         return user
+
+    # -- push targets: where a device's notifications go (notify checks their shape) --
+
+    async def set_push_target(
+        self, caller: Caller, device_id: int, provider: str, target: JsonValue
+    ) -> None:
+        stored = await self._push_targets.set_target(
+            user_id=caller.user_id,
+            device_id=device_id,
+            provider=provider,
+            target=target,
+            updated_at=self._clock.now_ms(),
+        )
+        if not stored:
+            raise NotFound("not_found", f"no device {device_id}")
+        log.info("push_target_set", device_id=device_id, provider=provider)
+
+    async def remove_push_target(self, caller: Caller, device_id: int) -> None:
+        devices = await self._store.list_devices(caller.user_id)
+        if all(device.device_id != device_id for device in devices):
+            raise NotFound("not_found", f"no device {device_id}")
+        await self._push_targets.remove_target(device_id)
+
+    async def push_targets_of(self, user_ids: Iterable[int]) -> list[PushTarget]:
+        """The push targets of these users' live devices."""
+        return await self._push_targets.targets_of(user_ids)
+
+    async def forget_push_target(self, device_id: int) -> None:
+        """Drop a target its provider said is gone for good (an expired subscription)."""
+        await self._push_targets.remove_target(device_id)
 
 
 def _enforce(limiter: KeyedRateLimiter, key: str, what: str) -> None:

@@ -76,6 +76,17 @@ class SqliteUserStore:
         ) as cursor:
             return {row["user_id"] async for row in cursor}
 
+    async def get_users(self, user_ids: Iterable[int]) -> list[User]:
+        wanted = list(dict.fromkeys(user_ids))
+        if not wanted:
+            return []
+        marks = ",".join("?" * len(wanted))
+        async with self._db.execute(
+            f"SELECT {_USER_COLUMNS} FROM users WHERE user_id IN ({marks})", wanted
+        ) as cursor:
+            found = {row["user_id"]: _user(row) async for row in cursor}
+        return [found[user_id] for user_id in wanted if user_id in found]
+
     async def get_credentials(self, username: str) -> Credentials | None:
         row = await self._one(
             f"SELECT {_USER_COLUMNS}, password_hash FROM users WHERE username = ?", (username,)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from chatapp.api import accounts_routes, channel_routes, ops_routes
+from chatapp.api import accounts_routes, channel_routes, friends_routes, ops_routes, push_routes
 from chatapp.api.call import SERVICES, Call
 from chatapp.api.endpoint import Endpoint, register
 from chatapp.api.middleware import envelope_errors, observe_requests
@@ -15,6 +15,8 @@ MIDDLEWARES = [observe_requests, envelope_errors]
 def add_routes(app: web.Application) -> None:
     register(app, accounts_routes.ENDPOINTS)
     register(app, channel_routes.ENDPOINTS)
+    register(app, friends_routes.ENDPOINTS)
+    register(app, push_routes.ENDPOINTS)
     register(app, ops_routes.ENDPOINTS)
     ops_routes.prepare(app)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import sqlite3
 import time
 import uuid
 
@@ -103,6 +104,11 @@ async def envelope_errors(request: web.Request, handler: Handler) -> web.StreamR
         if isinstance(refusal, RateLimited):
             request.app[SERVICES].metrics.rate_limited.labels(limit=_route_template(request)).inc()
         return refusal_response(refusal)
+    except sqlite3.Error:
+        # Disk full, a read-only folder, a locked database: the request did
+        # not happen, and saying so is not a bug.
+        log.exception("store_failed")
+        return error_response(503, "store_unavailable", "storage is unavailable; try again later")
     except web.HTTPException as exc:
         if exc.status < 400:
             raise

@@ -25,6 +25,7 @@ from chatapp.protocol.http import (
     UserAnswer,
     UsersAnswer,
 )
+from chatapp.protocol.push import PushConfigAnswer
 
 
 @dataclass(frozen=True)
@@ -134,6 +135,17 @@ class ChatClient:
 
     async def revoke_device(self, device_id: int) -> None:
         await self.request("DELETE", f"/api/v1/me/devices/{device_id}")
+
+    async def set_push_target(self, device_id: int, provider: str, target: Any) -> None:
+        """Register where a device's push notifications go (see `push_config`)."""
+        body = {"provider": provider, "target": target}
+        await self.request("PUT", f"/api/v1/me/devices/{device_id}/push", body)
+
+    async def remove_push_target(self, device_id: int) -> None:
+        await self.request("DELETE", f"/api/v1/me/devices/{device_id}/push")
+
+    async def push_config(self) -> PushConfigAnswer:
+        return PushConfigAnswer.model_validate(await self.request("GET", "/api/v1/push/config"))
 
     async def user(self, user_id: int) -> User:
         return UserAnswer.model_validate(await self.request("GET", f"/api/v1/users/{user_id}")).user

@@ -8,14 +8,16 @@ import contextlib
 import structlog
 from aiohttp import WSMsgType, web
 
-from chatapp.errors import Refused
+from chatapp.errors import Forbidden, Refused
 from chatapp.gateway import frames
 from chatapp.gateway.connection import (
     CLOSE_HELLO_TIMEOUT,
+    CLOSE_TOO_MANY,
     CLOSE_UNAUTHORIZED,
     CLOSE_UNSUPPORTED_DATA,
     Connection,
 )
+from chatapp.gateway.events import ConnectionClosed, ConnectionOpened
 from chatapp.gateway.fanout import FanOut
 from chatapp.gateway.registry import ConnectionRegistry
 from chatapp.gateway.session import Session
@@ -39,9 +41,11 @@ class Gateway:
     def __init__(self, services: Services) -> None:
         self._services = services
         self.registry = ConnectionRegistry()
+        self._open = 0
         FanOut(self.registry, services).subscribe()
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
+        self._check_origin(request)
         # No per-message compression: it costs each connection a zlib context
         # (tens of KiB) and CPU on every frame, for text that is mostly short.
         socket = web.WebSocketResponse(
@@ -50,9 +54,15 @@ class Gateway:
         await socket.prepare(request)
         gauge = self._services.metrics.open_connections.labels(kind="websocket")
         gauge.inc()
+        self._open += 1
         try:
-            await self._serve(socket)
+            if self._open > self._services.settings.max_connections:
+                self._refuse("connections_total")
+                await socket.close(code=CLOSE_TOO_MANY, message=b"server full: try later")
+            else:
+                await self._serve(socket)
         finally:
+            self._open -= 1
             gauge.dec()
         return socket
 
@@ -74,6 +84,11 @@ class Gateway:
         except Refused:
             await socket.close(code=CLOSE_UNAUTHORIZED, message=b"bad token")
             return
+        limit = self._services.settings.max_connections_per_user
+        if sum(1 for _ in self.registry.of_user(caller.user_id)) >= limit:
+            self._refuse("connections_per_user")
+            await socket.close(code=CLOSE_TOO_MANY, message=b"too many connections for this user")
+            return
         connection = Connection(
             socket,
             user_id=caller.user_id,
@@ -88,6 +103,12 @@ class Gateway:
         self.registry.add(connection)
         session = Session(connection, self._services)
         log.info("connection_opened")
+        opened = {
+            "user_id": caller.user_id,
+            "device_id": caller.device_id,
+            "connection_id": connection.id,
+        }
+        self._services.bus.publish(ConnectionOpened(**opened))
         try:
             max_seq = await self._services.messaging.max_seq(caller.user_id)
             ready = {
@@ -104,10 +125,29 @@ class Gateway:
                 await session.replay(hello.last_seq, ref=hello.ref)
             await self._read(socket, connection, session)
         finally:
+            self._services.bus.publish(ConnectionClosed(**opened))
             self.registry.remove(connection)
             await session.close()
             await connection.finish()
             log.info("connection_closed", code=socket.close_code)
+
+    def _check_origin(self, request: web.Request) -> None:
+        """Refuse cross-site WebSocket hijacking: a page elsewhere may not use our cookies' user."""
+        origin = request.headers.get("Origin")
+        if origin is None:
+            return
+        settings = self._services.settings
+        allowed = {
+            f"{request.scheme}://{request.host}".lower(),
+            _origin_of(settings.base_url),
+            *(_origin_of(entry) for entry in settings.allowed_origins),
+        }
+        if origin.rstrip("/").lower() not in allowed:
+            self._refuse("origin")
+            raise Forbidden("forbidden", "WebSockets from this origin are not allowed")
+
+    def _refuse(self, limit: str) -> None:
+        self._services.metrics.rate_limited.labels(limit=limit).inc()
 
     async def _await_hello(self, socket: web.WebSocketResponse) -> frames.Hello | None:
         timeout = self._services.settings.hello_timeout_ms / 1000
@@ -162,6 +202,11 @@ class Gateway:
                 break
             if connection.close_code is not None:
                 break
+
+
+def _origin_of(url: str) -> str:
+    scheme, _, rest = url.partition("://")
+    return f"{scheme}://{rest.split('/', 1)[0]}".lower()
 
 
 GATEWAY = web.AppKey("gateway", Gateway)

@@ -15,6 +15,26 @@ class TypingStarted(BaseModel):
     member_ids: tuple[int, ...]
 
 
+class ConnectionOpened(BaseModel):
+    """A device said hello with a valid token: it is connected (and alive) now."""
+
+    model_config = ConfigDict(frozen=True)
+
+    user_id: int
+    device_id: int
+    connection_id: str
+
+
+class ConnectionClosed(BaseModel):
+    """A connection ended, for whatever reason. The device may come back."""
+
+    model_config = ConfigDict(frozen=True)
+
+    user_id: int
+    device_id: int
+    connection_id: str
+
+
 class HeartbeatReceived(BaseModel):
     """A device said it is alive (presence listens)."""
 

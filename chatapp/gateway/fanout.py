@@ -8,8 +8,9 @@ from chatapp.gateway.connection import CLOSE_UNAUTHORIZED
 from chatapp.gateway.events import TypingStarted
 from chatapp.gateway.registry import ConnectionRegistry
 from chatapp.messaging.events import MessageAccepted
+from chatapp.presence.events import PresenceChanged
 from chatapp.services import Services
-from chatapp.social import ChannelChanged, ReadMarkerMoved
+from chatapp.social import ChannelChanged, FriendshipChanged, ReadMarkerMoved
 
 
 class FanOut:
@@ -24,6 +25,8 @@ class FanOut:
         bus.subscribe(ReadMarkerMoved, self.read_marker_moved, name="gateway.reads")
         bus.subscribe(TypingStarted, self.typing_started, name="gateway.typing")
         bus.subscribe(DeviceRevoked, self.device_revoked, name="gateway.revocations")
+        bus.subscribe(PresenceChanged, self.presence_changed, name="gateway.presence")
+        bus.subscribe(FriendshipChanged, self.friendship_changed, name="gateway.friendships")
 
     async def message_accepted(self, event: MessageAccepted) -> None:
         message_json = event.message.model_dump_json()
@@ -67,6 +70,31 @@ class FanOut:
             for connection in self._registry.of_user(member):
                 connection.push(frame)
 
+    async def presence_changed(self, event: PresenceChanged) -> None:
+        frame = presence_frame(event.user_id, event.status, event.last_active_at)
+        for friend in await self._services.friends.friends_of(event.user_id):
+            for connection in self._registry.of_user(friend):
+                connection.push(frame)
+
+    async def friendship_changed(self, event: FriendshipChanged) -> None:
+        """New friends see each other's presence at once, without waiting for a change."""
+        if event.status != "accepted":
+            return
+        first, second = event.user_ids
+        for viewer, subject in ((first, second), (second, first)):
+            if not self._registry.has_user(viewer):
+                continue
+            (now,) = self._services.presence.of([subject])
+            frame = presence_frame(now.user_id, now.status, now.last_active_at)
+            for connection in self._registry.of_user(viewer):
+                connection.push(frame)
+
     async def device_revoked(self, event: DeviceRevoked) -> None:
         for connection in self._registry.of_device(event.user_id, event.device_id):
             connection.close(CLOSE_UNAUTHORIZED, "the device was logged out")
+
+
+def presence_frame(user_id: int, status: str, last_active_at: int) -> str:
+    return frames.encode(
+        {"type": "presence", "user_id": user_id, "status": status, "last_active_at": last_active_at}
+    )

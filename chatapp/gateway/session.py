@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import sqlite3
 from typing import Any
 
 import structlog
 
-from chatapp.errors import Refused
+from chatapp.errors import RateLimited, Refused
 from chatapp.gateway import frames
 from chatapp.gateway.connection import Connection
 from chatapp.gateway.events import HeartbeatReceived, TypingStarted
@@ -61,6 +62,15 @@ class Session:
                 raise frames.FrameError("hello was already said on this connection")
         except Refused as refusal:
             self.connection.push(frames.error_frame(refusal.code, refusal.message, ref=frame.ref))
+        except sqlite3.Error:
+            log.exception("store_failed", frame=type(frame).__name__)
+            self.connection.push(
+                frames.error_frame(
+                    "store_unavailable",
+                    "the server could not do that now; try again",
+                    ref=frame.ref,
+                )
+            )
 
     async def replay(self, since: int, *, ref: str | None = None) -> None:
         """Send inbox entries after `since` (at most one batch), then `synced`."""
@@ -144,6 +154,8 @@ class Session:
                     self.connection.user_id, frame.channel_id, frame.client_msg_id, frame.text
                 )
             except Refused as refusal:
+                if isinstance(refusal, RateLimited):
+                    self._services.metrics.rate_limited.labels(limit="sends").inc()
                 stored = asyncio.get_running_loop().create_future()
                 stored.set_exception(refusal)
             else:

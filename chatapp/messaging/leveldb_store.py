@@ -83,9 +83,15 @@ class LevelDBMessageStore:
     answered only after that batch is on disk.
     """
 
-    def __init__(self, db: Any, executor: ThreadPoolExecutor) -> None:
+    def __init__(self, db: Any, executor: ThreadPoolExecutor, path: pathlib.Path) -> None:
         """Use `open`; this takes an opened plyvel DB and the thread that writes to it."""
-        self._db = db
+        self._db: Any = db
+        self._path = path
+        # Set when a write failed: the log may end in a torn record, and
+        # LevelDB can drop records written after one when it recovers. The
+        # next batch reopens the database first, so it recovers now and
+        # starts a fresh log.
+        self._damaged = False
         self._executor = executor
         self._queue: asyncio.Queue[_Send | None] = asyncio.Queue()
         # Committed counters: only the writer fills them, from disk or after a landed batch.
@@ -110,7 +116,7 @@ class LevelDBMessageStore:
         except Exception as exc:
             executor.shutdown(wait=False)
             raise MessageStoreError(f"could not open the message store in {path}: {exc}") from exc
-        return cls(db, executor)
+        return cls(db, executor, path)
 
     @property
     def batches_written(self) -> int:
@@ -245,7 +251,8 @@ class LevelDBMessageStore:
         finally:
             # The same single thread closes the db, so a write still running
             # there (the writer was cancelled mid-batch) finishes first.
-            await asyncio.get_running_loop().run_in_executor(self._executor, self._db.close)
+            if self._db is not None:
+                await asyncio.get_running_loop().run_in_executor(self._executor, self._db.close)
             self._executor.shutdown(wait=False)
             self._fully_closed.set()
 
@@ -254,6 +261,8 @@ class LevelDBMessageStore:
             raise MessageStoreError("the message store is closed")
         if self._writer.done():
             raise MessageStoreError("the message store's writer has stopped")
+        if self._db is None:
+            raise MessageStoreError("the message store is recovering from a failed write")
 
     async def _run_writer(self) -> None:
         batch: list[_Send] = []
@@ -287,6 +296,13 @@ class LevelDBMessageStore:
     async def _commit(self, sends: list[_Send]) -> None:
         if not sends:
             return
+        if self._damaged:
+            try:
+                await self._reopen()
+            except Exception as exc:
+                _log.warning("message_store_reopen_failed", error=repr(exc))
+                _fail(sends, f"the message store cannot write: {exc!r}", cause=exc)
+                return
         try:
             batch = self._form(sends)
             if batch.puts:
@@ -296,6 +312,7 @@ class LevelDBMessageStore:
             # The counters were only tentative, so the next batch reuses the
             # same ids and nothing shows a gap.
             _log.warning("message_batch_failed", sends=len(sends), error=repr(exc))
+            self._damaged = True
             _fail(sends, f"the send was not stored: {exc!r}", cause=exc)
             return
         self._last_message_ids.update(batch.last_message_ids)
@@ -305,6 +322,24 @@ class LevelDBMessageStore:
         for future, accepted in batch.answers:
             if not future.done():
                 future.set_result(accepted)
+
+    async def _reopen(self) -> None:
+        """Close and open the database; counters are then read again from disk.
+
+        Reading them again also covers a batch that reached the disk although
+        its write reported failure: its ids are taken, never reused.
+        """
+        loop = asyncio.get_running_loop()
+        if self._db is not None:
+            db, self._db = self._db, None
+            await loop.run_in_executor(self._executor, db.close)
+        self._db = await loop.run_in_executor(
+            self._executor, functools.partial(_open_db, self._path)
+        )
+        self._last_message_ids.clear()
+        self._max_seqs.clear()
+        self._damaged = False
+        _log.info("message_store_reopened")
 
     def _form(self, sends: Iterable[_Send]) -> _Batch:
         """Assign ids to a batch on tentative counters; nothing is committed here.

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from typing import Protocol
 
 from pydantic import BaseModel, ConfigDict
 
 from chatapp.bus import Bus
 from chatapp.clock import Clock
-from chatapp.errors import BadRequest, InvalidInput, Unavailable
+from chatapp.errors import BadRequest, InvalidInput, RateLimited, Unavailable
 from chatapp.messaging.events import MessageAccepted
 from chatapp.messaging.models import AcceptedMessage, InboxPage, MessagePage, StoredMessage
 from chatapp.messaging.store import MessageStore, MessageStoreError
+from chatapp.ratelimit import KeyedRateLimiter
 
 TEXT_MAX = 100_000
 CLIENT_MSG_ID_MAX = 64
@@ -43,8 +46,17 @@ class CheckedSend(BaseModel):
 
 
 class Messaging:
-    def __init__(self, store: MessageStore, membership: Membership, bus: Bus, clock: Clock) -> None:
+    def __init__(
+        self,
+        store: MessageStore,
+        membership: Membership,
+        bus: Bus,
+        clock: Clock,
+        *,
+        send_limiter: KeyedRateLimiter | None = None,
+    ) -> None:
         self._store = store
+        self._send_limiter = send_limiter
         self._membership = membership
         self._bus = bus
         self._clock = clock
@@ -70,7 +82,8 @@ class Messaging:
         A repeat of a stored send passes at once, so a retry gets the original.
         """
         check_client_msg_id(client_msg_id)
-        original = await self._store.original(sender_id, client_msg_id)
+        with _unavailable_on_store_error():
+            original = await self._store.original(sender_id, client_msg_id)
         if original is not None:
             return CheckedSend(
                 sender_id=sender_id,
@@ -82,6 +95,12 @@ class Messaging:
             )
         check_text(text)
         members = await self._membership.require_member(sender_id, channel_id)
+        if self._send_limiter is not None:
+            retry_after = self._send_limiter.try_acquire(str(sender_id))
+            if retry_after is not None:
+                raise RateLimited(
+                    retry_after, f"too many messages; try again in {retry_after:.1f} s"
+                )
         return CheckedSend(
             sender_id=sender_id,
             channel_id=channel_id,
@@ -131,23 +150,38 @@ class Messaging:
         await self._membership.require_member(caller_id, channel_id)
         if not 1 <= limit <= HISTORY_LIMIT_MAX:
             raise BadRequest(f"limit: must be 1 to {HISTORY_LIMIT_MAX}")
-        return await self._store.history(channel_id, before=before, after=after, limit=limit)
+        with _unavailable_on_store_error():
+            return await self._store.history(channel_id, before=before, after=after, limit=limit)
 
     async def inbox(self, user_id: int, *, since: int, limit: int) -> InboxPage:
         if not 1 <= limit <= SYNC_LIMIT_MAX:
             raise BadRequest(f"limit: must be 1 to {SYNC_LIMIT_MAX}")
         if since < 0:
             raise BadRequest("since: must not be negative")
-        return await self._store.inbox(user_id, since=since, limit=limit)
+        with _unavailable_on_store_error():
+            return await self._store.inbox(user_id, since=since, limit=limit)
 
     async def max_seq(self, user_id: int) -> int:
-        return await self._store.max_seq(user_id)
+        with _unavailable_on_store_error():
+            return await self._store.max_seq(user_id)
 
     async def last_message_id(self, channel_id: int) -> int:
-        return await self._store.last_message_id(channel_id)
+        with _unavailable_on_store_error():
+            return await self._store.last_message_id(channel_id)
 
     async def message(self, channel_id: int, message_id: int) -> StoredMessage | None:
-        return await self._store.get(channel_id, message_id)
+        with _unavailable_on_store_error():
+            return await self._store.get(channel_id, message_id)
+
+
+@contextlib.contextmanager
+def _unavailable_on_store_error() -> Iterator[None]:
+    try:
+        yield
+    except MessageStoreError:
+        raise Unavailable(
+            "store_unavailable", "messages cannot be read or written now; try again"
+        ) from None
 
 
 def check_text(text: str) -> None:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sys
-from typing import Literal
+from typing import Literal, TextIO, cast
 
 import structlog
 
@@ -18,6 +19,26 @@ def _drop_secrets(
     for key in _SECRET_KEYS.intersection(event):
         event[key] = "[redacted]"
     return event
+
+
+class _LossyStream:
+    """stderr that drops a line it cannot write (full disk, closed pipe).
+
+    A log line is never worth failing the request or the send it describes.
+    """
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        try:
+            return self._stream.write(text)
+        except (OSError, ValueError):
+            return 0
+
+    def flush(self) -> None:
+        with contextlib.suppress(OSError, ValueError):
+            self._stream.flush()
 
 
 def configure_logging(
@@ -40,6 +61,7 @@ def configure_logging(
         wrapper_class=structlog.make_filtering_bound_logger(
             logging.getLevelNamesMapping()[level.upper()]
         ),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        # PrintLogger only calls write() and flush(), which _LossyStream has.
+        logger_factory=structlog.PrintLoggerFactory(file=cast(TextIO, _LossyStream(sys.stderr))),
         cache_logger_on_first_use=False,
     )

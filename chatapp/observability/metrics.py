@@ -37,6 +37,13 @@ class Metrics:
             ["limit"],
             registry=self.registry,
         )
+        self.push_notifications = Counter(
+            "chatapp_push_notifications_total",
+            "Push notifications by provider and outcome: sent, failed (given up), retried,"
+            " dropped (the provider's queue was full).",
+            ["provider", "outcome"],
+            registry=self.registry,
+        )
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

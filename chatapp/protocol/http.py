@@ -186,3 +186,42 @@ class SyncAnswer(Answer):
     events: list[SyncEvent]
     next_since: int
     has_more: bool
+
+
+# -- friends and presence --------------------------------------------------------------
+
+
+class PresenceOut(Answer):
+    user_id: int
+    status: Literal["online", "offline"]
+    last_active_at: int
+
+
+class FriendOut(Answer):
+    user: User
+    presence: PresenceOut
+
+
+class FriendsAnswer(Answer):
+    friends: list[FriendOut]
+
+
+class RequestOut(Answer):
+    user: User
+
+
+class FriendRequestsAnswer(Answer):
+    incoming: list[RequestOut]
+    outgoing: list[RequestOut]
+
+
+class FriendRequest(Request):
+    user_id: Id
+
+
+class FriendStatusAnswer(Answer):
+    status: Literal["pending", "accepted"]
+
+
+class ChannelPresenceAnswer(Answer):
+    presence: list[PresenceOut]

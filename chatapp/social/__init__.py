@@ -1,6 +1,8 @@
 """Social: channels, membership and read markers (friendships come with presence)."""
 
-from chatapp.social.events import ChannelChanged, ReadMarkerMoved
+from chatapp.social.events import ChannelChanged, FriendshipChanged, ReadMarkerMoved
+from chatapp.social.friend_store import Friendship, SqliteFriendStore
+from chatapp.social.friends import Friends
 from chatapp.social.models import Channel, Membership
 from chatapp.social.service import GROUP_LIMIT, Social, UserDirectory
 from chatapp.social.sqlite_store import SqliteChannelStore
@@ -11,9 +13,13 @@ __all__ = [
     "Channel",
     "ChannelChanged",
     "ChannelStore",
+    "Friends",
+    "Friendship",
+    "FriendshipChanged",
     "Membership",
     "ReadMarkerMoved",
     "Social",
     "SqliteChannelStore",
+    "SqliteFriendStore",
     "UserDirectory",
 ]

@@ -29,3 +29,13 @@ class ReadMarkerMoved(BaseModel):
     channel_id: int
     message_id: int
     origin_connection: str | None = None
+
+
+class FriendshipChanged(BaseModel):
+    """A friendship between two users was requested, accepted or removed."""
+
+    model_config = ConfigDict(frozen=True)
+
+    user_ids: tuple[int, int]
+    status: Literal["pending", "accepted", "removed"]
+    requested_by: int

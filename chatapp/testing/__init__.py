@@ -7,13 +7,18 @@ With chatapp installed, pytest loads the `chat_server` fixture automatically:
         ...
 """
 
+from chatapp.testing.browser_push import BrowserSubscription
 from chatapp.testing.process import ServerProcess, wait_until_ready
 from chatapp.testing.proxy import TcpProxy
+from chatapp.testing.push_receiver import PushReceiver, ReceivedPush
 from chatapp.testing.raw_socket import RawSocket
 from chatapp.testing.server import RunningServer, free_port, run_server
 
 __all__ = [
+    "BrowserSubscription",
+    "PushReceiver",
     "RawSocket",
+    "ReceivedPush",
     "RunningServer",
     "ServerProcess",
     "TcpProxy",

@@ -1,0 +1,19 @@
+"""What every provider may be built with, besides the settings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import aiohttp
+
+from chatapp.clock import Clock
+
+
+@dataclass(frozen=True)
+class ProviderContext:
+    session: aiohttp.ClientSession
+    """One HTTP client for every provider: connections are pooled and closed together."""
+    clock: Clock
+    data_dir: Path
+    """Where a provider keeps what it makes for itself (the VAPID key)."""

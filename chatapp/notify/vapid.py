@@ -1,0 +1,66 @@
+"""The server's VAPID key (RFC 8292): made on first start, kept in the data folder."""
+
+from __future__ import annotations
+
+import base64
+import os
+from pathlib import Path
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+
+KEY_FILE = "vapid_private.pem"
+
+
+class VapidKeyError(Exception):
+    """The key file exists but cannot be used; the message names it."""
+
+
+def load_or_create_key(data_dir: Path) -> ec.EllipticCurvePrivateKey:
+    """The P-256 key in `data_dir/vapid_private.pem`, created there if missing.
+
+    Browsers tie each push subscription to this key, so it must outlive
+    restarts: a new key would silently orphan every Web Push subscription.
+    """
+    path = data_dir / KEY_FILE
+    if path.exists():
+        return _load(path)
+    key = ec.generate_private_key(ec.SECP256R1())
+    pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    data_dir.mkdir(parents=True, exist_ok=True)
+    # Written whole under another name, then renamed: a crash never leaves half a key.
+    partial = path.with_suffix(".pem.partial")
+    descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "wb") as handle:
+        handle.write(pem)
+        handle.flush()
+        os.fsync(handle.fileno())
+    partial.replace(path)
+    return key
+
+
+def public_key_text(key: ec.EllipticCurvePrivateKey) -> str:
+    """The public key as browsers take it for `applicationServerKey`.
+
+    URL-safe base64 without padding of the uncompressed P-256 point.
+    """
+    point = key.public_key().public_bytes(
+        serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint
+    )
+    return base64.urlsafe_b64encode(point).rstrip(b"=").decode()
+
+
+def _load(path: Path) -> ec.EllipticCurvePrivateKey:
+    try:
+        key = serialization.load_pem_private_key(path.read_bytes(), password=None)
+    except (OSError, ValueError, TypeError) as exc:
+        raise VapidKeyError(
+            f"{path}: not a readable, unencrypted PEM private key ({exc})"
+        ) from None
+    if not isinstance(key, ec.EllipticCurvePrivateKey) or not isinstance(key.curve, ec.SECP256R1):
+        raise VapidKeyError(f"{path}: not a P-256 (prime256v1) EC key")
+    return key

@@ -1,0 +1,163 @@
+"""Presence: which users are online, fed by heartbeats, expired on a timing wheel."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Iterable
+
+import structlog
+from pydantic import BaseModel, ConfigDict
+
+from chatapp.bus import Bus
+from chatapp.clock import Clock
+from chatapp.presence.events import PresenceChanged, Status
+from chatapp.presence.store import PresenceStore
+from chatapp.presence.wheel import TimingWheel
+
+log = structlog.get_logger(__name__)
+
+# last_active_at is written on every change of status, and otherwise at most
+# this often per user: heartbeats must not cost a disk write each.
+PERSIST_INTERVAL_MS = 60_000
+
+
+class UserPresence(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    user_id: int
+    status: Status
+    last_active_at: int
+
+
+class Presence:
+    """A device is live while it heartbeats; a user is online while any device is live.
+
+    A dropped connection changes nothing by itself: the device stays live until
+    its heartbeats stop for `timeout`, so a client that reconnects in time
+    never shows as offline. Logging out the last device ends it at once.
+    """
+
+    def __init__(self, store: PresenceStore, bus: Bus, clock: Clock, *, timeout_ms: int) -> None:
+        self._store = store
+        self._bus = bus
+        self._clock = clock
+        self._timeout = timeout_ms / 1000
+        self._wheel: TimingWheel[tuple[int, int]] = TimingWheel(resolution=0.1)
+        self._live_devices: dict[int, set[int]] = {}
+        self._last_active: dict[int, int] = {}
+        self._persisted_at: dict[int, int] = {}
+        self._connections: dict[int, set[str]] = {}
+        self._sweeper: asyncio.Task[None] | None = None
+
+    # -- what the gateway reports ------------------------------------------------------
+
+    def heartbeat(self, user_id: int, device_id: int) -> None:
+        now_ms = self._clock.now_ms()
+        self._wheel.schedule((user_id, device_id), self._clock.monotonic() + self._timeout)
+        devices = self._live_devices.setdefault(user_id, set())
+        came_online = not devices
+        devices.add(device_id)
+        self._last_active[user_id] = now_ms
+        if came_online:
+            self._change(user_id, "online", now_ms)
+        elif now_ms - self._persisted_at.get(user_id, 0) >= PERSIST_INTERVAL_MS:
+            self._persist(user_id, "online", now_ms)
+
+    def connected(self, user_id: int, connection_id: str) -> None:
+        self._connections.setdefault(user_id, set()).add(connection_id)
+
+    def disconnected(self, user_id: int, connection_id: str) -> None:
+        connections = self._connections.get(user_id)
+        if connections is not None:
+            connections.discard(connection_id)
+            if not connections:
+                del self._connections[user_id]
+
+    def device_gone(self, user_id: int, device_id: int) -> None:
+        """The device logged out or was revoked: it is not live any more, now."""
+        self._wheel.cancel((user_id, device_id))
+        self._drop_device(user_id, device_id)
+
+    def expire_due(self) -> int:
+        """Expire devices whose heartbeats stopped; returns how many expired."""
+        expired = self._wheel.pop_due(self._clock.monotonic())
+        for user_id, device_id in expired:
+            self._drop_device(user_id, device_id)
+        return len(expired)
+
+    @property
+    def sweep_work(self) -> int:
+        """Device entries examined by expiry so far (0 while nobody expires)."""
+        return self._wheel.examined
+
+    # -- what others ask -------------------------------------------------------------
+
+    def has_live_device(self, user_id: int) -> bool:
+        """True while the user has a connected WebSocket (push is for the others)."""
+        return user_id in self._connections
+
+    def is_online(self, user_id: int) -> bool:
+        return user_id in self._live_devices
+
+    def of(self, user_ids: Iterable[int]) -> list[UserPresence]:
+        return [self._presence(user_id) for user_id in user_ids]
+
+    # -- lifetime ----------------------------------------------------------------------
+
+    def start(self, interval: float = 0.5) -> None:
+        self._sweeper = asyncio.create_task(self._sweep_forever(interval), name="presence-sweeper")
+
+    async def close(self) -> None:
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._sweeper
+        # Whoever is online now will be offline when the process is gone.
+        for user_id in list(self._live_devices):
+            self._persist(user_id, "offline", self._last_active[user_id])
+        await self._store.close()
+
+    # -- inside --------------------------------------------------------------------
+
+    def _drop_device(self, user_id: int, device_id: int) -> None:
+        devices = self._live_devices.get(user_id)
+        if devices is None:
+            return
+        devices.discard(device_id)
+        if not devices:
+            del self._live_devices[user_id]
+            self._change(user_id, "offline", self._last_active[user_id])
+
+    def _change(self, user_id: int, status: Status, last_active_at: int) -> None:
+        self._persist(user_id, status, last_active_at)
+        self._bus.publish(
+            PresenceChanged(user_id=user_id, status=status, last_active_at=last_active_at)
+        )
+
+    def _persist(self, user_id: int, status: Status, last_active_at: int) -> None:
+        try:
+            self._store.save(user_id, status, last_active_at)
+        except Exception:
+            log.exception("presence_not_saved", user_id=user_id)
+            return
+        self._persisted_at[user_id] = self._clock.now_ms()
+
+    def _presence(self, user_id: int) -> UserPresence:
+        if user_id in self._live_devices:
+            return UserPresence(
+                user_id=user_id, status="online", last_active_at=self._last_active[user_id]
+            )
+        last_active_at = self._last_active.get(user_id)
+        if last_active_at is None:
+            stored = self._store.load(user_id)
+            # A stored "online" is from before a restart: nobody is online
+            # until they heartbeat again.
+            last_active_at = stored[1] if stored else 0
+            self._last_active[user_id] = last_active_at
+        return UserPresence(user_id=user_id, status="offline", last_active_at=last_active_at)
+
+    async def _sweep_forever(self, interval: float) -> None:
+        while True:
+            await asyncio.sleep(interval)
+            self.expire_due()

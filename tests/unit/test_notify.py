@@ -1,0 +1,300 @@
+"""The notify module's logic on fakes: collapsing, choosing recipients, queueing and retrying."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable
+from pathlib import Path
+
+import pytest
+from pydantic import JsonValue
+from structlog.testing import capture_logs
+
+from chatapp.accounts import PushTarget, User
+from chatapp.clock import ManualClock
+from chatapp.errors import NotFound
+from chatapp.messaging.events import MessageAccepted
+from chatapp.messaging.models import StoredMessage
+from chatapp.notify import DeliveryFailed, Notification, Notifier, TargetGone
+from chatapp.notify.collapse import Collapser
+from chatapp.notify.delivery import Delivery, DeliveryQueue, RetryPolicy
+from chatapp.notify.notification import PREVIEW_CHARS, preview
+from chatapp.notify.providers.log import LogProvider
+from chatapp.notify.vapid import VapidKeyError, load_or_create_key, public_key_text
+from chatapp.observability import Metrics
+
+ALICE, BOB, CAROL = 1, 2, 3
+
+
+def message(message_id: int, *, channel_id: int = 10, sender_id: int = ALICE) -> StoredMessage:
+    return StoredMessage(
+        channel_id=channel_id,
+        message_id=message_id,
+        sender_id=sender_id,
+        text=f"text {message_id}",
+        created_at=1000 + message_id,
+        client_msg_id=f"c{message_id}",
+    )
+
+
+def target(user_id: int, device_id: int, provider: str = "fake") -> PushTarget:
+    return PushTarget(user_id=user_id, device_id=device_id, provider=provider, target="t")
+
+
+def notification(device_id: int = 1) -> Notification:
+    return Notification(
+        id="n",
+        user_id=BOB,
+        device_id=device_id,
+        channel_id=10,
+        sender_id=ALICE,
+        sender_name="alice",
+        message_id=1,
+        seq=1,
+        count=1,
+        created_at=0,
+    )
+
+
+class FakeProvider:
+    """Records what it is asked to send; fails as scripted first."""
+
+    name = "fake"
+
+    def __init__(self, failures: Iterable[BaseException] = ()) -> None:
+        self.failures = list(failures)
+        self.sent: list[Notification] = []
+        self.delivered = asyncio.Event()
+
+    def check_target(self, target: JsonValue) -> JsonValue:
+        return target
+
+    async def send(self, target: JsonValue, notification: Notification) -> None:
+        if self.failures:
+            raise self.failures.pop(0)
+        self.sent.append(notification)
+        self.delivered.set()
+
+
+class FakeDirectory:
+    def __init__(self, targets: list[PushTarget]) -> None:
+        self.targets = targets
+        self.forgotten: list[int] = []
+
+    async def push_targets_of(self, user_ids: Iterable[int]) -> list[PushTarget]:
+        wanted = set(user_ids)
+        return [t for t in self.targets if t.user_id in wanted]
+
+    async def get_user(self, user_id: int) -> User:
+        if user_id != ALICE:
+            raise NotFound("not_found", "no such user")
+        return User(user_id=ALICE, username="alice", display_name="Alice", about="", created_at=0)
+
+    async def forget_push_target(self, device_id: int) -> None:
+        self.forgotten.append(device_id)
+
+
+class FakeLiveDevices:
+    def __init__(self, *connected: int) -> None:
+        self.connected = set(connected)
+
+    def has_live_device(self, user_id: int) -> bool:
+        return user_id in self.connected
+
+
+def delivery_queue(
+    provider: FakeProvider, metrics: Metrics, *, size: int = 10, retries: int = 3
+) -> tuple[DeliveryQueue, list[PushTarget]]:
+    gone: list[PushTarget] = []
+
+    async def on_gone(target: PushTarget) -> None:
+        gone.append(target)
+
+    queue = DeliveryQueue(
+        provider,
+        metrics,
+        size=size,
+        workers=1,
+        timeout_seconds=1.0,
+        retry=RetryPolicy(retries=retries, base_seconds=0.001, max_seconds=0.002),
+        on_target_gone=on_gone,
+    )
+    return queue, gone
+
+
+def counted(metrics: Metrics, outcome: str) -> float:
+    value = metrics.registry.get_sample_value(
+        "chatapp_push_notifications_total", {"provider": "fake", "outcome": outcome}
+    )
+    return value or 0.0
+
+
+# -- collapsing ----------------------------------------------------------------------------
+
+
+def test_a_window_gathers_a_devices_messages_per_channel() -> None:
+    """Messages for one device and channel inside the window become one, with the count."""
+    clock = ManualClock()
+    collapser = Collapser(clock, window_seconds=2.0)
+    for message_id in (1, 2, 3):
+        collapser.add(target(BOB, 7), message(message_id), seq=message_id)
+    collapser.add(target(BOB, 7), message(1, channel_id=11), seq=4)
+    clock.advance(1.0)
+    collapser.add(target(BOB, 8), message(4), seq=5)
+    assert collapser.take_due() == []
+    clock.advance(1.0)
+    due = collapser.take_due()
+    assert [(p.target.device_id, p.newest.channel_id, p.count, p.seq) for p in due] == [
+        (7, 10, 3, 3),
+        (7, 11, 1, 4),
+    ]
+    assert collapser.next_due() == pytest.approx(clock.monotonic() + 1.0)
+    collapser.forget_device(8)
+    assert len(collapser) == 0
+
+
+def test_a_zero_window_sends_each_message_at_once() -> None:
+    """With no window a message is due the moment it arrives."""
+    collapser = Collapser(ManualClock(), window_seconds=0)
+    collapser.add(target(BOB, 7), message(1), seq=1)
+    assert [p.count for p in collapser.take_due()] == [1]
+
+
+def test_long_text_is_cut_for_push() -> None:
+    """Previews stay within push payload limits and say when they were cut."""
+    assert preview("short") == ("short", False)
+    text, cut = preview("x" * (PREVIEW_CHARS + 1))
+    assert (len(text), text[-1], cut) == (PREVIEW_CHARS, "…", True)
+
+
+# -- choosing recipients -------------------------------------------------------------------
+
+
+async def test_the_notifier_skips_the_sender_and_connected_users() -> None:
+    """Only members other than the sender with no live device are notified, once per device."""
+    clock = ManualClock()
+    provider = FakeProvider()
+    metrics = Metrics()
+    queue, _ = delivery_queue(provider, metrics)
+    directory = FakeDirectory(
+        [target(ALICE, 1), target(BOB, 2), target(BOB, 3), target(CAROL, 4), target(BOB, 5, "off")]
+    )
+    notifier = Notifier(
+        directory=directory,
+        live_devices=FakeLiveDevices(CAROL),
+        queues={"fake": queue},
+        clock=clock,
+        window_seconds=1.0,
+        include_text=False,
+    )
+    event = MessageAccepted(message=message(1), inbox_seqs={ALICE: 5, BOB: 9, CAROL: 2})
+    await notifier.message_accepted(event)
+    clock.advance(1.0)
+    await notifier.flush_due()
+    queue.start()
+    try:
+        await asyncio.wait_for(queue.idle(), 2)
+    finally:
+        await queue.close()
+    assert sorted(n.device_id for n in provider.sent) == [2, 3]
+    first = provider.sent[0]
+    assert (first.user_id, first.seq, first.sender_name, first.text) == (BOB, 9, "Alice", None)
+
+
+async def test_a_window_that_ends_while_the_user_is_back_sends_nothing() -> None:
+    """Someone who connected during the window is reading already."""
+    clock = ManualClock()
+    live = FakeLiveDevices()
+    provider = FakeProvider()
+    queue, _ = delivery_queue(provider, Metrics(), size=1)
+    notifier = Notifier(
+        directory=FakeDirectory([target(BOB, 2)]),
+        live_devices=live,
+        queues={"fake": queue},
+        clock=clock,
+        window_seconds=1.0,
+        include_text=True,
+    )
+    await notifier.message_accepted(MessageAccepted(message=message(1), inbox_seqs={BOB: 1}))
+    live.connected.add(BOB)
+    clock.advance(1.0)
+    await notifier.flush_due()
+    queue.put(Delivery(target(BOB, 2), notification()))  # fits only if nothing was queued
+    assert queue.dropped == 0
+
+
+# -- delivery ------------------------------------------------------------------------------
+
+
+async def test_retryable_failures_are_retried_then_delivered() -> None:
+    """A retryable failure and a timeout are retried; the third attempt delivers."""
+    provider = FakeProvider([DeliveryFailed("503", retryable=True), TimeoutError()])
+    metrics = Metrics()
+    queue, _ = delivery_queue(provider, metrics)
+    queue.start()
+    try:
+        queue.put(Delivery(target(BOB, 2), notification()))
+        await asyncio.wait_for(provider.delivered.wait(), 2)
+    finally:
+        await queue.close()
+    assert (counted(metrics, "retried"), counted(metrics, "sent")) == (2, 1)
+
+
+async def test_final_failures_and_gone_targets_are_not_retried() -> None:
+    """A 4xx refusal fails at once; a gone target fails and is handed back to be forgotten."""
+    provider = FakeProvider([DeliveryFailed("400", retryable=False), TargetGone("410")])
+    metrics = Metrics()
+    queue, gone = delivery_queue(provider, metrics)
+    queue.start()
+    try:
+        queue.put(Delivery(target(BOB, 2), notification()))
+        queue.put(Delivery(target(BOB, 3), notification()))
+        await asyncio.wait_for(queue.idle(), 2)
+    finally:
+        await queue.close()
+    assert (counted(metrics, "failed"), counted(metrics, "retried")) == (2, 0)
+    assert [t.device_id for t in gone] == [3]
+
+
+async def test_a_full_queue_drops_and_counts() -> None:
+    """Nothing waits for a full queue: the delivery is dropped and counted."""
+    metrics = Metrics()
+    queue, _ = delivery_queue(FakeProvider(), metrics, size=2)
+    for _ in range(5):
+        queue.put(Delivery(target(BOB, 2), notification()))
+    assert (queue.dropped, counted(metrics, "dropped")) == (3, 3)
+
+
+def test_retry_delays_grow_with_jitter_up_to_the_cap() -> None:
+    """Each wait is between half and all of base·2ⁿ, never above the cap."""
+    policy = RetryPolicy(retries=5, base_seconds=1.0, max_seconds=5.0)
+    for attempt, ceiling in [(0, 1.0), (1, 2.0), (2, 4.0), (3, 5.0), (4, 5.0)]:
+        for _ in range(50):
+            assert ceiling / 2 <= policy.delay(attempt) <= ceiling
+
+
+# -- providers and keys --------------------------------------------------------------------
+
+
+async def test_the_log_provider_logs_without_the_text() -> None:
+    """One line per notification, with the text's length instead of the text."""
+    provider = LogProvider()
+    assert provider.check_target("kitchen tablet") == "kitchen tablet"
+    with capture_logs() as events:
+        await provider.send("kitchen tablet", notification().model_copy(update={"text": "psst"}))
+    assert len(events) == 1
+    assert events[0]["event"] == "push_notification"
+    assert (events[0]["target"], events[0]["text_chars"]) == ("kitchen tablet", 4)
+    assert "psst" not in str(events[0])
+
+
+def test_the_vapid_key_is_made_once_and_kept(tmp_path: Path) -> None:
+    """The first start writes the key (owner-only); later starts read the same one."""
+    first = load_or_create_key(tmp_path)
+    again = load_or_create_key(tmp_path)
+    assert public_key_text(first) == public_key_text(again)
+    assert len(public_key_text(first)) == 87  # 65 bytes, base64url without padding
+    assert (tmp_path / "vapid_private.pem").stat().st_mode & 0o077 == 0
+    (tmp_path / "vapid_private.pem").write_text("not a key")
+    with pytest.raises(VapidKeyError, match=r"vapid_private\.pem"):
+        load_or_create_key(tmp_path)

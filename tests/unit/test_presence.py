@@ -1,0 +1,124 @@
+"""Presence logic on a manual clock with an in-memory store (no server)."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel
+
+from chatapp.bus import InProcessBus
+from chatapp.clock import ManualClock
+from chatapp.presence import Presence, PresenceChanged, TimingWheel
+from chatapp.presence.events import Status
+
+
+class MemoryPresenceStore:
+    """A PresenceStore in a dict, counting writes."""
+
+    def __init__(self) -> None:
+        self.saved: dict[int, tuple[Status, int]] = {}
+        self.writes = 0
+
+    def load(self, user_id: int) -> tuple[Status, int] | None:
+        return self.saved.get(user_id)
+
+    def save(self, user_id: int, status: Status, last_active_at: int) -> None:
+        self.saved[user_id] = (status, last_active_at)
+        self.writes += 1
+
+    async def close(self) -> None:
+        return None
+
+
+class RecordingBus(InProcessBus):
+    def __init__(self) -> None:
+        super().__init__()
+        self.events: list[BaseModel] = []
+
+    def publish(self, event: BaseModel) -> None:
+        self.events.append(event)
+
+
+def make(
+    timeout_ms: int = 30_000,
+) -> tuple[Presence, ManualClock, MemoryPresenceStore, RecordingBus]:
+    clock, store, bus = ManualClock(), MemoryPresenceStore(), RecordingBus()
+    return Presence(store, bus, clock, timeout_ms=timeout_ms), clock, store, bus
+
+
+def changes(bus: RecordingBus) -> list[tuple[int, str]]:
+    return [(e.user_id, e.status) for e in bus.events if isinstance(e, PresenceChanged)]
+
+
+def test_online_on_first_heartbeat_offline_after_timeout() -> None:
+    """The first heartbeat makes a user online; 30 s of silence makes them offline."""
+    presence, clock, _, bus = make()
+    presence.heartbeat(1, 10)
+    assert changes(bus) == [(1, "online")]
+    clock.advance(29.8)
+    assert presence.expire_due() == 0
+    clock.advance(0.4)
+    assert presence.expire_due() == 1
+    assert changes(bus) == [(1, "online"), (1, "offline")]
+    (offline,) = presence.of([1])
+    assert (offline.status, offline.last_active_at) == ("offline", clock.now_ms() - 30_200)
+
+
+def test_heartbeats_keep_a_user_online_without_flapping() -> None:
+    """Heartbeats inside the timeout, from any device, keep the user online with no changes."""
+    presence, clock, _, bus = make()
+    presence.heartbeat(1, 10)
+    for _ in range(20):
+        clock.advance(20)
+        presence.heartbeat(1, 10 if clock.monotonic() % 40 else 11)
+        presence.expire_due()
+    assert changes(bus) == [(1, "online")]
+
+
+def test_logout_of_the_last_device_is_offline_at_once() -> None:
+    """device_gone ends a device now; the user is offline only when no device is left."""
+    presence, _, _, bus = make()
+    presence.heartbeat(1, 10)
+    presence.heartbeat(1, 11)
+    presence.device_gone(1, 10)
+    assert presence.is_online(1)
+    presence.device_gone(1, 11)
+    assert not presence.is_online(1)
+    assert changes(bus) == [(1, "online"), (1, "offline")]
+
+
+def test_heartbeats_do_not_write_to_disk_each_time() -> None:
+    """Status changes are written; last_active_at otherwise at most once a minute."""
+    presence, clock, store, _ = make()
+    presence.heartbeat(1, 10)
+    for _ in range(60):
+        clock.advance(5)
+        presence.heartbeat(1, 10)
+    # One write for going online, then one per 60 s of the 300 s that passed.
+    assert store.writes == 1 + 5
+
+
+def test_ten_thousand_online_cost_no_sweep_work() -> None:
+    """10,000 users heartbeating on time: expiry examines no entry at all."""
+    presence, clock, _, _ = make()
+    for user_id in range(1, 10_001):
+        presence.heartbeat(user_id, user_id)
+    for _ in range(10):
+        clock.advance(5)
+        for user_id in range(1, 10_001):
+            presence.heartbeat(user_id, user_id)
+        assert presence.expire_due() == 0
+    assert presence.sweep_work == 0
+    clock.advance(31)
+    assert presence.expire_due() == 10_000
+    assert presence.sweep_work == 10_000
+
+
+def test_timing_wheel_moves_and_cancels() -> None:
+    """A moved key expires at its new deadline; a cancelled one never does."""
+    wheel: TimingWheel[str] = TimingWheel(resolution=1.0)
+    wheel.schedule("a", 10.0)
+    wheel.schedule("b", 10.0)
+    wheel.schedule("a", 20.0)
+    wheel.cancel("b")
+    assert wheel.pop_due(15.0) == []
+    assert wheel.pop_due(20.0) == ["a"]
+    assert len(wheel) == 0
