@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -11,6 +10,7 @@ from pydantic import BaseModel, ValidationError
 
 from chatapp.accounts import Caller
 from chatapp.errors import BadRequest, NotFound
+from chatapp.protocol.json_input import NotUnicode, parse_text_json
 from chatapp.services import Services
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
@@ -38,9 +38,13 @@ class Call:
         """Parse the JSON body into `model`; a 400 naming the field when it does not fit."""
         raw = await self.request.read()
         try:
-            document = json.loads(raw) if raw else None
-        except (UnicodeDecodeError, json.JSONDecodeError):
-            raise BadRequest("the body is not valid JSON") from None
+            document = parse_text_json(raw) if raw else None
+        except NotUnicode as exc:
+            raise BadRequest(str(exc)) from None
+        except (ValueError, RecursionError):
+            # ValueError covers bad UTF-8, bad JSON and integers too long to
+            # convert; RecursionError, nesting deeper than the parser goes.
+            raise BadRequest("the body is not valid JSON (or nests or counts too deep)") from None
         if not isinstance(document, dict):
             raise BadRequest("the body must be a JSON object")
         return _validate(model, document)
@@ -61,6 +65,8 @@ def _validate(model: type[ModelT], document: dict[str, object]) -> ModelT:
         return model.model_validate(document)
     except ValidationError as exc:
         raise BadRequest(describe_validation_error(exc)) from None
+    except RecursionError:
+        raise BadRequest("the body nests too deep") from None
 
 
 def describe_validation_error(exc: ValidationError) -> str:

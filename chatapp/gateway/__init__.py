@@ -49,7 +49,11 @@ class Gateway:
         # No per-message compression: it costs each connection a zlib context
         # (tens of KiB) and CPU on every frame, for text that is mostly short.
         socket = web.WebSocketResponse(
-            max_msg_size=MAX_FRAME_BYTES, autoping=True, compress=False, timeout=CLOSE_TIMEOUT
+            # aiohttp refuses a message of exactly max_msg_size; 2 MiB itself is allowed.
+            max_msg_size=MAX_FRAME_BYTES + 1,
+            autoping=True,
+            compress=False,
+            timeout=CLOSE_TIMEOUT,
         )
         await socket.prepare(request)
         gauge = self._services.metrics.open_connections.labels(kind="websocket")
@@ -61,6 +65,11 @@ class Gateway:
                 await socket.close(code=CLOSE_TOO_MANY, message=b"server full: try later")
             else:
                 await self._serve(socket)
+        except Exception:
+            # The answer is already a WebSocket: an HTTP 500 written now would
+            # be garbage on the wire. Close it as the protocol says, and log.
+            log.exception("connection_failed")
+            await socket.close(code=1011, message=b"internal error")
         finally:
             self._open -= 1
             gauge.dec()
@@ -174,6 +183,9 @@ class Gateway:
     ) -> None:
         unreadable = 0
         async for message in socket:
+            # Answers to this client's own frames slow its reading down rather
+            # than overflow its queue: a fast sender is not a slow consumer.
+            await connection.room_for_answers()
             if message.type is WSMsgType.TEXT:
                 try:
                     frame = frames.parse_frame(message.data)

@@ -19,6 +19,8 @@ CLOSE_HELLO_TIMEOUT = 4408
 CLOSE_SLOW_CONSUMER = 1013
 CLOSE_UNSUPPORTED_DATA = 1003
 CLOSE_TOO_MANY = 4429
+# How long a client may leave its answers unread before it counts as gone.
+STALL_SECONDS = 5.0
 
 
 class State(Enum):
@@ -53,6 +55,8 @@ class Connection:
         self._queue_size = queue_size
         self._held: list[tuple[int, str]] = []
         self._held_overflowed = False
+        self._room = asyncio.Event()
+        self._room.set()
         self._writer = asyncio.create_task(self._write(), name=f"ws-writer:{self.id}")
         self.close_code: int | None = None
         self._closer: asyncio.Task[bool] | None = None
@@ -65,7 +69,23 @@ class Connection:
             return
         try:
             self._queue.put_nowait(frame)
+            if self._queue.qsize() * 4 >= self._queue_size * 3:
+                self._room.clear()
         except asyncio.QueueFull:
+            log.warning("slow_consumer_disconnected", connection=self.id, user_id=self.user_id)
+            self.close(CLOSE_SLOW_CONSUMER, "too slow: reconnect and sync")
+
+    async def room_for_answers(self) -> None:
+        """Wait while the queue is three-quarters full, until the writer has drained it.
+
+        A client that reads its answers only slowly is slowed down; one that
+        does not read them at all within `STALL_SECONDS` is a slow consumer.
+        """
+        if self._room.is_set():
+            return
+        try:
+            await asyncio.wait_for(self._room.wait(), timeout=STALL_SECONDS)
+        except TimeoutError:
             log.warning("slow_consumer_disconnected", connection=self.id, user_id=self.user_id)
             self.close(CLOSE_SLOW_CONSUMER, "too slow: reconnect and sync")
 
@@ -126,6 +146,7 @@ class Connection:
             return
         self.state = State.CLOSING
         self.close_code = code
+        self._room.set()
         self._writer.cancel()
         self._closer = asyncio.create_task(self.socket.close(code=code, message=reason.encode()))
 
@@ -137,6 +158,7 @@ class Connection:
     async def finish(self) -> None:
         """After the socket is closed: stop the writer."""
         self.state = State.CLOSING
+        self._room.set()
         self._writer.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await self._writer
@@ -145,7 +167,14 @@ class Connection:
         try:
             while True:
                 frame = await self._queue.get()
-                await self.socket.send_str(frame)
+                if not self._room.is_set() and self._queue.qsize() * 4 <= self._queue_size:
+                    self._room.set()
+                try:
+                    await self.socket.send_str(frame)
+                except UnicodeEncodeError:
+                    # Every text we echo is checked on the way in; if one slips
+                    # through, drop that frame rather than the connection.
+                    log.error("unsendable_frame", connection=self.id)
         except (ConnectionError, RuntimeError):
             # The peer went away; the read loop notices and cleans up.
             return

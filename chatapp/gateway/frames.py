@@ -5,14 +5,26 @@ from __future__ import annotations
 import json
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
 from chatapp.api.call import describe_validation_error
 from chatapp.errors import BadRequest
+from chatapp.protocol import parse_json
 
 Id = Annotated[int, Field(ge=1, lt=2**53)]
 Cursor = Annotated[int, Field(ge=0, lt=2**53)]
-Ref = Annotated[str, Field(max_length=256)]
+
+
+def _sendable(text: str) -> str:
+    """Lone surrogates parse from JSON but cannot be sent back as UTF-8."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("must be valid Unicode (no lone surrogates)") from None
+    return text
+
+
+Ref = Annotated[str, AfterValidator(_sendable)]
 
 
 class ClientFrame(BaseModel):
@@ -85,14 +97,13 @@ class FrameError(BadRequest):
 def parse_frame(text: str) -> ClientFrame:
     """Decode one text frame; FrameError (with whatever `ref` it had) when it does not fit."""
     try:
-        document = json.loads(text)
-    except (json.JSONDecodeError, RecursionError):
+        document = parse_json(text)
+    except (ValueError, RecursionError):
         raise FrameError("the frame is not valid JSON", unreadable=True) from None
     if not isinstance(document, dict):
         raise FrameError("a frame is a JSON object", unreadable=True)
-    ref = document.get("ref") if isinstance(document.get("ref"), str) else None
-    client_msg_id = document.get("client_msg_id")
-    echo_id = client_msg_id if isinstance(client_msg_id, str) else None
+    ref = _echoable(document.get("ref"))
+    echo_id = _echoable(document.get("client_msg_id"))
     kind = document.get("type")
     model = FRAME_TYPES.get(kind) if isinstance(kind, str) else None
     if model is None:
@@ -101,6 +112,18 @@ def parse_frame(text: str) -> ClientFrame:
         return model.model_validate(document)
     except ValidationError as exc:
         raise FrameError(describe_validation_error(exc), ref, echo_id) from None
+    except RecursionError:
+        raise FrameError("the frame nests too deep", ref, echo_id) from None
+
+
+def _echoable(value: object) -> str | None:
+    """A value that can be repeated in an error frame, or None."""
+    if not isinstance(value, str):
+        return None
+    try:
+        return _sendable(value)
+    except ValueError:
+        return None
 
 
 def encode(frame: dict[str, Any]) -> str:
