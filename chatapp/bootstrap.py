@@ -37,6 +37,7 @@ from chatapp.ratelimit import KeyedRateLimiter
 from chatapp.services import Services
 from chatapp.social import Friends, Social, SqliteChannelStore, SqliteFriendStore
 from chatapp.storage import apply_migrations, find_migrations, open_sqlite
+from chatapp.web import add_web_client
 
 log = structlog.get_logger(__name__)
 
@@ -49,6 +50,7 @@ def build_app(settings: Settings, *, clock: Clock | None = None) -> web.Applicat
     app = web.Application(middlewares=MIDDLEWARES, client_max_size=MAX_BODY_BYTES)
     add_routes(app)
     app.router.add_get("/ws", websocket_route)
+    add_web_client(app)
     app.cleanup_ctx.append(_lifetime(settings, clock or SystemClock()))
     # Sockets must be closed before aiohttp waits for handlers to finish, or a
     # connected client would hold shutdown until the handler timeout.

@@ -1,4 +1,4 @@
-"""`python -m chatapp`: serve, migrate, create-user, reset-password."""
+"""`python -m chatapp`: serve (`--demo` seeds demo data), migrate, create-user, reset-password."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from chatapp.bootstrap import build_app, password_hasher
 from chatapp.bus import InProcessBus
 from chatapp.clock import SystemClock
 from chatapp.config import ConfigError, Settings, load_settings
+from chatapp.demo import seed_on_startup
 from chatapp.errors import Refused
 from chatapp.observability import configure_logging
 from chatapp.storage import apply_migrations, find_migrations, open_sqlite
@@ -35,7 +36,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     command = getattr(args, "command", None) or "serve"
     try:
         if command == "serve":
-            return _serve(settings)
+            return _serve(settings, demo=getattr(args, "demo", False))
         if command == "migrate":
             return asyncio.run(_migrate(settings))
         password = _read_password(args.password_stdin)
@@ -57,7 +58,14 @@ def _parser() -> argparse.ArgumentParser:
     common.add_argument("--data-dir", type=Path, help="folder for the databases")
     parser = argparse.ArgumentParser(prog="chatapp", parents=[common])
     commands = parser.add_subparsers(dest="command")
-    commands.add_parser("serve", parents=[common], help="run the server (the default)")
+    serve = commands.add_parser("serve", parents=[common], help="run the server (the default)")
+    for accepting in (parser, serve):  # `chatapp --demo` and `chatapp serve --demo`
+        accepting.add_argument(
+            "--demo",
+            action="store_true",
+            default=argparse.SUPPRESS,
+            help="seed demo users, friends, a group and history, and print the logins",
+        )
     commands.add_parser("migrate", parents=[common], help="apply schema migrations and exit")
     for name, text in (("create-user", "create an account"), ("reset-password", "set a password")):
         command = commands.add_parser(name, parents=[common], help=text)
@@ -75,7 +83,7 @@ def _port(raw: str) -> int:
         raise argparse.ArgumentTypeError(f"not a port number: {raw!r}") from None
 
 
-def _serve(settings: Settings) -> int:
+def _serve(settings: Settings, *, demo: bool = False) -> int:
     # Past a file-size limit a write should fail (and the send be refused),
     # not kill the process with every connection in it.
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
@@ -85,8 +93,11 @@ def _serve(settings: Settings) -> int:
         uvloop.install()
     except ImportError:
         pass
+    app = build_app(settings)
+    if demo:
+        app.on_startup.append(seed_on_startup)
     web.run_app(
-        build_app(settings),
+        app,
         host=settings.host,
         port=settings.port,
         print=None,

@@ -1,0 +1,136 @@
+// The HTTP half of protocol version 1: one method per endpoint the client uses.
+
+export class ApiError extends Error {
+  constructor(status, code, message) {
+    super(message);
+    this.status = status;
+    this.code = code;
+  }
+}
+
+export class Api {
+  constructor(base = "/api/v1") {
+    this.base = base;
+    this.token = null;
+    /** Called with no argument when the server says the token is no good. */
+    this.onUnauthorized = null;
+  }
+
+  async request(method, path, body) {
+    const headers = {};
+    if (this.token) headers.Authorization = `Bearer ${this.token}`;
+    if (body !== undefined) headers["Content-Type"] = "application/json";
+    let response;
+    try {
+      response = await fetch(this.base + path, {
+        method,
+        headers,
+        body: body === undefined ? undefined : JSON.stringify(body),
+        cache: "no-store",
+      });
+    } catch {
+      throw new ApiError(0, "network", "The server cannot be reached. Check the connection.");
+    }
+    if (response.status === 204) return null;
+    let document = null;
+    try {
+      document = await response.json();
+    } catch {
+      document = null;
+    }
+    if (!response.ok) {
+      const error = document?.error ?? {};
+      if (response.status === 401 && this.token && error.code === "unauthorized") {
+        this.onUnauthorized?.();
+      }
+      throw new ApiError(
+        response.status,
+        error.code ?? "http_error",
+        error.message ?? response.statusText,
+      );
+    }
+    return document;
+  }
+
+  // Accounts
+  signup(username, password, displayName) {
+    const body = { username, password };
+    if (displayName) body.display_name = displayName;
+    return this.request("POST", "/auth/signup", body);
+  }
+  login(username, password, deviceName) {
+    return this.request("POST", "/auth/login", { username, password, device_name: deviceName });
+  }
+  logout() {
+    return this.request("POST", "/auth/logout");
+  }
+  me() {
+    return this.request("GET", "/me");
+  }
+  user(userId) {
+    return this.request("GET", `/users/${userId}`);
+  }
+  findUsers(prefix) {
+    return this.request("GET", `/users?username=${encodeURIComponent(prefix)}`);
+  }
+
+  // Channels
+  channels() {
+    return this.request("GET", "/channels");
+  }
+  channel(channelId) {
+    return this.request("GET", `/channels/${channelId}`);
+  }
+  openDirect(userId) {
+    return this.request("POST", "/channels/direct", { user_id: userId });
+  }
+  createGroup(name, memberIds) {
+    return this.request("POST", "/channels/group", { name, member_ids: memberIds });
+  }
+  rename(channelId, name) {
+    return this.request("PATCH", `/channels/${channelId}`, { name });
+  }
+  addMember(channelId, userId) {
+    return this.request("POST", `/channels/${channelId}/members`, { user_id: userId });
+  }
+  removeMember(channelId, userId) {
+    return this.request("DELETE", `/channels/${channelId}/members/${userId}`);
+  }
+  channelPresence(channelId) {
+    return this.request("GET", `/channels/${channelId}/presence`);
+  }
+
+  // Messages
+  messages(channelId, { before, after, limit } = {}) {
+    const query = new URLSearchParams();
+    if (before !== undefined) query.set("before", before);
+    if (after !== undefined) query.set("after", after);
+    if (limit !== undefined) query.set("limit", limit);
+    const suffix = query.size ? `?${query}` : "";
+    return this.request("GET", `/channels/${channelId}/messages${suffix}`);
+  }
+
+  // Friends
+  friends() {
+    return this.request("GET", "/friends");
+  }
+  friendRequests() {
+    return this.request("GET", "/friends/requests");
+  }
+  befriend(userId) {
+    return this.request("POST", "/friends", { user_id: userId });
+  }
+  unfriend(userId) {
+    return this.request("DELETE", `/friends/${userId}`);
+  }
+}
+
+/** The user with exactly this username (case-insensitive), or an ApiError. */
+export async function userNamed(api, username) {
+  const name = username.trim().toLowerCase().replace(/^@/, "");
+  if (!name) throw new ApiError(400, "bad_request", "Enter a username.");
+  const { users } = await api.findUsers(name);
+  const user = users.find((candidate) => candidate.username === name);
+  if (!user) throw new ApiError(404, "not_found", `There is no user called ${name}.`);
+  return user;
+}

@@ -1,0 +1,249 @@
+// What the client knows: the signed-in user, users seen, channels with their
+// last message and unread count, loaded history, presence and typing.
+// Views read it and listen for "change" events naming what changed.
+
+export class History {
+  constructor() {
+    this.byId = new Map();
+    this.messages = []; // oldest first
+    this.loaded = false;
+    this.loading = false;
+    this.hasMoreBefore = true;
+  }
+
+  /** Add messages (any order, repeats ignored); true when something was new. */
+  merge(messages) {
+    let added = false;
+    for (const message of messages) {
+      if (this.byId.has(message.message_id)) continue;
+      this.byId.set(message.message_id, message);
+      added = true;
+    }
+    if (added) this.messages = [...this.byId.values()].sort((a, b) => a.message_id - b.message_id);
+    return added;
+  }
+
+  get oldestId() {
+    return this.messages.length ? this.messages[0].message_id : undefined;
+  }
+
+  get newestId() {
+    return this.messages.length ? this.messages[this.messages.length - 1].message_id : 0;
+  }
+}
+
+export class ChatState extends EventTarget {
+  constructor(me, deviceId) {
+    super();
+    this.me = me;
+    this.deviceId = deviceId;
+    this.users = new Map([[me.user_id, me]]);
+    this.channels = new Map();
+    this.histories = new Map();
+    this.presence = new Map();
+    this.friends = new Set();
+    this.requests = { incoming: [], outgoing: [] };
+    this.typing = new Map(); // channel_id -> Map(user_id -> expires at)
+    this.connection = { state: "connecting", retryAt: null };
+  }
+
+  changed(what, detail = {}) {
+    this.dispatchEvent(new CustomEvent("change", { detail: { what, ...detail } }));
+  }
+
+  // Users
+
+  nameOf(userId) {
+    const user = this.users.get(userId);
+    return user ? user.display_name || user.username : `user ${userId}`;
+  }
+
+  rememberUsers(users) {
+    for (const user of users) this.users.set(user.user_id, user);
+    if (users.length) this.changed("users");
+  }
+
+  // Channels
+
+  setChannels(channels) {
+    const fresh = new Map();
+    for (const channel of channels) fresh.set(channel.channel_id, this.mergeChannel(channel));
+    this.channels = fresh;
+    this.changed("channels");
+  }
+
+  upsertChannel(channel) {
+    this.channels.set(channel.channel_id, this.mergeChannel(channel));
+    this.changed("channels", { channelId: channel.channel_id });
+  }
+
+  removeChannel(channelId) {
+    this.channels.delete(channelId);
+    this.histories.delete(channelId);
+    this.typing.delete(channelId);
+    this.changed("channels", { channelId, removed: true });
+  }
+
+  /** A channel from the server, keeping what we learnt that it does not say. */
+  mergeChannel(incoming) {
+    const known = this.channels.get(incoming.channel_id);
+    const channel = { ...incoming, preview: known?.preview ?? null };
+    if (known) {
+      // Counters only move forward: a list fetched before a live message must
+      // not take that message back.
+      channel.last_message_id = Math.max(known.last_message_id, incoming.last_message_id);
+      channel.read_message_id = Math.max(known.read_message_id, incoming.read_message_id);
+    }
+    if (channel.preview && channel.preview.message_id !== channel.last_message_id) {
+      channel.preview = null;
+    }
+    channel.unread_count = Math.max(0, channel.last_message_id - channel.read_message_id);
+    return channel;
+  }
+
+  /** Direct chats are named after the other member; notes to self after oneself. */
+  channelTitle(channel) {
+    if (channel.kind === "group") return channel.name;
+    return this.nameOf(this.otherMember(channel));
+  }
+
+  otherMember(channel) {
+    return channel.members.find((id) => id !== this.me.user_id) ?? this.me.user_id;
+  }
+
+  activityOf(channel) {
+    return channel.preview?.created_at ?? channel.created_at;
+  }
+
+  /** Most recent activity first. */
+  sortedChannels() {
+    return [...this.channels.values()].sort(
+      (a, b) => this.activityOf(b) - this.activityOf(a) || b.channel_id - a.channel_id,
+    );
+  }
+
+  setPreview(channelId, message) {
+    const channel = this.channels.get(channelId);
+    if (!channel || !message) return;
+    if (!channel.preview || message.message_id >= channel.preview.message_id) {
+      channel.preview = message;
+      this.changed("channels", { channelId });
+    }
+  }
+
+  // Messages
+
+  history(channelId) {
+    let history = this.histories.get(channelId);
+    if (!history) {
+      history = new History();
+      this.histories.set(channelId, history);
+    }
+    return history;
+  }
+
+  /**
+   * A message from the socket (live, replayed or acknowledged). Returns true
+   * when it was news: not already counted in the channel.
+   */
+  addMessage(message) {
+    const channel = this.channels.get(message.channel_id);
+    // Kept even before the history's first page is loaded: that page may
+    // have been read before this message was stored.
+    const addedToHistory = this.history(message.channel_id).merge([message]);
+    let news = false;
+    if (channel) {
+      news = message.message_id > channel.last_message_id;
+      if (news) channel.last_message_id = message.message_id;
+      if (message.sender_id === this.me.user_id) {
+        // Our own messages count as read, as the server counts them.
+        channel.read_message_id = Math.max(channel.read_message_id, message.message_id);
+      }
+      channel.unread_count = Math.max(0, channel.last_message_id - channel.read_message_id);
+      if (!channel.preview || message.message_id >= channel.preview.message_id) {
+        channel.preview = message;
+      }
+    }
+    this.stopTyping(message.channel_id, message.sender_id);
+    if (addedToHistory || news) this.changed("messages", { channelId: message.channel_id });
+    this.changed("channels", { channelId: message.channel_id });
+    return news;
+  }
+
+  markRead(channelId, messageId) {
+    const channel = this.channels.get(channelId);
+    if (!channel || messageId <= channel.read_message_id) return false;
+    channel.read_message_id = messageId;
+    channel.last_message_id = Math.max(channel.last_message_id, messageId);
+    channel.unread_count = Math.max(0, channel.last_message_id - channel.read_message_id);
+    this.changed("channels", { channelId });
+    this.changed("read", { channelId });
+    return true;
+  }
+
+  totalUnread() {
+    let total = 0;
+    for (const channel of this.channels.values()) total += channel.unread_count;
+    return total;
+  }
+
+  // Presence and friends
+
+  setPresence(entry) {
+    this.presence.set(entry.user_id, entry);
+    this.changed("presence", { userId: entry.user_id });
+  }
+
+  statusOf(userId) {
+    return this.presence.get(userId)?.status ?? "offline";
+  }
+
+  setFriends(friends) {
+    this.friends = new Set(friends.map((entry) => entry.user.user_id));
+    for (const entry of friends) {
+      this.users.set(entry.user.user_id, entry.user);
+      this.presence.set(entry.user.user_id, entry.presence);
+    }
+    this.changed("friends");
+    this.changed("presence", {});
+  }
+
+  setRequests(requests) {
+    this.requests = {
+      incoming: requests.incoming.map((entry) => entry.user),
+      outgoing: requests.outgoing.map((entry) => entry.user),
+    };
+    for (const user of [...this.requests.incoming, ...this.requests.outgoing]) {
+      this.users.set(user.user_id, user);
+    }
+    this.changed("friends");
+  }
+
+  // Typing
+
+  startTyping(channelId, userId, forMs) {
+    if (userId === this.me.user_id) return;
+    if (!this.typing.has(channelId)) this.typing.set(channelId, new Map());
+    this.typing.get(channelId).set(userId, Date.now() + forMs);
+    this.changed("typing", { channelId });
+  }
+
+  stopTyping(channelId, userId) {
+    if (this.typing.get(channelId)?.delete(userId)) this.changed("typing", { channelId });
+  }
+
+  typers(channelId) {
+    const now = Date.now();
+    const entries = this.typing.get(channelId);
+    if (!entries) return [];
+    for (const [userId, until] of entries) if (until <= now) entries.delete(userId);
+    return [...entries.keys()];
+  }
+
+  // Connection
+
+  setConnection(state, retryAt) {
+    this.connection = { state, retryAt };
+    this.changed("connection");
+  }
+}
