@@ -12,6 +12,7 @@ from chatapp.errors import Forbidden, Refused
 from chatapp.gateway import frames
 from chatapp.gateway.connection import (
     CLOSE_HELLO_TIMEOUT,
+    CLOSE_SLOW_CONSUMER,
     CLOSE_TOO_MANY,
     CLOSE_UNAUTHORIZED,
     CLOSE_UNSUPPORTED_DATA,
@@ -134,6 +135,8 @@ class Gateway:
                 await session.replay(hello.last_seq, ref=hello.ref)
             await self._read(socket, connection, session)
         finally:
+            if connection.close_code == CLOSE_SLOW_CONSUMER:
+                self._refuse("slow_consumer")
             self._services.bus.publish(ConnectionClosed(**opened))
             self.registry.remove(connection)
             await session.close()

@@ -107,6 +107,12 @@ async def test_a_client_that_never_reads_is_dropped(tmp_path: Path) -> None:
                 while (await stalled.receive()).type is aiohttp.WSMsgType.TEXT:
                     pass
             assert stalled.close_code == 1013
+        counted = 'chatapp_rate_limited_total{limit="slow_consumer"} 1.0'
+        # The server's handler ends just after the close; /metrics is polled
+        # because it is what an operator sees (no event to wait on exists).
+        async with asyncio.timeout(5):
+            while counted not in (await alice.raw_request("GET", "/metrics")).text:  # noqa: ASYNC110
+                await asyncio.sleep(0.01)
         await carol_socket.send({"type": "heartbeat"})
         assert (await carol_socket.expect("heartbeat_ack"))["type"] == "heartbeat_ack"
         await carol_socket.close()
