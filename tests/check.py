@@ -16,6 +16,8 @@ STEPS = [
     ("ruff lint", [PYTHON, "-m", "ruff", "check", "."]),
     ("ruff format", [PYTHON, "-m", "ruff", "format", "--check", "."]),
     ("mypy", [PYTHON, "-m", "mypy"]),
+    # The benchmark with tiny sizes, so it cannot rot; no timing is asserted.
+    ("benchmark (quick)", [PYTHON, "-m", "bench", "--quick"]),
 ]
 
 

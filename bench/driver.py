@@ -1,0 +1,336 @@
+"""`python -m bench`: run the scenarios, write the JSON results and the Markdown report.
+
+Every scenario gets a server process of its own on a fresh data folder and a
+generator process of its own. Before each of A to D the same generator job
+runs against the echo relay (`bench.echo_server`), which measures the
+generator's own ceiling under the same conditions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import json
+import os
+import shutil
+import sys
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from bench import machine, procstat
+from bench.coldstart import measure_cold_start
+from bench.processes import ROOT, Placement, pin_self_to_client_side, raise_open_files_limit
+from bench.report import render_report
+from bench.session import Bench
+from bench.sizes import Sizes
+from bench.targets import TARGETS
+
+RESULTS = ROOT / "bench" / "results"
+DOCS_REPORT = ROOT / "docs" / "benchmarks.md"
+ALL_SCENARIOS = "ABCDEF"
+ECHO_COMPARED = "ABCD"
+# Beyond its own sizes, every generator job gets this long before it is stopped.
+JOB_MARGIN_SECONDS = 180.0
+# Before each part, wait (this long at most) for other programs to leave the CPUs idle.
+QUIET_WAIT_SECONDS = 5.0
+QUIET_BELOW_CPUS = 0.2
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench",
+        description="Benchmark the chat server over real WebSockets (see docs/benchmarks.md).",
+    )
+    parser.add_argument("--quick", action="store_true", help="tiny sizes: seconds, for CI")
+    parser.add_argument(
+        "--scenarios", default=ALL_SCENARIOS, help="which to run, e.g. A,B (default: all)"
+    )
+    parser.add_argument(
+        "--size",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="change one size, e.g. --size idle_steps=1000,2000 (see bench/sizes.py)",
+    )
+    parser.add_argument(
+        "--no-ceiling",
+        action="store_true",
+        help="skip the generator-ceiling runs on the echo relay",
+    )
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="sample the server with py-spy; flame graphs go to bench/results/profiles/",
+    )
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        metavar="DIR",
+        help="also run every scenario on the chatapp package in DIR, and report after/before",
+    )
+    parser.add_argument("--json", type=Path, help="where to write the results")
+    parser.add_argument("--markdown", type=Path, help="where to write the report")
+    parser.add_argument(
+        "--keep-data", action="store_true", help="keep the data folders and logs of the run"
+    )
+    parser.add_argument(
+        "--report-from",
+        type=Path,
+        metavar="JSON",
+        help="measure nothing: write the report again from a results file (to the same place)",
+    )
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.report_from is not None:
+        return _report_again(args.report_from, args.markdown)
+    try:
+        sizes = (Sizes.quick() if args.quick else Sizes()).with_overrides(
+            dict(item.split("=", 1) for item in args.size)
+        )
+        scenarios = _scenarios(args.scenarios)
+    except ValueError as exc:
+        print(f"bench: {exc}", file=sys.stderr)
+        return 2
+    canonical = not (
+        args.quick or args.size or args.profile or args.baseline or args.no_ceiling
+    ) and scenarios == list(ALL_SCENARIOS)
+    json_path, markdown_path = _outputs(args, canonical)
+
+    placement = Placement.for_this_machine()
+    open_files = raise_open_files_limit()
+    pin_self_to_client_side(placement)
+    work_dir = RESULTS / "work"
+    if work_dir.exists():
+        shutil.rmtree(work_dir)
+    profile_dir = RESULTS / "profiles" if args.profile else None
+    current = Bench(work_dir, placement, profile_dir=profile_dir)
+    baseline = (
+        Bench(work_dir, placement, profile_dir, source=args.baseline.resolve(), label="baseline")
+        if args.baseline
+        else None
+    )
+
+    started = time.monotonic()
+    results: dict[str, Any] = {
+        "meta": {
+            "started_at": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+            "command": " ".join(["python -m bench", *(argv if argv is not None else sys.argv[1:])]),
+            "quick": args.quick,
+            "canonical": canonical,
+            "machine": machine.describe(ROOT),
+            "placement": placement.describe(),
+            "open_files_limit": open_files,
+            "load_average_at_start": list(os.getloadavg()),
+            "sizes": sizes.as_dict(),
+            "baseline": str(args.baseline) if args.baseline else None,
+        },
+        "scenarios": {},
+        "ceiling": {},
+        "baseline": {},
+        "errors": {},
+    }
+    # CI's quick run does not wait: its numbers mean nothing anyway.
+    quiet_wait = 0.0 if args.quick else QUIET_WAIT_SECONDS
+    for letter in scenarios:
+        _progress(f"scenario {letter}")
+        if letter in ECHO_COMPARED and not args.no_ceiling:
+            _attempt(
+                results,
+                f"{letter} (echo)",
+                results["ceiling"],
+                letter,
+                functools.partial(_run, current, letter, "echo", sizes),
+                quiet_wait,
+            )
+        _attempt(
+            results,
+            letter,
+            results["scenarios"],
+            letter,
+            functools.partial(_run, current, letter, "chat", sizes),
+            quiet_wait,
+        )
+        if baseline is not None:
+            _attempt(
+                results,
+                f"{letter} (baseline)",
+                results["baseline"],
+                letter,
+                functools.partial(_run, baseline, letter, "chat", sizes),
+                quiet_wait,
+            )
+    results["meta"]["seconds"] = round(time.monotonic() - started, 1)
+    results["targets"] = _judge(results["scenarios"], sizes)
+    results["problems"] = _problems(results["scenarios"])
+
+    json_path.parent.mkdir(parents=True, exist_ok=True)
+    json_path.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
+    markdown_path.parent.mkdir(parents=True, exist_ok=True)
+    markdown_path.write_text(render_report(results))
+    if not args.keep_data and not results["errors"]:
+        shutil.rmtree(work_dir, ignore_errors=True)
+    print(f"bench: results in {_shown(json_path)}, report in {_shown(markdown_path)}")
+    for problem in results["problems"]:
+        print(f"bench: problem: {problem}", file=sys.stderr)
+    for name, error in results["errors"].items():
+        print(f"bench: {name} failed: {error}", file=sys.stderr)
+    if results["errors"]:
+        return 1
+    return 3 if results["problems"] else 0
+
+
+def _report_again(json_path: Path, markdown_path: Path | None) -> int:
+    results = json.loads(json_path.read_text())
+    if markdown_path is None:
+        canonical = results["meta"].get("canonical", False)
+        markdown_path = DOCS_REPORT if canonical else json_path.with_suffix(".md")
+    markdown_path.write_text(render_report(results))
+    print(f"bench: report in {_shown(markdown_path)}, from {_shown(json_path)}")
+    return 0
+
+
+def _scenarios(raw: str) -> list[str]:
+    chosen = [char for char in raw.upper() if not char.isspace() and char != ","]
+    unknown = [letter for letter in chosen if letter not in ALL_SCENARIOS]
+    if unknown or not chosen:
+        raise ValueError(f"scenarios are letters among {', '.join(ALL_SCENARIOS)}")
+    return [letter for letter in ALL_SCENARIOS if letter in chosen]
+
+
+def _outputs(args: argparse.Namespace, canonical: bool) -> tuple[Path, Path]:
+    """Only the full default run replaces the committed report; other runs write beside it."""
+    if canonical:
+        stem = "latest"
+        markdown = DOCS_REPORT
+    else:
+        stem = "quick" if args.quick else "profile" if args.profile else "last-run"
+        markdown = RESULTS / f"{stem}.md"
+    return args.json or RESULTS / f"{stem}.json", args.markdown or markdown
+
+
+def _run(bench: Bench, letter: str, kind: str, sizes: Sizes) -> dict[str, Any]:
+    if letter == "F":
+        return measure_cold_start(bench, sizes.cold_messages, sizes.cold_repeats, RESULTS / "cache")
+    scenario, params, seconds = _job(letter, sizes)
+    if letter == "D" and kind == "echo":
+        # The relay is measured for its connect rate and memory; its idle CPU says nothing.
+        params["idle_seconds"] = min(1.0, sizes.idle_seconds)
+    return bench.drive(
+        f"{letter}-{kind}", kind, scenario, params, timeout=seconds + JOB_MARGIN_SECONDS
+    )
+
+
+def _job(letter: str, s: Sizes) -> tuple[str, dict[str, Any], float]:
+    """The generator scenario, its parameters, and the seconds its phases take."""
+    common = {"warmup_seconds": s.warmup_seconds, "text_chars": s.text_chars}
+    if letter == "A":
+        params = {"users": s.pair_users, "rates": s.rates, "seconds": s.latency_seconds, **common}
+        return "latency", params, len(s.rates) * (s.latency_seconds + s.warmup_seconds + 5)
+    if letter == "B":
+        params = {
+            "users": s.pair_users,
+            "window": s.window,
+            "seconds": s.throughput_seconds,
+            **common,
+        }
+        return "throughput", params, s.throughput_seconds + s.warmup_seconds + 10
+    if letter == "C":
+        params = {
+            "members": s.group_members,
+            "senders": s.group_senders,
+            "rate": s.group_rate,
+            "seconds": s.group_seconds,
+            "window": s.group_window,
+            "max_seconds": s.group_seconds / 2,
+            **common,
+        }
+        return "fanout", params, 1.5 * s.group_seconds + s.warmup_seconds + 10
+    if letter == "D":
+        params = {
+            "users": s.idle_users,
+            "steps": s.idle_steps,
+            "idle_seconds": s.idle_seconds,
+            "settle_seconds": s.idle_settle_seconds,
+        }
+        return "connections", params, len(s.idle_steps) * (s.idle_seconds + 2) + 120
+    if letter == "E":
+        params = {
+            "users": s.storm_users,
+            "devices": s.storm_devices,
+            "rate": s.storm_rate,
+            "before_seconds": s.storm_seconds,
+            "after_seconds": s.storm_seconds,
+            "text_chars": s.text_chars,
+        }
+        return "reconnect", params, 90.0
+    raise ValueError(f"no generator job for scenario {letter}")
+
+
+def _attempt(
+    results: dict[str, Any],
+    name: str,
+    into: dict[str, Any],
+    key: str,
+    work: Callable[[], dict[str, Any]],
+    quiet_wait: float,
+) -> None:
+    """Run one part; a failure is recorded and the run goes on with the next."""
+    quiet = procstat.wait_for_quiet(quiet_wait, QUIET_BELOW_CPUS) if quiet_wait > 0 else None
+    began = time.monotonic()
+    try:
+        into[key] = work()
+        into[key]["machine_before"] = quiet
+    except Exception as exc:
+        results["errors"][name] = f"{type(exc).__name__}: {exc}"
+        _progress(f"  {name}: failed: {exc}")
+        return
+    _progress(f"  {name}: {time.monotonic() - began:.0f} s")
+
+
+def _judge(scenarios: dict[str, Any], sizes: Sizes) -> list[dict[str, Any]]:
+    values = sizes.as_dict()
+    rows = []
+    for target in TARGETS:
+        name, _, wanted = target.sizes.partition("=")
+        actual = values[name]
+        largest = max(actual) if isinstance(actual, list) else actual
+        rows.append(target.judge(scenarios.get(target.scenario), float(largest) == float(wanted)))
+    return rows
+
+
+def _problems(scenarios: dict[str, Any]) -> list[str]:
+    """Correctness, which no target trades away: nothing lost or twice, every send answered."""
+    found = []
+    for letter, result in scenarios.items():
+        for label, phase in _phases(letter, result):
+            for key in ("lost", "duplicated", "unacknowledged"):
+                if phase.get(key):
+                    found.append(f"{letter} {label}: {phase[key]} {key}")
+    return found
+
+
+def _phases(letter: str, result: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    if letter == "A":
+        return [(f"at {phase['offered_rate']:g} msg/s", phase) for phase in result["rates"]]
+    if letter == "C":
+        return [("fixed rate", result["fixed_rate"]), ("fastest", result["as_fast_as_acks_allow"])]
+    if letter in "BE":
+        return [("", result)]
+    return []
+
+
+def _progress(text: str) -> None:
+    print(f"bench: {text}", file=sys.stderr, flush=True)
+
+
+def _shown(path: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)

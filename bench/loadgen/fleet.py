@@ -1,0 +1,204 @@
+"""Many links at once: connecting them, keeping them beating, pacing and draining sends."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import math
+import os
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+
+import aiohttp
+
+from bench import procstat
+from bench.loadgen.ledger import Ledger
+from bench.loadgen.link import Link, LinkFailed
+
+# WebSocket handshakes (each a hello and a token check) in flight at once.
+CONNECT_CONCURRENCY = 200
+# The shortest sleep of a fixed-rate sender.
+PACING_TICK = 0.001
+
+
+def new_session() -> aiohttp.ClientSession:
+    """One HTTP session for many WebSockets: no pool limit, no per-connection DNS."""
+    return aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0, force_close=False))
+
+
+async def connect_all(
+    links: Sequence[Link],
+    session: aiohttp.ClientSession,
+    ws_url: str,
+    *,
+    concurrency: int = CONNECT_CONCURRENCY,
+) -> list[str]:
+    """Open every link (hello without last_seq); the failures, as text."""
+    gate = asyncio.Semaphore(concurrency)
+    failures: list[str] = []
+
+    async def one(link: Link) -> None:
+        async with gate:
+            try:
+                await link.open(session, ws_url)
+            except LinkFailed as exc:
+                failures.append(str(exc))
+
+    await asyncio.gather(*(one(link) for link in links))
+    return failures
+
+
+async def close_all(links: Sequence[Link], session: aiohttp.ClientSession) -> None:
+    """Close politely, with a bound: a server that does not answer does not hold the run."""
+    try:
+        async with asyncio.timeout(15):
+            await asyncio.gather(*(link.close() for link in links), return_exceptions=True)
+    except TimeoutError:
+        pass
+    await session.close()
+
+
+class Heartbeats:
+    """Each open link sends `heartbeat` once per interval, the links spread evenly over it."""
+
+    TICK = 0.05
+
+    def __init__(self, links: list[Link], interval: float) -> None:
+        self._links = links
+        self._interval = interval
+        self.sent = 0
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _run(self) -> None:
+        position = 0
+        while True:
+            count = len(self._links)
+            per_tick = math.ceil(count * self.TICK / self._interval) if count else 0
+            for _ in range(min(per_tick, count)):
+                link = self._links[position % count]
+                position += 1
+                if link.is_open:
+                    await link.heartbeat()
+                    self.sent += 1
+            await asyncio.sleep(self.TICK)
+
+
+@dataclass
+class Pacing:
+    """How well a fixed-rate phase kept to its schedule."""
+
+    offered_rate: float
+    sent: int
+    seconds: float
+    max_behind_ms: float
+
+    def as_dict(self) -> dict[str, float]:
+        return {
+            "offered_rate": self.offered_rate,
+            "sent": self.sent,
+            "achieved_send_rate": round(self.sent / self.seconds, 1) if self.seconds else 0.0,
+            "max_behind_schedule_ms": round(self.max_behind_ms, 2),
+        }
+
+
+async def paced(rate: float, seconds: float, send: Callable[[int], Awaitable[None]]) -> Pacing:
+    """Call `send(n)` for n = 0, 1, … at `rate` per second for `seconds` (open loop).
+
+    Sends are made whenever they are due, whatever the answers, so a slow
+    server meets the offered rate rather than a politely slowed one.
+    """
+    started = time.perf_counter()
+    limit = int(rate * seconds)
+    count = 0
+    behind = 0.0
+    while count < limit:
+        elapsed = time.perf_counter() - started
+        if elapsed >= seconds + 1.0:
+            break
+        due = min(limit, int(elapsed * rate) + 1)
+        if due - count > 1:
+            behind = max(behind, (due - count - 1) / rate)
+        while count < due:
+            await send(count)
+            count += 1
+        # A sleep shorter than the loop's timer resolution would spin; sends then go in
+        # pairs or triples, a millisecond apart, instead.
+        wait = count / rate - (time.perf_counter() - started)
+        await asyncio.sleep(max(PACING_TICK, wait))
+    return Pacing(rate, count, time.perf_counter() - started, behind * 1000)
+
+
+async def windowed(
+    senders: Sequence[Link],
+    window: int,
+    seconds: float,
+    send: Callable[[Link], Awaitable[None]],
+) -> None:
+    """Each sender sends as fast as acks allow, with at most `window` sends unacknowledged."""
+    stop_at = time.perf_counter() + seconds
+
+    async def run(link: Link) -> None:
+        gate = link.window = asyncio.Semaphore(window)
+        while time.perf_counter() < stop_at and link.is_open:
+            try:
+                async with asyncio.timeout(max(0.001, stop_at - time.perf_counter())):
+                    await gate.acquire()
+            except TimeoutError:
+                return
+            await send(link)
+
+    await asyncio.gather(*(run(link) for link in senders))
+    for link in senders:
+        link.window = None
+
+
+async def drain(ledger: Ledger, grace: float) -> float:
+    """Wait until every send is answered and every owed delivery arrived, or `grace` ran out."""
+    started = time.perf_counter()
+    while time.perf_counter() - started < grace:
+        if ledger.settled():
+            break
+        await asyncio.sleep(0.05)
+    return time.perf_counter() - started
+
+
+@dataclass
+class CpuWindow:
+    """CPU used by the server, by the generator itself, and by anything else, over a stretch.
+
+    `other_cpu` is the machine's busy time less the server's and the
+    generator's: other processes (or the kernel's network work) competing.
+    """
+
+    server_pid: int
+
+    def __post_init__(self) -> None:
+        self._server = procstat.sample(self.server_pid)
+        self._own = procstat.sample(os.getpid())
+        self._machine = procstat.machine_busy_seconds()
+
+    def finish(self) -> dict[str, float | int]:
+        server = procstat.sample(self.server_pid)
+        own = procstat.sample(os.getpid())
+        machine = procstat.machine_busy_seconds()
+        seconds = server.at - self._server.at
+        server_cpu = procstat.cpu_share(self._server, server)
+        own_cpu = procstat.cpu_share(self._own, own)
+        machine_cpu = (machine - self._machine) / seconds if seconds > 0 else 0.0
+        return {
+            "seconds": round(seconds, 3),
+            "server_cpu": round(server_cpu, 3),
+            "generator_cpu": round(own_cpu, 3),
+            "other_cpu": round(max(0.0, machine_cpu - server_cpu - own_cpu), 3),
+            "server_rss_mib": round(server.rss_bytes / 2**20, 1),
+        }

@@ -1,0 +1,1 @@
+"""One module per scenario; each has `Params` and `async def run(target, params) -> dict`."""

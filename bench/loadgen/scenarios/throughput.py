@@ -1,0 +1,67 @@
+"""B, throughput: the pairs send as fast as acks allow, each with a bounded window."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from bench.loadgen.backend import Target, backend_for
+from bench.loadgen.fleet import CpuWindow, close_all, drain, windowed
+from bench.loadgen.ledger import now_ns, stamped_text, summarise
+from bench.loadgen.link import Link
+from bench.loadgen.scenarios.pairs import connect_pairs
+
+
+@dataclass
+class Params:
+    users: int = 100
+    window: int = 16
+    seconds: float = 10.0
+    warmup_seconds: float = 1.0
+    grace_seconds: float = 5.0
+    text_chars: int = 64
+
+
+async def run(target: Target, params: Params) -> dict[str, Any]:
+    backend = backend_for(target)
+    try:
+        pairs = await connect_pairs(backend, target.ws_url, params.users, "thr")
+    finally:
+        await backend.close()
+    try:
+
+        async def send(link: Link) -> None:
+            await link.send_message(
+                pairs.channel_of[link.index], stamped_text(now_ns(), params.text_chars)
+            )
+
+        warm = pairs.ledger()
+        await windowed(pairs.links, params.window, params.warmup_seconds, send)
+        await drain(warm, params.grace_seconds)
+
+        ledger = pairs.ledger(measure_from_ns=now_ns())
+        cpu = CpuWindow(target.pid)
+        started = time.perf_counter()
+        await windowed(pairs.links, params.window, params.seconds, send)
+        seconds = time.perf_counter() - started
+        acked, delivered = ledger.acks, ledger.deliveries
+        usage = cpu.finish()
+        drained = await drain(ledger, params.grace_seconds)
+    finally:
+        await close_all(pairs.links, pairs.session)
+    acked_rate = acked / seconds
+    return {
+        "users": len(pairs.links),
+        "senders": len(pairs.links),
+        "window": params.window,
+        "connect_failures": pairs.connect_failures,
+        **summarise(ledger),
+        "acked_per_s": round(acked_rate, 1),
+        "delivered_per_s": round(delivered / seconds, 1),
+        "acked_per_server_cpu_second": round(acked_rate / usage["server_cpu"], 1)
+        if usage["server_cpu"]
+        else None,
+        "cpu": usage,
+        "drain_seconds": round(drained, 3),
+    }

@@ -1,0 +1,159 @@
+"""The Markdown report (docs/benchmarks.md) made from a run's results."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bench.report_scenarios import scenario_sections
+from bench.report_sections import baseline_section, ceiling_section
+
+Results = dict[str, Any]
+
+
+def render_report(results: Results) -> str:
+    meta = results["meta"]
+    parts = [
+        "# Benchmarks",
+        "",
+        "Made by `.venv/bin/python -m bench`, which starts the server as its own process on a "
+        "fresh data folder for every scenario, drives it over real WebSockets from a separate "
+        "load-generator process, and writes this file and `bench/results/latest.json`. "
+        "`python -m bench --quick` runs every scenario at tiny sizes in seconds (for CI; its "
+        "numbers mean nothing and it writes `bench/results/quick.*` instead); "
+        "`--profile` also samples the server with py-spy (see `bench/results/profiles/`).",
+        "",
+        _run_line(meta),
+        "",
+        *_machine_table(meta),
+        "",
+        "## Targets",
+        "",
+        *_targets_table(results),
+        "",
+        *_noise(results),
+        *_problems(results),
+        *ceiling_section(results),
+        *scenario_sections(results),
+        *baseline_section(results),
+        *_method(),
+    ]
+    return "\n".join(parts).rstrip() + "\n"
+
+
+def _run_line(meta: Results) -> str:
+    machine = meta["machine"]
+    tree = " plus uncommitted changes to the server" if machine["work_tree_changed"] else ""
+    quick = " **Quick sizes: these numbers mean nothing.**" if meta["quick"] else ""
+    return (
+        f"Measured {meta['started_at']} on commit `{machine['commit']}`{tree}, "
+        f"in {meta['seconds']:.0f} s. Command: `{meta['command']}`.{quick}"
+    )
+
+
+def _machine_table(meta: Results) -> list[str]:
+    machine = meta["machine"]
+    libraries = machine["libraries"]
+    load = ", ".join(f"{value:.2f}" for value in meta["load_average_at_start"])
+    rows = [
+        ("cores", f"{machine['cores']} ({machine['cpu_model']})"),
+        ("memory", f"{machine['memory_gib']} GiB"),
+        ("kernel", machine["kernel"]),
+        ("Python", f"{machine['python']} ({machine['python_implementation']})"),
+        ("aiohttp", libraries["aiohttp"]),
+        ("plyvel (LevelDB)", f"{libraries['plyvel']} (LevelDB {machine['leveldb']})"),
+        ("pydantic", libraries["pydantic"]),
+        ("uvloop", libraries["uvloop"]),
+        ("placement", meta["placement"]),
+        ("open files per process", f"{meta['open_files_limit']:,}"),
+        ("load average at start", load),
+        (
+            "server settings",
+            "the test settings: argon2id at 1 pass and 1 MiB (login cost is not what is "
+            "measured), rate limits lifted; everything else at its default (fsync on every "
+            "write batch, heartbeat every 5 s)",
+        ),
+    ]
+    return ["| machine | |", "| --- | --- |", *(f"| {key} | {value} |" for key, value in rows)]
+
+
+def _targets_table(results: Results) -> list[str]:
+    lines = [
+        "| scenario | what | target | measured | verdict |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for row in results["targets"]:
+        measured = row["measured"]
+        shown = "—" if measured is None else f"{_number(measured)} {row['unit']}"
+        verdict = row["verdict"]
+        if row.get("met") is True:
+            verdict = "**met**"
+        lines.append(
+            f"| {row['scenario']} | {row['what']} | {row['target']} | {shown} | {verdict} |"
+        )
+    return lines
+
+
+def _cpu_windows(value: Any) -> list[Results]:
+    if isinstance(value, dict):
+        found = [value] if "other_cpu" in value else []
+        for item in value.values():
+            found += _cpu_windows(item)
+        return found
+    if isinstance(value, list):
+        return [window for item in value for window in _cpu_windows(item)]
+    return []
+
+
+def _noise(results: Results) -> list[str]:
+    others = [window["other_cpu"] for window in _cpu_windows(results["scenarios"])]
+    if not others:
+        return []
+    mean = sum(others) / len(others)
+    return [
+        f"While scenarios were measured, other programs (and kernel network work charged to "
+        f"neither process) used on average {100 * mean:.0f}% of a CPU, at most "
+        f"{100 * max(others):.0f}%; the machine has {results['meta']['machine']['cores']}. "
+        "Phases with a high `other CPU` in the tables below were measured on a shared machine.",
+        "",
+    ]
+
+
+def _number(value: float) -> str:
+    return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.3g}"
+
+
+def _problems(results: Results) -> list[str]:
+    lines: list[str] = []
+    for problem in results["problems"]:
+        lines.append(f"- **Problem:** {problem}")
+    for name, error in results["errors"].items():
+        lines.append(f"- **Failed to run:** {name}: `{error}`")
+    return [*lines, ""] if lines else []
+
+
+def _method() -> list[str]:
+    return [
+        "## How it is measured",
+        "",
+        "- Server and generator are separate processes; with two CPUs or more the server is "
+        "pinned to one CPU (its threads too: LevelDB writes, password hashing) and the "
+        "generator and helpers to another. Server CPU and RSS come from `/proc/<pid>/stat` "
+        "and `/proc/<pid>/status`; `other` CPU is the machine's busy time less the two "
+        "processes (other programs, and kernel network work not charged to either).",
+        "- Latency is from the generator writing the `send` frame to the recipient's "
+        "connection reading the `message` frame, both in the generator process: each text "
+        "starts with `t=<perf_counter_ns>;`. It includes the generator's own scheduling; the "
+        "echo relay's numbers show that floor.",
+        "- Lost: an acknowledged message some member's connection never received within the "
+        "grace period (5 s after sending stops, 10 s in E). Duplicated: a message a connection "
+        "received twice. Unacknowledged: a send with neither `ack` nor `error`.",
+        "- Fixed rates are open loop: sends are made when due, whatever the answers. "
+        '"As fast as acks allow" keeps a bounded number of sends unacknowledged per sender.',
+        "- The generator ceiling: the same generator jobs against `bench/echo_server.py`, a "
+        "relay with no storage, no accounts and no checks, pinned like the server. A server "
+        "number close to the echo relay's is bounded by the generator, not the server.",
+        "- Before each part the driver waits up to 5 s for the machine to go idle (other "
+        "programs below 0.2 CPU); `machine_before` in the JSON says how busy it still was.",
+        "- Every loop is bounded in count and time; all traffic is on 127.0.0.1.",
+        "",
+    ]

@@ -1,0 +1,122 @@
+"""One scenario against one server: start it fresh, drive it from the generator, stop it."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bench.processes import Placement, ServerUnderTest, run_client_side
+from bench.profiling import Profiler
+
+
+@dataclass
+class Bench:
+    """Where a run keeps its scratch files, how processes are placed, what else it records."""
+
+    work_dir: Path
+    placement: Placement
+    profile_dir: Path | None = None
+    source: Path | None = None
+    """Another checkout whose `chatapp` the server runs (for before/after comparisons)."""
+    label: str = "current"
+
+    def folder(self, name: str) -> Path:
+        path = self.work_dir / self.label / name
+        if path.exists():
+            shutil.rmtree(path)
+        path.mkdir(parents=True)
+        return path
+
+    def server(self, kind: str, folder: Path, data_dir: Path | None = None) -> ServerUnderTest:
+        return ServerUnderTest(
+            kind,
+            data_dir or folder / "data",
+            folder / "server.log",
+            self.placement,
+            source=self.source if kind == "chat" else None,
+        )
+
+    def drive(
+        self, name: str, kind: str, scenario: str, params: dict[str, Any], *, timeout: float
+    ) -> dict[str, Any]:
+        """A fresh server of `kind` on a fresh folder, the generator's `scenario` against it."""
+        folder = self.folder(name)
+        server = self.server(kind, folder).start()
+        profiler = None
+        if self.profile_dir is not None and kind == "chat":
+            profiler = Profiler(server.pid, self.profile_dir, f"{name}-{self.label}")
+        try:
+            result = self.generate(folder, server, scenario, params, timeout=timeout)
+        finally:
+            profile = profiler.stop() if profiler is not None else None
+            exit_code = server.stop()
+        result["server"] = {
+            "ready_seconds": round(server.ready_after, 3),
+            "exit_code": exit_code,
+            **log_findings(server.log_path),
+        }
+        if profile is not None:
+            result["profile"] = profile
+        return result
+
+    def generate(
+        self,
+        folder: Path,
+        server: ServerUnderTest,
+        scenario: str,
+        params: dict[str, Any],
+        *,
+        timeout: float,
+    ) -> dict[str, Any]:
+        """Run the generator process against a server that is already up."""
+        job = {
+            "scenario": scenario,
+            "target": {
+                "kind": server.kind,
+                "url": server.url,
+                "ws_url": server.ws_url,
+                "pid": server.pid,
+            },
+            "params": params,
+        }
+        job_path, result_path = folder / f"{scenario}.job.json", folder / f"{scenario}.result.json"
+        job_path.write_text(json.dumps(job, indent=2))
+        started = time.monotonic()
+        run_client_side(
+            "bench.loadgen",
+            [str(job_path), str(result_path)],
+            self.placement,
+            timeout=timeout,
+            log_path=folder / "loadgen.log",
+        )
+        result: dict[str, Any] = json.loads(result_path.read_text())
+        result["wall_seconds"] = round(time.monotonic() - started, 2)
+        return result
+
+
+def log_findings(log_path: Path) -> dict[str, Any]:
+    """Warnings and errors the server logged: a benchmark that provokes them has found something."""
+    counts: dict[str, int] = {}
+    first: list[str] = []
+    if not log_path.exists():
+        return {"log_events": counts}
+    for line in log_path.read_text(errors="replace").splitlines():
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            if line.strip():
+                counts["unparsed_line"] = counts.get("unparsed_line", 0) + 1
+                if len(first) < 3:
+                    first.append(line[:300])
+            continue
+        level = str(record.get("level", "")).lower()
+        if level in ("warning", "error", "critical", "exception"):
+            key = f"{level}:{record.get('event', '?')}"
+            counts[key] = counts.get(key, 0) + 1
+            if len(first) < 3:
+                first.append(line[:300])
+    return {"log_events": counts, "log_examples": first}

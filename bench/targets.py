@@ -1,0 +1,135 @@
+"""The issue's targets, and how each is read from a run's results."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+Results = dict[str, Any]
+
+
+def _rate_phase(results: Results, rate: float) -> Results | None:
+    for phase in results.get("rates", []):
+        if float(phase["offered_rate"]) == rate:
+            found: Results = phase
+            return found
+    return None
+
+
+def _latency_p99(rate: float) -> Callable[[Results], float | None]:
+    def read(results: Results) -> float | None:
+        phase = _rate_phase(results, rate)
+        return None if phase is None else phase["delivery_latency_ms"].get("p99")
+
+    return read
+
+
+def _last_step(results: Results) -> Results | None:
+    steps = results.get("steps") or []
+    return steps[-1] if steps else None
+
+
+def _rss_per_connection(results: Results) -> float | None:
+    step = _last_step(results)
+    return None if step is None else step["rss_per_connection_kib"]
+
+
+def _fanout(key: str) -> Callable[[Results], float | None]:
+    def read(results: Results) -> float | None:
+        fixed = results.get("fixed_rate") or {}
+        value = fixed.get("delivery_latency_ms", {}).get("p99") if key == "p99" else fixed.get(key)
+        return None if value is None else float(value)
+
+    return read
+
+
+@dataclass(frozen=True)
+class Target:
+    scenario: str
+    what: str
+    threshold: float
+    unit: str
+    higher_is_better: bool
+    read: Callable[[Results], float | None]
+    sizes: str
+    """The sizes the target is stated for; a run at other sizes is not judged."""
+
+    def judge(self, results: Results | None, sizes_match: bool) -> dict[str, Any]:
+        value = None if results is None else self.read(results)
+        row: dict[str, Any] = {
+            "scenario": self.scenario,
+            "what": self.what,
+            "target": f"{'≥' if self.higher_is_better else '≤'} {self.threshold:,g} {self.unit}",
+            "measured": value,
+            "unit": self.unit,
+        }
+        if value is None:
+            row["verdict"] = "not measured"
+        elif not sizes_match:
+            row["verdict"] = "not judged (other sizes)"
+        else:
+            met = value >= self.threshold if self.higher_is_better else value <= self.threshold
+            factor = (
+                (self.threshold / value if self.higher_is_better else value / self.threshold)
+                if value
+                else 0.0
+            )
+            row["met"] = met
+            row["verdict"] = "met" if met else f"missed, {factor:.1f}x off"
+            row["factor"] = round(factor, 2)
+        return row
+
+
+TARGETS = [
+    Target("A", "p99 latency at 200 msg/s", 2, "ms", False, _latency_p99(200.0), "pair_users=100"),
+    Target(
+        "A", "p99 latency at 2,000 msg/s", 10, "ms", False, _latency_p99(2000.0), "pair_users=100"
+    ),
+    Target(
+        "B",
+        "acknowledged msg/s, server on one core",
+        15_000,
+        "msg/s",
+        True,
+        lambda r: r.get("acked_per_s"),
+        "pair_users=100",
+    ),
+    Target(
+        "C",
+        "deliveries/s (100-member group)",
+        50_000,
+        "deliveries/s",
+        True,
+        _fanout("delivered_per_s"),
+        "group_members=100",
+    ),
+    Target("C", "p99 per-recipient latency", 20, "ms", False, _fanout("p99"), "group_members=100"),
+    Target(
+        "D",
+        "RSS per idle connection at the largest step",
+        20,
+        "KiB",
+        False,
+        _rss_per_connection,
+        "idle_steps=10000",
+    ),
+    Target(
+        "E",
+        "time until all devices resynced",
+        5,
+        "s",
+        False,
+        lambda r: r.get("seconds_until_all_synced"),
+        "storm_devices=1000",
+    ),
+    Target(
+        "F",
+        "ready on the large data folder (median)",
+        1,
+        "s",
+        False,
+        lambda r: (r.get("seeded") or {}).get("median_seconds"),
+        "cold_messages=1000000",
+    ),
+]
