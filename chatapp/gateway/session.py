@@ -33,10 +33,9 @@ class Session:
         self._acks: asyncio.Queue[tuple[frames.Send, asyncio.Future[AcceptedMessage]]] = (
             asyncio.Queue(PENDING_SENDS)
         )
-        self._tasks = [
-            asyncio.create_task(self._check_sends(), name=f"ws-sends:{connection.id}"),
-            asyncio.create_task(self._acknowledge(), name=f"ws-acks:{connection.id}"),
-        ]
+        # Started on the first send: an idle connection (most of them) keeps
+        # only its writer task.
+        self._tasks: list[asyncio.Task[None]] = []
 
     async def close(self) -> None:
         for task in self._tasks:
@@ -49,6 +48,8 @@ class Session:
         """Answer one frame; a refusal becomes an `error` frame and the connection goes on."""
         try:
             if isinstance(frame, frames.Send):
+                if not self._tasks:
+                    self._start_send_pipeline()
                 await self._sends.put(frame)
             elif isinstance(frame, frames.Heartbeat):
                 self._heartbeat(frame)
@@ -138,6 +139,13 @@ class Session:
             )
         )
 
+    def _start_send_pipeline(self) -> None:
+        name = self.connection.id
+        self._tasks = [
+            asyncio.create_task(self._check_sends(), name=f"ws-sends:{name}"),
+            asyncio.create_task(self._acknowledge(), name=f"ws-acks:{name}"),
+        ]
+
     async def _check_sends(self) -> None:
         """Check sends one at a time, in order, and start storing each without waiting.
 
@@ -159,9 +167,7 @@ class Session:
                 stored = asyncio.get_running_loop().create_future()
                 stored.set_exception(refusal)
             else:
-                stored = asyncio.ensure_future(
-                    messaging.store(checked, origin_connection=self.connection.id)
-                )
+                stored = messaging.submit(checked, origin_connection=self.connection.id)
             await self._acks.put((frame, stored))
 
     async def _acknowledge(self) -> None:

@@ -134,6 +134,26 @@ class LevelDBMessageStore:
         created_at: int,
     ) -> AcceptedMessage:
         """See `MessageStore.append`."""
+        return await self.submit(
+            sender_id=sender_id,
+            channel_id=channel_id,
+            client_msg_id=client_msg_id,
+            text=text,
+            member_ids=member_ids,
+            created_at=created_at,
+        )
+
+    def submit(
+        self,
+        *,
+        sender_id: int,
+        channel_id: int,
+        client_msg_id: str,
+        text: str,
+        member_ids: Sequence[int],
+        created_at: int,
+    ) -> asyncio.Future[AcceptedMessage]:
+        """See `MessageStore.submit`."""
         self._ensure_open()
         _check_id("channel_id", channel_id)
         # A bad argument belongs to this caller, so it is raised here and never
@@ -159,7 +179,7 @@ class LevelDBMessageStore:
             future=asyncio.get_running_loop().create_future(),
         )
         self._queue.put_nowait(send)
-        return await send.future
+        return send.future
 
     async def history(
         self,
@@ -377,9 +397,19 @@ class LevelDBMessageStore:
 
         seq = inbox_seqs[send.draft.sender_id]
         batch.puts.append((send.dedup_key, codec.encode_receipt(channel_id, message_id, seq)))
-        # The draft was validated in append; copying skips validating it twice.
-        message = send.draft.model_copy(update={"message_id": message_id})
-        return AcceptedMessage(message=message, seq=seq, inbox_seqs=inbox_seqs, duplicate=False)
+        # The draft was validated in submit; constructing skips validating it twice.
+        draft = send.draft
+        message = StoredMessage.model_construct(
+            channel_id=channel_id,
+            message_id=message_id,
+            sender_id=draft.sender_id,
+            text=draft.text,
+            created_at=draft.created_at,
+            client_msg_id=draft.client_msg_id,
+        )
+        return AcceptedMessage.model_construct(
+            message=message, seq=seq, inbox_seqs=inbox_seqs, duplicate=False
+        )
 
     def _stored_original(self, send: _Send) -> AcceptedMessage | None:
         return _find_original(self._db, send.draft.sender_id, send.draft.client_msg_id)

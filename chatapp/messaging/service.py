@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Protocol
-
-from pydantic import BaseModel, ConfigDict
 
 from chatapp.bus import Bus
 from chatapp.clock import Clock
@@ -30,10 +30,9 @@ class Membership(Protocol):
         ...
 
 
-class CheckedSend(BaseModel):
-    """A send that passed every check and can be stored."""
-
-    model_config = ConfigDict(frozen=True)
+@dataclass(frozen=True, slots=True)
+class CheckedSend:
+    """A send that passed every check and can be stored (made once per send: kept light)."""
 
     sender_id: int
     channel_id: int
@@ -112,11 +111,24 @@ class Messaging:
     async def store(
         self, send: CheckedSend, *, origin_connection: str | None = None
     ) -> AcceptedMessage:
-        """Make a checked send durable, then tell the bus. Calls start in the order made."""
+        """Make a checked send durable, then tell the bus."""
+        return await self.submit(send, origin_connection=origin_connection)
+
+    def submit(
+        self, send: CheckedSend, *, origin_connection: str | None = None
+    ) -> asyncio.Future[AcceptedMessage]:
+        """Queue a checked send now; the future completes once it is on disk.
+
+        Sends are stored in the order submitted, and MessageAccepted is
+        published as each completes, in that same order (future callbacks run
+        in the order the futures complete), so every inbox is told in seq order.
+        """
+        answer: asyncio.Future[AcceptedMessage] = asyncio.get_running_loop().create_future()
         if send.original is not None:
-            return send.original
+            answer.set_result(send.original)
+            return answer
         try:
-            accepted = await self._store.append(
+            stored = self._store.submit(
                 sender_id=send.sender_id,
                 channel_id=send.channel_id,
                 client_msg_id=send.client_msg_id,
@@ -125,18 +137,33 @@ class Messaging:
                 created_at=self._clock.now_ms(),
             )
         except MessageStoreError:
-            raise Unavailable(
-                "store_unavailable", "the message could not be stored; send it again"
-            ) from None
-        if not accepted.duplicate:
-            self._bus.publish(
-                MessageAccepted(
-                    message=accepted.message,
-                    inbox_seqs=accepted.inbox_seqs,
-                    origin_connection=origin_connection,
+            answer.set_exception(_not_stored())
+            return answer
+
+        def landed(stored: asyncio.Future[AcceptedMessage]) -> None:
+            if stored.cancelled():
+                answer.cancel()
+                return
+            error = stored.exception()
+            if error is not None:
+                answer.set_exception(
+                    _not_stored() if isinstance(error, MessageStoreError) else error
                 )
-            )
-        return accepted
+                return
+            accepted = stored.result()
+            if not accepted.duplicate:
+                self._bus.publish(
+                    MessageAccepted.model_construct(
+                        message=accepted.message,
+                        inbox_seqs=accepted.inbox_seqs,
+                        origin_connection=origin_connection,
+                    )
+                )
+            if not answer.done():
+                answer.set_result(accepted)
+
+        stored.add_done_callback(landed)
+        return answer
 
     async def history(
         self,
@@ -184,6 +211,10 @@ def _unavailable_on_store_error() -> Iterator[None]:
         ) from None
 
 
+def _not_stored() -> Unavailable:
+    return Unavailable("store_unavailable", "the message could not be stored; send it again")
+
+
 def check_text(text: str) -> None:
     if not text:
         raise InvalidInput("text_empty", "text: a message needs at least one character")
@@ -196,8 +227,10 @@ def check_text(text: str) -> None:
 
 
 def check_client_msg_id(client_msg_id: str) -> None:
+    # ASCII and printable: exactly the characters from space to "~".
     if not (
         1 <= len(client_msg_id) <= CLIENT_MSG_ID_MAX
-        and all(" " <= char <= "~" for char in client_msg_id)
+        and client_msg_id.isascii()
+        and client_msg_id.isprintable()
     ):
         raise BadRequest(f"client_msg_id: 1 to {CLIENT_MSG_ID_MAX} printable ASCII characters")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from typing import Protocol
 
@@ -48,6 +49,23 @@ class MessageStore(Protocol):
         stored; the send may be retried) or the store is closed, and
         `ValueError` for an id out of range, a `client_msg_id` that is empty
         or not ASCII, or a text that is not encodable as UTF-8.
+        """
+        ...
+
+    def submit(
+        self,
+        *,
+        sender_id: int,
+        channel_id: int,
+        client_msg_id: str,
+        text: str,
+        member_ids: Sequence[int],
+        created_at: int,
+    ) -> asyncio.Future[AcceptedMessage]:
+        """`append` without waiting: the send is queued now, in call order.
+
+        The future completes as `append` would return or raise. Callers that
+        must keep several sends in order without a task each use this.
         """
         ...
 
