@@ -397,9 +397,10 @@ class LevelDBMessageStore:
 
         seq = inbox_seqs[send.draft.sender_id]
         batch.puts.append((send.dedup_key, codec.encode_receipt(channel_id, message_id, seq)))
-        # The draft was validated in submit; constructing skips validating it twice.
+        # Plain construction: pydantic-core validates these few fields faster than
+        # model_construct or model_copy skip validation in Python.
         draft = send.draft
-        message = StoredMessage.model_construct(
+        message = StoredMessage(
             channel_id=channel_id,
             message_id=message_id,
             sender_id=draft.sender_id,
@@ -407,9 +408,7 @@ class LevelDBMessageStore:
             created_at=draft.created_at,
             client_msg_id=draft.client_msg_id,
         )
-        return AcceptedMessage.model_construct(
-            message=message, seq=seq, inbox_seqs=inbox_seqs, duplicate=False
-        )
+        return AcceptedMessage(message=message, seq=seq, inbox_seqs=inbox_seqs, duplicate=False)
 
     def _stored_original(self, send: _Send) -> AcceptedMessage | None:
         return _find_original(self._db, send.draft.sender_id, send.draft.client_msg_id)

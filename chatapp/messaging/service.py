@@ -81,8 +81,11 @@ class Messaging:
         A repeat of a stored send passes at once, so a retry gets the original.
         """
         check_client_msg_id(client_msg_id)
-        with _unavailable_on_store_error():
+        # Inline rather than the context manager: this runs on every send.
+        try:
             original = await self._store.original(sender_id, client_msg_id)
+        except MessageStoreError:
+            raise _not_stored() from None
         if original is not None:
             return CheckedSend(
                 sender_id=sender_id,
@@ -153,7 +156,7 @@ class Messaging:
             accepted = stored.result()
             if not accepted.duplicate:
                 self._bus.publish(
-                    MessageAccepted.model_construct(
+                    MessageAccepted(
                         message=accepted.message,
                         inbox_seqs=accepted.inbox_seqs,
                         origin_connection=origin_connection,
