@@ -90,6 +90,9 @@ class Settings(BaseModel):
     push_retry_base_ms: int = Field(default=500, ge=1, le=600_000)
     push_retry_max_ms: int = Field(default=30_000, ge=1, le=3_600_000, validate_default=True)
     push_allow_http_targets: bool = False
+    # Web Push endpoints and ntfy topics are URLs users register; by default
+    # the server refuses to send to private or local addresses with them.
+    push_allow_private_targets: bool = False
     push_webhook_url: str = Field(default="", validate_default=True)
     push_webhook_secret: str = Field(default="", validate_default=True)
     push_vapid_subject: str = ""

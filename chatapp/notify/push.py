@@ -22,6 +22,7 @@ from chatapp.notify.delivery import DeliveryQueue, RetryPolicy
 from chatapp.notify.notifier import LiveDevices, Notifier
 from chatapp.notify.provider import InvalidTarget, PushProvider
 from chatapp.notify.providers import ProviderContext, build_providers
+from chatapp.notify.providers.guard import target_session
 from chatapp.notify.providers.webpush import WebPushProvider
 from chatapp.observability import Metrics
 from chatapp.protocol.push import PushConfigAnswer
@@ -36,13 +37,13 @@ class Push:
         providers: Mapping[str, PushProvider],
         queues: Mapping[str, DeliveryQueue],
         notifier: Notifier,
-        session: aiohttp.ClientSession,
+        sessions: tuple[aiohttp.ClientSession, ...],
     ) -> None:
         self._accounts = accounts
         self._providers = providers
         self._queues = queues
         self.notifier = notifier
-        self._session = session
+        self._sessions = sessions
 
     @classmethod
     async def open(
@@ -57,11 +58,18 @@ class Push:
     ) -> Push:
         """Build the enabled providers, their queues and the notifier; subscribe it to the bus."""
         session = aiohttp.ClientSession()
+        targets = target_session(allow_private=settings.push_allow_private_targets)
         try:
-            context = ProviderContext(session=session, clock=clock, data_dir=settings.data_dir)
+            context = ProviderContext(
+                session=session,
+                target_session=targets,
+                clock=clock,
+                data_dir=settings.data_dir,
+            )
             providers = build_providers(settings, context)
         except BaseException:
             await session.close()
+            await targets.close()
             raise
         retry = RetryPolicy(
             retries=settings.push_retries,
@@ -94,7 +102,7 @@ class Push:
         )
         if providers:
             notifier.subscribe(bus)
-        return cls(accounts, providers, queues, notifier, session)
+        return cls(accounts, providers, queues, notifier, (session, targets))
 
     def start(self) -> None:
         for queue in self._queues.values():
@@ -106,7 +114,8 @@ class Push:
         await self.notifier.close()
         for queue in self._queues.values():
             await queue.close()
-        await self._session.close()
+        for session in self._sessions:
+            await session.close()
 
     async def register(
         self, caller: Caller, device_id: int, provider_name: str, target: JsonValue

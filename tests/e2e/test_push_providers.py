@@ -60,6 +60,7 @@ async def test_web_push_is_encrypted_for_the_subscription_and_vapid_signed(
         "clock": clock,
         "push_providers": ["webpush"],
         "push_allow_http_targets": True,
+        "push_allow_private_targets": True,
         "push_vapid_subject": "mailto:ops@example.org",
     }
     async with PushReceiver() as receiver:
@@ -128,6 +129,7 @@ async def test_an_expired_web_push_subscription_is_forgotten(tmp_path: Path) -> 
             clock=clock,
             push_providers=["webpush"],
             push_allow_http_targets=True,
+            push_allow_private_targets=True,
         ) as server,
     ):
         alice, bob = await server.users(2)
@@ -160,6 +162,7 @@ async def test_ntfy_topic_gets_the_notification_json(tmp_path: Path) -> None:
             clock=clock,
             push_providers=["ntfy", "log"],
             push_allow_http_targets=True,
+            push_allow_private_targets=True,
         ) as server,
     ):
         alice, bob = await server.users(2)

@@ -13,7 +13,9 @@ from chatapp.clock import Clock
 @dataclass(frozen=True)
 class ProviderContext:
     session: aiohttp.ClientSession
-    """One HTTP client for every provider: connections are pooled and closed together."""
+    """The HTTP client for URLs the operator configured (the webhook)."""
+    target_session: aiohttp.ClientSession
+    """The HTTP client for URLs users register: public addresses only (see guard.py)."""
     clock: Clock
     data_dir: Path
     """Where a provider keeps what it makes for itself (the VAPID key)."""

@@ -21,12 +21,17 @@ from chatapp.notify.providers.web import check_answer, check_url
 class NtfyProvider:
     name = "ntfy"
 
-    def __init__(self, session: aiohttp.ClientSession, *, allow_http: bool) -> None:
+    def __init__(
+        self, session: aiohttp.ClientSession, *, allow_http: bool, allow_private: bool
+    ) -> None:
         self._session = session
         self._allow_http = allow_http
+        self._allow_private = allow_private
 
     def check_target(self, target: JsonValue) -> JsonValue:
-        return check_url(target, allow_http=self._allow_http, field="target")
+        return check_url(
+            target, allow_http=self._allow_http, allow_private=self._allow_private, field="target"
+        )
 
     async def send(self, target: JsonValue, notification: Notification) -> None:
         assert isinstance(target, str)  # check_target stored a URL
@@ -38,4 +43,8 @@ class NtfyProvider:
 
 
 def build(settings: Settings, context: ProviderContext) -> NtfyProvider:
-    return NtfyProvider(context.session, allow_http=settings.push_allow_http_targets)
+    return NtfyProvider(
+        context.target_session,
+        allow_http=settings.push_allow_http_targets,
+        allow_private=settings.push_allow_private_targets,
+    )

@@ -6,12 +6,17 @@ from collections.abc import Collection
 from urllib.parse import urlsplit
 
 from chatapp.notify.provider import DeliveryFailed, InvalidTarget, TargetGone
+from chatapp.notify.providers.guard import is_address_literal, is_public_address
 
 MAX_URL_CHARS = 2048
 
 
-def check_url(value: object, *, allow_http: bool, field: str) -> str:
-    """An absolute https:// URL (http:// too when allowed) with a host."""
+def check_url(value: object, *, allow_http: bool, field: str, allow_private: bool = True) -> str:
+    """An absolute https:// URL (http:// too when allowed) with a host.
+
+    With `allow_private` false, a literal address must be a public one (names
+    are checked when they are resolved: see guard.py).
+    """
     if not isinstance(value, str):
         raise InvalidTarget(f"{field} must be a URL string")
     if len(value) > MAX_URL_CHARS:
@@ -25,6 +30,9 @@ def check_url(value: object, *, allow_http: bool, field: str) -> str:
     if parts.scheme not in schemes or not parts.hostname:
         allowed = " or ".join(f"{scheme}://" for scheme in schemes)
         raise InvalidTarget(f"{field} must be an {allowed} URL")
+    host = parts.hostname.strip("[]")
+    if not allow_private and is_address_literal(host) and not is_public_address(host):
+        raise InvalidTarget(f"{field} points at a private or local address")
     return value
 
 

@@ -47,9 +47,11 @@ class WebPushProvider:
         subject: str,
         ttl_seconds: int,
         allow_http: bool,
+        allow_private: bool,
         clock: Clock,
     ) -> None:
         self._session = session
+        self._allow_private = allow_private
         # The subject was checked with the settings; py_vapid's own check
         # refuses some valid contacts (an https URL with a path).
         self._vapid = Vapid02(private_key=key, conf={"no-strict": True})
@@ -62,7 +64,12 @@ class WebPushProvider:
     def check_target(self, target: JsonValue) -> JsonValue:
         if not isinstance(target, dict):
             raise InvalidTarget("must be a PushSubscription object {endpoint, keys}")
-        endpoint = check_url(target.get("endpoint"), allow_http=self._allow_http, field="endpoint")
+        endpoint = check_url(
+            target.get("endpoint"),
+            allow_http=self._allow_http,
+            allow_private=self._allow_private,
+            field="endpoint",
+        )
         keys = target.get("keys")
         if not isinstance(keys, dict):
             raise InvalidTarget("keys must be an object {p256dh, auth}")
@@ -117,10 +124,11 @@ def vapid_subject(settings: Settings) -> str:
 
 def build(settings: Settings, context: ProviderContext) -> WebPushProvider:
     return WebPushProvider(
-        context.session,
+        context.target_session,
         key=load_or_create_key(context.data_dir),
         subject=vapid_subject(settings),
         ttl_seconds=settings.push_webpush_ttl_seconds,
         allow_http=settings.push_allow_http_targets,
+        allow_private=settings.push_allow_private_targets,
         clock=context.clock,
     )
