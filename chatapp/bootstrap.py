@@ -21,6 +21,7 @@ from chatapp.accounts import (
     SqliteUserStore,
 )
 from chatapp.api import MIDDLEWARES, SERVICES, add_routes
+from chatapp.api.client_address import parse_networks
 from chatapp.bus import InProcessBus
 from chatapp.clock import Clock, SystemClock
 from chatapp.config import Settings
@@ -172,4 +173,5 @@ async def _open_services(
         presence=presence,
         push=push,
         readiness_checks=[sqlite_answers, message_store_answers],
+        trusted_proxies=parse_networks(settings.trusted_proxies),
     )

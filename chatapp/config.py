@@ -7,6 +7,7 @@ confusing runtime error.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import tomllib
 from collections.abc import Mapping
@@ -77,6 +78,21 @@ class Settings(BaseModel):
     allowed_origins: Annotated[list[str], BeforeValidator(_split_names)] = Field(
         default_factory=list
     )
+    # Reverse proxies (addresses or networks) whose X-Forwarded-For is believed,
+    # so per-address limits see clients rather than the proxy.
+    trusted_proxies: Annotated[list[str], BeforeValidator(_split_names)] = Field(
+        default_factory=list
+    )
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxies_are_networks(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                raise ValueError(f"{entry!r} is not an address or network") from None
+        return value
 
     push_providers: Annotated[list[str], BeforeValidator(_split_names)] = Field(
         default_factory=lambda: ["log"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from ipaddress import IPv4Network, IPv6Network
 
 from chatapp.accounts import Accounts
 from chatapp.bus import InProcessBus
@@ -35,3 +36,5 @@ class Services:
     presence: Presence
     push: Push
     readiness_checks: list[ReadinessCheck] = field(default_factory=list)
+    # Parsed from settings.trusted_proxies once, not per request.
+    trusted_proxies: list[IPv4Network | IPv6Network] = field(default_factory=list)

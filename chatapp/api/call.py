@@ -9,6 +9,7 @@ from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
 from chatapp.accounts import Caller
+from chatapp.api.client_address import client_address
 from chatapp.errors import BadRequest, NotFound
 from chatapp.protocol.json_input import NotUnicode, parse_text_json
 from chatapp.services import Services
@@ -32,7 +33,12 @@ class Call:
 
     @property
     def address(self) -> str:
-        return self.request.remote or ""
+        """The client's address; through a trusted proxy, the one it forwarded."""
+        return client_address(
+            self.request.remote or "",
+            self.request.headers.get("X-Forwarded-For"),
+            self.services.trusted_proxies,
+        )
 
     async def body(self, model: type[ModelT]) -> ModelT:
         """Parse the JSON body into `model`; a 400 naming the field when it does not fit."""

@@ -141,3 +141,28 @@ async def test_a_login_storm_does_not_stall_delivery(tmp_path: Path) -> None:
         assert during, "the storm ended before any message was sent"
         # Generous: hashing 40 passwords takes seconds of CPU, a message must not wait for it.
         assert max(during) < max(0.5, 20 * max(quiet))
+
+
+async def test_limits_behind_a_trusted_proxy_count_clients(tmp_path: Path) -> None:
+    """Behind a trusted proxy each forwarded client has its own login budget."""
+    async with run_server(
+        tmp_path / "d", login_attempts_per_address=2, trusted_proxies=["127.0.0.1"]
+    ) as server:
+        client = server.client()
+        await client.signup("zoe", "password1")
+        for address in ("198.51.100.1", "198.51.100.2"):
+            for _ in range(2):
+                answer = await client.raw_request(
+                    "POST",
+                    "/api/v1/auth/login",
+                    data='{"username": "zoe", "password": "password1"}',
+                    headers={"X-Forwarded-For": address},
+                )
+                assert answer.status == 200
+        third = await client.raw_request(
+            "POST",
+            "/api/v1/auth/login",
+            data='{"username": "zoe", "password": "password1"}',
+            headers={"X-Forwarded-For": "198.51.100.1"},
+        )
+        assert third.status == 429
