@@ -2,54 +2,40 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import sqlite3
-from typing import Any
 
 import structlog
 
-from chatapp.errors import RateLimited, Refused
+from chatapp.errors import Refused
 from chatapp.gateway import frames
 from chatapp.gateway.connection import Connection
 from chatapp.gateway.events import HeartbeatReceived, TypingStarted
-from chatapp.messaging.models import AcceptedMessage
+from chatapp.gateway.send_pipeline import SendPipeline
 from chatapp.services import Services
 
 log = structlog.get_logger(__name__)
 
 REPLAY_BATCH = 1000
-# Sends waiting for their turn, and sends stored but not yet acknowledged, per
-# connection. When both are full the read loop stops reading, so a fast sender
-# is slowed by TCP rather than by growing memory.
-PENDING_SENDS = 256
 
 
 class Session:
     def __init__(self, connection: Connection, services: Services) -> None:
         self.connection = connection
         self._services = services
-        self._sends: asyncio.Queue[frames.Send] = asyncio.Queue(PENDING_SENDS)
-        self._acks: asyncio.Queue[tuple[frames.Send, asyncio.Future[AcceptedMessage]]] = (
-            asyncio.Queue(PENDING_SENDS)
-        )
-        # Started on the first send: an idle connection (most of them) keeps
-        # only its writer task.
-        self._tasks: list[asyncio.Task[None]] = []
+        # Made on the first send: an idle connection (most of them) keeps
+        # only its writer task, not two more tasks and two queues (~6 KiB).
+        self._sends: SendPipeline | None = None
 
     async def close(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        if self._sends is not None:
+            await self._sends.close()
 
     async def handle(self, frame: frames.ClientFrame) -> None:
         """Answer one frame; a refusal becomes an `error` frame and the connection goes on."""
         try:
             if isinstance(frame, frames.Send):
-                if not self._tasks:
-                    self._start_send_pipeline()
+                if self._sends is None:
+                    self._sends = SendPipeline(self.connection, self._services)
                 await self._sends.put(frame)
             elif isinstance(frame, frames.Heartbeat):
                 self._heartbeat(frame)
@@ -138,68 +124,3 @@ class Session:
                 member_ids=tuple(sorted(members)),
             )
         )
-
-    def _start_send_pipeline(self) -> None:
-        name = self.connection.id
-        self._tasks = [
-            asyncio.create_task(self._check_sends(), name=f"ws-sends:{name}"),
-            asyncio.create_task(self._acknowledge(), name=f"ws-acks:{name}"),
-        ]
-
-    async def _check_sends(self) -> None:
-        """Check sends one at a time, in order, and start storing each without waiting.
-
-        Storing is started in arrival order, so the store assigns ids in the
-        order the client sent; waiting for durability happens in `_acknowledge`,
-        so several sends of one connection share a group commit.
-        """
-        messaging = self._services.messaging
-        while True:
-            frame = await self._sends.get()
-            stored: asyncio.Future[AcceptedMessage]
-            try:
-                checked = await messaging.check(
-                    self.connection.user_id, frame.channel_id, frame.client_msg_id, frame.text
-                )
-            except Refused as refusal:
-                if isinstance(refusal, RateLimited):
-                    self._services.metrics.rate_limited.labels(limit="sends").inc()
-                stored = asyncio.get_running_loop().create_future()
-                stored.set_exception(refusal)
-            else:
-                stored = messaging.submit(checked, origin_connection=self.connection.id)
-            await self._acks.put((frame, stored))
-
-    async def _acknowledge(self) -> None:
-        while True:
-            frame, stored = await self._acks.get()
-            try:
-                accepted = await stored
-            except Refused as refusal:
-                self.connection.push(
-                    frames.error_frame(
-                        refusal.code,
-                        refusal.message,
-                        ref=frame.ref,
-                        client_msg_id=frame.client_msg_id,
-                    )
-                )
-                continue
-            except Exception:
-                log.exception("send_failed", client_msg_id=frame.client_msg_id)
-                self.connection.push(
-                    frames.error_frame(
-                        "internal_error",
-                        "the send failed; send it again",
-                        ref=frame.ref,
-                        client_msg_id=frame.client_msg_id,
-                    )
-                )
-                continue
-            ack: dict[str, Any] = {
-                "type": "ack",
-                "client_msg_id": frame.client_msg_id,
-                "message": accepted.message.model_dump(),
-                "seq": accepted.seq,
-            }
-            self.connection.push(frames.with_ref(ack, frame.ref))

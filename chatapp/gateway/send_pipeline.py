@@ -1,0 +1,105 @@
+"""Sends on one connection: checked in order, stored without waiting, acknowledged in order."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import Any
+
+import structlog
+
+from chatapp.errors import RateLimited, Refused
+from chatapp.gateway import frames
+from chatapp.gateway.connection import Connection
+from chatapp.messaging.models import AcceptedMessage
+from chatapp.services import Services
+
+log = structlog.get_logger(__name__)
+
+# Sends waiting for their turn, and sends stored but not yet acknowledged, per
+# connection. When both are full the read loop stops reading, so a fast sender
+# is slowed by TCP rather than by growing memory.
+PENDING_SENDS = 256
+
+
+class SendPipeline:
+    def __init__(self, connection: Connection, services: Services) -> None:
+        self.connection = connection
+        self._services = services
+        self._sends: asyncio.Queue[frames.Send] = asyncio.Queue(PENDING_SENDS)
+        self._acks: asyncio.Queue[tuple[frames.Send, asyncio.Future[AcceptedMessage]]] = (
+            asyncio.Queue(PENDING_SENDS)
+        )
+        name = connection.id
+        self._tasks = [
+            asyncio.create_task(self._check_sends(), name=f"ws-sends:{name}"),
+            asyncio.create_task(self._acknowledge(), name=f"ws-acks:{name}"),
+        ]
+
+    async def put(self, frame: frames.Send) -> None:
+        await self._sends.put(frame)
+
+    async def close(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def _check_sends(self) -> None:
+        """Check sends one at a time, in order, and start storing each without waiting.
+
+        Storing is started in arrival order, so the store assigns ids in the
+        order the client sent; waiting for durability happens in `_acknowledge`,
+        so several sends of one connection share a group commit.
+        """
+        messaging = self._services.messaging
+        while True:
+            frame = await self._sends.get()
+            stored: asyncio.Future[AcceptedMessage]
+            try:
+                checked = await messaging.check(
+                    self.connection.user_id, frame.channel_id, frame.client_msg_id, frame.text
+                )
+            except Refused as refusal:
+                if isinstance(refusal, RateLimited):
+                    self._services.metrics.rate_limited.labels(limit="sends").inc()
+                stored = asyncio.get_running_loop().create_future()
+                stored.set_exception(refusal)
+            else:
+                stored = messaging.submit(checked, origin_connection=self.connection.id)
+            await self._acks.put((frame, stored))
+
+    async def _acknowledge(self) -> None:
+        while True:
+            frame, stored = await self._acks.get()
+            try:
+                accepted = await stored
+            except Refused as refusal:
+                self.connection.push(
+                    frames.error_frame(
+                        refusal.code,
+                        refusal.message,
+                        ref=frame.ref,
+                        client_msg_id=frame.client_msg_id,
+                    )
+                )
+                continue
+            except Exception:
+                log.exception("send_failed", client_msg_id=frame.client_msg_id)
+                self.connection.push(
+                    frames.error_frame(
+                        "internal_error",
+                        "the send failed; send it again",
+                        ref=frame.ref,
+                        client_msg_id=frame.client_msg_id,
+                    )
+                )
+                continue
+            ack: dict[str, Any] = {
+                "type": "ack",
+                "client_msg_id": frame.client_msg_id,
+                "message": accepted.message.model_dump(),
+                "seq": accepted.seq,
+            }
+            self.connection.push(frames.with_ref(ack, frame.ref))
