@@ -1,13 +1,7 @@
 """The message store on LevelDB, with group-committed writes.
 
-Keys sort the way they are read: a one-letter table, then fixed-width
-big-endian integers.
-
-    b"m" channel_id message_id   -> the message
-    b"i" user_id seq             -> (channel_id, message_id): the text is stored once
-    b"d" sender_id client_msg_id -> (channel_id, message_id, sender's seq)
-
-b"p" belongs to presence and is never touched here.
+The keys and how records are read by them are in `leveldb_layout`; this
+module owns the single writer, its batches and the counters.
 """
 
 from __future__ import annotations
@@ -15,17 +9,31 @@ from __future__ import annotations
 import asyncio
 import functools
 import pathlib
-import struct
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from itertools import islice
 from typing import Any, Final
 
-import plyvel
 import structlog
 
 from chatapp.messaging import codec
+from chatapp.messaging.leveldb_layout import (
+    INBOX,
+    MESSAGE,
+    RANGE_END,
+    U64,
+    check_id,
+    dedup_key,
+    find_original,
+    id_at_end,
+    last_id,
+    members_with_sender,
+    open_db,
+    pack_id,
+    read_message,
+    read_pointed,
+)
 from chatapp.messaging.models import (
     AcceptedMessage,
     InboxEntry,
@@ -38,14 +46,6 @@ from chatapp.messaging.store import MessageStoreError
 MAX_BATCH_SENDS: Final = 1024
 """The most sends one write batch takes, so a burst never builds one unbounded batch."""
 
-_MESSAGE: Final = b"m"
-_INBOX: Final = b"i"
-_DEDUP: Final = b"d"
-_ID_COUNT: Final = 2**64
-_U64: Final = struct.Struct(">Q")
-_PREFIX_LEN: Final = 1 + _U64.size
-# Every 8-byte id sorts at or below this, so it closes any range inclusively.
-_RANGE_END: Final = b"\xff" * _U64.size
 
 _log = structlog.get_logger(__name__)
 
@@ -112,7 +112,7 @@ class LevelDBMessageStore:
         executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="message-store")
         loop = asyncio.get_running_loop()
         try:
-            db = await loop.run_in_executor(executor, functools.partial(_open_db, path))
+            db = await loop.run_in_executor(executor, functools.partial(open_db, path))
         except Exception as exc:
             executor.shutdown(wait=False)
             raise MessageStoreError(f"could not open the message store in {path}: {exc}") from exc
@@ -155,7 +155,7 @@ class LevelDBMessageStore:
     ) -> asyncio.Future[AcceptedMessage]:
         """See `MessageStore.submit`."""
         self._ensure_open()
-        _check_id("channel_id", channel_id)
+        check_id("channel_id", channel_id)
         # A bad argument belongs to this caller, so it is raised here and never
         # reaches the writer, where it would fail everyone else's sends too.
         draft = StoredMessage(
@@ -168,8 +168,8 @@ class LevelDBMessageStore:
         )
         send = _Send(
             draft=draft,
-            member_ids=_members(sender_id, member_ids),
-            dedup_key=_dedup_key(sender_id, client_msg_id),
+            member_ids=members_with_sender(sender_id, member_ids),
+            dedup_key=dedup_key(sender_id, client_msg_id),
             value=codec.encode_message(
                 sender_id=sender_id,
                 created_at=created_at,
@@ -191,9 +191,9 @@ class LevelDBMessageStore:
     ) -> MessagePage:
         """See `MessageStore.history`."""
         self._ensure_open()
-        prefix = _MESSAGE + _pack_id("channel_id", channel_id)
-        start = prefix if after is None else prefix + _pack_id("after", after)
-        stop = prefix + (_RANGE_END if before is None else _pack_id("before", before))
+        prefix = MESSAGE + pack_id("channel_id", channel_id)
+        start = prefix if after is None else prefix + pack_id("after", after)
+        stop = prefix + (RANGE_END if before is None else pack_id("before", before))
         if limit <= 0:
             return MessagePage(messages=[], has_more=False)
         # Without `after` the page hugs the upper end, so it is read downwards.
@@ -211,7 +211,7 @@ class LevelDBMessageStore:
         if downwards:
             page.reverse()
         messages = [
-            codec.decode_message(value, channel_id=channel_id, message_id=_id_at_end(key))
+            codec.decode_message(value, channel_id=channel_id, message_id=id_at_end(key))
             for key, value in page
         ]
         return MessagePage(messages=messages, has_more=has_more)
@@ -219,17 +219,17 @@ class LevelDBMessageStore:
     async def inbox(self, user_id: int, *, since: int, limit: int) -> InboxPage:
         """See `MessageStore.inbox`."""
         self._ensure_open()
-        prefix = _INBOX + _pack_id("user_id", user_id)
-        start = prefix + _pack_id("since", since)
+        prefix = INBOX + pack_id("user_id", user_id)
+        start = prefix + pack_id("since", since)
         if limit <= 0:
             return InboxPage(entries=[], has_more=False)
         with self._db.snapshot() as snapshot:
             with snapshot.iterator(
-                start=start, include_start=False, stop=prefix + _RANGE_END, include_stop=True
+                start=start, include_start=False, stop=prefix + RANGE_END, include_stop=True
             ) as rows:
                 page = list(islice(rows, limit + 1))
             entries = [
-                InboxEntry(seq=_id_at_end(key), message=_read_pointed(snapshot, key, value))
+                InboxEntry(seq=id_at_end(key), message=read_pointed(snapshot, key, value))
                 for key, value in page[:limit]
             ]
         return InboxPage(entries=entries, has_more=len(page) > limit)
@@ -237,27 +237,27 @@ class LevelDBMessageStore:
     async def last_message_id(self, channel_id: int) -> int:
         """See `MessageStore.last_message_id`."""
         self._ensure_open()
-        prefix = _MESSAGE + _pack_id("channel_id", channel_id)
+        prefix = MESSAGE + pack_id("channel_id", channel_id)
         committed = self._last_message_ids.get(channel_id)
-        return committed if committed is not None else _last_id(self._db, prefix)
+        return committed if committed is not None else last_id(self._db, prefix)
 
     async def max_seq(self, user_id: int) -> int:
         """See `MessageStore.max_seq`."""
         self._ensure_open()
-        prefix = _INBOX + _pack_id("user_id", user_id)
+        prefix = INBOX + pack_id("user_id", user_id)
         committed = self._max_seqs.get(user_id)
-        return committed if committed is not None else _last_id(self._db, prefix)
+        return committed if committed is not None else last_id(self._db, prefix)
 
     async def original(self, sender_id: int, client_msg_id: str) -> AcceptedMessage | None:
         """See `MessageStore.original`."""
         self._ensure_open()
-        _check_id("sender_id", sender_id)
-        return _find_original(self._db, sender_id, client_msg_id)
+        check_id("sender_id", sender_id)
+        return find_original(self._db, sender_id, client_msg_id)
 
     async def get(self, channel_id: int, message_id: int) -> StoredMessage | None:
         """See `MessageStore.get`."""
         self._ensure_open()
-        return _read_message(self._db, channel_id, message_id)
+        return read_message(self._db, channel_id, message_id)
 
     async def close(self) -> None:
         """See `MessageStore.close`."""
@@ -354,7 +354,7 @@ class LevelDBMessageStore:
             db, self._db = self._db, None
             await loop.run_in_executor(self._executor, db.close)
         self._db = await loop.run_in_executor(
-            self._executor, functools.partial(_open_db, self._path)
+            self._executor, functools.partial(open_db, self._path)
         )
         self._last_message_ids.clear()
         self._max_seqs.clear()
@@ -384,16 +384,16 @@ class LevelDBMessageStore:
     def _assign(self, send: _Send, batch: _Batch) -> AcceptedMessage:
         channel_id = send.draft.channel_id
         message_id = self._next_id(
-            _MESSAGE, channel_id, batch.last_message_ids, self._last_message_ids
+            MESSAGE, channel_id, batch.last_message_ids, self._last_message_ids
         )
-        batch.puts.append((_MESSAGE + _U64.pack(channel_id) + _U64.pack(message_id), send.value))
+        batch.puts.append((MESSAGE + U64.pack(channel_id) + U64.pack(message_id), send.value))
 
         pointer = codec.encode_pointer(channel_id, message_id)
         inbox_seqs: dict[int, int] = {}
         for user_id in send.member_ids:
-            seq = self._next_id(_INBOX, user_id, batch.max_seqs, self._max_seqs)
+            seq = self._next_id(INBOX, user_id, batch.max_seqs, self._max_seqs)
             inbox_seqs[user_id] = seq
-            batch.puts.append((_INBOX + _U64.pack(user_id) + _U64.pack(seq), pointer))
+            batch.puts.append((INBOX + U64.pack(user_id) + U64.pack(seq), pointer))
 
         seq = inbox_seqs[send.draft.sender_id]
         batch.puts.append((send.dedup_key, codec.encode_receipt(channel_id, message_id, seq)))
@@ -411,7 +411,7 @@ class LevelDBMessageStore:
         return AcceptedMessage(message=message, seq=seq, inbox_seqs=inbox_seqs, duplicate=False)
 
     def _stored_original(self, send: _Send) -> AcceptedMessage | None:
-        return _find_original(self._db, send.draft.sender_id, send.draft.client_msg_id)
+        return find_original(self._db, send.draft.sender_id, send.draft.client_msg_id)
 
     def _next_id(
         self, table: bytes, owner_id: int, tentative: dict[int, int], committed: dict[int, int]
@@ -425,7 +425,7 @@ class LevelDBMessageStore:
         if last is None:
             last = committed.get(owner_id)
         if last is None:
-            last = committed[owner_id] = _last_id(self._db, table + _U64.pack(owner_id))
+            last = committed[owner_id] = last_id(self._db, table + U64.pack(owner_id))
         tentative[owner_id] = last + 1
         return last + 1
 
@@ -435,79 +435,6 @@ class LevelDBMessageStore:
         for key, value in puts:
             batch.put(key, value)
         batch.write()
-
-
-def _open_db(path: pathlib.Path) -> Any:
-    path.mkdir(parents=True, exist_ok=True)
-    return plyvel.DB(str(path), create_if_missing=True)
-
-
-def _check_id(name: str, value: int) -> None:
-    if not 0 <= value < _ID_COUNT:
-        raise ValueError(f"{name} must be between 0 and 2**64 - 1, got {value}")
-
-
-def _pack_id(name: str, value: int) -> bytes:
-    _check_id(name, value)
-    return _U64.pack(value)
-
-
-def _members(sender_id: int, member_ids: Sequence[int]) -> tuple[int, ...]:
-    _check_id("sender_id", sender_id)
-    for user_id in member_ids:
-        _check_id("member_ids", user_id)
-    return tuple(dict.fromkeys((*member_ids, sender_id)))
-
-
-def _dedup_key(sender_id: int, client_msg_id: str) -> bytes:
-    if not client_msg_id or not client_msg_id.isascii():
-        raise ValueError(f"client_msg_id must be non-empty ASCII, got {client_msg_id!r}")
-    return _DEDUP + _U64.pack(sender_id) + client_msg_id.encode("ascii")
-
-
-def _id_at_end(key: bytes) -> int:
-    (value,) = _U64.unpack_from(key, _PREFIX_LEN)
-    return int(value)
-
-
-def _last_id(db: Any, prefix: bytes) -> int:
-    """The id in the last key of a range: the counter survives without its own record."""
-    with db.iterator(prefix=prefix, reverse=True, include_value=False) as keys:
-        for key in keys:
-            return _id_at_end(key)
-    return 0
-
-
-def _find_original(reader: Any, sender_id: int, client_msg_id: str) -> AcceptedMessage | None:
-    receipt: bytes | None = reader.get(_dedup_key(sender_id, client_msg_id))
-    if receipt is None:
-        return None
-    channel_id, message_id, seq = codec.decode_receipt(receipt)
-    message = _read_message(reader, channel_id, message_id)
-    if message is None:
-        raise MessageStoreError(
-            f"idempotency record of ({sender_id}, {client_msg_id!r}) "
-            f"points at missing message ({channel_id}, {message_id})"
-        )
-    return AcceptedMessage(message=message, seq=seq, inbox_seqs={sender_id: seq}, duplicate=True)
-
-
-def _read_message(reader: Any, channel_id: int, message_id: int) -> StoredMessage | None:
-    key = _MESSAGE + _pack_id("channel_id", channel_id) + _pack_id("message_id", message_id)
-    value: bytes | None = reader.get(key)
-    if value is None:
-        return None
-    return codec.decode_message(value, channel_id=channel_id, message_id=message_id)
-
-
-def _read_pointed(reader: Any, inbox_key: bytes, pointer: bytes) -> StoredMessage:
-    channel_id, message_id = codec.decode_pointer(pointer)
-    message = _read_message(reader, channel_id, message_id)
-    if message is None:
-        raise MessageStoreError(
-            f"inbox entry {inbox_key.hex()} points at missing message ({channel_id}, {message_id})"
-        )
-    return message
 
 
 def _as_duplicate(original: AcceptedMessage) -> AcceptedMessage:
