@@ -17,7 +17,11 @@ from chatapp.testing.server import TEST_SETTINGS, free_port
 
 
 def wait_until_ready(
-    url: str, timeout: float, process: subprocess.Popen[bytes] | subprocess.Popen[str] | None = None
+    url: str,
+    timeout: float,
+    process: subprocess.Popen[bytes] | subprocess.Popen[str] | None = None,
+    *,
+    poll_interval: float = 0.01,
 ) -> float:
     """Poll `/readyz` until it answers 200; return the seconds it took."""
     started = time.monotonic()
@@ -30,7 +34,7 @@ def wait_until_ready(
                     return time.monotonic() - started
         except (urllib.error.URLError, ConnectionError, TimeoutError):
             pass
-        time.sleep(0.01)
+        time.sleep(poll_interval)
     raise TimeoutError(f"server not ready after {timeout}s")
 
 
