@@ -23,7 +23,7 @@ from typing import Any
 
 import plyvel
 
-from chatapp.messaging import LevelDBMessageStore
+from chatapp.messaging.adapters import LevelDBMessageStore
 
 IN_FLIGHT = 8192
 MERGE_BATCH = 100_000

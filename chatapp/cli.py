@@ -7,21 +7,18 @@ import asyncio
 import getpass
 import signal
 import sys
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TypeVar
 
 from aiohttp import web
 
-from chatapp.accounts import AccountLimits, Accounts, SqlitePushTargetStore, SqliteUserStore, User
-from chatapp.bootstrap import build_app, password_hasher
-from chatapp.bus import InProcessBus
-from chatapp.clock import SystemClock
+from chatapp.accounts import Accounts, User
+from chatapp.bootstrap import CommandOutcome, build_app, migrate, run_accounts_command
+from chatapp.bus.control_socket import ControlUnreachable
 from chatapp.config import ConfigError, Settings, load_settings
 from chatapp.demo import seed_on_startup
 from chatapp.errors import Refused
 from chatapp.observability import configure_logging
-from chatapp.storage import apply_migrations, find_migrations, open_sqlite
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -108,11 +105,7 @@ def _serve(settings: Settings, *, demo: bool = False) -> int:
 
 
 async def _migrate(settings: Settings) -> int:
-    database = await open_sqlite(settings.data_dir / "users.sqlite3")
-    try:
-        applied = await apply_migrations(database, find_migrations(), now_ms=SystemClock().now_ms())
-    finally:
-        await database.close()
+    applied = await migrate(settings)
     print(f"applied migrations: {applied or 'none (up to date)'}")
     return 0
 
@@ -121,8 +114,8 @@ async def _create_user(settings: Settings, username: str, password: str) -> int:
     async def act(accounts: Accounts) -> User:
         return await accounts.signup(username, password, address="cli")
 
-    user = await _with_accounts(settings, act)
-    print(f"created user {user.username} (user_id {user.user_id})")
+    outcome = await run_accounts_command(settings, act)
+    print(f"created user {outcome.result.username} (user_id {outcome.result.user_id})")
     return 0
 
 
@@ -130,41 +123,18 @@ async def _reset_password(settings: Settings, username: str, password: str) -> i
     async def act(accounts: Accounts) -> User:
         return await accounts.set_password(username, password)
 
-    user = await _with_accounts(settings, act)
-    print(f"password set for {user.username}; its devices must log in again")
-    return 0
-
-
-ResultT = TypeVar("ResultT")
-
-
-async def _with_accounts(
-    settings: Settings, act: Callable[[Accounts], Awaitable[ResultT]]
-) -> ResultT:
-    """Run one accounts operation against the data folder, outside a running server."""
-    clock = SystemClock()
-    database = await open_sqlite(settings.data_dir / "users.sqlite3")
-    hasher = password_hasher(settings)
     try:
-        await apply_migrations(database, find_migrations(), now_ms=clock.now_ms())
-        accounts = Accounts(
-            SqliteUserStore(database),
-            hasher,
-            clock,
-            InProcessBus(),
-            AccountLimits(
-                clock,
-                logins_per_username=1,
-                logins_per_address=1,
-                signups_per_address=1,
-                window_seconds=1.0,
-            ),
-            SqlitePushTargetStore(database),
+        outcome: CommandOutcome[User] = await run_accounts_command(settings, act)
+    except ControlUnreachable as failure:
+        print(
+            f"chatapp: the password is set, but the running server did not hear of it"
+            f" ({failure}); its open connections of this user stay open until it restarts",
+            file=sys.stderr,
         )
-        return await act(accounts)
-    finally:
-        hasher.close()
-        await database.close()
+        return 1
+    where = "; the running server closed their connections" if outcome.server_told else ""
+    print(f"password set for {outcome.result.username}; its devices must log in again{where}")
+    return 0
 
 
 def _read_password(from_stdin: bool) -> str:

@@ -14,8 +14,7 @@ from dataclasses import dataclass
 import structlog
 from aiohttp import web
 
-from chatapp.api.call import SERVICES
-from chatapp.services import Services
+from chatapp.services import SERVICES, Services
 
 log = structlog.get_logger(__name__)
 

@@ -54,3 +54,11 @@ class RateLimited(Refused):
 
 class Unavailable(Refused):
     """A store could not do its part now; nothing was changed (503)."""
+
+
+class StoreFailed(Exception):
+    """A store could not do its part now (a disk, a lock, a lost connection).
+
+    Each module's store raises its own subclass, never its engine's exception
+    type, so that the edges can answer 503 whatever engine is behind a store.
+    """

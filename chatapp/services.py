@@ -1,4 +1,9 @@
-"""The modules one running server is made of, as the composition root wires them."""
+"""The modules one running server is made of, as the composition root wires them.
+
+The HTTP edge receives this container; its fields are typed by the seams a
+second implementation plugs into (the bus, presence), and by the modules'
+public classes, whose own seams are their stores.
+"""
 
 from __future__ import annotations
 
@@ -6,16 +11,18 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from ipaddress import IPv4Network, IPv6Network
 
+from aiohttp import web
+
 from chatapp.accounts import Accounts
-from chatapp.bus import InProcessBus
+from chatapp.bus import Bus
 from chatapp.clock import Clock
 from chatapp.config import Settings
 from chatapp.conversations import Conversations
 from chatapp.discovery import Discovery
-from chatapp.messaging.service import Messaging
+from chatapp.messaging import Messaging
 from chatapp.notify import Push
 from chatapp.observability import Metrics
-from chatapp.presence import Presence
+from chatapp.presence import PresenceTracker
 from chatapp.social import Friends, Social
 
 ReadinessCheck = Callable[[], Awaitable[bool]]
@@ -26,15 +33,19 @@ class Services:
     settings: Settings
     clock: Clock
     metrics: Metrics
-    bus: InProcessBus
+    bus: Bus
     accounts: Accounts
     discovery: Discovery
     social: Social
     messaging: Messaging
     conversations: Conversations
     friends: Friends
-    presence: Presence
+    presence: PresenceTracker
     push: Push
     readiness_checks: list[ReadinessCheck] = field(default_factory=list)
     # Parsed from settings.trusted_proxies once, not per request.
     trusted_proxies: list[IPv4Network | IPv6Network] = field(default_factory=list)
+
+
+# Where the running application keeps the container (the HTTP edge reads it).
+SERVICES = web.AppKey("services", Services)

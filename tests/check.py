@@ -16,6 +16,8 @@ STEPS = [
     ("ruff lint", [PYTHON, "-m", "ruff", "check", "."]),
     ("ruff format", [PYTHON, "-m", "ruff", "format", "--check", "."]),
     ("mypy", [PYTHON, "-m", "mypy"]),
+    # The layers and seams of docs/architecture.md, as contracts in pyproject.toml.
+    ("import contracts", [str(Path(PYTHON).parent / "lint-imports"), "--no-cache"]),
     # The benchmark with tiny sizes, so it cannot rot; no timing is asserted.
     ("benchmark (quick)", [PYTHON, "-m", "bench", "--quick"]),
 ]

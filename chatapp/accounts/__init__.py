@@ -1,12 +1,16 @@
-"""Accounts: users, password hashes, devices, their tokens and push targets."""
+"""Accounts: users, password hashes, devices, their tokens and push targets.
+
+The package exports the module's public interface. Its engines (SQLite,
+argon2) are in `chatapp.accounts.adapters`, which only the composition root
+imports.
+"""
 
 from chatapp.accounts.events import DeviceRevoked
 from chatapp.accounts.models import Caller, Device, LoginResult, User
-from chatapp.accounts.passwords import PasswordHasher
-from chatapp.accounts.push_targets import PushTarget, PushTargetStore, SqlitePushTargetStore
+from chatapp.accounts.passwords import PasswordHashing
+from chatapp.accounts.push_targets import PushTarget, PushTargetStore
 from chatapp.accounts.service import AccountLimits, Accounts
-from chatapp.accounts.sqlite_store import SqliteUserStore
-from chatapp.accounts.store import UsernameTaken, UserStore
+from chatapp.accounts.store import UsernameTaken, UserStore, UserStoreError
 
 __all__ = [
     "AccountLimits",
@@ -15,12 +19,11 @@ __all__ = [
     "Device",
     "DeviceRevoked",
     "LoginResult",
-    "PasswordHasher",
+    "PasswordHashing",
     "PushTarget",
     "PushTargetStore",
-    "SqlitePushTargetStore",
-    "SqliteUserStore",
     "User",
     "UserStore",
+    "UserStoreError",
     "UsernameTaken",
 ]

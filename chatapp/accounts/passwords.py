@@ -1,49 +1,19 @@
-"""argon2id hashing in a bounded thread pool.
-
-A hash takes tens of milliseconds of CPU on purpose. Doing it on the event loop
-would let a login storm stall message delivery, and an unbounded pool would let
-it take every core; a small pool caps the damage.
-"""
+"""How accounts hashes and checks passwords; argon2id is the embedded implementation."""
 
 from __future__ import annotations
 
-import asyncio
-from concurrent.futures import ThreadPoolExecutor
-
-from argon2 import PasswordHasher as Argon2Hasher
-from argon2 import Type
-from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+from typing import Protocol
 
 
-class PasswordHasher:
-    def __init__(self, *, time_cost: int, memory_kib: int, parallelism: int, threads: int) -> None:
-        self._argon2 = Argon2Hasher(
-            time_cost=time_cost, memory_cost=memory_kib, parallelism=parallelism, type=Type.ID
-        )
-        self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="password-hash")
-        # Verifying against this when a username is unknown makes a wrong
-        # username take as long as a wrong password, so timing reveals nothing.
-        self._decoy = self._argon2.hash("decoy password never used")
+class PasswordHashing(Protocol):
+    """Slow, salted password hashes, computed off the event loop."""
 
-    async def hash(self, password: str) -> str:
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._pool, self._argon2.hash, password)
+    async def hash(self, password: str) -> str: ...
 
     async def verify(self, password_hash: str | None, password: str) -> bool:
         """True when the password matches; with no hash, spends the same time and says False."""
-        loop = asyncio.get_running_loop()
-        target = password_hash if password_hash is not None else self._decoy
-        matched = await loop.run_in_executor(self._pool, self._check, target, password)
-        return matched and password_hash is not None
+        ...
 
     def needs_rehash(self, password_hash: str) -> bool:
-        return self._argon2.check_needs_rehash(password_hash)
-
-    def close(self) -> None:
-        self._pool.shutdown(wait=False, cancel_futures=True)
-
-    def _check(self, password_hash: str, password: str) -> bool:
-        try:
-            return self._argon2.verify(password_hash, password)
-        except (VerifyMismatchError, VerificationError, InvalidHashError):
-            return False
+        """True when the hash was made with weaker parameters than today's."""
+        ...

@@ -10,7 +10,7 @@ from pydantic import JsonValue
 from chatapp.accounts import rules
 from chatapp.accounts.events import DeviceRevoked
 from chatapp.accounts.models import Caller, Device, LoginResult, User
-from chatapp.accounts.passwords import PasswordHasher
+from chatapp.accounts.passwords import PasswordHashing
 from chatapp.accounts.push_targets import PushTarget, PushTargetStore
 from chatapp.accounts.store import UsernameTaken, UserStore
 from chatapp.accounts.tokens import hash_token, new_token
@@ -54,7 +54,7 @@ class Accounts:
     def __init__(
         self,
         store: UserStore,
-        hasher: PasswordHasher,
+        hasher: PasswordHashing,
         clock: Clock,
         bus: Bus,
         limits: AccountLimits,

@@ -6,10 +6,15 @@ from collections.abc import Iterable
 from typing import Protocol
 
 from chatapp.accounts.models import Credentials, Device, User
+from chatapp.errors import StoreFailed
 
 
 class UsernameTaken(Exception):
     """Another user already has this username."""
+
+
+class UserStoreError(StoreFailed):
+    """The user store could not read or write; nothing of the call was changed."""
 
 
 class UserStore(Protocol):

@@ -12,11 +12,12 @@ from chatapp.accounts import Caller
 from chatapp.api.client_address import client_address
 from chatapp.errors import BadRequest, NotFound
 from chatapp.protocol.json_input import NotUnicode, parse_text_json
-from chatapp.services import Services
+from chatapp.protocol.validation import describe_validation_error
+from chatapp.services import SERVICES, Services
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
-SERVICES = web.AppKey("services", Services)
+__all__ = ["SERVICES", "Call"]
 
 
 @dataclass(frozen=True)
@@ -73,12 +74,3 @@ def _validate(model: type[ModelT], document: dict[str, object]) -> ModelT:
         raise BadRequest(describe_validation_error(exc)) from None
     except RecursionError:
         raise BadRequest("the body nests too deep") from None
-
-
-def describe_validation_error(exc: ValidationError) -> str:
-    """One readable line per wrong field: `username: Field required`."""
-    parts = []
-    for error in exc.errors():
-        where = ".".join(str(part) for part in error["loc"]) or "body"
-        parts.append(f"{where}: {error['msg']}")
-    return "; ".join(parts)

@@ -29,7 +29,7 @@ async def list_friends(call: Call) -> web.Response:
     services = call.services
     friend_ids = sorted(await services.friends.friends_of(call.caller.user_id))
     users = await services.accounts.get_users(friend_ids)
-    presence = {p.user_id: p for p in services.presence.of(friend_ids)}
+    presence = {p.user_id: p for p in await services.presence.statuses(friend_ids)}
     friends = [
         FriendOut(user=user, presence=presence_out(presence[user.user_id])) for user in users
     ]
@@ -62,7 +62,7 @@ async def remove_friend(call: Call) -> web.Response:
 
 async def channel_presence(call: Call) -> web.Response:
     channel = await call.services.social.channel_for(call.caller.user_id, call.path_id("id"))
-    presence = call.services.presence.of(channel.members)
+    presence = await call.services.presence.statuses(channel.members)
     return json_answer(ChannelPresenceAnswer(presence=[presence_out(p) for p in presence]))
 
 

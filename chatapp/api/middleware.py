@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import sqlite3
 import time
 import uuid
 
@@ -20,6 +19,7 @@ from chatapp.errors import (
     NotFound,
     RateLimited,
     Refused,
+    StoreFailed,
     Unauthorized,
     Unavailable,
 )
@@ -104,7 +104,7 @@ async def envelope_errors(request: web.Request, handler: Handler) -> web.StreamR
         if isinstance(refusal, RateLimited):
             request.app[SERVICES].metrics.rate_limited.labels(limit=_route_template(request)).inc()
         return refusal_response(refusal)
-    except sqlite3.Error:
+    except StoreFailed:
         # Disk full, a read-only folder, a locked database: the request did
         # not happen, and saying so is not a bug.
         log.exception("store_failed")

@@ -10,7 +10,6 @@ from typing import Any, BinaryIO, Self
 
 import aiohttp
 
-from chatapp.accounts.models import User
 from chatapp.protocol.http import (
     ChannelAnswer,
     ChannelOut,
@@ -22,6 +21,7 @@ from chatapp.protocol.http import (
     MessagesAnswer,
     SendAnswer,
     SyncAnswer,
+    User,
     UserAnswer,
     UsersAnswer,
 )

@@ -4,15 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
 from enum import Enum
+from typing import Protocol
 
 import structlog
-from aiohttp import web
 
 log = structlog.get_logger(__name__)
-
-_ids = itertools.count(1)
 
 CLOSE_UNAUTHORIZED = 4401
 CLOSE_HELLO_TIMEOUT = 4408
@@ -21,6 +18,14 @@ CLOSE_UNSUPPORTED_DATA = 1003
 CLOSE_TOO_MANY = 4429
 # How long a client may leave its answers unread before it counts as gone.
 STALL_SECONDS = 5.0
+
+
+class FrameSocket(Protocol):
+    """The two things a connection does to its WebSocket (aiohttp's answers them)."""
+
+    async def send_str(self, data: str) -> None: ...
+
+    async def close(self, *, code: int = 1000, message: bytes = b"") -> bool: ...
 
 
 class State(Enum):
@@ -43,9 +48,15 @@ class Connection:
     """
 
     def __init__(
-        self, socket: web.WebSocketResponse, *, user_id: int, device_id: int, queue_size: int
+        self,
+        socket: FrameSocket,
+        *,
+        connection_id: str,
+        user_id: int,
+        device_id: int,
+        queue_size: int,
     ) -> None:
-        self.id = f"c{next(_ids)}"
+        self.id = connection_id
         self.socket = socket
         self.user_id = user_id
         self.device_id = device_id

@@ -1,4 +1,4 @@
-"""What the gateway tells the rest of the server."""
+"""What the gateway tells the rest of the server (connection events are presence's)."""
 
 from __future__ import annotations
 
@@ -13,33 +13,3 @@ class TypingStarted(BaseModel):
     channel_id: int
     user_id: int
     member_ids: tuple[int, ...]
-
-
-class ConnectionOpened(BaseModel):
-    """A device said hello with a valid token: it is connected (and alive) now."""
-
-    model_config = ConfigDict(frozen=True)
-
-    user_id: int
-    device_id: int
-    connection_id: str
-
-
-class ConnectionClosed(BaseModel):
-    """A connection ended, for whatever reason. The device may come back."""
-
-    model_config = ConfigDict(frozen=True)
-
-    user_id: int
-    device_id: int
-    connection_id: str
-
-
-class HeartbeatReceived(BaseModel):
-    """A device said it is alive (presence listens)."""
-
-    model_config = ConfigDict(frozen=True)
-
-    user_id: int
-    device_id: int
-    connection_id: str

@@ -3,23 +3,37 @@
 from __future__ import annotations
 
 from chatapp.accounts import DeviceRevoked
+from chatapp.bus import Bus
+from chatapp.conversations import Conversations
 from chatapp.gateway import frames
 from chatapp.gateway.connection import CLOSE_UNAUTHORIZED
 from chatapp.gateway.events import TypingStarted
 from chatapp.gateway.registry import ConnectionRegistry
-from chatapp.messaging.events import MessageAccepted
-from chatapp.presence.events import PresenceChanged
-from chatapp.services import Services
-from chatapp.social import ChannelChanged, FriendshipChanged, ReadMarkerMoved
+from chatapp.messaging import MessageAccepted
+from chatapp.presence import PresenceChanged, PresenceTracker
+from chatapp.social import ChannelChanged, Friends, FriendshipChanged, ReadMarkerMoved, Social
 
 
 class FanOut:
-    def __init__(self, registry: ConnectionRegistry, services: Services) -> None:
-        self._registry = registry
-        self._services = services
+    """Each event names everything delivery needs (members, seqs, the origin
+    connection), so fan-out on any node reaches the sockets that node holds."""
 
-    def subscribe(self) -> None:
-        bus = self._services.bus
+    def __init__(
+        self,
+        registry: ConnectionRegistry,
+        *,
+        social: Social,
+        conversations: Conversations,
+        friends: Friends,
+        presence: PresenceTracker,
+    ) -> None:
+        self._registry = registry
+        self._social = social
+        self._conversations = conversations
+        self._friends = friends
+        self._presence = presence
+
+    def subscribe(self, bus: Bus) -> None:
         bus.subscribe(MessageAccepted, self.message_accepted, name="gateway.messages")
         bus.subscribe(ChannelChanged, self.channel_changed, name="gateway.channels")
         bus.subscribe(ReadMarkerMoved, self.read_marker_moved, name="gateway.reads")
@@ -39,13 +53,13 @@ class FanOut:
                 connection.deliver(seq, frame)
 
     async def channel_changed(self, event: ChannelChanged) -> None:
-        channel = await self._services.social.get_channel(event.channel_id)
+        channel = await self._social.get_channel(event.channel_id)
         if channel is None:
             return
         for user_id in event.user_ids:
             if not self._registry.has_user(user_id):
                 continue
-            view = await self._services.conversations.view(channel, user_id)
+            view = await self._conversations.view(channel, user_id)
             frame = frames.encode(
                 {"type": "channel", "event": event.event, "channel": view.model_dump()}
             )
@@ -72,7 +86,7 @@ class FanOut:
 
     async def presence_changed(self, event: PresenceChanged) -> None:
         frame = presence_frame(event.user_id, event.status, event.last_active_at)
-        for friend in await self._services.friends.friends_of(event.user_id):
+        for friend in await self._friends.friends_of(event.user_id):
             for connection in self._registry.of_user(friend):
                 connection.push(frame)
 
@@ -84,7 +98,7 @@ class FanOut:
         for viewer, subject in ((first, second), (second, first)):
             if not self._registry.has_user(viewer):
                 continue
-            (now,) = self._services.presence.of([subject])
+            (now,) = await self._presence.statuses([subject])
             frame = presence_frame(now.user_id, now.status, now.last_active_at)
             for connection in self._registry.of_user(viewer):
                 connection.push(frame)

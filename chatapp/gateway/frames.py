@@ -7,9 +7,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
-from chatapp.api.call import describe_validation_error
 from chatapp.errors import BadRequest
 from chatapp.protocol import parse_json
+from chatapp.protocol.validation import describe_validation_error
 
 Id = Annotated[int, Field(ge=1, lt=2**53)]
 Cursor = Annotated[int, Field(ge=0, lt=2**53)]
@@ -46,7 +46,8 @@ class Sync(ClientFrame):
 
 class Send(ClientFrame):
     type: Literal["send"]
-    client_msg_id: str
+    # Sendable, because every answer to a send repeats it.
+    client_msg_id: Ref
     channel_id: Id
     text: str
 

@@ -11,8 +11,8 @@ import structlog
 from chatapp.errors import RateLimited, Refused
 from chatapp.gateway import frames
 from chatapp.gateway.connection import Connection
-from chatapp.messaging.models import AcceptedMessage
-from chatapp.services import Services
+from chatapp.messaging import AcceptedMessage, Messaging
+from chatapp.observability import Metrics
 
 log = structlog.get_logger(__name__)
 
@@ -23,9 +23,10 @@ PENDING_SENDS = 256
 
 
 class SendPipeline:
-    def __init__(self, connection: Connection, services: Services) -> None:
+    def __init__(self, connection: Connection, messaging: Messaging, metrics: Metrics) -> None:
         self.connection = connection
-        self._services = services
+        self._messaging = messaging
+        self._metrics = metrics
         self._sends: asyncio.Queue[frames.Send] = asyncio.Queue(PENDING_SENDS)
         self._acks: asyncio.Queue[tuple[frames.Send, asyncio.Future[AcceptedMessage]]] = (
             asyncio.Queue(PENDING_SENDS)
@@ -53,7 +54,7 @@ class SendPipeline:
         order the client sent; waiting for durability happens in `_acknowledge`,
         so several sends of one connection share a group commit.
         """
-        messaging = self._services.messaging
+        messaging = self._messaging
         while True:
             frame = await self._sends.get()
             stored: asyncio.Future[AcceptedMessage]
@@ -63,7 +64,7 @@ class SendPipeline:
                 )
             except Refused as refusal:
                 if isinstance(refusal, RateLimited):
-                    self._services.metrics.rate_limited.labels(limit="sends").inc()
+                    self._metrics.rate_limited.labels(limit="sends").inc()
                 stored = asyncio.get_running_loop().create_future()
                 stored.set_exception(refusal)
             else:

@@ -2,26 +2,40 @@
 
 from __future__ import annotations
 
-import sqlite3
+from dataclasses import dataclass
 
 import structlog
 
-from chatapp.errors import Refused
+from chatapp.bus import Bus
+from chatapp.errors import Refused, StoreFailed
 from chatapp.gateway import frames
 from chatapp.gateway.connection import Connection
-from chatapp.gateway.events import HeartbeatReceived, TypingStarted
+from chatapp.gateway.events import TypingStarted
 from chatapp.gateway.send_pipeline import SendPipeline
-from chatapp.services import Services
+from chatapp.messaging import Messaging
+from chatapp.observability import Metrics
+from chatapp.presence.events import HeartbeatReceived
+from chatapp.social import Social
 
 log = structlog.get_logger(__name__)
 
 REPLAY_BATCH = 1000
 
 
+@dataclass(frozen=True)
+class SessionModules:
+    """What a session calls: the same for every connection of the gateway."""
+
+    messaging: Messaging
+    social: Social
+    bus: Bus
+    metrics: Metrics
+
+
 class Session:
-    def __init__(self, connection: Connection, services: Services) -> None:
+    def __init__(self, connection: Connection, modules: SessionModules) -> None:
         self.connection = connection
-        self._services = services
+        self._modules = modules
         # Made on the first send: an idle connection (most of them) keeps
         # only its writer task, not two more tasks and two queues (~6 KiB).
         self._sends: SendPipeline | None = None
@@ -35,7 +49,9 @@ class Session:
         try:
             if isinstance(frame, frames.Send):
                 if self._sends is None:
-                    self._sends = SendPipeline(self.connection, self._services)
+                    self._sends = SendPipeline(
+                        self.connection, self._modules.messaging, self._modules.metrics
+                    )
                 await self._sends.put(frame)
             elif isinstance(frame, frames.Heartbeat):
                 self._heartbeat(frame)
@@ -49,7 +65,7 @@ class Session:
                 raise frames.FrameError("hello was already said on this connection")
         except Refused as refusal:
             self.connection.push(frames.error_frame(refusal.code, refusal.message, ref=frame.ref))
-        except sqlite3.Error:
+        except StoreFailed:
             log.exception("store_failed", frame=type(frame).__name__)
             self.connection.push(
                 frames.error_frame(
@@ -69,7 +85,7 @@ class Session:
             if sent >= REPLAY_BATCH:
                 synced = {"type": "synced", "seq": cursor, "has_more": True}
                 break
-            page = await self._services.messaging.inbox(
+            page = await self._modules.messaging.inbox(
                 user_id, since=cursor, limit=REPLAY_BATCH - sent
             )
             for entry in page.entries:
@@ -95,7 +111,7 @@ class Session:
     def _heartbeat(self, frame: frames.Heartbeat) -> None:
         connection = self.connection
         connection.push(frames.with_ref({"type": "heartbeat_ack"}, frame.ref))
-        self._services.bus.publish(
+        self._modules.bus.publish(
             HeartbeatReceived(
                 user_id=connection.user_id,
                 device_id=connection.device_id,
@@ -104,9 +120,9 @@ class Session:
         )
 
     async def _read(self, frame: frames.Read) -> None:
-        messaging = self._services.messaging
+        messaging = self._modules.messaging
         last = await messaging.last_message_id(frame.channel_id)
-        await self._services.social.mark_read(
+        await self._modules.social.mark_read(
             self.connection.user_id,
             frame.channel_id,
             min(frame.message_id, last),
@@ -114,10 +130,10 @@ class Session:
         )
 
     async def _typing(self, frame: frames.Typing) -> None:
-        members = await self._services.social.require_member(
+        members = await self._modules.social.require_member(
             self.connection.user_id, frame.channel_id
         )
-        self._services.bus.publish(
+        self._modules.bus.publish(
             TypingStarted(
                 channel_id=frame.channel_id,
                 user_id=self.connection.user_id,

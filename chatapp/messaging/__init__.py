@@ -1,6 +1,10 @@
-"""Messaging: message ids, the message store, inboxes, idempotency, history and sync."""
+"""Messaging: message ids, the message store, inboxes, idempotency, history and sync.
 
-from chatapp.messaging.leveldb_store import LevelDBMessageStore
+The LevelDB store is in `chatapp.messaging.adapters`, which only the
+composition root imports.
+"""
+
+from chatapp.messaging.events import MessageAccepted
 from chatapp.messaging.models import (
     AcceptedMessage,
     InboxEntry,
@@ -8,15 +12,19 @@ from chatapp.messaging.models import (
     MessagePage,
     StoredMessage,
 )
+from chatapp.messaging.service import CheckedSend, Membership, Messaging
 from chatapp.messaging.store import MessageStore, MessageStoreError
 
 __all__ = [
     "AcceptedMessage",
+    "CheckedSend",
     "InboxEntry",
     "InboxPage",
-    "LevelDBMessageStore",
+    "Membership",
+    "MessageAccepted",
     "MessagePage",
     "MessageStore",
     "MessageStoreError",
+    "Messaging",
     "StoredMessage",
 ]

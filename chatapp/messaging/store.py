@@ -6,10 +6,11 @@ import asyncio
 from collections.abc import Sequence
 from typing import Protocol
 
+from chatapp.errors import StoreFailed
 from chatapp.messaging.models import AcceptedMessage, InboxPage, MessagePage, StoredMessage
 
 
-class MessageStoreError(Exception):
+class MessageStoreError(StoreFailed):
     """A write could not be made durable; nothing of that batch was written.
 
     Also raised by a store that is closed, could not be opened, or finds a

@@ -1,14 +1,18 @@
-"""Notify: push notifications for recipients with no live device."""
+"""Notify: push notifications for recipients with no live device.
+
+The providers (Web Push, ntfy, webhooks, a log) are its adapters, in
+`chatapp.notify.providers`; only the composition root imports them.
+"""
 
 from chatapp.notify.notification import Notification
-from chatapp.notify.notifier import LiveDevices, Notifier, PushDirectory
+from chatapp.notify.notifier import OBSERVED_EVENTS, Notifier, PushDirectory
 from chatapp.notify.provider import DeliveryFailed, InvalidTarget, PushProvider, TargetGone
 from chatapp.notify.push import Push
 
 __all__ = [
+    "OBSERVED_EVENTS",
     "DeliveryFailed",
     "InvalidTarget",
-    "LiveDevices",
     "Notification",
     "Notifier",
     "Push",

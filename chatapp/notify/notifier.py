@@ -12,23 +12,19 @@ import structlog
 from pydantic import BaseModel
 
 from chatapp.accounts import DeviceRevoked, PushTarget, User
-from chatapp.bus import Bus
 from chatapp.clock import Clock
 from chatapp.errors import NotFound
 from chatapp.messaging.events import MessageAccepted
 from chatapp.notify.collapse import Collapser, Pending
 from chatapp.notify.delivery import Delivery, DeliveryQueue
 from chatapp.notify.notification import Notification, preview
+from chatapp.presence.tracker import LiveDevices
 
 log = structlog.get_logger(__name__)
 
-
-class LiveDevices(Protocol):
-    """Who is connected right now (presence answers this)."""
-
-    def has_live_device(self, user_id: int) -> bool:
-        """True while the user has at least one connected WebSocket."""
-        ...
+# Handled on one queue, so that a revocation is handled after the messages
+# published before it and the revoked device's waiting windows go too.
+OBSERVED_EVENTS: tuple[type[BaseModel], ...] = (MessageAccepted, DeviceRevoked)
 
 
 class PushDirectory(Protocol):
@@ -77,10 +73,12 @@ class Notifier:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
-    def subscribe(self, bus: Bus) -> None:
-        # One queue for both, so a revocation is handled after the messages
-        # published before it and the revoked device's waiting windows go too.
-        bus.subscribe_all((MessageAccepted, DeviceRevoked), self._handle, name="notify")
+    async def observe(self, event: BaseModel) -> None:
+        """One of OBSERVED_EVENTS, from the bus."""
+        if isinstance(event, MessageAccepted):
+            await self.message_accepted(event)
+        elif isinstance(event, DeviceRevoked):
+            self.device_revoked(event)
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._flush_forever(), name="notify:collapse")
@@ -98,7 +96,7 @@ class Notifier:
         offline = [
             user_id
             for user_id in event.inbox_seqs
-            if user_id != sender and not self._live.has_live_device(user_id)
+            if user_id != sender and not await self._live.has_live_device(user_id)
         ]
         if not offline:
             return
@@ -119,19 +117,13 @@ class Notifier:
         """Turn every window that has ended into a notification on its provider's queue."""
         names: dict[int, str] = {}
         for pending in self._collapser.take_due():
-            if self._live.has_live_device(pending.target.user_id):
+            if await self._live.has_live_device(pending.target.user_id):
                 continue
             sender_id = pending.newest.sender_id
             if sender_id not in names:
                 names[sender_id] = await self._sender_name(sender_id)
             notification = self._notification(pending, names[sender_id])
             self._queues[pending.target.provider].put(Delivery(pending.target, notification))
-
-    async def _handle(self, event: BaseModel) -> None:
-        if isinstance(event, MessageAccepted):
-            await self.message_accepted(event)
-        elif isinstance(event, DeviceRevoked):
-            self.device_revoked(event)
 
     async def _flush_forever(self) -> None:
         while True:

@@ -1,30 +1,22 @@
 """Push: the notify module as the rest of the server sees it.
 
 Devices register targets here (checked by their provider, stored by
-accounts); clients read which providers exist; the composition root opens,
-starts and closes the whole of it.
+accounts); clients read which providers exist. The composition root builds
+the providers, their queues and the notifier, and hands them in.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 
-import aiohttp
 from pydantic import JsonValue
 
-from chatapp.accounts import Accounts, Caller, PushTarget
-from chatapp.bus import Bus
-from chatapp.clock import Clock
-from chatapp.config import Settings
+from chatapp.accounts import Accounts, Caller
 from chatapp.errors import BadRequest, InvalidInput
-from chatapp.notify.delivery import DeliveryQueue, RetryPolicy
-from chatapp.notify.notifier import LiveDevices, Notifier
+from chatapp.notify.delivery import DeliveryQueue
+from chatapp.notify.notifier import Notifier
 from chatapp.notify.provider import InvalidTarget, PushProvider
-from chatapp.notify.providers import ProviderContext, build_providers
-from chatapp.notify.providers.guard import target_session
-from chatapp.notify.providers.webpush import WebPushProvider
-from chatapp.observability import Metrics
 from chatapp.protocol.push import PushConfigAnswer
 
 MAX_TARGET_BYTES = 8192
@@ -37,72 +29,21 @@ class Push:
         providers: Mapping[str, PushProvider],
         queues: Mapping[str, DeliveryQueue],
         notifier: Notifier,
-        sessions: tuple[aiohttp.ClientSession, ...],
+        *,
+        webpush_public_key: str | None = None,
+        on_close: Sequence[Callable[[], Awaitable[None]]] = (),
     ) -> None:
         self._accounts = accounts
         self._providers = providers
         self._queues = queues
         self.notifier = notifier
-        self._sessions = sessions
+        self._webpush_public_key = webpush_public_key
+        self._on_close = tuple(on_close)
 
-    @classmethod
-    async def open(
-        cls,
-        settings: Settings,
-        *,
-        accounts: Accounts,
-        live_devices: LiveDevices,
-        bus: Bus,
-        clock: Clock,
-        metrics: Metrics,
-    ) -> Push:
-        """Build the enabled providers, their queues and the notifier; subscribe it to the bus."""
-        session = aiohttp.ClientSession()
-        targets = target_session(allow_private=settings.push_allow_private_targets)
-        try:
-            context = ProviderContext(
-                session=session,
-                target_session=targets,
-                clock=clock,
-                data_dir=settings.data_dir,
-            )
-            providers = build_providers(settings, context)
-        except BaseException:
-            await session.close()
-            await targets.close()
-            raise
-        retry = RetryPolicy(
-            retries=settings.push_retries,
-            base_seconds=settings.push_retry_base_ms / 1000,
-            max_seconds=settings.push_retry_max_ms / 1000,
-        )
-
-        async def forget(target: PushTarget) -> None:
-            await accounts.forget_push_target(target.device_id)
-
-        queues = {
-            name: DeliveryQueue(
-                provider,
-                metrics,
-                size=settings.push_queue_size,
-                workers=settings.push_workers,
-                timeout_seconds=settings.push_timeout_ms / 1000,
-                retry=retry,
-                on_target_gone=forget,
-            )
-            for name, provider in providers.items()
-        }
-        notifier = Notifier(
-            directory=accounts,
-            live_devices=live_devices,
-            queues=queues,
-            clock=clock,
-            window_seconds=settings.push_collapse_window_ms / 1000,
-            include_text=settings.push_include_text,
-        )
-        if providers:
-            notifier.subscribe(bus)
-        return cls(accounts, providers, queues, notifier, (session, targets))
+    @property
+    def enabled(self) -> bool:
+        """True when some provider is enabled (otherwise nothing listens for messages)."""
+        return bool(self._providers)
 
     def start(self) -> None:
         for queue in self._queues.values():
@@ -114,8 +55,8 @@ class Push:
         await self.notifier.close()
         for queue in self._queues.values():
             await queue.close()
-        for session in self._sessions:
-            await session.close()
+        for close in self._on_close:
+            await close()
 
     async def register(
         self, caller: Caller, device_id: int, provider_name: str, target: JsonValue
@@ -140,8 +81,6 @@ class Push:
         await self._accounts.remove_push_target(caller, device_id)
 
     def config(self) -> PushConfigAnswer:
-        webpush = self._providers.get("webpush")
         return PushConfigAnswer(
-            providers=list(self._providers),
-            webpush_public_key=webpush.public_key if isinstance(webpush, WebPushProvider) else None,
+            providers=list(self._providers), webpush_public_key=self._webpush_public_key
         )

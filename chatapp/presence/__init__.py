@@ -1,15 +1,33 @@
-"""Presence: heartbeats in, online/offline changes out."""
+"""Presence: heartbeats in, online/offline changes out.
 
-from chatapp.presence.events import PresenceChanged
-from chatapp.presence.service import Presence, UserPresence
-from chatapp.presence.store import LevelDBPresenceStore, PresenceStore
+`PresenceTracker` is what other modules may ask; `LocalPresence` keeps the
+state in this process. The LevelDB store is in `chatapp.presence.adapters`.
+"""
+
+from chatapp.presence.events import (
+    ConnectionClosed,
+    ConnectionOpened,
+    HeartbeatReceived,
+    PresenceChanged,
+    Status,
+)
+from chatapp.presence.service import OBSERVED_EVENTS, LocalPresence
+from chatapp.presence.store import PresenceStore, PresenceStoreError
+from chatapp.presence.tracker import LiveDevices, PresenceTracker, UserPresence
 from chatapp.presence.wheel import TimingWheel
 
 __all__ = [
-    "LevelDBPresenceStore",
-    "Presence",
+    "OBSERVED_EVENTS",
+    "ConnectionClosed",
+    "ConnectionOpened",
+    "HeartbeatReceived",
+    "LiveDevices",
+    "LocalPresence",
     "PresenceChanged",
     "PresenceStore",
+    "PresenceStoreError",
+    "PresenceTracker",
+    "Status",
     "TimingWheel",
     "UserPresence",
 ]

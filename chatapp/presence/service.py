@@ -1,4 +1,4 @@
-"""Presence: which users are online, fed by heartbeats, expired on a timing wheel."""
+"""Presence kept in this process: who is online, fed by heartbeats, expired on a timing wheel."""
 
 from __future__ import annotations
 
@@ -7,12 +7,20 @@ import contextlib
 from collections.abc import Iterable
 
 import structlog
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel
 
+from chatapp.accounts.events import DeviceRevoked
 from chatapp.bus import Bus
 from chatapp.clock import Clock
-from chatapp.presence.events import PresenceChanged, Status
-from chatapp.presence.store import PresenceStore
+from chatapp.presence.events import (
+    ConnectionClosed,
+    ConnectionOpened,
+    HeartbeatReceived,
+    PresenceChanged,
+    Status,
+)
+from chatapp.presence.store import PresenceStore, PresenceStoreError
+from chatapp.presence.tracker import UserPresence
 from chatapp.presence.wheel import TimingWheel
 
 log = structlog.get_logger(__name__)
@@ -22,20 +30,24 @@ log = structlog.get_logger(__name__)
 PERSIST_INTERVAL_MS = 60_000
 
 
-class UserPresence(BaseModel):
-    model_config = ConfigDict(frozen=True)
+# What moves presence, handled on one queue so that their order holds.
+OBSERVED_EVENTS: tuple[type[BaseModel], ...] = (
+    ConnectionOpened,
+    ConnectionClosed,
+    HeartbeatReceived,
+    DeviceRevoked,
+)
 
-    user_id: int
-    status: Status
-    last_active_at: int
 
-
-class Presence:
+class LocalPresence:
     """A device is live while it heartbeats; a user is online while any device is live.
 
     A dropped connection changes nothing by itself: the device stays live until
     its heartbeats stop for `timeout`, so a client that reconnects in time
     never shows as offline. Logging out the last device ends it at once.
+
+    The state lives in this process; it learns everything from the bus
+    (`observe`), so the gateway that reports connections may run elsewhere.
     """
 
     def __init__(self, store: PresenceStore, bus: Bus, clock: Clock, *, timeout_ms: int) -> None:
@@ -52,7 +64,19 @@ class Presence:
 
     # -- what the gateway reports ------------------------------------------------------
 
-    def heartbeat(self, user_id: int, device_id: int) -> None:
+    async def observe(self, event: BaseModel) -> None:
+        """One of OBSERVED_EVENTS, from the bus."""
+        if isinstance(event, HeartbeatReceived):
+            await self.heartbeat(event.user_id, event.device_id)
+        elif isinstance(event, ConnectionOpened):
+            self.connected(event.user_id, event.connection_id)
+            await self.heartbeat(event.user_id, event.device_id)
+        elif isinstance(event, ConnectionClosed):
+            self.disconnected(event.user_id, event.connection_id)
+        elif isinstance(event, DeviceRevoked):
+            await self.device_gone(event.user_id, event.device_id)
+
+    async def heartbeat(self, user_id: int, device_id: int) -> None:
         now_ms = self._clock.now_ms()
         self._wheel.schedule((user_id, device_id), self._clock.monotonic() + self._timeout)
         devices = self._live_devices.setdefault(user_id, set())
@@ -60,9 +84,9 @@ class Presence:
         devices.add(device_id)
         self._last_active[user_id] = now_ms
         if came_online:
-            self._change(user_id, "online", now_ms)
+            await self._change(user_id, "online", now_ms)
         elif now_ms - self._persisted_at.get(user_id, 0) >= PERSIST_INTERVAL_MS:
-            self._persist(user_id, "online", now_ms)
+            await self._persist(user_id, "online", now_ms)
 
     def connected(self, user_id: int, connection_id: str) -> None:
         self._connections.setdefault(user_id, set()).add(connection_id)
@@ -74,16 +98,16 @@ class Presence:
             if not connections:
                 del self._connections[user_id]
 
-    def device_gone(self, user_id: int, device_id: int) -> None:
+    async def device_gone(self, user_id: int, device_id: int) -> None:
         """The device logged out or was revoked: it is not live any more, now."""
         self._wheel.cancel((user_id, device_id))
-        self._drop_device(user_id, device_id)
+        await self._drop_device(user_id, device_id)
 
-    def expire_due(self) -> int:
+    async def expire_due(self) -> int:
         """Expire devices whose heartbeats stopped; returns how many expired."""
         expired = self._wheel.pop_due(self._clock.monotonic())
         for user_id, device_id in expired:
-            self._drop_device(user_id, device_id)
+            await self._drop_device(user_id, device_id)
         return len(expired)
 
     @property
@@ -93,15 +117,15 @@ class Presence:
 
     # -- what others ask -------------------------------------------------------------
 
-    def has_live_device(self, user_id: int) -> bool:
+    async def has_live_device(self, user_id: int) -> bool:
         """True while the user has a connected WebSocket (push is for the others)."""
         return user_id in self._connections
 
     def is_online(self, user_id: int) -> bool:
         return user_id in self._live_devices
 
-    def of(self, user_ids: Iterable[int]) -> list[UserPresence]:
-        return [self._presence(user_id) for user_id in user_ids]
+    async def statuses(self, user_ids: Iterable[int]) -> list[UserPresence]:
+        return [await self._presence(user_id) for user_id in user_ids]
 
     # -- lifetime ----------------------------------------------------------------------
 
@@ -115,42 +139,46 @@ class Presence:
                 await self._sweeper
         # Whoever is online now will be offline when the process is gone.
         for user_id in list(self._live_devices):
-            self._persist(user_id, "offline", self._last_active[user_id])
+            await self._persist(user_id, "offline", self._last_active[user_id])
         await self._store.close()
 
     # -- inside --------------------------------------------------------------------
 
-    def _drop_device(self, user_id: int, device_id: int) -> None:
+    async def _drop_device(self, user_id: int, device_id: int) -> None:
         devices = self._live_devices.get(user_id)
         if devices is None:
             return
         devices.discard(device_id)
         if not devices:
             del self._live_devices[user_id]
-            self._change(user_id, "offline", self._last_active[user_id])
+            await self._change(user_id, "offline", self._last_active[user_id])
 
-    def _change(self, user_id: int, status: Status, last_active_at: int) -> None:
-        self._persist(user_id, status, last_active_at)
+    async def _change(self, user_id: int, status: Status, last_active_at: int) -> None:
+        await self._persist(user_id, status, last_active_at)
         self._bus.publish(
             PresenceChanged(user_id=user_id, status=status, last_active_at=last_active_at)
         )
 
-    def _persist(self, user_id: int, status: Status, last_active_at: int) -> None:
+    async def _persist(self, user_id: int, status: Status, last_active_at: int) -> None:
         try:
-            self._store.save(user_id, status, last_active_at)
+            await self._store.save(user_id, status, last_active_at)
         except Exception:
             log.exception("presence_not_saved", user_id=user_id)
             return
         self._persisted_at[user_id] = self._clock.now_ms()
 
-    def _presence(self, user_id: int) -> UserPresence:
+    async def _presence(self, user_id: int) -> UserPresence:
         if user_id in self._live_devices:
             return UserPresence(
                 user_id=user_id, status="online", last_active_at=self._last_active[user_id]
             )
         last_active_at = self._last_active.get(user_id)
         if last_active_at is None:
-            stored = self._store.load(user_id)
+            try:
+                stored = await self._store.load(user_id)
+            except PresenceStoreError:
+                log.exception("presence_not_loaded", user_id=user_id)
+                stored = None
             # A stored "online" is from before a restart: nobody is online
             # until they heartbeat again.
             last_active_at = stored[1] if stored else 0
@@ -160,4 +188,4 @@ class Presence:
     async def _sweep_forever(self, interval: float) -> None:
         while True:
             await asyncio.sleep(interval)
-            self.expire_due()
+            await self.expire_due()

@@ -11,8 +11,6 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from chatapp.accounts.models import User
-
 
 class Request(BaseModel):
     model_config = ConfigDict(strict=True, extra="ignore", frozen=True)
@@ -20,6 +18,19 @@ class Request(BaseModel):
 
 class Answer(BaseModel):
     model_config = ConfigDict(frozen=True)
+
+
+class User(Answer):
+    """A person's public profile (the protocol's `user` object)."""
+
+    # Read from the accounts module's own User (any object with these attributes).
+    model_config = ConfigDict(frozen=True, from_attributes=True)
+
+    user_id: int
+    username: str
+    display_name: str
+    about: str
+    created_at: int
 
 
 class ErrorDetail(Answer):

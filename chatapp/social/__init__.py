@@ -1,25 +1,28 @@
-"""Social: channels, membership and read markers (friendships come with presence)."""
+"""Social: channels, membership, read markers and friendships.
+
+The SQLite stores are in `chatapp.social.adapters`, which only the composition
+root imports.
+"""
 
 from chatapp.social.events import ChannelChanged, FriendshipChanged, ReadMarkerMoved
-from chatapp.social.friend_store import Friendship, SqliteFriendStore
+from chatapp.social.friend_store import Friendship, FriendStore
 from chatapp.social.friends import Friends
 from chatapp.social.models import Channel, Membership
 from chatapp.social.service import GROUP_LIMIT, Social, UserDirectory
-from chatapp.social.sqlite_store import SqliteChannelStore
-from chatapp.social.store import ChannelStore
+from chatapp.social.store import ChannelStore, ChannelStoreError
 
 __all__ = [
     "GROUP_LIMIT",
     "Channel",
     "ChannelChanged",
     "ChannelStore",
+    "ChannelStoreError",
+    "FriendStore",
     "Friends",
     "Friendship",
     "FriendshipChanged",
     "Membership",
     "ReadMarkerMoved",
     "Social",
-    "SqliteChannelStore",
-    "SqliteFriendStore",
     "UserDirectory",
 ]

@@ -10,7 +10,6 @@ import structlog
 from chatapp.bus import Bus
 from chatapp.clock import Clock
 from chatapp.errors import Forbidden, InvalidInput, NotFound
-from chatapp.messaging.events import MessageAccepted
 from chatapp.social.events import ChannelChanged, ReadMarkerMoved
 from chatapp.social.models import Channel, Membership
 from chatapp.social.sender_reads import SenderReadMarks
@@ -31,20 +30,30 @@ class UserDirectory(Protocol):
 class Social:
     """Channels and who is in them.
 
-    Membership is read on every send, so it is cached here; this module is the
-    only writer of membership and updates the cache as it writes.
+    Membership is read on every send, so it is cached here. The cache follows
+    this process's own writes at once, and every ChannelChanged from the bus
+    (`channel_changed`) drops the channel's entry, so a change made by another
+    process (a CLI command, another node) reaches it too.
     """
 
-    def __init__(self, store: ChannelStore, users: UserDirectory, bus: Bus, clock: Clock) -> None:
+    def __init__(
+        self,
+        store: ChannelStore,
+        users: UserDirectory,
+        bus: Bus,
+        clock: Clock,
+        sender_reads: SenderReadMarks,
+    ) -> None:
         self._store = store
-        self.sender_reads = SenderReadMarks(store)
-        bus.subscribe(
-            MessageAccepted, self.sender_reads.message_accepted, name="social.sender_reads"
-        )
+        self.sender_reads = sender_reads
         self._users = users
         self._bus = bus
         self._clock = clock
         self._members: dict[int, frozenset[int]] = {}
+
+    async def channel_changed(self, event: ChannelChanged) -> None:
+        """From the bus: whoever changed the channel, the cached members may be stale."""
+        self._members.pop(event.channel_id, None)
 
     async def members(self, channel_id: int) -> frozenset[int] | None:
         """The channel's members, or None when there is no such channel."""

@@ -5,7 +5,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
+from chatapp.errors import StoreFailed
 from chatapp.social.models import Channel, ChannelKind, Membership
+
+
+class ChannelStoreError(StoreFailed):
+    """The channel or friend store could not read or write."""
 
 
 class ChannelStore(Protocol):

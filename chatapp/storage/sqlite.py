@@ -1,10 +1,21 @@
-"""The SQLite connection every SQLite-backed store shares."""
+"""The SQLite connection every SQLite-backed store shares, and its errors by meaning."""
 
 from __future__ import annotations
 
+import functools
+import inspect
+import sqlite3
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import ParamSpec, TypeVar
 
 import aiosqlite
+
+from chatapp.errors import StoreFailed
+
+StoreT = TypeVar("StoreT")
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
 async def open_sqlite(path: Path) -> aiosqlite.Connection:
@@ -23,3 +34,36 @@ async def open_sqlite(path: Path) -> aiosqlite.Connection:
     # commit survive power loss, which user data (accounts, devices) deserves.
     await connection.execute("PRAGMA synchronous=FULL")
     return connection
+
+
+def raises(error: type[StoreFailed]) -> Callable[[type[StoreT]], type[StoreT]]:
+    """Make every public coroutine method of a store raise `error` instead of sqlite3's.
+
+    SQLite's exception types must not leave the adapter: the modules and the
+    edges know only their store's error, whichever engine is behind it.
+    """
+
+    def decorate(store: type[StoreT]) -> type[StoreT]:
+        for name, method in list(vars(store).items()):
+            if not name.startswith("_") and inspect.iscoroutinefunction(method):
+                setattr(store, name, _translated(method, error))
+        return store
+
+    return decorate
+
+
+def _translated(
+    method: Callable[P, Awaitable[R]], error: type[StoreFailed]
+) -> Callable[P, Awaitable[R]]:
+    @functools.wraps(method)
+    async def call(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return await method(*args, **kwargs)
+        except (sqlite3.Error, ValueError) as failure:
+            # aiosqlite raises ValueError for a closed connection.
+            raise error(f"{type(failure).__name__}: {failure}") from failure
+
+    return call
+
+
+__all__ = ["open_sqlite", "raises"]

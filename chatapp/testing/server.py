@@ -12,12 +12,13 @@ from typing import Any
 
 from aiohttp import web
 
-from chatapp.api import SERVICES
 from chatapp.bootstrap import build_app
+from chatapp.bus import InProcessBus
 from chatapp.client import ChatClient
 from chatapp.clock import Clock
 from chatapp.config import load_settings
-from chatapp.services import Services
+from chatapp.presence import LocalPresence
+from chatapp.services import SERVICES, Services
 
 # Cheap hashing and loose limits keep test suites fast; pass settings to change them.
 TEST_SETTINGS: dict[str, Any] = {
@@ -55,7 +56,17 @@ class RunningServer:
 
     async def settle(self) -> None:
         """Wait until every event published so far has been handled by its subscribers."""
-        await self.services.bus.drain()
+        bus = self.services.bus
+        if not isinstance(bus, InProcessBus):
+            raise TypeError(f"only an in-process bus can be settled, not {type(bus).__name__}")
+        await bus.drain()
+
+    async def expire_presence(self) -> int:
+        """Expire devices whose heartbeats stopped, as the sweeper would (tests move the clock)."""
+        presence = self.services.presence
+        if not isinstance(presence, LocalPresence):
+            raise TypeError(f"only local presence expires here, not {type(presence).__name__}")
+        return await presence.expire_due()
 
     def client(self, token: str | None = None) -> ChatClient:
         """An HTTP client for this server, closed when the server stops."""

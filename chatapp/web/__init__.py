@@ -13,9 +13,10 @@ from pathlib import Path
 
 from aiohttp import web
 
-from chatapp.api.call import SERVICES
+from chatapp.config import Settings
 
 STATIC_DIR = Path(__file__).parent / "static"
+WEB_SETTINGS = web.AppKey("web_settings", Settings)
 INDEX = STATIC_DIR / "index.html"
 STATIC_PREFIX = "/static/"
 _PLAIN_HOST = re.compile(r"[A-Za-z0-9.\-]+(:\d{1,5})?|\[[0-9A-Fa-f:.]+\](:\d{1,5})?")
@@ -32,8 +33,9 @@ _CONTENT_TYPES = {
 }
 
 
-def add_web_client(app: web.Application) -> None:
+def add_web_client(app: web.Application, settings: Settings) -> None:
     """Serve the page at `/` and its files at `/static/...`."""
+    app[WEB_SETTINGS] = settings
     app.router.add_get("/", _index)
     app.router.add_get(STATIC_PREFIX + "{path:.+}", _static_file)
 
@@ -81,7 +83,7 @@ def _file_response(request: web.Request, path: Path, *, cache: str) -> web.FileR
 
 
 def _security_headers(request: web.Request) -> dict[str, str]:
-    settings = request.app[SERVICES].settings
+    settings = request.app[WEB_SETTINGS]
     # The page's own origin (as the browser reached it) and the configured
     # public one: the client connects to whichever the login answer allows.
     origins = [_origin_of(settings.ws_url)]

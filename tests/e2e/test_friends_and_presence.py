@@ -140,11 +140,11 @@ async def test_offline_after_the_timeout(server: RunningServer, clock: ManualClo
     try:
         assert (await bob_socket.expect("presence"))["status"] == "online"
         clock.advance(29)
-        server.services.presence.expire_due()
+        await server.expire_presence()
         await server.settle()
         assert await bob_socket.silent(0.1)
         clock.advance(2)
-        server.services.presence.expire_due()
+        await server.expire_presence()
         await server.settle()
         frame = await bob_socket.expect("presence")
         assert (frame["status"], frame["last_active_at"]) == ("offline", heard_at)
@@ -164,10 +164,10 @@ async def test_a_quick_reconnect_never_shows_offline(
     assert (await bob_socket.expect("presence"))["status"] == "online"
     await first.close()
     clock.advance(20)
-    server.services.presence.expire_due()
+    await server.expire_presence()
     second = await online(server, alice)
     clock.advance(20)
-    server.services.presence.expire_due()
+    await server.expire_presence()
     await server.settle()
     try:
         assert await bob_socket.silent(0.1)

@@ -15,13 +15,13 @@ import pytest
 
 from chatapp.messaging import (
     AcceptedMessage,
-    LevelDBMessageStore,
     MessageStore,
     MessageStoreError,
     StoredMessage,
 )
-from chatapp.messaging.codec import decode_pointer, decode_receipt
-from chatapp.messaging.leveldb_store import MAX_BATCH_SENDS
+from chatapp.messaging.adapters import LevelDBMessageStore
+from chatapp.messaging.adapters.codec import decode_pointer, decode_receipt
+from chatapp.messaging.adapters.leveldb_store import MAX_BATCH_SENDS
 
 
 @pytest.fixture
@@ -473,7 +473,7 @@ async def test_failed_write_fails_its_batch_and_the_next_batch_continues_without
 
 CHILD = """
 import asyncio, pathlib, sys
-from chatapp.messaging import LevelDBMessageStore
+from chatapp.messaging.adapters import LevelDBMessageStore
 
 async def produce(store, producer):
     for n in range(10_000_000):

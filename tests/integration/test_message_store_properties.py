@@ -12,7 +12,8 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
 
-from chatapp.messaging import AcceptedMessage, LevelDBMessageStore, StoredMessage
+from chatapp.messaging import AcceptedMessage, StoredMessage
+from chatapp.messaging.adapters import LevelDBMessageStore
 
 USERS = (1, 2, 3, 4)
 # The member lists repeat a user and leave senders out on purpose: the store dedupes

@@ -6,7 +6,7 @@ import msgpack
 import pytest
 
 from chatapp.messaging import StoredMessage
-from chatapp.messaging.codec import (
+from chatapp.messaging.adapters.codec import (
     FORMAT_VERSION,
     CodecError,
     UnknownFormatVersionError,

@@ -98,7 +98,7 @@ class FakeLiveDevices:
     def __init__(self, *connected: int) -> None:
         self.connected = set(connected)
 
-    def has_live_device(self, user_id: int) -> bool:
+    async def has_live_device(self, user_id: int) -> bool:
         return user_id in self.connected
 
 

@@ -6,7 +6,7 @@ from pydantic import BaseModel
 
 from chatapp.bus import InProcessBus
 from chatapp.clock import ManualClock
-from chatapp.presence import Presence, PresenceChanged, TimingWheel
+from chatapp.presence import LocalPresence, PresenceChanged, TimingWheel
 from chatapp.presence.events import Status
 
 
@@ -17,10 +17,10 @@ class MemoryPresenceStore:
         self.saved: dict[int, tuple[Status, int]] = {}
         self.writes = 0
 
-    def load(self, user_id: int) -> tuple[Status, int] | None:
+    async def load(self, user_id: int) -> tuple[Status, int] | None:
         return self.saved.get(user_id)
 
-    def save(self, user_id: int, status: Status, last_active_at: int) -> None:
+    async def save(self, user_id: int, status: Status, last_active_at: int) -> None:
         self.saved[user_id] = (status, last_active_at)
         self.writes += 1
 
@@ -39,76 +39,76 @@ class RecordingBus(InProcessBus):
 
 def make(
     timeout_ms: int = 30_000,
-) -> tuple[Presence, ManualClock, MemoryPresenceStore, RecordingBus]:
+) -> tuple[LocalPresence, ManualClock, MemoryPresenceStore, RecordingBus]:
     clock, store, bus = ManualClock(), MemoryPresenceStore(), RecordingBus()
-    return Presence(store, bus, clock, timeout_ms=timeout_ms), clock, store, bus
+    return LocalPresence(store, bus, clock, timeout_ms=timeout_ms), clock, store, bus
 
 
 def changes(bus: RecordingBus) -> list[tuple[int, str]]:
     return [(e.user_id, e.status) for e in bus.events if isinstance(e, PresenceChanged)]
 
 
-def test_online_on_first_heartbeat_offline_after_timeout() -> None:
+async def test_online_on_first_heartbeat_offline_after_timeout() -> None:
     """The first heartbeat makes a user online; 30 s of silence makes them offline."""
     presence, clock, _, bus = make()
-    presence.heartbeat(1, 10)
+    await presence.heartbeat(1, 10)
     assert changes(bus) == [(1, "online")]
     clock.advance(29.8)
-    assert presence.expire_due() == 0
+    assert await presence.expire_due() == 0
     clock.advance(0.4)
-    assert presence.expire_due() == 1
+    assert await presence.expire_due() == 1
     assert changes(bus) == [(1, "online"), (1, "offline")]
-    (offline,) = presence.of([1])
+    (offline,) = await presence.statuses([1])
     assert (offline.status, offline.last_active_at) == ("offline", clock.now_ms() - 30_200)
 
 
-def test_heartbeats_keep_a_user_online_without_flapping() -> None:
+async def test_heartbeats_keep_a_user_online_without_flapping() -> None:
     """Heartbeats inside the timeout, from any device, keep the user online with no changes."""
     presence, clock, _, bus = make()
-    presence.heartbeat(1, 10)
+    await presence.heartbeat(1, 10)
     for _ in range(20):
         clock.advance(20)
-        presence.heartbeat(1, 10 if clock.monotonic() % 40 else 11)
-        presence.expire_due()
+        await presence.heartbeat(1, 10 if clock.monotonic() % 40 else 11)
+        await presence.expire_due()
     assert changes(bus) == [(1, "online")]
 
 
-def test_logout_of_the_last_device_is_offline_at_once() -> None:
+async def test_logout_of_the_last_device_is_offline_at_once() -> None:
     """device_gone ends a device now; the user is offline only when no device is left."""
     presence, _, _, bus = make()
-    presence.heartbeat(1, 10)
-    presence.heartbeat(1, 11)
-    presence.device_gone(1, 10)
+    await presence.heartbeat(1, 10)
+    await presence.heartbeat(1, 11)
+    await presence.device_gone(1, 10)
     assert presence.is_online(1)
-    presence.device_gone(1, 11)
+    await presence.device_gone(1, 11)
     assert not presence.is_online(1)
     assert changes(bus) == [(1, "online"), (1, "offline")]
 
 
-def test_heartbeats_do_not_write_to_disk_each_time() -> None:
+async def test_heartbeats_do_not_write_to_disk_each_time() -> None:
     """Status changes are written; last_active_at otherwise at most once a minute."""
     presence, clock, store, _ = make()
-    presence.heartbeat(1, 10)
+    await presence.heartbeat(1, 10)
     for _ in range(60):
         clock.advance(5)
-        presence.heartbeat(1, 10)
+        await presence.heartbeat(1, 10)
     # One write for going online, then one per 60 s of the 300 s that passed.
     assert store.writes == 1 + 5
 
 
-def test_ten_thousand_online_cost_no_sweep_work() -> None:
+async def test_ten_thousand_online_cost_no_sweep_work() -> None:
     """10,000 users heartbeating on time: expiry examines no entry at all."""
     presence, clock, _, _ = make()
     for user_id in range(1, 10_001):
-        presence.heartbeat(user_id, user_id)
+        await presence.heartbeat(user_id, user_id)
     for _ in range(10):
         clock.advance(5)
         for user_id in range(1, 10_001):
-            presence.heartbeat(user_id, user_id)
-        assert presence.expire_due() == 0
+            await presence.heartbeat(user_id, user_id)
+        assert await presence.expire_due() == 0
     assert presence.sweep_work == 0
     clock.advance(31)
-    assert presence.expire_due() == 10_000
+    assert await presence.expire_due() == 10_000
     assert presence.sweep_work == 10_000
 
 

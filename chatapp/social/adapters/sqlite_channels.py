@@ -10,8 +10,11 @@ from typing import Any
 import aiosqlite
 
 from chatapp.social.models import Channel, ChannelKind, Membership
+from chatapp.social.store import ChannelStoreError
+from chatapp.storage.sqlite import raises
 
 
+@raises(ChannelStoreError)
 class SqliteChannelStore:
     """Channels and members in SQLite.
 

@@ -1,48 +1,19 @@
-"""The event bus: how a module learns what another module did.
+"""The in-process bus: asyncio queues, one per subscriber.
 
-Events are pydantic models so that a bus between processes (Redis, NATS) can
-carry the same events as JSON later. The in-process bus gives each subscriber
-its own queue and task, so a slow or failing subscriber never delays the
-publisher or the other subscribers.
+Each subscriber has its own queue and task, so a slow or failing subscriber
+never delays the publisher or the other subscribers.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
-from typing import Protocol, TypeVar
 
 import structlog
 from pydantic import BaseModel
 
+from chatapp.bus.protocol import EventT, Subscriber
+
 log = structlog.get_logger(__name__)
-
-EventT = TypeVar("EventT", bound=BaseModel)
-Subscriber = Callable[[EventT], Awaitable[None]]
-
-
-class Bus(Protocol):
-    """Publish-subscribe of typed events."""
-
-    def publish(self, event: BaseModel) -> None:
-        """Hand the event to every subscriber of its type; never blocks, never raises."""
-        ...
-
-    def subscribe(
-        self, event_type: type[EventT], handler: Subscriber[EventT], *, name: str
-    ) -> None:
-        """Call `handler` for each event of `event_type`, in publication order."""
-        ...
-
-    def subscribe_all(
-        self,
-        event_types: tuple[type[BaseModel], ...],
-        handler: Subscriber[BaseModel],
-        *,
-        name: str,
-    ) -> None:
-        """One handler for several event types, called in their common publication order."""
-        ...
 
 
 class _Subscription:
@@ -59,7 +30,9 @@ class _Subscription:
             try:
                 await self.handler(event)
             except Exception:
-                log.exception("subscriber_failed", subscriber=self.name, event=type(event).__name__)
+                log.exception(
+                    "subscriber_failed", subscriber=self.name, event_type=type(event).__name__
+                )
             finally:
                 self.queue.task_done()
 

@@ -19,7 +19,7 @@ from typing import Any, Final
 
 import plyvel
 
-from chatapp.messaging import codec
+from chatapp.messaging.adapters import codec
 from chatapp.messaging.models import AcceptedMessage, StoredMessage
 from chatapp.messaging.store import MessageStoreError
 

@@ -9,7 +9,8 @@ from typing import Any
 import aiosqlite
 
 from chatapp.accounts.models import Credentials, Device, User
-from chatapp.accounts.store import UsernameTaken
+from chatapp.accounts.store import UsernameTaken, UserStoreError
+from chatapp.storage.sqlite import raises
 
 _USER_COLUMNS = "user_id, username, display_name, about, created_at"
 _DEVICE_COLUMNS = "device_id, user_id, name, created_at, last_seen_at"
@@ -35,6 +36,7 @@ def _device(row: Any) -> Device:
     )
 
 
+@raises(UserStoreError)
 class SqliteUserStore:
     """Users and devices in the `users` and `devices` tables."""
 

@@ -17,8 +17,8 @@ from typing import Any, Final
 
 import structlog
 
-from chatapp.messaging import codec
-from chatapp.messaging.leveldb_layout import (
+from chatapp.messaging.adapters import codec
+from chatapp.messaging.adapters.leveldb_layout import (
     INBOX,
     MESSAGE,
     RANGE_END,

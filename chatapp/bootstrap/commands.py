@@ -1,0 +1,54 @@
+"""What a CLI command needs, built as the server builds it, and its events relayed to the server."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+from chatapp.accounts import Accounts
+from chatapp.bootstrap.modules import build_accounts
+from chatapp.bootstrap.stores import open_user_stores, users_database
+from chatapp.bus import RelayBus
+from chatapp.bus.control_socket import relay_to_running_server
+from chatapp.clock import SystemClock
+from chatapp.config import Settings
+from chatapp.events import event_codec
+from chatapp.storage import apply_migrations, find_migrations, open_sqlite
+
+ResultT = TypeVar("ResultT")
+
+
+@dataclass(frozen=True)
+class CommandOutcome(Generic[ResultT]):
+    result: ResultT
+    server_told: bool
+    """True when a server was running on the data folder and took the command's events."""
+
+
+async def run_accounts_command(
+    settings: Settings, act: Callable[[Accounts], Awaitable[ResultT]]
+) -> CommandOutcome[ResultT]:
+    """Run one accounts operation on the data folder, then tell the running server, if any.
+
+    Raises ControlUnreachable when a server seems to run but did not take the
+    events; the change itself is on disk by then.
+    """
+    clock = SystemClock()
+    bus = RelayBus()
+    async with contextlib.AsyncExitStack() as stack:
+        stores = await open_user_stores(settings.data_dir, clock, stack)
+        accounts = build_accounts(settings, stores, clock=clock, bus=bus, stack=stack)
+        result = await act(accounts)
+    told = await relay_to_running_server(settings.data_dir, bus.published, event_codec())
+    return CommandOutcome(result, told)
+
+
+async def migrate(settings: Settings) -> list[int]:
+    """Apply the schema migrations not applied yet; returns their numbers."""
+    database = await open_sqlite(users_database(settings.data_dir))
+    try:
+        return await apply_migrations(database, find_migrations(), now_ms=SystemClock().now_ms())
+    finally:
+        await database.close()

@@ -1,0 +1,91 @@
+"""Building the modules from their stores: each receives its collaborators, nothing wires itself."""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+
+from chatapp.accounts import AccountLimits, Accounts, PasswordHashing
+from chatapp.accounts.adapters import Argon2PasswordHasher
+from chatapp.bootstrap.stores import UserStores
+from chatapp.bus import Bus
+from chatapp.clock import Clock
+from chatapp.config import Settings
+from chatapp.messaging import MessageStore, Messaging
+from chatapp.presence import LocalPresence, PresenceStore
+from chatapp.ratelimit import KeyedRateLimiter
+from chatapp.social import ChannelStore, Friends, FriendStore, Social
+from chatapp.social.sender_reads import SenderReadMarks
+
+
+def password_hasher(settings: Settings, stack: contextlib.AsyncExitStack) -> PasswordHashing:
+    hasher = Argon2PasswordHasher(
+        time_cost=settings.password_hash_time_cost,
+        memory_kib=settings.password_hash_memory_kib,
+        parallelism=settings.password_hash_parallelism,
+        threads=settings.password_hash_threads,
+    )
+    stack.callback(hasher.close)
+    return hasher
+
+
+def build_accounts(
+    settings: Settings,
+    stores: UserStores,
+    *,
+    clock: Clock,
+    bus: Bus,
+    stack: contextlib.AsyncExitStack,
+) -> Accounts:
+    return Accounts(
+        stores.users,
+        password_hasher(settings, stack),
+        clock,
+        bus,
+        AccountLimits(
+            clock,
+            logins_per_username=settings.login_attempts_per_username,
+            logins_per_address=settings.login_attempts_per_address,
+            signups_per_address=settings.signups_per_address,
+            window_seconds=settings.rate_limit_window_seconds,
+        ),
+        stores.push_targets,
+    )
+
+
+@dataclass(frozen=True)
+class SocialModules:
+    social: Social
+    friends: Friends
+    sender_reads: SenderReadMarks
+
+
+def build_social(
+    channels: ChannelStore, friends: FriendStore, *, accounts: Accounts, bus: Bus, clock: Clock
+) -> SocialModules:
+    sender_reads = SenderReadMarks(channels)
+    return SocialModules(
+        social=Social(channels, accounts, bus, clock, sender_reads),
+        friends=Friends(friends, accounts, bus, clock),
+        sender_reads=sender_reads,
+    )
+
+
+def build_messaging(
+    settings: Settings, store: MessageStore, *, social: Social, bus: Bus, clock: Clock
+) -> Messaging:
+    return Messaging(store, social, bus, clock, send_limiter=send_limiter(settings, clock))
+
+
+def build_presence(
+    settings: Settings, store: PresenceStore, *, bus: Bus, clock: Clock
+) -> LocalPresence:
+    return LocalPresence(store, bus, clock, timeout_ms=settings.presence_timeout_ms)
+
+
+def send_limiter(settings: Settings, clock: Clock) -> KeyedRateLimiter:
+    return KeyedRateLimiter(
+        clock,
+        capacity=settings.send_burst,
+        window_seconds=settings.send_burst / settings.send_rate_per_second,
+    )

@@ -1,0 +1,77 @@
+"""Building the notify module: its providers, their queues and the notifier."""
+
+from __future__ import annotations
+
+import contextlib
+
+import aiohttp
+
+from chatapp.accounts import Accounts, PushTarget
+from chatapp.clock import Clock
+from chatapp.config import Settings
+from chatapp.notify import Notifier, Push
+from chatapp.notify.delivery import DeliveryQueue, RetryPolicy
+from chatapp.notify.providers import ProviderContext, build_providers
+from chatapp.notify.providers.guard import target_session
+from chatapp.notify.providers.webpush import WebPushProvider
+from chatapp.observability import Metrics
+from chatapp.presence import LiveDevices
+
+
+async def open_push(
+    settings: Settings,
+    stack: contextlib.AsyncExitStack,
+    *,
+    accounts: Accounts,
+    live_devices: LiveDevices,
+    clock: Clock,
+    metrics: Metrics,
+) -> Push:
+    """The enabled providers with a delivery queue each, and the notifier that feeds them."""
+    session = aiohttp.ClientSession()
+    stack.push_async_callback(session.close)
+    targets = target_session(allow_private=settings.push_allow_private_targets)
+    stack.push_async_callback(targets.close)
+    context = ProviderContext(
+        session=session, target_session=targets, clock=clock, data_dir=settings.data_dir
+    )
+    providers = build_providers(settings, context)
+    retry = RetryPolicy(
+        retries=settings.push_retries,
+        base_seconds=settings.push_retry_base_ms / 1000,
+        max_seconds=settings.push_retry_max_ms / 1000,
+    )
+
+    async def forget(target: PushTarget) -> None:
+        await accounts.forget_push_target(target.device_id)
+
+    queues = {
+        name: DeliveryQueue(
+            provider,
+            metrics,
+            size=settings.push_queue_size,
+            workers=settings.push_workers,
+            timeout_seconds=settings.push_timeout_ms / 1000,
+            retry=retry,
+            on_target_gone=forget,
+        )
+        for name, provider in providers.items()
+    }
+    notifier = Notifier(
+        directory=accounts,
+        live_devices=live_devices,
+        queues=queues,
+        clock=clock,
+        window_seconds=settings.push_collapse_window_ms / 1000,
+        include_text=settings.push_include_text,
+    )
+    webpush = providers.get("webpush")
+    push = Push(
+        accounts,
+        providers,
+        queues,
+        notifier,
+        webpush_public_key=webpush.public_key if isinstance(webpush, WebPushProvider) else None,
+    )
+    stack.push_async_callback(push.close)
+    return push

@@ -1,0 +1,8 @@
+"""The event bus: how a module learns what another module did."""
+
+from chatapp.bus.codec import EventCodec, UnknownEvent
+from chatapp.bus.in_process import InProcessBus
+from chatapp.bus.protocol import Bus, EventT, Subscriber
+from chatapp.bus.relay import RelayBus
+
+__all__ = ["Bus", "EventCodec", "EventT", "InProcessBus", "RelayBus", "Subscriber", "UnknownEvent"]

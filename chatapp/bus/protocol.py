@@ -1,0 +1,39 @@
+"""The bus's contract: publish-subscribe of typed events.
+
+Events are pydantic models that round-trip through JSON, so a bus between
+processes (the control socket, Redis, NATS) carries the same events.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Protocol, TypeVar
+
+from pydantic import BaseModel
+
+EventT = TypeVar("EventT", bound=BaseModel)
+Subscriber = Callable[[EventT], Awaitable[None]]
+
+
+class Bus(Protocol):
+    """Publish-subscribe of typed events."""
+
+    def publish(self, event: BaseModel) -> None:
+        """Hand the event to every subscriber of its type; never blocks, never raises."""
+        ...
+
+    def subscribe(
+        self, event_type: type[EventT], handler: Subscriber[EventT], *, name: str
+    ) -> None:
+        """Call `handler` for each event of `event_type`, in publication order."""
+        ...
+
+    def subscribe_all(
+        self,
+        event_types: tuple[type[BaseModel], ...],
+        handler: Subscriber[BaseModel],
+        *,
+        name: str,
+    ) -> None:
+        """One handler for several event types, called in their common publication order."""
+        ...

@@ -1,0 +1,252 @@
+"""The WebSocket endpoint: accepting a socket, the hello/sync handshake, the read loop."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+
+import structlog
+from aiohttp import WSMsgType, web
+
+from chatapp.accounts import Accounts
+from chatapp.config import Settings
+from chatapp.errors import Forbidden, Refused
+from chatapp.gateway import frames
+from chatapp.gateway.connection import (
+    CLOSE_HELLO_TIMEOUT,
+    CLOSE_SLOW_CONSUMER,
+    CLOSE_TOO_MANY,
+    CLOSE_UNAUTHORIZED,
+    CLOSE_UNSUPPORTED_DATA,
+    Connection,
+)
+from chatapp.gateway.registry import ConnectionRegistry
+from chatapp.gateway.session import Session, SessionModules
+from chatapp.presence.events import ConnectionClosed, ConnectionOpened
+
+log = structlog.get_logger(__name__)
+
+# Room for 100,000 characters even when a client escapes each one as a
+# `\uXXXX\uXXXX` surrogate pair (12 bytes), with the frame around it.
+MAX_FRAME_BYTES = 2 * 1024 * 1024
+# A client that sends this many frames in a row that are not JSON text is not
+# speaking the protocol at all; it is disconnected rather than answered forever.
+MAX_UNREADABLE_IN_A_ROW = 20
+# How long a closing handshake may wait for the client's answer.
+CLOSE_TIMEOUT = 5.0
+
+
+class Gateway:
+    """Owns the live connections of this process.
+
+    Connection ids are `node_id` and a counter: unique across the nodes of a
+    cluster, so that an event naming a connection never names another node's.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        node_id: str,
+        registry: ConnectionRegistry,
+        accounts: Accounts,
+        modules: SessionModules,
+    ) -> None:
+        self._settings = settings
+        self._node_id = node_id
+        self._serial = itertools.count(1)
+        self.registry = registry
+        self._accounts = accounts
+        self._modules = modules
+        self._metrics = modules.metrics
+        self._open = 0
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        self._check_origin(request)
+        # No per-message compression: it costs each connection a zlib context
+        # (tens of KiB) and CPU on every frame, for text that is mostly short.
+        socket = web.WebSocketResponse(
+            # aiohttp refuses a message of exactly max_msg_size; 2 MiB itself is allowed.
+            max_msg_size=MAX_FRAME_BYTES + 1,
+            autoping=True,
+            compress=False,
+            timeout=CLOSE_TIMEOUT,
+        )
+        await socket.prepare(request)
+        gauge = self._metrics.open_connections.labels(kind="websocket")
+        gauge.inc()
+        self._open += 1
+        try:
+            if self._open > self._settings.max_connections:
+                self._refuse("connections_total")
+                await socket.close(code=CLOSE_TOO_MANY, message=b"server full: try later")
+            else:
+                await self._serve(socket)
+        except Exception:
+            # The answer is already a WebSocket: an HTTP 500 written now would
+            # be garbage on the wire. Close it as the protocol says, and log.
+            log.exception("connection_failed")
+            await socket.close(code=1011, message=b"internal error")
+        finally:
+            self._open -= 1
+            gauge.dec()
+        return socket
+
+    async def close(self) -> None:
+        """On shutdown: tell every client to come back later, and wait (briefly) for them."""
+        connections = self.registry.all()
+        for connection in connections:
+            connection.close(1001, "server shutting down")
+        handshakes = [c.closing for c in connections if c.closing is not None]
+        if handshakes:
+            await asyncio.wait(handshakes, timeout=CLOSE_TIMEOUT)
+
+    async def _serve(self, socket: web.WebSocketResponse) -> None:
+        hello = await self._await_hello(socket)
+        if hello is None:
+            return
+        try:
+            caller = await self._accounts.authenticate(hello.token)
+        except Refused:
+            await socket.close(code=CLOSE_UNAUTHORIZED, message=b"bad token")
+            return
+        limit = self._settings.max_connections_per_user
+        if sum(1 for _ in self.registry.of_user(caller.user_id)) >= limit:
+            self._refuse("connections_per_user")
+            await socket.close(code=CLOSE_TOO_MANY, message=b"too many connections for this user")
+            return
+        connection = Connection(
+            socket,
+            connection_id=f"{self._node_id}-{next(self._serial)}",
+            user_id=caller.user_id,
+            device_id=caller.device_id,
+            queue_size=self._settings.connection_queue_size,
+        )
+        structlog.contextvars.bind_contextvars(
+            user_id=caller.user_id, device_id=caller.device_id, connection=connection.id
+        )
+        # Registered before the replay reads the store, so that messages
+        # arriving meanwhile are held rather than missed.
+        self.registry.add(connection)
+        session = Session(connection, self._modules)
+        log.info("connection_opened")
+        opened = {
+            "user_id": caller.user_id,
+            "device_id": caller.device_id,
+            "connection_id": connection.id,
+        }
+        self._modules.bus.publish(ConnectionOpened(**opened))
+        try:
+            max_seq = await self._modules.messaging.max_seq(caller.user_id)
+            ready = {
+                "type": "ready",
+                "user_id": caller.user_id,
+                "device_id": caller.device_id,
+                "heartbeat_interval_ms": self._settings.heartbeat_interval_ms,
+                "max_seq": max_seq,
+            }
+            await connection.put(frames.with_ref(ready, hello.ref))
+            if hello.last_seq is None:
+                await session.skip_history(max_seq, ref=hello.ref)
+            else:
+                await session.replay(hello.last_seq, ref=hello.ref)
+            await self._read(socket, connection, session)
+        finally:
+            if connection.close_code == CLOSE_SLOW_CONSUMER:
+                self._refuse("slow_consumer")
+            self._modules.bus.publish(ConnectionClosed(**opened))
+            self.registry.remove(connection)
+            await session.close()
+            await connection.finish()
+            log.info("connection_closed", code=socket.close_code)
+
+    def _check_origin(self, request: web.Request) -> None:
+        """Refuse cross-site WebSocket hijacking: a page elsewhere may not use our cookies' user."""
+        origin = request.headers.get("Origin")
+        if origin is None:
+            return
+        settings = self._settings
+        allowed = {
+            f"{request.scheme}://{request.host}".lower(),
+            _origin_of(settings.base_url),
+            *(_origin_of(entry) for entry in settings.allowed_origins),
+        }
+        if origin.rstrip("/").lower() not in allowed:
+            self._refuse("origin")
+            raise Forbidden("forbidden", "WebSockets from this origin are not allowed")
+
+    def _refuse(self, limit: str) -> None:
+        self._metrics.rate_limited.labels(limit=limit).inc()
+
+    async def _await_hello(self, socket: web.WebSocketResponse) -> frames.Hello | None:
+        timeout = self._settings.hello_timeout_ms / 1000
+        try:
+            message = await socket.receive(timeout=timeout)
+        except TimeoutError:
+            await socket.close(code=CLOSE_HELLO_TIMEOUT, message=b"no hello")
+            return None
+        if message.type in (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED):
+            return None
+        if message.type is WSMsgType.ERROR:
+            return None
+        frame: frames.ClientFrame | None = None
+        if message.type is WSMsgType.TEXT:
+            with contextlib.suppress(frames.FrameError):
+                frame = frames.parse_frame(message.data)
+        if not isinstance(frame, frames.Hello):
+            await socket.close(code=CLOSE_UNAUTHORIZED, message=b"hello first")
+            return None
+        return frame
+
+    async def _read(
+        self, socket: web.WebSocketResponse, connection: Connection, session: Session
+    ) -> None:
+        unreadable = 0
+        async for message in socket:
+            # Answers to this client's own frames slow its reading down rather
+            # than overflow its queue: a fast sender is not a slow consumer.
+            await connection.room_for_answers()
+            if message.type is WSMsgType.TEXT:
+                try:
+                    frame = frames.parse_frame(message.data)
+                except frames.FrameError as error:
+                    unreadable = unreadable + 1 if error.unreadable else 0
+                    connection.push(
+                        frames.error_frame(
+                            error.code,
+                            error.message,
+                            ref=error.ref,
+                            client_msg_id=error.client_msg_id,
+                        )
+                    )
+                else:
+                    unreadable = 0
+                    await session.handle(frame)
+            elif message.type is WSMsgType.BINARY:
+                unreadable += 1
+                connection.push(
+                    frames.error_frame("bad_request", "frames are JSON text, not binary")
+                )
+            if unreadable >= MAX_UNREADABLE_IN_A_ROW:
+                await socket.close(
+                    code=CLOSE_UNSUPPORTED_DATA, message=b"not speaking the protocol"
+                )
+                break
+            if connection.close_code is not None:
+                break
+
+
+def _origin_of(url: str) -> str:
+    scheme, _, rest = url.partition("://")
+    return f"{scheme}://{rest.split('/', 1)[0]}".lower()
+
+
+GATEWAY = web.AppKey("gateway", Gateway)
+
+
+async def websocket_route(request: web.Request) -> web.StreamResponse:
+    return await request.app[GATEWAY].handle(request)
+
+
+__all__ = ["GATEWAY", "Gateway", "websocket_route"]

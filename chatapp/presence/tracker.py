@@ -1,0 +1,35 @@
+"""What the rest of the server may ask presence: the seam a remote presence plugs into."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Protocol
+
+from pydantic import BaseModel, ConfigDict
+
+from chatapp.presence.events import Status
+
+
+class UserPresence(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    user_id: int
+    status: Status
+    last_active_at: int
+
+
+class LiveDevices(Protocol):
+    """Who is connected right now (push is for the others)."""
+
+    async def has_live_device(self, user_id: int) -> bool:
+        """True while the user has at least one connected WebSocket, on any node."""
+        ...
+
+
+class PresenceTracker(LiveDevices, Protocol):
+    """Presence as its readers see it. The local tracker keeps the state in this
+    process; a cluster's answers the same calls from a shared store."""
+
+    async def statuses(self, user_ids: Iterable[int]) -> list[UserPresence]:
+        """Each user's status and last_active_at, in the order asked."""
+        ...

@@ -1,0 +1,6 @@
+"""Channels and friendships on SQLite: the embedded default, for the composition root only."""
+
+from chatapp.social.adapters.sqlite_channels import SqliteChannelStore
+from chatapp.social.adapters.sqlite_friends import SqliteFriendStore
+
+__all__ = ["SqliteChannelStore", "SqliteFriendStore"]

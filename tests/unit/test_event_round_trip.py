@@ -1,0 +1,91 @@
+"""Every event on the bus survives JSON, so a bus between processes can carry it."""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+
+import pytest
+from pydantic import BaseModel
+
+import chatapp
+from chatapp.accounts import DeviceRevoked
+from chatapp.bus import EventCodec, UnknownEvent
+from chatapp.events import EVENT_TYPES, event_codec
+from chatapp.gateway.events import TypingStarted
+from chatapp.messaging import MessageAccepted, StoredMessage
+from chatapp.presence import ConnectionClosed, ConnectionOpened, HeartbeatReceived, PresenceChanged
+from chatapp.social import ChannelChanged, FriendshipChanged, ReadMarkerMoved
+
+MESSAGE = StoredMessage(
+    channel_id=7,
+    message_id=3,
+    sender_id=1,
+    text="héllo 👋 " + "x" * 1000,
+    created_at=1_700_000_000_000,
+    client_msg_id="c-1",
+)
+ONE_OF_EACH: list[BaseModel] = [
+    ChannelChanged(channel_id=7, event="added", user_ids=(1, 2)),
+    ConnectionOpened(user_id=1, device_id=2, connection_id="a1b2c3d4-1"),
+    ConnectionClosed(user_id=1, device_id=2, connection_id="a1b2c3d4-1"),
+    DeviceRevoked(user_id=1, device_id=2),
+    FriendshipChanged(user_ids=(1, 2), status="accepted", requested_by=1),
+    HeartbeatReceived(user_id=1, device_id=2, connection_id="a1b2c3d4-1"),
+    MessageAccepted(message=MESSAGE, inbox_seqs={1: 10, 2: 4}, origin_connection="a1b2c3d4-1"),
+    PresenceChanged(user_id=1, status="online", last_active_at=1_700_000_000_000),
+    ReadMarkerMoved(user_id=2, channel_id=7, message_id=3, origin_connection=None),
+    TypingStarted(channel_id=7, user_id=1, member_ids=(1, 2)),
+]
+
+
+def declared_event_types() -> set[type[BaseModel]]:
+    """Every pydantic model defined in a `chatapp.<module>.events` module."""
+    found: set[type[BaseModel]] = set()
+    for module_info in pkgutil.walk_packages(chatapp.__path__, "chatapp."):
+        if not module_info.name.endswith(".events") or module_info.name == "chatapp.events":
+            continue
+        module = importlib.import_module(module_info.name)
+        for value in vars(module).values():
+            if (
+                isinstance(value, type)
+                and issubclass(value, BaseModel)
+                and value.__module__ == module.__name__
+            ):
+                found.add(value)
+    return found
+
+
+def test_the_catalogue_lists_every_declared_event() -> None:
+    """A new event type cannot be forgotten by the bus between processes."""
+    assert set(EVENT_TYPES) == declared_event_types()
+    assert {type(event) for event in ONE_OF_EACH} == set(EVENT_TYPES)
+
+
+@pytest.mark.parametrize("event", ONE_OF_EACH, ids=lambda event: type(event).__name__)
+def test_every_event_round_trips_through_json(event: BaseModel) -> None:
+    """Encoded and decoded, an event equals the one published, field for field."""
+    codec = event_codec()
+    assert codec.decode(codec.encode(event)) == event
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        b"not json",
+        b"[]",
+        b'{"type": "Shutdown", "event": {}}',
+        b'{"type": "DeviceRevoked", "event": {"user_id": "one"}}',
+        b'{"type": "DeviceRevoked"}',
+    ],
+)
+def test_lines_that_are_not_known_events_are_refused(line: bytes) -> None:
+    """A peer can make the bus carry only the server's own event types, each validated."""
+    with pytest.raises(UnknownEvent):
+        event_codec().decode(line)
+
+
+def test_a_codec_encodes_only_the_types_it_knows() -> None:
+    """An event outside the catalogue is refused on the way out, not sent half-known."""
+    with pytest.raises(UnknownEvent):
+        EventCodec([DeviceRevoked]).encode(TypingStarted(channel_id=1, user_id=1, member_ids=()))
