@@ -83,6 +83,12 @@ class RawSocket:
         async with asyncio.timeout(timeout):
             while True:
                 message = await self.socket.receive()
+                if message.type is aiohttp.WSMsgType.CLOSE:
+                    # The code the server sent. The socket's own close_code may
+                    # already say 1006: the server does not wait for our reply
+                    # once its handler has ended.
+                    code: int = message.data
+                    return code
                 if message.type in (
                     aiohttp.WSMsgType.CLOSE,
                     aiohttp.WSMsgType.CLOSED,

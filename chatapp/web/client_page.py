@@ -1,0 +1,105 @@
+"""The web client: static files served at `/` by the same process, with a strict CSP.
+
+The page is plain ES modules and CSS under `static/`; nothing is built. It
+speaks only the public protocol (HTTP under `/api/v1` and the WebSocket), so
+the server treats it as any other client. API answers keep their own headers;
+only the client's files get the page's security headers.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from aiohttp import web
+
+from chatapp.config import Settings
+
+STATIC_DIR = Path(__file__).parent / "static"
+WEB_SETTINGS = web.AppKey("web_settings", Settings)
+INDEX = STATIC_DIR / "index.html"
+STATIC_PREFIX = "/static/"
+_PLAIN_HOST = re.compile(r"[A-Za-z0-9.\-]+(:\d{1,5})?|\[[0-9A-Fa-f:.]+\](:\d{1,5})?")
+
+# Explicit, so a machine's own mime.types cannot turn a module into text/plain
+# (browsers refuse to run module scripts served with a non-script type).
+_CONTENT_TYPES = {
+    ".html": "text/html; charset=utf-8",
+    ".js": "text/javascript; charset=utf-8",
+    ".css": "text/css; charset=utf-8",
+    ".svg": "image/svg+xml",
+    ".png": "image/png",
+    ".json": "application/json",
+}
+
+
+def add_web_client(app: web.Application, settings: Settings) -> None:
+    """Serve the page at `/` and its files at `/static/...`."""
+    app[WEB_SETTINGS] = settings
+    app.router.add_get("/", _index)
+    app.router.add_get(STATIC_PREFIX + "{path:.+}", _static_file)
+
+
+def content_security_policy(ws_origins: list[str]) -> str:
+    """No inline script or style, no plugins, no framing; sockets only to this server."""
+    connect = " ".join(["'self'", *dict.fromkeys(ws_origins)])
+    return "; ".join(
+        [
+            "default-src 'self'",
+            "script-src 'self'",
+            "style-src 'self'",
+            "img-src 'self' data:",
+            f"connect-src {connect}",
+            "object-src 'none'",
+            "base-uri 'none'",
+            "form-action 'self'",
+            "frame-ancestors 'none'",
+        ]
+    )
+
+
+async def _index(request: web.Request) -> web.StreamResponse:
+    return _file_response(request, INDEX, cache="no-cache")
+
+
+async def _static_file(request: web.Request) -> web.StreamResponse:
+    relative = request.match_info["path"]
+    path = (STATIC_DIR / relative).resolve()
+    if not path.is_relative_to(STATIC_DIR.resolve()) or not path.is_file():
+        raise web.HTTPNotFound(reason=f"no file {relative}")
+    if path.suffix not in _CONTENT_TYPES:
+        raise web.HTTPNotFound(reason=f"no file {relative}")
+    # Revalidated each time: a server upgrade must never leave a page mixing
+    # old and new modules. ETags keep the revalidation cheap.
+    return _file_response(request, path, cache="no-cache")
+
+
+def _file_response(request: web.Request, path: Path, *, cache: str) -> web.FileResponse:
+    response = web.FileResponse(path)
+    response.headers["Content-Type"] = _CONTENT_TYPES[path.suffix]
+    response.headers.update(_security_headers(request))
+    response.headers["Cache-Control"] = cache
+    return response
+
+
+def _security_headers(request: web.Request) -> dict[str, str]:
+    settings = request.app[WEB_SETTINGS]
+    # The page's own origin (as the browser reached it) and the configured
+    # public one: the client connects to whichever the login answer allows.
+    origins = [_origin_of(settings.ws_url)]
+    # The Host header comes from the client: only a plain host[:port] goes into a header.
+    if _PLAIN_HOST.fullmatch(request.host):
+        schemes = ("wss",) if request.secure else ("ws", "wss")
+        origins += [f"{scheme}://{request.host}" for scheme in schemes]
+    return {
+        "Content-Security-Policy": content_security_policy(origins),
+        "X-Content-Type-Options": "nosniff",
+        "Referrer-Policy": "no-referrer",
+        "X-Frame-Options": "DENY",
+        "Cross-Origin-Opener-Policy": "same-origin",
+    }
+
+
+def _origin_of(url: str) -> str:
+    scheme, _, rest = url.partition("://")
+    return f"{scheme}://{rest.split('/', 1)[0]}".lower()
