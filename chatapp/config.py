@@ -27,8 +27,9 @@ from pydantic import (
 ENV_PREFIX = "CHATAPP_"
 # The push providers this server can use; `push_providers` enables some of them.
 PUSH_PROVIDERS = ("log", "webhook", "webpush", "ntfy")
-# Settings whose values are never repeated in an error message.
-_SECRET_SUFFIXES = ("_secret",)
+# Settings whose values are never repeated in an error message (URLs of
+# databases may carry a password).
+_SECRET_SUFFIXES = ("_secret", "database_url", "redis_url")
 
 
 def _split_names(value: object) -> object:
@@ -114,6 +115,33 @@ class Settings(BaseModel):
     push_vapid_subject: str = ""
     push_webpush_ttl_seconds: int = Field(default=86_400, ge=0, le=2_419_200)
 
+    # Cluster mode: both set, the node keeps its data in PostgreSQL and talks
+    # to the other nodes through Redis; neither, the embedded stores.
+    database_url: str = ""
+    redis_url: str = Field(default="", validate_default=True)
+    node_id: str = Field(default="", max_length=100)
+    cluster_name: str = Field(default="chatapp", pattern=r"^[A-Za-z0-9_.-]{1,64}$")
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url_is_postgresql(cls, value: str) -> str:
+        if value and not value.startswith(("postgresql://", "postgres://")):
+            raise ValueError("must be a postgresql:// URL")
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url_goes_with_database_url(cls, value: str, info: ValidationInfo) -> str:
+        if value and not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("must be a redis://, rediss:// or unix:// URL")
+        database_url = info.data.get("database_url", "")
+        if bool(value) != bool(database_url):
+            raise ValueError(
+                "cluster mode needs both CHATAPP_DATABASE_URL and CHATAPP_REDIS_URL; set both"
+                " or neither"
+            )
+        return value
+
     @field_validator("push_providers")
     @classmethod
     def _providers_are_known(cls, value: list[str]) -> list[str]:
@@ -173,6 +201,15 @@ class Settings(BaseModel):
     @property
     def ws_url(self) -> str:
         return "ws" + self.base_url.removeprefix("http") + "/ws"
+
+    @property
+    def cluster_mode(self) -> bool:
+        return bool(self.database_url)
+
+    @property
+    def node_name(self) -> str:
+        """This node's name in a cluster: `node_id`, else host and port."""
+        return self.node_id or f"{self.host}:{self.port}"
 
 
 def load_settings(

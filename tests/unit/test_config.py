@@ -55,6 +55,13 @@ def test_public_url_gives_the_ws_url() -> None:
         ({"CHATAPP_LOG_LEVEL": "loud"}, "CHATAPP_LOG_LEVEL"),
         ({"CHATAPP_PRESENCE_TIMEOUT_MS": "-5"}, "CHATAPP_PRESENCE_TIMEOUT_MS"),
         ({"CHATAPP_NO_SUCH_THING": "1"}, "CHATAPP_NO_SUCH_THING"),
+        (
+            {"CHATAPP_DATABASE_URL": "mysql://x", "CHATAPP_REDIS_URL": "redis://r"},
+            "CHATAPP_DATABASE_URL",
+        ),
+        ({"CHATAPP_DATABASE_URL": "postgresql://x"}, "redis_url"),
+        ({"CHATAPP_REDIS_URL": "redis://localhost"}, "CHATAPP_REDIS_URL"),
+        ({"CHATAPP_CLUSTER_NAME": "two words"}, "CHATAPP_CLUSTER_NAME"),
     ],
 )
 def test_bad_values_are_refused_naming_the_setting(environ: dict[str, str], named: str) -> None:
@@ -79,3 +86,22 @@ def test_bad_config_files_are_refused(tmp_path: Path) -> None:
     ]:
         with pytest.raises(ConfigError, match=expected):
             load_settings(config_file=path, environ={})
+
+
+def test_cluster_mode_needs_both_urls_and_hides_them_in_errors() -> None:
+    """Both URLs set is cluster mode; neither is the embedded default; a password never leaks."""
+    assert not load_settings(environ={}).cluster_mode
+    both = load_settings(
+        environ={
+            "CHATAPP_DATABASE_URL": "postgresql://chat:pw@db/chat",
+            "CHATAPP_REDIS_URL": "redis://cache:6379/0",
+            "CHATAPP_PORT": "8081",
+        }
+    )
+    assert both.cluster_mode
+    assert both.node_name == "127.0.0.1:8081"
+    with pytest.raises(ConfigError) as caught:
+        load_settings(
+            environ={"CHATAPP_DATABASE_URL": "mysql://chat:secret-pw@db", "CHATAPP_REDIS_URL": "r"}
+        )
+    assert "secret-pw" not in str(caught.value)

@@ -1,4 +1,4 @@
-"""The client, the wire models and every module's contracts load no storage engine."""
+"""The client, the wire models and every module's contracts load no storage engine or driver."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import json
 import subprocess
 import sys
 
-ENGINES = ("plyvel", "aiosqlite", "argon2", "pywebpush", "py_vapid")
+ENGINES = ("plyvel", "aiosqlite", "argon2", "pywebpush", "py_vapid", "asyncpg", "redis")
 CONTRACTS = [
     "chatapp.client",
     "chatapp.protocol",
