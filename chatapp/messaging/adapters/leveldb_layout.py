@@ -75,10 +75,23 @@ def last_id(db: Any, prefix: bytes) -> int:
 
 
 def find_original(reader: Any, sender_id: int, client_msg_id: str) -> AcceptedMessage | None:
-    receipt: bytes | None = reader.get(dedup_key(sender_id, client_msg_id))
+    receipt = read_receipt(reader, sender_id, client_msg_id)
     if receipt is None:
         return None
-    channel_id, message_id, seq = codec.decode_receipt(receipt)
+    return read_original(reader, sender_id, client_msg_id, receipt)
+
+
+def read_receipt(reader: Any, sender_id: int, client_msg_id: str) -> tuple[int, int, int] | None:
+    """`(channel_id, message_id, sender's seq)` of a stored send; None if never stored."""
+    receipt: bytes | None = reader.get(dedup_key(sender_id, client_msg_id))
+    return None if receipt is None else codec.decode_receipt(receipt)
+
+
+def read_original(
+    reader: Any, sender_id: int, client_msg_id: str, receipt: tuple[int, int, int]
+) -> AcceptedMessage:
+    """The stored send that `receipt` records, as a duplicate."""
+    channel_id, message_id, seq = receipt
     message = read_message(reader, channel_id, message_id)
     if message is None:
         raise MessageStoreError(

@@ -1,0 +1,61 @@
+"""The open LevelDB, shared by the event loop, the writer thread and the reader threads.
+
+plyvel crashes the process when a database is closed while another thread
+still uses it, so every use holds a lease (`with handle as db:`) and closing
+waits until no lease is held. A lease is a counter under a lock: cheap enough
+for the point reads that run on the event loop.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from chatapp.messaging.store import MessageStoreError
+
+
+class LevelDBHandle:
+    """One plyvel DB that is closed only once nobody is using it."""
+
+    def __init__(self, db: Any) -> None:
+        self._db: Any = db
+        self._closed_because = ""
+        self._leases = 0
+        self._idle = threading.Condition()
+
+    @property
+    def is_open(self) -> bool:
+        """Whether a lease would be granted now."""
+        return self._db is not None
+
+    def __enter__(self) -> Any:
+        """Lease the DB; raises `MessageStoreError` when it is closed."""
+        with self._idle:
+            if self._db is None:
+                raise MessageStoreError(self._closed_because)
+            self._leases += 1
+            return self._db
+
+    def __exit__(self, *exc_info: object) -> None:
+        with self._idle:
+            self._leases -= 1
+            if not self._leases:
+                self._idle.notify_all()
+
+    def close(self, reason: str) -> None:
+        """Refuse new leases with `reason`, wait for those held, then close the DB.
+
+        Blocks until the last lease ends, so it runs on a thread, never on the
+        event loop. Closing a closed handle only changes the reason.
+        """
+        with self._idle:
+            db, self._db = self._db, None
+            self._closed_because = reason
+            self._idle.wait_for(lambda: not self._leases)
+        if db is not None:
+            db.close()
+
+    def replace(self, db: Any) -> None:
+        """Lease `db` from now on, after `close`."""
+        with self._idle:
+            self._db = db
