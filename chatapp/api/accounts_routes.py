@@ -39,7 +39,7 @@ async def login(call: Call) -> web.Response:
             token=result.token,
             device_id=result.device.device_id,
             user=result.user,
-            ws_url=call.services.discovery.ws_url_for(result.user.user_id),
+            ws_url=(await call.services.discovery.choose(result.user.user_id)).ws_url,
         )
     )
 

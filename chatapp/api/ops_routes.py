@@ -40,9 +40,8 @@ async def metrics(call: Call) -> web.Response:
 
 
 async def discovery(call: Call) -> web.Response:
-    return json_answer(
-        DiscoveryAnswer(ws_url=call.services.discovery.ws_url_for(call.caller.user_id))
-    )
+    choice = await call.services.discovery.choose(call.caller.user_id)
+    return json_answer(DiscoveryAnswer(ws_url=choice.ws_url, node_id=choice.node_id))
 
 
 async def openapi(call: Call) -> web.Response:

@@ -20,7 +20,7 @@ from chatapp.bus.control_socket import ControlSocket
 from chatapp.clock import Clock, SystemClock
 from chatapp.config import Settings
 from chatapp.conversations import Conversations
-from chatapp.discovery import Discovery
+from chatapp.discovery import SingleNode
 from chatapp.events import event_codec
 from chatapp.gateway.fanout import FanOut
 from chatapp.gateway.registry import ConnectionRegistry
@@ -118,7 +118,7 @@ async def open_server(
         metrics=metrics,
         bus=bus,
         accounts=accounts,
-        discovery=Discovery(settings.ws_url),
+        discovery=SingleNode(settings.ws_url, settings.node_name),
         social=social.social,
         messaging=messaging,
         conversations=conversations,

@@ -1,15 +1,39 @@
 """Discovery: which chat server a client should connect to.
 
-One node today, so the answer is this node's public WebSocket URL. With several
-gateway nodes this is where the least-loaded one would be chosen.
+`Discovery` is the seam: one node answers with itself; a cluster answers with
+the live node that has the fewest connections (`chatapp.cluster`).
 """
 
 from __future__ import annotations
 
+from typing import Protocol
 
-class Discovery:
-    def __init__(self, ws_url: str) -> None:
-        self._ws_url = ws_url
+from pydantic import BaseModel, ConfigDict
 
-    def ws_url_for(self, user_id: int) -> str:
-        return self._ws_url
+
+class NodeChoice(BaseModel):
+    """Where a client should open its WebSocket."""
+
+    model_config = ConfigDict(frozen=True)
+
+    ws_url: str
+    node_id: str
+
+
+class Discovery(Protocol):
+    async def choose(self, user_id: int) -> NodeChoice:
+        """The node for this user's next connection."""
+        ...
+
+
+class SingleNode:
+    """One node: the answer is always this node."""
+
+    def __init__(self, ws_url: str, node_id: str) -> None:
+        self._choice = NodeChoice(ws_url=ws_url, node_id=node_id)
+
+    async def choose(self, user_id: int) -> NodeChoice:
+        return self._choice
+
+
+__all__ = ["Discovery", "NodeChoice", "SingleNode"]

@@ -94,6 +94,7 @@ class DevicesAnswer(Answer):
 
 class DiscoveryAnswer(Answer):
     ws_url: str
+    node_id: str = Field(description="the chosen node's name (its CHATAPP_NODE_ID)")
 
 
 class HealthAnswer(Answer):

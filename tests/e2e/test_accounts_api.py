@@ -197,9 +197,12 @@ async def test_user_search_returns_at_most_20(chat_server: RunningServer) -> Non
 
 
 async def test_discovery_names_this_server(chat_server: RunningServer) -> None:
-    """GET /discovery answers the ws_url clients should connect to."""
+    """GET /discovery answers the ws_url clients should connect to, and the node's name."""
     client = await chat_server.user()
     assert await client.discovery() == chat_server.ws_url
+    answer = await client.request("GET", "/api/v1/discovery")
+    port = chat_server.url.rsplit(":", 1)[1]
+    assert answer == {"ws_url": chat_server.ws_url, "node_id": f"127.0.0.1:{port}"}
 
 
 async def test_login_is_rate_limited_per_username(tmp_path: Path) -> None:
