@@ -95,7 +95,10 @@ class Accounts:
         _enforce(self._limits.login_by_username, name, "login attempts for this username")
         credentials = await self._store.get_credentials(name)
         stored_hash = credentials.password_hash if credentials else None
-        if credentials is None or not await self._hasher.verify(stored_hash, password):
+        # verify runs for an unknown name too (against a decoy), so a wrong
+        # username takes as long as a wrong password.
+        matched = await self._hasher.verify(stored_hash, password)
+        if credentials is None or not matched:
             log.info("login_refused", username=name)
             raise Unauthorized("invalid_credentials", "wrong username or password")
         if self._hasher.needs_rehash(credentials.password_hash):

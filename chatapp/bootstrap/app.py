@@ -101,6 +101,7 @@ async def open_server(
     subscribe_modules(
         bus,
         social=social.social,
+        friends=social.friends,
         sender_reads=social.sender_reads,
         presence=presence,
         push=push,

@@ -11,7 +11,7 @@ from chatapp.notify import OBSERVED_EVENTS as NOTIFIER_EVENTS
 from chatapp.notify import Push
 from chatapp.presence import OBSERVED_EVENTS as PRESENCE_EVENTS
 from chatapp.presence import LocalPresence
-from chatapp.social import ChannelChanged, Social
+from chatapp.social import ChannelChanged, Friends, FriendshipChanged, Social
 from chatapp.social.sender_reads import SenderReadMarks
 
 
@@ -19,6 +19,7 @@ def subscribe_modules(
     bus: Bus,
     *,
     social: Social,
+    friends: Friends,
     sender_reads: SenderReadMarks,
     presence: LocalPresence,
     push: Push,
@@ -26,6 +27,7 @@ def subscribe_modules(
 ) -> None:
     bus.subscribe(MessageAccepted, sender_reads.message_accepted, name="social.sender_reads")
     bus.subscribe(ChannelChanged, social.channel_changed, name="social.membership")
+    bus.subscribe(FriendshipChanged, friends.friendship_changed, name="social.friends")
     bus.subscribe_all(PRESENCE_EVENTS, presence.observe, name="presence")
     if push.enabled:
         bus.subscribe_all(NOTIFIER_EVENTS, push.notifier.observe, name="notify")

@@ -68,6 +68,8 @@ class Connection:
         self._held_overflowed = False
         self._room = asyncio.Event()
         self._room.set()
+        # Set when nothing will drain the queue any more (closed, or the writer stopped).
+        self._gone = asyncio.Event()
         self._writer = asyncio.create_task(self._write(), name=f"ws-writer:{self.id}")
         self.close_code: int | None = None
         self._closer: asyncio.Task[bool] | None = None
@@ -101,9 +103,25 @@ class Connection:
             self.close(CLOSE_SLOW_CONSUMER, "too slow: reconnect and sync")
 
     async def put(self, frame: str) -> None:
-        """Queue a frame, waiting for room: for replies the client asked for (replay)."""
-        if self.state is not State.CLOSING:
-            await self._queue.put(frame)
+        """Queue a frame, waiting for room: for replies the client asked for (replay).
+
+        Returns without queueing once the connection closes or its writer
+        stops, since nobody would make room any more.
+        """
+        if self.state is State.CLOSING:
+            return
+        try:
+            self._queue.put_nowait(frame)
+            return
+        except asyncio.QueueFull:
+            pass
+        putting = asyncio.ensure_future(self._queue.put(frame))
+        gone = asyncio.ensure_future(self._gone.wait())
+        try:
+            await asyncio.wait((putting, gone), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            putting.cancel()
+            gone.cancel()
 
     # -- inbox messages -------------------------------------------------------------
 
@@ -158,6 +176,7 @@ class Connection:
         self.state = State.CLOSING
         self.close_code = code
         self._room.set()
+        self._gone.set()
         self._writer.cancel()
         self._closer = asyncio.create_task(self.socket.close(code=code, message=reason.encode()))
 
@@ -170,6 +189,7 @@ class Connection:
         """After the socket is closed: stop the writer."""
         self.state = State.CLOSING
         self._room.set()
+        self._gone.set()
         self._writer.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await self._writer
@@ -188,4 +208,5 @@ class Connection:
                     log.error("unsendable_frame", connection=self.id)
         except (ConnectionError, RuntimeError):
             # The peer went away; the read loop notices and cleans up.
+            self._gone.set()
             return

@@ -8,7 +8,7 @@ from typing import Any
 
 import structlog
 
-from chatapp.errors import RateLimited, Refused
+from chatapp.errors import RateLimited, Refused, StoreFailed, Unavailable
 from chatapp.gateway import frames
 from chatapp.gateway.connection import Connection
 from chatapp.messaging import AcceptedMessage, Messaging
@@ -62,7 +62,8 @@ class SendPipeline:
                 checked = await messaging.check(
                     self.connection.user_id, frame.channel_id, frame.client_msg_id, frame.text
                 )
-            except Refused as refusal:
+            except (Refused, StoreFailed) as failure:
+                refusal = failure if isinstance(failure, Refused) else _store_unavailable(failure)
                 if isinstance(refusal, RateLimited):
                     self._metrics.rate_limited.labels(limit="sends").inc()
                 stored = asyncio.get_running_loop().create_future()
@@ -104,3 +105,9 @@ class SendPipeline:
                 "seq": accepted.seq,
             }
             self.connection.push(frames.with_ref(ack, frame.ref))
+
+
+def _store_unavailable(failure: StoreFailed) -> Unavailable:
+    """A store behind a check (membership, say) failed: refuse the send, keep the pipeline."""
+    log.warning("send_check_failed", error=str(failure))
+    return Unavailable("store_unavailable", "the server could not check this send now; try again")

@@ -52,6 +52,10 @@ class Friends:
             FriendshipChanged(user_ids=(low, high), status="removed", requested_by=caller_id)
         )
 
+    async def friendship_changed(self, event: FriendshipChanged) -> None:
+        """From the bus: a friendship changed, perhaps on another node; re-read both lists."""
+        self._forget(*event.user_ids)
+
     async def friends_of(self, user_id: int) -> frozenset[int]:
         """Accepted friends only."""
         cached = self._accepted.get(user_id)

@@ -1,0 +1,135 @@
+"""The server's modules built as the composition root builds them, on fakes and a manual clock."""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+
+from chatapp.accounts import AccountLimits, Accounts, LoginResult
+from chatapp.bootstrap.modules import build_messaging, build_presence, build_social
+from chatapp.clock import ManualClock
+from chatapp.config import Settings
+from chatapp.gateway.session import SessionModules
+from chatapp.messaging import MessageAccepted, Messaging
+from chatapp.observability import Metrics
+from chatapp.presence import OBSERVED_EVENTS as PRESENCE_EVENTS
+from chatapp.presence import LocalPresence
+from chatapp.social import ChannelChanged, Friends, Social
+from chatapp.social.sender_reads import SenderReadMarks
+from chatapp.testing.fakes.bus import RecordingBus
+from chatapp.testing.fakes.channels import FakeChannelStore
+from chatapp.testing.fakes.friends import FakeFriendStore
+from chatapp.testing.fakes.messages import FakeMessageStore
+from chatapp.testing.fakes.passwords import FakePasswordHasher
+from chatapp.testing.fakes.presence import FakePresenceStore
+from chatapp.testing.fakes.push_targets import FakePushTargetStore
+from chatapp.testing.fakes.users import FakeUserStore
+
+FAKE_PASSWORD = "correct horse battery"
+
+
+@dataclass(frozen=True)
+class ModulesOnFakes:
+    """Every module of a server, each given fakes where the server gives it engines.
+
+    The stores, the bus and the clock are here too, so a test can look behind
+    a module (or change a store as another process would).
+    """
+
+    settings: Settings
+    clock: ManualClock
+    bus: RecordingBus
+    users: FakeUserStore
+    push_targets: FakePushTargetStore
+    hasher: FakePasswordHasher
+    channels: FakeChannelStore
+    friend_store: FakeFriendStore
+    messages: FakeMessageStore
+    presence_store: FakePresenceStore
+    accounts: Accounts
+    social: Social
+    friends: Friends
+    sender_reads: SenderReadMarks
+    messaging: Messaging
+    presence: LocalPresence
+    metrics: Metrics
+    _addresses: itertools.count[int] = field(
+        default_factory=lambda: itertools.count(1), init=False, repr=False
+    )
+
+    def session_modules(self) -> SessionModules:
+        """What the gateway gives each session, as `open_server` builds it."""
+        return SessionModules(
+            messaging=self.messaging, social=self.social, bus=self.bus, metrics=self.metrics
+        )
+
+    async def sign_up(self, username: str, password: str = FAKE_PASSWORD) -> LoginResult:
+        """A new user, logged in on one device.
+
+        Each call comes from an address of its own, so making many users in a
+        test does not run into the per-address limits.
+        """
+        address = f"test-address-{next(self._addresses)}"
+        await self.accounts.signup(username, password, address=address)
+        return await self.accounts.login(username, password, address=address)
+
+
+def build_modules_on_fakes(
+    settings: Settings | None = None, *, clock: ManualClock | None = None
+) -> ModulesOnFakes:
+    """Build the modules as `chatapp.bootstrap` does, with fakes for every store.
+
+    The bus is a `RecordingBus` with the modules' own subscriptions made, as
+    `chatapp.bootstrap.wiring.subscribe_modules` makes them (push and
+    fan-out, which need connections, are left out): events reach them only
+    when the test calls `bus.deliver()`.
+    """
+    settings = settings or Settings()
+    clock = clock or ManualClock()
+    bus = RecordingBus()
+    users = FakeUserStore()
+    push_targets = FakePushTargetStore(users)
+    hasher = FakePasswordHasher()
+    # As `build_accounts`, which makes its own argon2 hasher and so cannot take a fake.
+    accounts = Accounts(
+        users,
+        hasher,
+        clock,
+        bus,
+        AccountLimits(
+            clock,
+            logins_per_username=settings.login_attempts_per_username,
+            logins_per_address=settings.login_attempts_per_address,
+            signups_per_address=settings.signups_per_address,
+            window_seconds=settings.rate_limit_window_seconds,
+        ),
+        push_targets,
+    )
+    channels, friend_store = FakeChannelStore(), FakeFriendStore()
+    social = build_social(channels, friend_store, accounts=accounts, bus=bus, clock=clock)
+    presence_store = FakePresenceStore()
+    presence = build_presence(settings, presence_store, bus=bus, clock=clock)
+    messages = FakeMessageStore()
+    messaging = build_messaging(settings, messages, social=social.social, bus=bus, clock=clock)
+    bus.subscribe(MessageAccepted, social.sender_reads.message_accepted, name="social.sender_reads")
+    bus.subscribe(ChannelChanged, social.social.channel_changed, name="social.membership")
+    bus.subscribe_all(PRESENCE_EVENTS, presence.observe, name="presence")
+    return ModulesOnFakes(
+        settings=settings,
+        clock=clock,
+        bus=bus,
+        users=users,
+        push_targets=push_targets,
+        hasher=hasher,
+        channels=channels,
+        friend_store=friend_store,
+        messages=messages,
+        presence_store=presence_store,
+        accounts=accounts,
+        social=social.social,
+        friends=social.friends,
+        sender_reads=social.sender_reads,
+        messaging=messaging,
+        presence=presence,
+        metrics=Metrics(),
+    )

@@ -1,0 +1,174 @@
+"""One connection's queue, its catch-up hold and its closing, on a FakeSocket."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Callable
+
+import pytest
+
+from chatapp.gateway import frames
+from chatapp.gateway.connection import CLOSE_SLOW_CONSUMER, Connection, State
+from chatapp.testing.fakes import FakeSocket
+
+QUEUE = 16
+
+Connect = Callable[..., tuple[Connection, FakeSocket]]
+
+
+@pytest.fixture
+async def connect() -> AsyncIterator[Connect]:
+    """Make connections on fake sockets; each is finished (writer stopped) after the test."""
+    made: list[Connection] = []
+
+    def make(queue_size: int = QUEUE) -> tuple[Connection, FakeSocket]:
+        socket = FakeSocket()
+        connection = Connection(
+            socket, connection_id=f"test-{len(made)}", user_id=1, device_id=1, queue_size=queue_size
+        )
+        made.append(connection)
+        return connection, socket
+
+    yield make
+    for connection in made:
+        if connection.closing is not None:
+            await connection.closing
+        await connection.finish()
+
+
+def message(seq: int) -> str:
+    return frames.message_frame(seq, json.dumps({"text": f"m{seq}"}))
+
+
+def seqs(socket: FakeSocket) -> list[int]:
+    return [frame["seq"] for frame in socket.of_type("message")]
+
+
+async def test_a_full_queue_closes_the_connection_with_1013(connect: Connect) -> None:
+    """A client that reads nothing fills its queue; one frame more closes it as a slow
+    consumer, drops what was queued, and later frames are ignored."""
+    connection, socket = connect()
+    for n in range(QUEUE):
+        connection.push(frames.encode({"type": "n", "n": n}))
+    assert connection.close_code is None
+
+    connection.push(frames.encode({"type": "one too many"}))
+    connection.push(frames.encode({"type": "after closing"}))
+
+    assert connection.state is State.CLOSING
+    assert await socket.wait_closed() == CLOSE_SLOW_CONSUMER
+    assert connection.close_code == CLOSE_SLOW_CONSUMER
+    assert socket.sent == []
+
+
+async def test_a_slow_reader_is_slowed_down_not_disconnected(connect: Connect) -> None:
+    """Three-quarters full, room_for_answers waits while the client reads nothing, and
+    returns once the writer drains the queue; the connection stays open."""
+    connection, socket = connect()
+    socket.stall()
+    for n in range(QUEUE * 3 // 4):
+        connection.push(frames.encode({"type": "n", "n": n}))
+    waiting = asyncio.create_task(connection.room_for_answers())
+    await socket.wait_until_stalled()
+    assert not waiting.done()
+
+    socket.resume()
+    await waiting
+    await socket.wait_for_frames(QUEUE * 3 // 4)
+    assert connection.close_code is None
+
+
+async def test_messages_held_during_catch_up_follow_the_replay_without_repeats(
+    connect: Connect,
+) -> None:
+    """Live messages that arrive while replaying are held; go_live sends those past the
+    replay, in order; anything at or below what was delivered is never sent twice."""
+    connection, socket = connect()
+    connection.start_catching_up(0)
+    connection.deliver(3, message(3))
+    connection.deliver(4, message(4))
+    for seq in (1, 2, 3):
+        await connection.replayed(seq, message(seq))
+
+    assert connection.go_live()
+    connection.deliver(4, message(4))
+    connection.deliver(2, message(2))
+    connection.deliver(5, message(5))
+
+    await socket.wait_for_frames(5)
+    assert seqs(socket) == [1, 2, 3, 4, 5]
+    assert (connection.state, connection.delivered_seq) == (State.LIVE, 5)
+
+
+async def test_go_live_is_false_when_the_hold_overflowed(connect: Connect) -> None:
+    """More live messages than the queue holds while replaying: go_live says False (read
+    the store again) and stays catching up; after a second replay it goes live."""
+    connection, socket = connect()
+    connection.start_catching_up(0)
+    for seq in range(1, QUEUE + 2):
+        connection.deliver(seq, message(seq))
+
+    assert not connection.go_live()
+    assert connection.state is State.CATCHING_UP
+    for seq in range(1, QUEUE + 2):
+        await connection.replayed(seq, message(seq))
+    assert connection.go_live()
+
+    connection.deliver(QUEUE + 2, message(QUEUE + 2))
+    await socket.wait_for_frames(QUEUE + 2)
+    assert seqs(socket) == list(range(1, QUEUE + 3))
+
+
+async def test_skip_to_goes_live_after_a_seq_without_replaying(connect: Connect) -> None:
+    """A hello without last_seq: held messages up to max_seq are dropped, later ones sent."""
+    connection, socket = connect()
+    connection.deliver(5, message(5))
+    connection.deliver(6, message(6))
+    connection.skip_to(5)
+    connection.deliver(7, message(7))
+    await socket.wait_for_frames(2)
+    assert seqs(socket) == [6, 7]
+
+
+async def test_close_closes_the_socket_once_with_its_code(connect: Connect) -> None:
+    """close(code) closes the socket with that code and reason; a second close is ignored;
+    queued frames and later puts are dropped."""
+    connection, socket = connect()
+    connection.push(frames.encode({"type": "queued"}))
+    connection.close(4401, "the device was logged out")
+    connection.close(1001, "again")
+    await connection.put(frames.encode({"type": "after"}))
+
+    assert await socket.wait_closed() == 4401
+    assert socket.close_message == b"the device was logged out"
+    assert socket.sent == []
+
+
+async def test_an_unsendable_frame_is_dropped_and_the_next_one_sent(connect: Connect) -> None:
+    """A frame the socket cannot encode (a lone surrogate) costs that frame, not the
+    connection."""
+    connection, socket = connect()
+    connection.push('{"type":"bad","text":"\udc80"}')
+    connection.push(frames.encode({"type": "good"}))
+    await socket.wait_for_frames(1)
+    assert socket.types() == ["good"]
+    assert connection.close_code is None
+
+
+async def test_a_put_waiting_for_room_returns_when_the_connection_closes(
+    connect: Connect,
+) -> None:
+    """A replay's put that waits on a full queue gives up once the connection is closing."""
+    connection, socket = connect()
+    socket.stall()
+    for n in range(QUEUE):
+        connection.push(frames.encode({"type": "n", "n": n}))
+    await socket.wait_until_stalled()  # the writer holds one frame and cannot send it
+    connection.push(frames.encode({"type": "n", "n": QUEUE}))  # the queue is full again
+
+    # Closed while the put below waits for room, as a revocation or shutdown would.
+    asyncio.get_running_loop().call_soon(connection.close, 1001, "server shutting down")
+    async with asyncio.timeout(0.05):
+        await connection.put(frames.encode({"type": "replayed"}))
+    assert connection.close_code == 1001
