@@ -11,7 +11,13 @@ from aiohttp import web
 
 from chatapp.api import MIDDLEWARES, add_routes
 from chatapp.api.client_address import parse_networks
-from chatapp.bootstrap.modules import build_accounts, build_messaging, build_presence, build_social
+from chatapp.bootstrap.modules import (
+    build_accounts,
+    build_messaging,
+    build_presence,
+    build_social,
+    password_hasher,
+)
 from chatapp.bootstrap.push import open_push
 from chatapp.bootstrap.stores import open_stores
 from chatapp.bootstrap.wiring import start_tasks, subscribe_modules
@@ -72,7 +78,14 @@ async def open_server(
     stores = await open_stores(settings.data_dir, clock, stack)
     bus = InProcessBus()
     metrics = Metrics()
-    accounts = build_accounts(settings, stores.accounts, clock=clock, bus=bus, stack=stack)
+    accounts = build_accounts(
+        settings,
+        stores.accounts.users,
+        stores.accounts.push_targets,
+        hasher=password_hasher(settings, stack),
+        clock=clock,
+        bus=bus,
+    )
     social = build_social(stores.channels, stores.friends, accounts=accounts, bus=bus, clock=clock)
     presence = build_presence(settings, stores.presence, bus=bus, clock=clock)
     stack.push_async_callback(presence.close)

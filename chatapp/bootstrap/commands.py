@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Generic, TypeVar
 
 from chatapp.accounts import Accounts
-from chatapp.bootstrap.modules import build_accounts
+from chatapp.bootstrap.modules import build_accounts, password_hasher
 from chatapp.bootstrap.stores import open_user_stores, users_database
 from chatapp.bus import RelayBus
 from chatapp.bus.control_socket import relay_to_running_server
@@ -39,7 +39,14 @@ async def run_accounts_command(
     bus = RelayBus()
     async with contextlib.AsyncExitStack() as stack:
         stores = await open_user_stores(settings.data_dir, clock, stack)
-        accounts = build_accounts(settings, stores, clock=clock, bus=bus, stack=stack)
+        accounts = build_accounts(
+            settings,
+            stores.users,
+            stores.push_targets,
+            hasher=password_hasher(settings, stack),
+            clock=clock,
+            bus=bus,
+        )
         result = await act(accounts)
     told = await relay_to_running_server(settings.data_dir, bus.published, event_codec())
     return CommandOutcome(result, told)

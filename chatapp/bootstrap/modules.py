@@ -5,9 +5,8 @@ from __future__ import annotations
 import contextlib
 from dataclasses import dataclass
 
-from chatapp.accounts import AccountLimits, Accounts, PasswordHashing
+from chatapp.accounts import AccountLimits, Accounts, PasswordHashing, PushTargetStore, UserStore
 from chatapp.accounts.adapters import Argon2PasswordHasher
-from chatapp.bootstrap.stores import UserStores
 from chatapp.bus import Bus
 from chatapp.clock import Clock
 from chatapp.config import Settings
@@ -31,15 +30,16 @@ def password_hasher(settings: Settings, stack: contextlib.AsyncExitStack) -> Pas
 
 def build_accounts(
     settings: Settings,
-    stores: UserStores,
+    users: UserStore,
+    push_targets: PushTargetStore,
     *,
+    hasher: PasswordHashing,
     clock: Clock,
     bus: Bus,
-    stack: contextlib.AsyncExitStack,
 ) -> Accounts:
     return Accounts(
-        stores.users,
-        password_hasher(settings, stack),
+        users,
+        hasher,
         clock,
         bus,
         AccountLimits(
@@ -49,7 +49,7 @@ def build_accounts(
             signups_per_address=settings.signups_per_address,
             window_seconds=settings.rate_limit_window_seconds,
         ),
-        stores.push_targets,
+        push_targets,
     )
 
 

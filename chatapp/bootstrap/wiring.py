@@ -15,6 +15,21 @@ from chatapp.social import ChannelChanged, Friends, FriendshipChanged, Social
 from chatapp.social.sender_reads import SenderReadMarks
 
 
+def subscribe_module_state(
+    bus: Bus,
+    *,
+    social: Social,
+    friends: Friends,
+    sender_reads: SenderReadMarks,
+    presence: LocalPresence,
+) -> None:
+    """What the modules keep in memory follows the bus, whoever published."""
+    bus.subscribe(MessageAccepted, sender_reads.message_accepted, name="social.sender_reads")
+    bus.subscribe(ChannelChanged, social.channel_changed, name="social.membership")
+    bus.subscribe(FriendshipChanged, friends.friendship_changed, name="social.friends")
+    bus.subscribe_all(PRESENCE_EVENTS, presence.observe, name="presence")
+
+
 def subscribe_modules(
     bus: Bus,
     *,
@@ -25,10 +40,9 @@ def subscribe_modules(
     push: Push,
     fan_out: FanOut,
 ) -> None:
-    bus.subscribe(MessageAccepted, sender_reads.message_accepted, name="social.sender_reads")
-    bus.subscribe(ChannelChanged, social.channel_changed, name="social.membership")
-    bus.subscribe(FriendshipChanged, friends.friendship_changed, name="social.friends")
-    bus.subscribe_all(PRESENCE_EVENTS, presence.observe, name="presence")
+    subscribe_module_state(
+        bus, social=social, friends=friends, sender_reads=sender_reads, presence=presence
+    )
     if push.enabled:
         bus.subscribe_all(NOTIFIER_EVENTS, push.notifier.observe, name="notify")
     fan_out.subscribe(bus)

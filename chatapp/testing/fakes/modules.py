@@ -5,16 +5,21 @@ from __future__ import annotations
 import itertools
 from dataclasses import dataclass, field
 
-from chatapp.accounts import AccountLimits, Accounts, LoginResult
-from chatapp.bootstrap.modules import build_messaging, build_presence, build_social
+from chatapp.accounts import Accounts, LoginResult
+from chatapp.bootstrap.modules import (
+    build_accounts,
+    build_messaging,
+    build_presence,
+    build_social,
+)
+from chatapp.bootstrap.wiring import subscribe_module_state
 from chatapp.clock import ManualClock
 from chatapp.config import Settings
 from chatapp.gateway.session import SessionModules
-from chatapp.messaging import MessageAccepted, Messaging
+from chatapp.messaging import Messaging
 from chatapp.observability import Metrics
-from chatapp.presence import OBSERVED_EVENTS as PRESENCE_EVENTS
 from chatapp.presence import LocalPresence
-from chatapp.social import ChannelChanged, Friends, Social
+from chatapp.social import Friends, Social
 from chatapp.social.sender_reads import SenderReadMarks
 from chatapp.testing.fakes.bus import RecordingBus
 from chatapp.testing.fakes.channels import FakeChannelStore
@@ -80,7 +85,7 @@ def build_modules_on_fakes(
     """Build the modules as `chatapp.bootstrap` does, with fakes for every store.
 
     The bus is a `RecordingBus` with the modules' own subscriptions made, as
-    `chatapp.bootstrap.wiring.subscribe_modules` makes them (push and
+    `chatapp.bootstrap.wiring.subscribe_module_state` makes them (push and
     fan-out, which need connections, are left out): events reach them only
     when the test calls `bus.deliver()`.
     """
@@ -90,30 +95,20 @@ def build_modules_on_fakes(
     users = FakeUserStore()
     push_targets = FakePushTargetStore(users)
     hasher = FakePasswordHasher()
-    # As `build_accounts`, which makes its own argon2 hasher and so cannot take a fake.
-    accounts = Accounts(
-        users,
-        hasher,
-        clock,
-        bus,
-        AccountLimits(
-            clock,
-            logins_per_username=settings.login_attempts_per_username,
-            logins_per_address=settings.login_attempts_per_address,
-            signups_per_address=settings.signups_per_address,
-            window_seconds=settings.rate_limit_window_seconds,
-        ),
-        push_targets,
-    )
+    accounts = build_accounts(settings, users, push_targets, hasher=hasher, clock=clock, bus=bus)
     channels, friend_store = FakeChannelStore(), FakeFriendStore()
     social = build_social(channels, friend_store, accounts=accounts, bus=bus, clock=clock)
     presence_store = FakePresenceStore()
     presence = build_presence(settings, presence_store, bus=bus, clock=clock)
     messages = FakeMessageStore()
     messaging = build_messaging(settings, messages, social=social.social, bus=bus, clock=clock)
-    bus.subscribe(MessageAccepted, social.sender_reads.message_accepted, name="social.sender_reads")
-    bus.subscribe(ChannelChanged, social.social.channel_changed, name="social.membership")
-    bus.subscribe_all(PRESENCE_EVENTS, presence.observe, name="presence")
+    subscribe_module_state(
+        bus,
+        social=social.social,
+        friends=social.friends,
+        sender_reads=social.sender_reads,
+        presence=presence,
+    )
     return ModulesOnFakes(
         settings=settings,
         clock=clock,
