@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import pytest
 
 
@@ -32,3 +35,21 @@ def test_plugin_fixture_serves_a_real_server(pytester: pytest.Pytester) -> None:
     pytester.makeini("[pytest]\nasyncio_default_fixture_loop_scope = function\n")
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-W", "error")
     result.assert_outcomes(passed=2)
+
+
+def test_the_readmes_test_examples_run_in_a_fresh_project(pytester: pytest.Pytester) -> None:
+    """Every `async def test_` snippet in the README passes, pasted into a project of its own."""
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    snippets = [
+        block
+        for block in re.findall(r"```python\n(.*?)```", readme, flags=re.DOTALL)
+        if "async def test_" in block
+    ]
+    assert len(snippets) >= 2
+    for number, snippet in enumerate(snippets):
+        pytester.makepyfile(**{f"test_readme_{number}": snippet})
+    pytester.makeini(
+        "[pytest]\nasyncio_mode = auto\nasyncio_default_fixture_loop_scope = function\n"
+    )
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-W", "error")
+    result.assert_outcomes(passed=len(snippets))
