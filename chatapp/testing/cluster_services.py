@@ -2,8 +2,9 @@
 
 Tests that need them call `postgres_url()` / `redis_url()`. Where the service
 cannot be reached the test is skipped with the reason, except when
-`CHATAPP_TEST_REQUIRE_SERVICES=1` (CI sets it), where it fails: CI always
-runs the cluster suite.
+`CLUSTER_TESTS_REQUIRED=1` (CI sets it), where it fails: CI always
+runs the cluster suite. The variables are not named CHATAPP_*, which the
+servers under test would take for settings.
 """
 
 from __future__ import annotations
@@ -16,9 +17,9 @@ from urllib.parse import urlsplit
 import pytest
 
 POSTGRES_URL = os.environ.get(
-    "CHATAPP_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test"
+    "CLUSTER_TESTS_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test"
 )
-REDIS_URL = os.environ.get("CHATAPP_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+REDIS_URL = os.environ.get("CLUSTER_TESTS_REDIS_URL", "redis://127.0.0.1:6379/0")
 
 
 def unavailable(service: str, url: str, why: str) -> None:
@@ -26,7 +27,7 @@ def unavailable(service: str, url: str, why: str) -> None:
     message = (
         f"{service} at {url} is not reachable ({why}); see README, 'Running more than one node'"
     )
-    if os.environ.get("CHATAPP_TEST_REQUIRE_SERVICES") == "1":
+    if os.environ.get("CLUSTER_TESTS_REQUIRED") == "1":
         pytest.fail(message)
     pytest.skip(message)
 

@@ -1,0 +1,1 @@
+"""Cluster mode: the pieces a node shares with the others through Redis."""
