@@ -1,0 +1,88 @@
+"""Token buckets in Redis: one limit for the whole cluster, whichever node is asked.
+
+The same buckets as `chatapp.ratelimit.KeyedRateLimiter`, but `try_acquire`
+is async. While Redis cannot answer, each node limits on its own with an
+embedded `KeyedRateLimiter` of the same size, so a Redis outage neither
+opens the limits nor fails the requests.
+"""
+
+from __future__ import annotations
+
+import math
+
+import structlog
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from chatapp.clock import Clock
+from chatapp.cluster.keys import ClusterKeys
+from chatapp.ratelimit import KeyedRateLimiter
+
+log = structlog.get_logger(__name__)
+
+# KEYS: bucket; ARGV: capacity, tokens per ms, now (ms), ttl (ms)
+# -> nil when a token was taken, else ms until one is free (a string: Lua
+# would truncate a number).
+_TAKE = """
+local capacity = tonumber(ARGV[1])
+local rate = tonumber(ARGV[2])
+local now = tonumber(ARGV[3])
+local state = redis.call('HMGET', KEYS[1], 'tokens', 'updated')
+local tokens = tonumber(state[1]) or capacity
+local updated = tonumber(state[2]) or now
+-- A node whose clock is behind refills nothing rather than going back in time.
+if now > updated then
+  tokens = math.min(capacity, tokens + (now - updated) * rate)
+  updated = now
+end
+if tokens < 1 then return tostring((1 - tokens) / rate) end
+redis.call('HSET', KEYS[1], 'tokens', tostring(tokens - 1), 'updated', tostring(updated))
+redis.call('PEXPIRE', KEYS[1], ARGV[4])
+return false
+"""
+
+
+class RedisRateLimiter:
+    """Allows `capacity` events per `window_seconds` per key, across the cluster.
+
+    `limit` names the limit in the keys (`<cluster>:rate:<limit>:<key>`), so
+    several limits can use the same keys (a username, an address).
+    """
+
+    def __init__(
+        self,
+        redis: Redis,
+        clock: Clock,
+        *,
+        keys: ClusterKeys,
+        limit: str,
+        capacity: int,
+        window_seconds: float,
+    ) -> None:
+        self._clock = clock
+        self._keys = keys
+        self._limit = limit
+        self._capacity = capacity
+        self._per_ms = capacity / (window_seconds * 1000)
+        # A bucket left alone this long is full again: it carries nothing.
+        self._ttl_ms = math.ceil(window_seconds * 1000) + 1000
+        self._take = redis.register_script(_TAKE)
+        self._fallback = KeyedRateLimiter(clock, capacity=capacity, window_seconds=window_seconds)
+        self._degraded = False
+
+    async def try_acquire(self, key: str) -> float | None:
+        """Take one token for `key`; return None if allowed, else seconds until one is free."""
+        try:
+            wait_ms = await self._take(
+                keys=[self._keys.rate(self._limit, key)],
+                args=[self._capacity, self._per_ms, self._clock.now_ms(), self._ttl_ms],
+            )
+        except RedisError as error:
+            if not self._degraded:
+                log.warning("rate_limit_local", limit=self._limit, error=str(error))
+                self._degraded = True
+            return self._fallback.try_acquire(key)
+        if self._degraded:
+            log.info("rate_limit_shared", limit=self._limit)
+            self._degraded = False
+        return None if wait_ms is None else float(wait_ms) / 1000
