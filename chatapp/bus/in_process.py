@@ -43,6 +43,7 @@ class InProcessBus:
     def __init__(self, *, queue_capacity: int = 100_000) -> None:
         self._capacity = queue_capacity
         self._subscriptions: dict[type[BaseModel], list[_Subscription]] = {}
+        self._started = False
 
     def subscribe(
         self, event_type: type[EventT], handler: Subscriber[EventT], *, name: str
@@ -59,7 +60,7 @@ class InProcessBus:
         subscription = _Subscription(name, handler, self._capacity)
         for event_type in event_types:
             self._subscriptions.setdefault(event_type, []).append(subscription)
-        if self._running():
+        if self._started:
             subscription.task = asyncio.create_task(subscription.run(), name=f"bus:{name}")
 
     def publish(self, event: BaseModel) -> None:
@@ -73,6 +74,7 @@ class InProcessBus:
                 log.warning("bus_event_dropped", subscriber=subscription.name)
 
     async def start(self) -> None:
+        self._started = True
         for subscription in self._all():
             if subscription.task is None:
                 subscription.task = asyncio.create_task(
@@ -80,6 +82,7 @@ class InProcessBus:
                 )
 
     async def close(self) -> None:
+        self._started = False
         tasks = [s.task for s in self._all() if s.task is not None]
         for task in tasks:
             task.cancel()
@@ -93,6 +96,3 @@ class InProcessBus:
     def _all(self) -> list[_Subscription]:
         unique = {id(s): s for group in self._subscriptions.values() for s in group}
         return list(unique.values())
-
-    def _running(self) -> bool:
-        return any(s.task is not None for s in self._all())

@@ -78,6 +78,9 @@ class RedisBus:
         self._codec = codec
         self._local_only = frozenset(local_only)
         self._local = InProcessBus(queue_capacity=queue_capacity)
+        # Events this node published itself: for work that must happen once in
+        # the cluster and belongs to the node where the event happened (push).
+        self._own = InProcessBus(queue_capacity=queue_capacity)
         self._outgoing: asyncio.Queue[bytes] = asyncio.Queue(queue_capacity)
         self._silence_limit = silence_limit
         self._tasks: list[asyncio.Task[None]] = []
@@ -94,6 +97,7 @@ class RedisBus:
 
     def publish(self, event: BaseModel) -> None:
         self._local.publish(event)
+        self._own.publish(event)
         if type(event) in self._local_only:
             return
         try:
@@ -121,11 +125,22 @@ class RedisBus:
     ) -> None:
         self._local.subscribe_all(event_types, handler, name=name)
 
+    def subscribe_own(
+        self,
+        event_types: tuple[type[BaseModel], ...],
+        handler: Subscriber[BaseModel],
+        *,
+        name: str,
+    ) -> None:
+        """Like `subscribe_all`, for the events published on this node only."""
+        self._own.subscribe_all(event_types, handler, name=name)
+
     # -- lifetime ----------------------------------------------------------------------------
 
     async def start(self) -> None:
         """Start local delivery and the tasks that talk to Redis; never waits for Redis."""
         await self._local.start()
+        await self._own.start()
         self._closing = False
         self._tasks = [
             asyncio.create_task(self._send_forever(), name="redis-bus:send"),
@@ -142,6 +157,7 @@ class RedisBus:
         self._tasks = []
         self.connected = False
         await self._local.close()
+        await self._own.close()
 
     async def drain(self) -> None:
         """Wait until queued events are sent to Redis and local subscribers are done.
@@ -150,6 +166,7 @@ class RedisBus:
         """
         await self._outgoing.join()
         await self._local.drain()
+        await self._own.drain()
 
     # -- sending ---------------------------------------------------------------------------
 

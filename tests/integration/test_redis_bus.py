@@ -244,3 +244,25 @@ async def test_without_redis_a_node_keeps_serving_locally(keys: ClusterKeys) -> 
     finally:
         await bus.close(flush_timeout=0)
         await redis.aclose()
+
+
+async def test_own_subscribers_hear_only_what_their_node_published(
+    two_nodes: tuple[Node, Node],
+) -> None:
+    """subscribe_own is for work done once in the cluster: only the publishing node hears."""
+    a, b = two_nodes
+    own: dict[str, list[int]] = {"a": [], "b": []}
+    for name, node in (("a", a), ("b", b)):
+
+        async def record(event: BaseModel, name: str = name) -> None:
+            if isinstance(event, TypingStarted) and event.channel_id < 1_000_000:
+                own[name].append(event.channel_id)
+
+        node.bus.subscribe_own((TypingStarted,), record, name="own")
+    a.bus.publish(TypingStarted(channel_id=1, user_id=1, member_ids=()))
+    b.bus.publish(TypingStarted(channel_id=2, user_id=2, member_ids=()))
+    await settle(a, b)
+    await a.bus.drain()
+    await b.bus.drain()
+    assert own == {"a": [1], "b": [2]}
+    assert sorted(a.typing()) == sorted(b.typing()) == [(1, 1), (2, 2)]
