@@ -1,0 +1,196 @@
+"""UserStore on PostgreSQL, for many nodes writing at once."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import asyncpg
+
+from chatapp.accounts.models import Credentials, Device, User
+from chatapp.accounts.store import UsernameTaken, UserStoreError
+from chatapp.storage.postgres import raises
+
+_USER_COLUMNS = "user_id, username, display_name, about, created_at"
+_DEVICE_COLUMNS = "device_id, user_id, name, created_at, last_seen_at"
+# Named in migrations/postgresql/001_users_and_social.sql.
+_USERNAME_UNIQUE = "users_username_unique"
+
+
+def _user(row: Any) -> User:
+    return User(
+        user_id=row["user_id"],
+        username=row["username"],
+        display_name=row["display_name"],
+        about=row["about"],
+        created_at=row["created_at"],
+    )
+
+
+def _device(row: Any) -> Device:
+    return Device(
+        device_id=row["device_id"],
+        user_id=row["user_id"],
+        name=row["name"],
+        created_at=row["created_at"],
+        last_seen_at=row["last_seen_at"],
+    )
+
+
+@raises(UserStoreError)
+class PostgresUserStore:
+    """Users and devices in the `users` and `devices` tables.
+
+    Every write is one statement, so nodes racing on a row are ordered by the
+    row's lock and each sees the other's committed result.
+    """
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+
+    async def create_user(
+        self, *, username: str, display_name: str, password_hash: str, created_at: int
+    ) -> User:
+        # A racing insert of the same name waits on the unique index until the
+        # first commits, then fails here: exactly one of them wins.
+        try:
+            user_id = await self._pool.fetchval(
+                "INSERT INTO users (username, display_name, password_hash, created_at)"
+                " VALUES ($1, $2, $3, $4) RETURNING user_id",
+                username,
+                display_name,
+                password_hash,
+                created_at,
+            )
+        except asyncpg.UniqueViolationError as exc:
+            if exc.constraint_name != _USERNAME_UNIQUE:
+                raise
+            raise UsernameTaken(username) from exc
+        return User(
+            user_id=user_id,
+            username=username,
+            display_name=display_name,
+            about="",
+            created_at=created_at,
+        )
+
+    async def get_user(self, user_id: int) -> User | None:
+        row = await self._pool.fetchrow(
+            f"SELECT {_USER_COLUMNS} FROM users WHERE user_id = $1", user_id
+        )
+        return _user(row) if row else None
+
+    async def existing_user_ids(self, user_ids: Iterable[int]) -> set[int]:
+        wanted = list(set(user_ids))
+        if not wanted:
+            return set()
+        rows = await self._pool.fetch(
+            "SELECT user_id FROM users WHERE user_id = ANY($1::bigint[])", wanted
+        )
+        return {row["user_id"] for row in rows}
+
+    async def get_users(self, user_ids: Iterable[int]) -> list[User]:
+        wanted = list(dict.fromkeys(user_ids))
+        if not wanted:
+            return []
+        rows = await self._pool.fetch(
+            f"SELECT {_USER_COLUMNS} FROM users WHERE user_id = ANY($1::bigint[])", wanted
+        )
+        found = {row["user_id"]: _user(row) for row in rows}
+        return [found[user_id] for user_id in wanted if user_id in found]
+
+    async def get_credentials(self, username: str) -> Credentials | None:
+        row = await self._pool.fetchrow(
+            f"SELECT {_USER_COLUMNS}, password_hash FROM users WHERE username = $1", username
+        )
+        return Credentials(user=_user(row), password_hash=row["password_hash"]) if row else None
+
+    async def set_password_hash(self, user_id: int, password_hash: str) -> None:
+        await self._pool.execute(
+            "UPDATE users SET password_hash = $2 WHERE user_id = $1", user_id, password_hash
+        )
+
+    async def update_profile(
+        self, user_id: int, *, display_name: str | None, about: str | None
+    ) -> User | None:
+        # RETURNING answers with the row as this statement left it, not as a
+        # later read might find it after another node's change.
+        row = await self._pool.fetchrow(
+            "UPDATE users SET display_name = COALESCE($2, display_name),"
+            " about = COALESCE($3, about)"
+            f" WHERE user_id = $1 RETURNING {_USER_COLUMNS}",
+            user_id,
+            display_name,
+            about,
+        )
+        return _user(row) if row else None
+
+    async def find_users(self, username_prefix: str, *, limit: int) -> list[User]:
+        # Escape LIKE's wildcards: `_` is legal in usernames and must match itself.
+        # The column's "C" collation orders by bytes, as SQLite does, and lets
+        # the unique index serve the prefix.
+        pattern = (
+            username_prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        )
+        rows = await self._pool.fetch(
+            f"SELECT {_USER_COLUMNS} FROM users WHERE username LIKE $1 ESCAPE '\\'"
+            " ORDER BY username <> $2, username LIMIT $3",
+            pattern,
+            username_prefix,
+            limit,
+        )
+        return [_user(row) for row in rows]
+
+    async def create_device(
+        self, *, user_id: int, name: str, token_hash: str, created_at: int
+    ) -> Device:
+        device_id = await self._pool.fetchval(
+            "INSERT INTO devices (user_id, name, token_hash, created_at, last_seen_at)"
+            " VALUES ($1, $2, $3, $4, $4) RETURNING device_id",
+            user_id,
+            name,
+            token_hash,
+            created_at,
+        )
+        return Device(
+            device_id=device_id,
+            user_id=user_id,
+            name=name,
+            created_at=created_at,
+            last_seen_at=created_at,
+        )
+
+    async def device_for_token(self, token_hash: str) -> Device | None:
+        row = await self._pool.fetchrow(
+            f"SELECT {_DEVICE_COLUMNS} FROM devices WHERE token_hash = $1 AND revoked_at IS NULL",
+            token_hash,
+        )
+        return _device(row) if row else None
+
+    async def list_devices(self, user_id: int) -> list[Device]:
+        rows = await self._pool.fetch(
+            f"SELECT {_DEVICE_COLUMNS} FROM devices"
+            " WHERE user_id = $1 AND revoked_at IS NULL ORDER BY device_id",
+            user_id,
+        )
+        return [_device(row) for row in rows]
+
+    async def revoke_device(self, user_id: int, device_id: int, *, revoked_at: int) -> bool:
+        # The condition is checked again on the row another node may have just
+        # revoked, so of two racing revokes only one answers True.
+        revoked = await self._pool.fetchval(
+            "UPDATE devices SET revoked_at = $3"
+            " WHERE user_id = $1 AND device_id = $2 AND revoked_at IS NULL RETURNING true",
+            user_id,
+            device_id,
+            revoked_at,
+        )
+        return revoked is not None
+
+    async def touch_device(self, device_id: int, *, seen_at: int) -> None:
+        # Nodes touch in any order; the latest time wins, not the last write.
+        await self._pool.execute(
+            "UPDATE devices SET last_seen_at = GREATEST(last_seen_at, $2) WHERE device_id = $1",
+            device_id,
+            seen_at,
+        )
