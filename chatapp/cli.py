@@ -17,7 +17,7 @@ from chatapp.bootstrap import CommandOutcome, build_app, migrate, run_accounts_c
 from chatapp.bus.control_socket import ControlUnreachable
 from chatapp.config import ConfigError, Settings, load_settings
 from chatapp.demo import seed_on_startup
-from chatapp.errors import Refused
+from chatapp.errors import Refused, StartupRefused
 from chatapp.observability import configure_logging
 
 
@@ -93,14 +93,18 @@ def _serve(settings: Settings, *, demo: bool = False) -> int:
     app = build_app(settings)
     if demo:
         app.on_startup.append(seed_on_startup)
-    web.run_app(
-        app,
-        host=settings.host,
-        port=settings.port,
-        print=None,
-        access_log=None,
-        handle_signals=True,
-    )
+    try:
+        web.run_app(
+            app,
+            host=settings.host,
+            port=settings.port,
+            print=None,
+            access_log=None,
+            handle_signals=True,
+        )
+    except StartupRefused as refusal:
+        print(f"chatapp: cannot start: {refusal}", file=sys.stderr)
+        return 2
     return 0
 
 

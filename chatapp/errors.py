@@ -62,3 +62,7 @@ class StoreFailed(Exception):
     Each module's store raises its own subclass, never its engine's exception
     type, so that the edges can answer 503 whatever engine is behind a store.
     """
+
+
+class StartupRefused(Exception):
+    """The server cannot start as configured; the message says why, in one line."""

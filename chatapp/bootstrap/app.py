@@ -5,13 +5,16 @@ from __future__ import annotations
 import contextlib
 import secrets
 from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 
 import structlog
 from aiohttp import web
 
+from chatapp.accounts import Accounts
 from chatapp.api import MIDDLEWARES, add_routes
 from chatapp.api.client_address import parse_networks
 from chatapp.bootstrap.modules import (
+    SocialModules,
     build_accounts,
     build_messaging,
     build_presence,
@@ -19,20 +22,22 @@ from chatapp.bootstrap.modules import (
     password_hasher,
 )
 from chatapp.bootstrap.push import open_push
-from chatapp.bootstrap.stores import open_stores
-from chatapp.bootstrap.wiring import start_tasks, subscribe_modules
-from chatapp.bus import InProcessBus
+from chatapp.bootstrap.stores import Stores, open_stores
+from chatapp.bootstrap.wiring import RunningBus, SubscribeAll, start_tasks, subscribe_modules
+from chatapp.bus import Bus, InProcessBus
 from chatapp.bus.control_socket import ControlSocket
 from chatapp.clock import Clock, SystemClock
 from chatapp.config import Settings
 from chatapp.conversations import Conversations
-from chatapp.discovery import SingleNode
+from chatapp.discovery import Discovery, SingleNode
 from chatapp.events import event_codec
 from chatapp.gateway.fanout import FanOut
 from chatapp.gateway.registry import ConnectionRegistry
 from chatapp.gateway.server import GATEWAY, Gateway, websocket_route
 from chatapp.gateway.session import SessionModules
+from chatapp.messaging import Messaging
 from chatapp.observability import Metrics
+from chatapp.presence import PresenceKeeper
 from chatapp.services import SERVICES, Services
 from chatapp.web import add_web_client
 
@@ -75,9 +80,104 @@ async def open_server(
     settings: Settings, clock: Clock, stack: contextlib.AsyncExitStack
 ) -> tuple[Services, Gateway]:
     """Open every store, build every module, wire the bus and start the tasks."""
-    stores = await open_stores(settings.data_dir, clock, stack)
-    bus = InProcessBus()
+    bus: RunningBus
+    own_events: SubscribeAll | None
+    if settings.cluster_mode:
+        # Imported here: the embedded default never loads a cluster driver.
+        from chatapp.bootstrap import cluster
+
+        joined = await cluster.open_cluster(settings, clock, stack)
+        stores, bus, own_events = joined.stores, joined.bus, joined.bus.subscribe_own
+        presence: PresenceKeeper = cluster.cluster_presence(joined, settings, clock)
+    else:
+        stores = await open_stores(settings.data_dir, clock, stack)
+        bus, own_events = InProcessBus(), None
+        presence = build_presence(settings, stores.presence, bus=bus, clock=clock)
+    stack.push_async_callback(presence.close)
     metrics = Metrics()
+    modules = _build_modules(settings, stores, clock=clock, bus=bus, stack=stack)
+    push = await open_push(
+        settings,
+        stack,
+        accounts=modules.accounts,
+        live_devices=presence,
+        clock=clock,
+        metrics=metrics,
+    )
+    registry = ConnectionRegistry()
+    gateway = Gateway(
+        settings,
+        node_id=secrets.token_hex(4),
+        registry=registry,
+        accounts=modules.accounts,
+        modules=SessionModules(
+            messaging=modules.messaging, social=modules.social.social, bus=bus, metrics=metrics
+        ),
+    )
+    fan_out = FanOut(
+        registry,
+        social=modules.social.social,
+        conversations=modules.conversations,
+        friends=modules.social.friends,
+        presence=presence,
+    )
+    subscribe_modules(
+        bus,
+        social=modules.social.social,
+        friends=modules.social.friends,
+        sender_reads=modules.social.sender_reads,
+        presence=presence,
+        push=push,
+        fan_out=fan_out,
+        subscribe_push=own_events,
+    )
+    await start_tasks(
+        stack, bus=bus, sender_reads=modules.social.sender_reads, presence=presence, push=push
+    )
+    discovery: Discovery = SingleNode(settings.ws_url, settings.node_name)
+    if settings.cluster_mode:
+        discovery = await cluster.join_registry(
+            joined, settings, clock, stack, connections=lambda: gateway.open_connections
+        )
+    else:
+        control = ControlSocket(settings.data_dir, bus, event_codec())
+        await control.start()
+        stack.push_async_callback(control.close)
+    services = Services(
+        settings=settings,
+        clock=clock,
+        metrics=metrics,
+        bus=bus,
+        accounts=modules.accounts,
+        discovery=discovery,
+        social=modules.social.social,
+        messaging=modules.messaging,
+        conversations=modules.conversations,
+        friends=modules.social.friends,
+        presence=presence,
+        push=push,
+        readiness_checks=stores.readiness_checks,
+        trusted_proxies=parse_networks(settings.trusted_proxies),
+    )
+    return services, gateway
+
+
+@dataclass(frozen=True)
+class _Modules:
+    accounts: Accounts
+    social: SocialModules
+    messaging: Messaging
+    conversations: Conversations
+
+
+def _build_modules(
+    settings: Settings,
+    stores: Stores,
+    *,
+    clock: Clock,
+    bus: Bus,
+    stack: contextlib.AsyncExitStack,
+) -> _Modules:
     accounts = build_accounts(
         settings,
         stores.accounts.users,
@@ -87,59 +187,12 @@ async def open_server(
         bus=bus,
     )
     social = build_social(stores.channels, stores.friends, accounts=accounts, bus=bus, clock=clock)
-    presence = build_presence(settings, stores.presence, bus=bus, clock=clock)
-    stack.push_async_callback(presence.close)
     messaging = build_messaging(
         settings, stores.messages, social=social.social, bus=bus, clock=clock
     )
-    conversations = Conversations(social.social, messaging)
-    push = await open_push(
-        settings, stack, accounts=accounts, live_devices=presence, clock=clock, metrics=metrics
-    )
-    registry = ConnectionRegistry()
-    gateway = Gateway(
-        settings,
-        node_id=secrets.token_hex(4),
-        registry=registry,
+    return _Modules(
         accounts=accounts,
-        modules=SessionModules(messaging=messaging, social=social.social, bus=bus, metrics=metrics),
-    )
-    fan_out = FanOut(
-        registry,
-        social=social.social,
-        conversations=conversations,
-        friends=social.friends,
-        presence=presence,
-    )
-    subscribe_modules(
-        bus,
-        social=social.social,
-        friends=social.friends,
-        sender_reads=social.sender_reads,
-        presence=presence,
-        push=push,
-        fan_out=fan_out,
-    )
-    await start_tasks(
-        stack, bus=bus, sender_reads=social.sender_reads, presence=presence, push=push
-    )
-    control = ControlSocket(settings.data_dir, bus, event_codec())
-    await control.start()
-    stack.push_async_callback(control.close)
-    services = Services(
-        settings=settings,
-        clock=clock,
-        metrics=metrics,
-        bus=bus,
-        accounts=accounts,
-        discovery=SingleNode(settings.ws_url, settings.node_name),
-        social=social.social,
+        social=social,
         messaging=messaging,
-        conversations=conversations,
-        friends=social.friends,
-        presence=presence,
-        push=push,
-        readiness_checks=stores.readiness_checks,
-        trusted_proxies=parse_networks(settings.trusted_proxies),
+        conversations=Conversations(social.social, messaging),
     )
-    return services, gateway

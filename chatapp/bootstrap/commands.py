@@ -30,15 +30,20 @@ class CommandOutcome(Generic[ResultT]):
 async def run_accounts_command(
     settings: Settings, act: Callable[[Accounts], Awaitable[ResultT]]
 ) -> CommandOutcome[ResultT]:
-    """Run one accounts operation on the data folder, then tell the running server, if any.
+    """Run one accounts operation on the data (folder or cluster), then tell the running servers.
 
-    Raises ControlUnreachable when a server seems to run but did not take the
-    events; the change itself is on disk by then.
+    Raises ControlUnreachable when a server seems to run on the folder but did
+    not take the events; the change itself is on disk by then.
     """
     clock = SystemClock()
     bus = RelayBus()
     async with contextlib.AsyncExitStack() as stack:
-        stores = await open_user_stores(settings.data_dir, clock, stack)
+        if settings.cluster_mode:
+            from chatapp.bootstrap.cluster import open_cluster_user_stores
+
+            stores, _ = await open_cluster_user_stores(settings, clock, stack)
+        else:
+            stores = await open_user_stores(settings.data_dir, clock, stack)
         accounts = build_accounts(
             settings,
             stores.users,
@@ -48,12 +53,21 @@ async def run_accounts_command(
             bus=bus,
         )
         result = await act(accounts)
-    told = await relay_to_running_server(settings.data_dir, bus.published, event_codec())
+    if settings.cluster_mode:
+        from chatapp.bootstrap.cluster import publish_to_cluster
+
+        told = await publish_to_cluster(settings, bus.published)
+    else:
+        told = await relay_to_running_server(settings.data_dir, bus.published, event_codec())
     return CommandOutcome(result, told)
 
 
 async def migrate(settings: Settings) -> list[int]:
     """Apply the schema migrations not applied yet; returns their numbers."""
+    if settings.cluster_mode:
+        from chatapp.bootstrap.cluster import migrate_cluster
+
+        return await migrate_cluster(settings)
     database = await open_sqlite(users_database(settings.data_dir))
     try:
         return await apply_migrations(database, find_migrations(), now_ms=SystemClock().now_ms())

@@ -77,7 +77,7 @@ async def open_stores(data_dir: Path, clock: Clock, stack: contextlib.AsyncExitS
         friends=SqliteFriendStore(social_connection),
         messages=messages,
         presence=presence,
-        readiness_checks=[accounts.answers, _message_store_answers(messages)],
+        readiness_checks=[accounts.answers, message_store_answers(messages)],
     )
 
 
@@ -89,7 +89,7 @@ def _sqlite_answers(connection: aiosqlite.Connection) -> ReadinessCheck:
     return answers
 
 
-def _message_store_answers(store: MessageStore) -> ReadinessCheck:
+def message_store_answers(store: MessageStore) -> ReadinessCheck:
     async def answers() -> bool:
         try:
             await store.max_seq(1)

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import contextlib
+from typing import Protocol
 
-from chatapp.bus import Bus, InProcessBus
+from pydantic import BaseModel
+
+from chatapp.bus import Bus, Subscriber
 from chatapp.gateway.fanout import FanOut
 from chatapp.messaging import MessageAccepted
 from chatapp.notify import OBSERVED_EVENTS as NOTIFIER_EVENTS
 from chatapp.notify import Push
 from chatapp.presence import OBSERVED_EVENTS as PRESENCE_EVENTS
-from chatapp.presence import LocalPresence
+from chatapp.presence import PresenceKeeper
 from chatapp.social import ChannelChanged, Friends, FriendshipChanged, Social
 from chatapp.social.sender_reads import SenderReadMarks
 
@@ -21,7 +24,7 @@ def subscribe_module_state(
     social: Social,
     friends: Friends,
     sender_reads: SenderReadMarks,
-    presence: LocalPresence,
+    presence: PresenceKeeper,
 ) -> None:
     """What the modules keep in memory follows the bus, whoever published."""
     bus.subscribe(MessageAccepted, sender_reads.message_accepted, name="social.sender_reads")
@@ -36,24 +39,43 @@ def subscribe_modules(
     social: Social,
     friends: Friends,
     sender_reads: SenderReadMarks,
-    presence: LocalPresence,
+    presence: PresenceKeeper,
     push: Push,
     fan_out: FanOut,
+    subscribe_push: SubscribeAll | None = None,
 ) -> None:
+    """`subscribe_push` is how the notifier hears events: in a cluster, only the events
+    of its own node, so that each notification is sent by one node."""
     subscribe_module_state(
         bus, social=social, friends=friends, sender_reads=sender_reads, presence=presence
     )
     if push.enabled:
-        bus.subscribe_all(NOTIFIER_EVENTS, push.notifier.observe, name="notify")
+        (subscribe_push or bus.subscribe_all)(NOTIFIER_EVENTS, push.notifier.observe, name="notify")
     fan_out.subscribe(bus)
+
+
+class Startable(Protocol):
+    async def start(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+
+class RunningBus(Bus, Startable, Protocol):
+    """A bus the composition root starts and stops (in-process, or Redis between nodes)."""
+
+
+class SubscribeAll(Protocol):
+    def __call__(
+        self, event_types: tuple[type[BaseModel], ...], handler: Subscriber[BaseModel], *, name: str
+    ) -> None: ...
 
 
 async def start_tasks(
     stack: contextlib.AsyncExitStack,
     *,
-    bus: InProcessBus,
+    bus: Startable,
     sender_reads: SenderReadMarks,
-    presence: LocalPresence,
+    presence: PresenceKeeper,
     push: Push,
 ) -> None:
     """Start what runs in the background; `stack` stops it, last started first."""

@@ -62,6 +62,11 @@ class Gateway:
         self._metrics = modules.metrics
         self._open = 0
 
+    @property
+    def open_connections(self) -> int:
+        """Live WebSockets of this process (what discovery balances)."""
+        return self._open
+
     async def handle(self, request: web.Request) -> web.StreamResponse:
         self._check_origin(request)
         # No per-message compression: it costs each connection a zlib context

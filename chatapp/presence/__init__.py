@@ -13,7 +13,7 @@ from chatapp.presence.events import (
 )
 from chatapp.presence.service import OBSERVED_EVENTS, LocalPresence
 from chatapp.presence.store import PresenceStore, PresenceStoreError
-from chatapp.presence.tracker import LiveDevices, PresenceTracker, UserPresence
+from chatapp.presence.tracker import LiveDevices, PresenceKeeper, PresenceTracker, UserPresence
 from chatapp.presence.wheel import TimingWheel
 
 __all__ = [
@@ -24,6 +24,7 @@ __all__ = [
     "LiveDevices",
     "LocalPresence",
     "PresenceChanged",
+    "PresenceKeeper",
     "PresenceStore",
     "PresenceStoreError",
     "PresenceTracker",

@@ -33,3 +33,19 @@ class PresenceTracker(LiveDevices, Protocol):
     async def statuses(self, user_ids: Iterable[int]) -> list[UserPresence]:
         """Each user's status and last_active_at, in the order asked."""
         ...
+
+
+class PresenceKeeper(PresenceTracker, Protocol):
+    """What the composition root runs: fed from the bus, started and stopped.
+
+    `LocalPresence` keeps the state in this process; `chatapp.cluster`'s
+    `RedisPresence` keeps it in Redis for every node.
+    """
+
+    async def observe(self, event: BaseModel) -> None:
+        """One of the events the implementation's OBSERVED_EVENTS names."""
+        ...
+
+    def start(self, interval: float = 0.5) -> None: ...
+
+    async def close(self) -> None: ...

@@ -57,3 +57,9 @@ def test_the_client_loads_nothing_of_the_server() -> None:
     ours = {name.split(".")[1] for name in loaded if name.startswith("chatapp.")}
     ours &= {"accounts", "api", "bus", "gateway", "messaging", "notify", "presence", "social"}
     assert ours == set()
+
+
+def test_the_embedded_server_loads_no_cluster_driver() -> None:
+    """The server and its CLI import asyncpg and redis only when cluster mode is configured."""
+    loaded = loaded_after_import("chatapp.bootstrap", "chatapp.cli")
+    assert [name for name in loaded if name.split(".")[0] in ("asyncpg", "redis")] == []

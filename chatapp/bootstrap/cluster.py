@@ -1,0 +1,163 @@
+"""Cluster mode's engines: PostgreSQL for the data, Redis between the nodes.
+
+Imported only when the settings ask for a cluster, so that the embedded
+default never loads a driver.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import asyncpg
+from pydantic import BaseModel
+from redis.asyncio import Redis
+
+from chatapp.accounts.adapters.postgres_push_targets import PostgresPushTargetStore
+from chatapp.accounts.adapters.postgres_users import PostgresUserStore
+from chatapp.bootstrap.stores import Stores, UserStores, message_store_answers
+from chatapp.clock import Clock, SystemClock
+from chatapp.cluster.bus import RedisBus
+from chatapp.cluster.connection import ClusterUnavailable, open_redis
+from chatapp.cluster.discovery import LeastLoadedNode
+from chatapp.cluster.identity import NodeIdentity
+from chatapp.cluster.keys import ClusterKeys
+from chatapp.cluster.presence import RedisPresence
+from chatapp.cluster.registry import NodeIdTaken, NodeRegistry
+from chatapp.config import Settings
+from chatapp.discovery import SingleNode
+from chatapp.errors import StartupRefused, StoreFailed
+from chatapp.events import event_codec
+from chatapp.messaging.adapters.postgres_messages import PostgresMessageStore
+from chatapp.presence.adapters.postgres_presence import PostgresPresenceStore
+from chatapp.services import ReadinessCheck
+from chatapp.social.adapters.postgres_channels import PostgresChannelStore
+from chatapp.social.adapters.postgres_friends import PostgresFriendStore
+from chatapp.storage.postgres import apply_postgres_migrations, open_postgres, postgres_answers
+
+
+@dataclass(frozen=True)
+class Cluster:
+    """What a node shares with the others: the stores, the bus and Redis's names."""
+
+    stores: Stores
+    user_stores: UserStores
+    bus: RedisBus
+    redis: Redis
+    keys: ClusterKeys
+    node: NodeIdentity
+
+
+async def open_cluster_user_stores(
+    settings: Settings, clock: Clock, stack: contextlib.AsyncExitStack
+) -> tuple[UserStores, asyncpg.Pool]:
+    """Accounts' stores on PostgreSQL, the schema brought up to date first, and their pool."""
+    try:
+        pool = await open_postgres(settings.database_url)
+    except StoreFailed as failure:
+        raise StartupRefused(f"the cluster's database: {failure}") from None
+    stack.push_async_callback(pool.close)
+    await apply_postgres_migrations(pool, now_ms=clock.now_ms())
+
+    async def answers() -> bool:
+        return await postgres_answers(pool)
+
+    stores = UserStores(
+        users=PostgresUserStore(pool),
+        push_targets=PostgresPushTargetStore(pool),
+        answers=answers,
+    )
+    return stores, pool
+
+
+async def open_cluster(
+    settings: Settings, clock: Clock, stack: contextlib.AsyncExitStack
+) -> Cluster:
+    """Every store on PostgreSQL and the bus on Redis; `stack` closes them in reverse."""
+    accounts, pool = await open_cluster_user_stores(settings, clock, stack)
+    messages = PostgresMessageStore(pool)
+    stack.push_async_callback(messages.close)
+    redis = open_redis(settings.redis_url, client_name=_client_name(settings.node_name))
+    stack.push_async_callback(redis.aclose)
+    keys = ClusterKeys(settings.cluster_name)
+    node = NodeIdentity(settings.node_name)
+    checks: list[ReadinessCheck] = [accounts.answers, message_store_answers(messages)]
+    stores = Stores(
+        accounts=accounts,
+        channels=PostgresChannelStore(pool),
+        friends=PostgresFriendStore(pool),
+        messages=messages,
+        presence=PostgresPresenceStore(pool),
+        readiness_checks=checks,
+    )
+    bus = RedisBus(redis, keys, node, event_codec())
+    return Cluster(stores=stores, user_stores=accounts, bus=bus, redis=redis, keys=keys, node=node)
+
+
+def cluster_presence(cluster: Cluster, settings: Settings, clock: Clock) -> RedisPresence:
+    return RedisPresence(
+        cluster.redis,
+        cluster.stores.presence,
+        clock,
+        keys=cluster.keys,
+        node=cluster.node,
+        timeout_ms=settings.presence_timeout_ms,
+    )
+
+
+async def join_registry(
+    cluster: Cluster,
+    settings: Settings,
+    clock: Clock,
+    stack: contextlib.AsyncExitStack,
+    *,
+    connections: Callable[[], int],
+) -> LeastLoadedNode:
+    """Register this node (refused when its id is live elsewhere); discovery over the registry."""
+    registry = NodeRegistry(
+        cluster.redis,
+        clock,
+        keys=cluster.keys,
+        node=cluster.node,
+        ws_url=settings.ws_url,
+        connections=connections,
+        ttl_ms=settings.presence_timeout_ms,
+    )
+    try:
+        await registry.start()
+    except (NodeIdTaken, ClusterUnavailable) as refusal:
+        raise StartupRefused(str(refusal)) from None
+    stack.push_async_callback(registry.stop)
+    return LeastLoadedNode(registry, SingleNode(settings.ws_url, settings.node_name))
+
+
+async def publish_to_cluster(settings: Settings, events: list[BaseModel]) -> bool:
+    """Publish a command's events on the cluster's bus, so every node hears them."""
+    if not events:
+        return False
+    redis = open_redis(settings.redis_url, client_name="chatapp-command")
+    bus = RedisBus(redis, ClusterKeys(settings.cluster_name), NodeIdentity("cli"), event_codec())
+    try:
+        await bus.start()
+        for event in events:
+            bus.publish(event)
+        await bus.close(flush_timeout=5.0)
+    finally:
+        await redis.aclose()
+    return True
+
+
+async def migrate_cluster(settings: Settings) -> list[int]:
+    """Apply the PostgreSQL migrations not applied yet; returns their numbers."""
+    pool = await open_postgres(settings.database_url)
+    try:
+        return await apply_postgres_migrations(pool, now_ms=SystemClock().now_ms())
+    finally:
+        await pool.close()
+
+
+def _client_name(node_name: str) -> str:
+    """How this node's connections show in Redis's CLIENT LIST (no spaces allowed there)."""
+    return "chatapp-" + re.sub(r"[^A-Za-z0-9._:-]", "_", node_name)
