@@ -139,6 +139,7 @@ async def open_server(
         discovery = await cluster.join_registry(
             joined, settings, clock, stack, connections=lambda: gateway.open_connections
         )
+        joined.bus.on_reconnect.append(gateway.fill_gaps)
     else:
         control = ControlSocket(settings.data_dir, bus, event_codec())
         await control.start()

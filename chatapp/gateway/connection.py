@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Callable
 from enum import Enum
 from typing import Protocol
 
@@ -65,6 +66,10 @@ class Connection:
         self._queue: asyncio.Queue[str] = asyncio.Queue(queue_size)
         self._queue_size = queue_size
         self._held: list[tuple[int, str]] = []
+        # Seqs of this connection's own sends above delivered_seq.
+        self._own: set[int] = set()
+        # Called when a live message shows a gap; the session fills it from the store.
+        self.on_gap: Callable[[], None] | None = None
         self._held_overflowed = False
         self._room = asyncio.Event()
         self._room.set()
@@ -126,17 +131,43 @@ class Connection:
     # -- inbox messages -------------------------------------------------------------
 
     def deliver(self, seq: int, frame: str) -> None:
-        """A live message for this device: sent once, in seq order, or held while catching up."""
+        """A live message for this device: sent once, in seq order, or held while catching up.
+
+        A seq beyond the next one means entries went missing on the way (a bus
+        between nodes can drop or reorder them): the message is held and
+        `on_gap` asks for the store to fill the gap, in order.
+        """
         if self.state is State.LIVE:
-            if seq > self.delivered_seq:
+            if seq <= self.delivered_seq:
+                return
+            if seq in self._own:
+                self.own(seq)
+            elif seq == self.delivered_seq + 1 or self.on_gap is None:
                 self.delivered_seq = seq
+                self._pass_own()
                 self.push(frame)
+            else:
+                self.state = State.CATCHING_UP
+                self._held.append((seq, frame))
+                self.on_gap()
         elif self.state is State.CATCHING_UP:
             if len(self._held) < self._queue_size:
                 self._held.append((seq, frame))
             else:
                 self._held.clear()
                 self._held_overflowed = True
+
+    def own(self, seq: int) -> None:
+        """A seq of this connection's own send: it got an ack, not a `message` frame."""
+        if seq <= self.delivered_seq:
+            return
+        self._own.add(seq)
+        self._pass_own()
+
+    def _pass_own(self) -> None:
+        while self.delivered_seq + 1 in self._own:
+            self.delivered_seq += 1
+            self._own.discard(self.delivered_seq)
 
     def start_catching_up(self, since: int) -> None:
         self.state = State.CATCHING_UP
@@ -152,6 +183,9 @@ class Connection:
 
     async def replayed(self, seq: int, frame: str) -> None:
         self.delivered_seq = seq
+        if seq in self._own:  # acknowledged on this connection already
+            self._own.discard(seq)
+            return
         await self.put(frame)
 
     def go_live(self) -> bool:

@@ -48,6 +48,7 @@ class FanOut:
             frame: str | None = None
             for connection in self._registry.of_user(user_id):
                 if connection.id == event.origin_connection:
+                    connection.own(seq)  # it gets an ack instead
                     continue
                 frame = frame or frames.message_frame(seq, message_json)
                 connection.deliver(seq, frame)

@@ -98,6 +98,7 @@ class SendPipeline:
                     )
                 )
                 continue
+            self.connection.own(accepted.seq)
             ack: dict[str, Any] = {
                 "type": "ack",
                 "client_msg_id": frame.client_msg_id,

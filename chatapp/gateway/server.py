@@ -62,6 +62,13 @@ class Gateway:
         self._metrics = modules.metrics
         self._open = 0
 
+    def fill_gaps(self) -> None:
+        """Events may have been missed (the bus between nodes was away): every connection
+        checks the store for entries it has not been sent."""
+        for connection in self.registry.all():
+            if connection.on_gap is not None:
+                connection.on_gap()
+
     @property
     def open_connections(self) -> int:
         """Live WebSockets of this process (what discovery balances)."""

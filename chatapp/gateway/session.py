@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from dataclasses import dataclass
+from typing import Any
 
 import structlog
 
@@ -39,10 +42,37 @@ class Session:
         # Made on the first send: an idle connection (most of them) keeps
         # only its writer task, not two more tasks and two queues (~6 KiB).
         self._sends: SendPipeline | None = None
+        # One replay at a time: a `sync` frame and a gap being filled share the cursor.
+        self._replaying = asyncio.Lock()
+        self._filling: asyncio.Task[None] | None = None
+        connection.on_gap = self.fill_gap
 
     async def close(self) -> None:
+        if self._filling is not None:
+            self._filling.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._filling
         if self._sends is not None:
             await self._sends.close()
+
+    def fill_gap(self) -> None:
+        """Live delivery skipped a seq, or the bus may have dropped some: send them from the store.
+
+        The store is the truth, so a device never has a gap it must find by
+        itself; what arrives live meanwhile is held and released in order.
+        """
+        if self._filling is None or self._filling.done():
+            self._filling = asyncio.create_task(
+                self._catch_up(), name=f"ws-fill:{self.connection.id}"
+            )
+
+    async def _catch_up(self) -> None:
+        try:
+            await self._replay(self.connection.delivered_seq, limit=None)
+        except Refused:
+            # The store cannot answer now: try again with the next live message.
+            log.warning("gap_not_filled", seq=self.connection.delivered_seq)
+            self.connection.go_live()
 
     async def handle(self, frame: frames.ClientFrame) -> None:
         """Answer one frame; a refusal becomes an `error` frame and the connection goes on."""
@@ -77,30 +107,34 @@ class Session:
 
     async def replay(self, since: int, *, ref: str | None = None) -> None:
         """Send inbox entries after `since` (at most one batch), then `synced`."""
+        synced = await self._replay(since, limit=REPLAY_BATCH)
+        await self.connection.put(frames.with_ref(synced, ref))
+
+    async def _replay(self, since: int, *, limit: int | None) -> dict[str, Any]:
+        """Send entries after `since` until the present (or `limit`); the `synced` to answer."""
         connection = self.connection
         user_id = connection.user_id
-        connection.start_catching_up(since)
-        cursor, sent = since, 0
-        while True:
-            if sent >= REPLAY_BATCH:
-                synced = {"type": "synced", "seq": cursor, "has_more": True}
-                break
-            page = await self._modules.messaging.inbox(
-                user_id, since=cursor, limit=REPLAY_BATCH - sent
-            )
-            for entry in page.entries:
-                message_json = entry.message.model_dump_json()
-                await connection.replayed(entry.seq, frames.message_frame(entry.seq, message_json))
-                cursor = entry.seq
-            sent += len(page.entries)
-            if page.has_more:
-                continue
-            # Reached the present. If live messages overflowed the hold while
-            # replaying, read again rather than leave a gap.
-            if connection.go_live():
-                synced = {"type": "synced", "seq": connection.delivered_seq, "has_more": False}
-                break
-        await connection.put(frames.with_ref(synced, ref))
+        async with self._replaying:
+            connection.start_catching_up(since)
+            cursor, sent = since, 0
+            while True:
+                if limit is not None and sent >= limit:
+                    return {"type": "synced", "seq": cursor, "has_more": True}
+                batch = REPLAY_BATCH if limit is None else limit - sent
+                page = await self._modules.messaging.inbox(user_id, since=cursor, limit=batch)
+                for entry in page.entries:
+                    message_json = entry.message.model_dump_json()
+                    await connection.replayed(
+                        entry.seq, frames.message_frame(entry.seq, message_json)
+                    )
+                    cursor = entry.seq
+                sent += len(page.entries)
+                if page.has_more:
+                    continue
+                # Reached the present. If live messages overflowed the hold while
+                # replaying, read again rather than leave a gap.
+                if connection.go_live():
+                    return {"type": "synced", "seq": connection.delivered_seq, "has_more": False}
 
     async def skip_history(self, max_seq: int, *, ref: str | None = None) -> None:
         """For a hello without last_seq: deliver only what arrives after `max_seq`."""

@@ -1,0 +1,72 @@
+"""Live delivery with a gap is filled from the store: every entry once, in seq order."""
+
+from __future__ import annotations
+
+import asyncio
+
+from chatapp.gateway import frames
+from chatapp.gateway.connection import Connection
+from chatapp.gateway.session import Session
+from chatapp.messaging import AcceptedMessage
+from chatapp.testing.fakes import FakeSocket, build_modules_on_fakes
+
+
+async def test_a_skipped_seq_is_sent_from_the_store_before_what_follows() -> None:
+    """Seq 3 arriving before seq 2 (another node was faster): Bob still gets 1, 2, 3, once each.
+
+    That is what a bus between nodes can do; the store, not the bus, decides
+    what the device gets.
+    """
+    modules = build_modules_on_fakes()
+    alice, bob = [(await modules.sign_up(name)).user.user_id for name in ("alice", "bob")]
+    channel, _ = await modules.social.open_direct(alice, bob)
+    socket = FakeSocket()
+    connection = Connection(socket, connection_id="n-1", user_id=bob, device_id=1, queue_size=64)
+    session = Session(connection, modules.session_modules())
+    try:
+        connection.skip_to(0)
+        sent: list[AcceptedMessage] = [
+            await modules.messaging.accept(alice, channel.channel_id, f"m{n}", f"text {n}")
+            for n in (1, 2, 3)
+        ]
+
+        def live(accepted: AcceptedMessage) -> None:
+            seq = accepted.inbox_seqs[bob]
+            connection.deliver(seq, frames.message_frame(seq, accepted.message.model_dump_json()))
+
+        live(sent[0])
+        live(sent[2])  # seq 2 is late
+        live(sent[1])
+        received = await socket.wait_for_frames(3)
+        await asyncio.sleep(0)
+        assert [frame["seq"] for frame in received] == [1, 2, 3]
+        assert [frame["message"]["text"] for frame in received] == ["text 1", "text 2", "text 3"]
+        live(sent[2])  # a repeat from the bus is dropped
+        assert connection.delivered_seq == 3
+        assert len(socket.sent) == 3
+    finally:
+        await session.close()
+        await connection.finish()
+
+
+async def test_own_sends_are_not_mistaken_for_a_gap() -> None:
+    """A seq this connection sent itself (it got an ack) leaves no gap and is never echoed."""
+    modules = build_modules_on_fakes()
+    alice, bob = [(await modules.sign_up(name)).user.user_id for name in ("alice", "bob")]
+    channel, _ = await modules.social.open_direct(alice, bob)
+    socket = FakeSocket()
+    connection = Connection(socket, connection_id="n-1", user_id=bob, device_id=1, queue_size=64)
+    session = Session(connection, modules.session_modules())
+    try:
+        connection.skip_to(0)
+        mine = await modules.messaging.accept(bob, channel.channel_id, "b1", "from bob")
+        theirs = await modules.messaging.accept(alice, channel.channel_id, "a1", "from alice")
+        connection.own(mine.inbox_seqs[bob])
+        seq = theirs.inbox_seqs[bob]
+        connection.deliver(seq, frames.message_frame(seq, theirs.message.model_dump_json()))
+        (frame,) = await socket.wait_for_frames(1)
+        assert (frame["seq"], frame["message"]["text"]) == (2, "from alice")
+        assert connection.delivered_seq == 2
+    finally:
+        await session.close()
+        await connection.finish()
