@@ -63,7 +63,8 @@ class Conversation:
         on_caught_up: Callable[[], None],
         on_dropped: Callable[[], None],
     ) -> None:
-        self._ws_url = ws_url
+        self.ws_url = ws_url
+        """Where the next connection dials (the client may move it to another node)."""
         self._token = token
         self._handshake_timeout = handshake_timeout
         self._outbox = outbox
@@ -84,7 +85,7 @@ class Conversation:
         try:
             async with asyncio.timeout(self._handshake_timeout):
                 ws = await session.ws_connect(
-                    self._ws_url,
+                    self.ws_url,
                     max_msg_size=MAX_FRAME_BYTES,
                     timeout=aiohttp.ClientWSTimeout(ws_close=1.0),
                 )

@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from types import TracebackType
 from typing import Self
 
@@ -76,8 +76,13 @@ class RealtimeClient:
         backoff: Backoff | None = None,
         session: aiohttp.ClientSession | None = None,
         handshake_timeout: float = 10.0,
+        discover: Callable[[], Awaitable[str]] | None = None,
     ) -> None:
         self.ws_url = ws_url
+        # Asked for the URL again before each reconnection (a cluster's node
+        # may be gone): ChatClient.discovery answers it.
+        self._discover = discover
+        self._attempts = 0
         self._position = InboxPosition(last_seq)
         self._backoff = backoff or Backoff()
         self._session = session
@@ -203,7 +208,22 @@ class RealtimeClient:
 
     async def _connect_once(self) -> bool:
         self.state = State.CONNECTING
+        if self._discover is not None and self._attempts:
+            await self._rediscover()
+        self._attempts += 1
         return await self._conversation.connect_once(self._http())
+
+    async def _rediscover(self) -> None:
+        try:
+            async with asyncio.timeout(5.0):
+                url = await self._discover() if self._discover is not None else self.ws_url
+        except Exception as exc:  # any failure: try the URL we had
+            log.info("realtime_discovery_failed", error=repr(exc))
+            return
+        if url != self.ws_url:
+            log.info("realtime_moving", ws_url=url)
+            self.ws_url = url
+            self._conversation.ws_url = url
 
     def _connected(self, ready: Ready) -> None:
         self.user_id, self.device_id = ready.user_id, ready.device_id

@@ -326,3 +326,35 @@ async def test_more_than_a_batch_of_missed_messages_is_caught_up_in_pages(
         assert [event.seq for event in caught_up] == list(range(1, 1235))
         assert a.last_seq == 1234
         await assert_quiet(a)
+
+
+async def test_a_dropped_client_asks_discovery_where_to_reconnect(
+    chat_server: RunningServer, proxy: TcpProxy
+) -> None:
+    """With `discover`, a client whose node went away reconnects where discovery says
+    (in a cluster, another node) and carries on with nothing lost."""
+    alice, bob, channel_id = await pair(chat_server)
+    asked: list[str] = []
+
+    async def discover() -> str:
+        url = await alice.discovery()
+        asked.append(url)
+        return url
+
+    rt = RealtimeClient(
+        proxy.through(chat_server.ws_url), token_of(alice), backoff=FAST, discover=discover
+    )
+    async with rt:
+        async with asyncio.timeout(WAIT):
+            await rt.wait_ready()
+        proxy.refuse_new()
+        proxy.cut()
+        await post(bob, channel_id, "while moving")
+        async with asyncio.timeout(WAIT):
+            event = await rt.next_event()
+        assert isinstance(event, MessageEvent)
+        assert event.message.text == "while moving"
+        assert rt.ws_url == chat_server.ws_url
+        assert asked
+        ack = await rt.send(channel_id, "from the new node")
+        assert ack.message.text == "from the new node"
