@@ -2,7 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Protocol
+
 from chatapp.clock import Clock
+
+
+class RateLimiter(Protocol):
+    """One abuse limit: this process's buckets, or a cluster's shared ones."""
+
+    async def acquire(self, key: str) -> float | None:
+        """Take one token for `key`; None if allowed, else seconds until one is free."""
+        ...
+
+
+# Makes the limiter named `limit` allowing `capacity` per `window_seconds`.
+LimiterFactory = Callable[[str, int, float], RateLimiter]
 
 
 class KeyedRateLimiter:
@@ -31,6 +46,10 @@ class KeyedRateLimiter:
             self._prune(now)
         return None
 
+    async def acquire(self, key: str) -> float | None:
+        """`try_acquire`, as the `RateLimiter` protocol asks."""
+        return self.try_acquire(key)
+
     def _tokens(self, key: str, now: float) -> float:
         tokens, updated = self._buckets.get(key, (self._capacity, now))
         return min(self._capacity, tokens + (now - updated) * self._refill_per_second)
@@ -39,3 +58,12 @@ class KeyedRateLimiter:
         full = [key for key in self._buckets if self._tokens(key, now) >= self._capacity]
         for key in full:
             del self._buckets[key]
+
+
+def local_limiters(clock: Clock) -> LimiterFactory:
+    """Limiters that count in this process (the embedded default)."""
+
+    def make(limit: str, capacity: int, window_seconds: float) -> RateLimiter:
+        return KeyedRateLimiter(clock, capacity=capacity, window_seconds=window_seconds)
+
+    return make

@@ -17,7 +17,7 @@ from chatapp.accounts.tokens import hash_token, new_token
 from chatapp.bus import Bus
 from chatapp.clock import Clock
 from chatapp.errors import Conflict, NotFound, RateLimited, Unauthorized
-from chatapp.ratelimit import KeyedRateLimiter
+from chatapp.ratelimit import LimiterFactory, RateLimiter, local_limiters
 
 log = structlog.get_logger(__name__)
 
@@ -28,7 +28,7 @@ _TOUCH_INTERVAL_MS = 60_000
 
 
 class AccountLimits:
-    """The abuse limits the accounts module enforces."""
+    """The abuse limits the accounts module enforces (counted per process, or per cluster)."""
 
     def __init__(
         self,
@@ -38,16 +38,12 @@ class AccountLimits:
         logins_per_address: int,
         signups_per_address: int,
         window_seconds: float,
+        limiters: LimiterFactory | None = None,
     ) -> None:
-        self.login_by_username = KeyedRateLimiter(
-            clock, capacity=logins_per_username, window_seconds=window_seconds
-        )
-        self.login_by_address = KeyedRateLimiter(
-            clock, capacity=logins_per_address, window_seconds=window_seconds
-        )
-        self.signup_by_address = KeyedRateLimiter(
-            clock, capacity=signups_per_address, window_seconds=window_seconds
-        )
+        make = limiters or local_limiters(clock)
+        self.login_by_username = make("login_username", logins_per_username, window_seconds)
+        self.login_by_address = make("login_address", logins_per_address, window_seconds)
+        self.signup_by_address = make("signup_address", signups_per_address, window_seconds)
 
 
 class Accounts:
@@ -73,7 +69,7 @@ class Accounts:
         name = rules.normalise_username(username)
         rules.check_password(password)
         shown = rules.check_display_name(display_name) if display_name is not None else name
-        _enforce(self._limits.signup_by_address, address, "signups from this address")
+        await _enforce(self._limits.signup_by_address, address, "signups from this address")
         password_hash = await self._hasher.hash(password)
         try:
             user = await self._store.create_user(
@@ -91,8 +87,8 @@ class Accounts:
         self, username: str, password: str, device_name: str | None = None, *, address: str = ""
     ) -> LoginResult:
         name = username.lower()
-        _enforce(self._limits.login_by_address, address, "login attempts from this address")
-        _enforce(self._limits.login_by_username, name, "login attempts for this username")
+        await _enforce(self._limits.login_by_address, address, "login attempts from this address")
+        await _enforce(self._limits.login_by_username, name, "login attempts for this username")
         credentials = await self._store.get_credentials(name)
         stored_hash = credentials.password_hash if credentials else None
         # verify runs for an unknown name too (against a decoy), so a wrong
@@ -218,7 +214,7 @@ class Accounts:
         await self._push_targets.remove_target(device_id)
 
 
-def _enforce(limiter: KeyedRateLimiter, key: str, what: str) -> None:
-    retry_after = limiter.try_acquire(key)
+async def _enforce(limiter: RateLimiter, key: str, what: str) -> None:
+    retry_after = await limiter.acquire(key)
     if retry_after is not None:
         raise RateLimited(retry_after, f"too many {what}; try again later")

@@ -38,6 +38,7 @@ from chatapp.gateway.session import SessionModules
 from chatapp.messaging import Messaging
 from chatapp.observability import Metrics
 from chatapp.presence import PresenceKeeper
+from chatapp.ratelimit import LimiterFactory
 from chatapp.services import SERVICES, Services
 from chatapp.web import add_web_client
 
@@ -89,13 +90,15 @@ async def open_server(
         joined = await cluster.open_cluster(settings, clock, stack)
         stores, bus, own_events = joined.stores, joined.bus, joined.bus.subscribe_own
         presence: PresenceKeeper = cluster.cluster_presence(joined, settings, clock)
+        limiters: LimiterFactory | None = cluster.shared_limiters(joined, clock)
     else:
         stores = await open_stores(settings.data_dir, clock, stack)
         bus, own_events = InProcessBus(), None
         presence = build_presence(settings, stores.presence, bus=bus, clock=clock)
+        limiters = None
     stack.push_async_callback(presence.close)
     metrics = Metrics()
-    modules = _build_modules(settings, stores, clock=clock, bus=bus, stack=stack)
+    modules = _build_modules(settings, stores, clock=clock, bus=bus, stack=stack, limiters=limiters)
     push = await open_push(
         settings,
         stack,
@@ -178,6 +181,7 @@ def _build_modules(
     clock: Clock,
     bus: Bus,
     stack: contextlib.AsyncExitStack,
+    limiters: LimiterFactory | None,
 ) -> _Modules:
     accounts = build_accounts(
         settings,
@@ -186,10 +190,11 @@ def _build_modules(
         hasher=password_hasher(settings, stack),
         clock=clock,
         bus=bus,
+        limiters=limiters,
     )
     social = build_social(stores.channels, stores.friends, accounts=accounts, bus=bus, clock=clock)
     messaging = build_messaging(
-        settings, stores.messages, social=social.social, bus=bus, clock=clock
+        settings, stores.messages, social=social.social, bus=bus, clock=clock, limiters=limiters
     )
     return _Modules(
         accounts=accounts,

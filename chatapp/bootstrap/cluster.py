@@ -25,6 +25,7 @@ from chatapp.cluster.discovery import LeastLoadedNode
 from chatapp.cluster.identity import NodeIdentity
 from chatapp.cluster.keys import ClusterKeys
 from chatapp.cluster.presence import RedisPresence
+from chatapp.cluster.ratelimit import RedisRateLimiter
 from chatapp.cluster.registry import NodeIdTaken, NodeRegistry
 from chatapp.config import Settings
 from chatapp.discovery import SingleNode
@@ -32,6 +33,7 @@ from chatapp.errors import StartupRefused, StoreFailed
 from chatapp.events import event_codec
 from chatapp.messaging.adapters.postgres_messages import PostgresMessageStore
 from chatapp.presence.adapters.postgres_presence import PostgresPresenceStore
+from chatapp.ratelimit import LimiterFactory, RateLimiter
 from chatapp.services import ReadinessCheck
 from chatapp.social.adapters.postgres_channels import PostgresChannelStore
 from chatapp.social.adapters.postgres_friends import PostgresFriendStore
@@ -161,3 +163,20 @@ async def migrate_cluster(settings: Settings) -> list[int]:
 def _client_name(node_name: str) -> str:
     """How this node's connections show in Redis's CLIENT LIST (no spaces allowed there)."""
     return "chatapp-" + re.sub(r"[^A-Za-z0-9._:-]", "_", node_name)
+
+
+def shared_limiters(cluster: Cluster, clock: Clock) -> LimiterFactory:
+    """Abuse limits counted by every node together (each falls back to its own while
+    Redis is away)."""
+
+    def make(limit: str, capacity: int, window_seconds: float) -> RateLimiter:
+        return RedisRateLimiter(
+            cluster.redis,
+            clock,
+            keys=cluster.keys,
+            limit=limit,
+            capacity=capacity,
+            window_seconds=window_seconds,
+        )
+
+    return make

@@ -12,7 +12,7 @@ from chatapp.clock import Clock
 from chatapp.config import Settings
 from chatapp.messaging import MessageStore, Messaging
 from chatapp.presence import LocalPresence, PresenceStore
-from chatapp.ratelimit import KeyedRateLimiter
+from chatapp.ratelimit import LimiterFactory, RateLimiter, local_limiters
 from chatapp.social import ChannelStore, Friends, FriendStore, Social
 from chatapp.social.sender_reads import SenderReadMarks
 
@@ -36,6 +36,7 @@ def build_accounts(
     hasher: PasswordHashing,
     clock: Clock,
     bus: Bus,
+    limiters: LimiterFactory | None = None,
 ) -> Accounts:
     return Accounts(
         users,
@@ -48,6 +49,7 @@ def build_accounts(
             logins_per_address=settings.login_attempts_per_address,
             signups_per_address=settings.signups_per_address,
             window_seconds=settings.rate_limit_window_seconds,
+            limiters=limiters,
         ),
         push_targets,
     )
@@ -72,9 +74,21 @@ def build_social(
 
 
 def build_messaging(
-    settings: Settings, store: MessageStore, *, social: Social, bus: Bus, clock: Clock
+    settings: Settings,
+    store: MessageStore,
+    *,
+    social: Social,
+    bus: Bus,
+    clock: Clock,
+    limiters: LimiterFactory | None = None,
 ) -> Messaging:
-    return Messaging(store, social, bus, clock, send_limiter=send_limiter(settings, clock))
+    return Messaging(
+        store,
+        social,
+        bus,
+        clock,
+        send_limiter=send_limiter(settings, limiters or local_limiters(clock)),
+    )
 
 
 def build_presence(
@@ -83,9 +97,7 @@ def build_presence(
     return LocalPresence(store, bus, clock, timeout_ms=settings.presence_timeout_ms)
 
 
-def send_limiter(settings: Settings, clock: Clock) -> KeyedRateLimiter:
-    return KeyedRateLimiter(
-        clock,
-        capacity=settings.send_burst,
-        window_seconds=settings.send_burst / settings.send_rate_per_second,
+def send_limiter(settings: Settings, limiters: LimiterFactory) -> RateLimiter:
+    return limiters(
+        "sends", settings.send_burst, settings.send_burst / settings.send_rate_per_second
     )

@@ -70,6 +70,10 @@ class RedisRateLimiter:
         self._fallback = KeyedRateLimiter(clock, capacity=capacity, window_seconds=window_seconds)
         self._degraded = False
 
+    async def acquire(self, key: str) -> float | None:
+        """`try_acquire`, as the `RateLimiter` protocol names it."""
+        return await self.try_acquire(key)
+
     async def try_acquire(self, key: str) -> float | None:
         """Take one token for `key`; return None if allowed, else seconds until one is free."""
         try:

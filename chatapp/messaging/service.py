@@ -14,7 +14,7 @@ from chatapp.errors import BadRequest, InvalidInput, RateLimited, Unavailable
 from chatapp.messaging.events import MessageAccepted
 from chatapp.messaging.models import AcceptedMessage, InboxPage, MessagePage, StoredMessage
 from chatapp.messaging.store import MessageStore, MessageStoreError
-from chatapp.ratelimit import KeyedRateLimiter
+from chatapp.ratelimit import RateLimiter
 
 TEXT_MAX = 100_000
 CLIENT_MSG_ID_MAX = 64
@@ -52,7 +52,7 @@ class Messaging:
         bus: Bus,
         clock: Clock,
         *,
-        send_limiter: KeyedRateLimiter | None = None,
+        send_limiter: RateLimiter | None = None,
     ) -> None:
         self._store = store
         self._send_limiter = send_limiter
@@ -98,7 +98,7 @@ class Messaging:
         check_text(text)
         members = await self._membership.require_member(sender_id, channel_id)
         if self._send_limiter is not None:
-            retry_after = self._send_limiter.try_acquire(str(sender_id))
+            retry_after = await self._send_limiter.acquire(str(sender_id))
             if retry_after is not None:
                 raise RateLimited(
                     retry_after, f"too many messages; try again in {retry_after:.1f} s"
