@@ -69,6 +69,13 @@ class Settings(BaseModel):
     presence_timeout_ms: int = Field(default=30_000, ge=200, le=3_600_000)
     hello_timeout_ms: int = Field(default=10_000, ge=100, le=600_000)
     connection_queue_size: int = Field(default=1024, ge=16, le=1_000_000)
+    # Bytes the server holds for one connection that does not read, and for all
+    # connections together; past either, the connection (the one holding most)
+    # is closed with 1013 and catches up from the store when it comes back.
+    connection_queue_bytes: int = Field(default=8 * 1024 * 1024, ge=65_536)
+    outgoing_bytes_total: int = Field(default=256 * 1024 * 1024, ge=1_048_576)
+    # The most message text one /sync page, replay batch or history page carries.
+    page_max_bytes: int = Field(default=4 * 1024 * 1024, ge=65_536)
     max_connections: int = Field(default=16_000, ge=1)
     max_connections_per_user: int = Field(default=32, ge=1)
     send_rate_per_second: float = Field(default=20.0, gt=0)

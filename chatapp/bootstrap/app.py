@@ -36,7 +36,7 @@ from chatapp.gateway.registry import ConnectionRegistry
 from chatapp.gateway.server import GATEWAY, Gateway, websocket_route
 from chatapp.gateway.session import SessionModules
 from chatapp.messaging import Messaging
-from chatapp.observability import Metrics
+from chatapp.observability import LoopLag, Metrics
 from chatapp.presence import PresenceKeeper
 from chatapp.ratelimit import LimiterFactory
 from chatapp.services import SERVICES, Services
@@ -114,7 +114,11 @@ async def open_server(
         registry=registry,
         accounts=modules.accounts,
         modules=SessionModules(
-            messaging=modules.messaging, social=modules.social.social, bus=bus, metrics=metrics
+            messaging=modules.messaging,
+            social=modules.social.social,
+            bus=bus,
+            metrics=metrics,
+            page_max_bytes=settings.page_max_bytes,
         ),
     )
     fan_out = FanOut(
@@ -137,6 +141,9 @@ async def open_server(
     await start_tasks(
         stack, bus=bus, sender_reads=modules.social.sender_reads, presence=presence, push=push
     )
+    lag = LoopLag(metrics.event_loop_lag)
+    lag.start()
+    stack.push_async_callback(lag.close)
     discovery: Discovery = SingleNode(settings.ws_url, settings.node_name)
     if settings.cluster_mode:
         discovery = await cluster.join_registry(

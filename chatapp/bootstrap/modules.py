@@ -88,6 +88,7 @@ def build_messaging(
         bus,
         clock,
         send_limiter=send_limiter(settings, limiters or local_limiters(clock)),
+        page_max_bytes=settings.page_max_bytes,
     )
 
 

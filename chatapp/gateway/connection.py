@@ -10,6 +10,8 @@ from typing import Protocol
 
 import structlog
 
+from chatapp.gateway.budget import OutgoingBudget, frame_bytes
+
 log = structlog.get_logger(__name__)
 
 CLOSE_UNAUTHORIZED = 4401
@@ -56,6 +58,7 @@ class Connection:
         user_id: int,
         device_id: int,
         queue_size: int,
+        budget: OutgoingBudget | None = None,
     ) -> None:
         self.id = connection_id
         self.socket = socket
@@ -63,9 +66,14 @@ class Connection:
         self.device_id = device_id
         self.state = State.CATCHING_UP
         self.delivered_seq = 0
-        self._queue: asyncio.Queue[str] = asyncio.Queue(queue_size)
+        self._queue: asyncio.Queue[tuple[str, int]] = asyncio.Queue(queue_size)
         self._queue_size = queue_size
+        # Bytes as well as frames: one frame may be 400 KB (100,000 emoji).
+        self._budget = budget or OutgoingBudget(per_connection=2**62, total=2**62)
+        self.queued_bytes = 0
+        self._drained = asyncio.Event()
         self._held: list[tuple[int, str]] = []
+        self._held_bytes = 0
         # Seqs of this connection's own sends above delivered_seq.
         self._own: set[int] = set()
         # Called when a live message shows a gap; the session fills it from the store.
@@ -82,16 +90,39 @@ class Connection:
     # -- frames that are not inbox messages ----------------------------------------
 
     def push(self, frame: str) -> None:
-        """Queue a frame without waiting; a full queue disconnects the slow client."""
+        """Queue a frame without waiting; a client over its budget is disconnected (1013)."""
         if self.state is State.CLOSING:
             return
+        size = frame_bytes(frame)
+        if not self._admit(size):
+            self._too_slow()
+            return
         try:
-            self._queue.put_nowait(frame)
-            if self._queue.qsize() * 4 >= self._queue_size * 3:
-                self._room.clear()
+            self._queue.put_nowait((frame, size))
         except asyncio.QueueFull:
-            log.warning("slow_consumer_disconnected", connection=self.id, user_id=self.user_id)
-            self.close(CLOSE_SLOW_CONSUMER, "too slow: reconnect and sync")
+            self._budget.release(self, size)
+            self._too_slow()
+            return
+        self.queued_bytes += size
+        if self._queue.qsize() * 4 >= self._queue_size * 3:
+            self._room.clear()
+
+    def _admit(self, size: int) -> bool:
+        """Room for `size` more bytes here and in the server's total (freed if need be)."""
+        if self.queued_bytes and self.queued_bytes + size > self._budget.per_connection:
+            return False
+        if self._budget.reserve(self, size):
+            return True
+        # The server holds all it may: the connection holding most makes room.
+        largest = self._budget.largest()
+        if largest is not None:
+            log.warning("outgoing_budget_full", closing=getattr(largest, "id", None))
+            largest.close(CLOSE_SLOW_CONSUMER, "server busy: reconnect and sync")
+        return not self.is_closing and self._budget.reserve(self, size)
+
+    def _too_slow(self) -> None:
+        log.warning("slow_consumer_disconnected", connection=self.id, user_id=self.user_id)
+        self.close(CLOSE_SLOW_CONSUMER, "too slow: reconnect and sync")
 
     async def room_for_answers(self) -> None:
         """Wait while the queue is three-quarters full, until the writer has drained it.
@@ -110,23 +141,36 @@ class Connection:
     async def put(self, frame: str) -> None:
         """Queue a frame, waiting for room: for replies the client asked for (replay).
 
+        Waits while the queue is full or holds the connection's byte budget;
+        a client that leaves it so for `STALL_SECONDS` is disconnected (1013).
         Returns without queueing once the connection closes or its writer
         stops, since nobody would make room any more.
         """
-        if self.state is State.CLOSING:
-            return
-        try:
-            self._queue.put_nowait(frame)
-            return
-        except asyncio.QueueFull:
-            pass
-        putting = asyncio.ensure_future(self._queue.put(frame))
-        gone = asyncio.ensure_future(self._gone.wait())
-        try:
-            await asyncio.wait((putting, gone), return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            putting.cancel()
-            gone.cancel()
+        size = frame_bytes(frame)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + STALL_SECONDS
+        while not self.is_closing:
+            fits = not self.queued_bytes or self.queued_bytes + size <= self._budget.per_connection
+            if fits and not self._queue.full() and self._admit(size):
+                self._queue.put_nowait((frame, size))
+                self.queued_bytes += size
+                return
+            if self.is_closing:  # _admit may have closed it to make room
+                return
+            self._drained.clear()
+            drained = asyncio.ensure_future(self._drained.wait())
+            gone = asyncio.ensure_future(self._gone.wait())
+            try:
+                await asyncio.wait(
+                    (drained, gone),
+                    timeout=max(0.0, deadline - loop.time()),
+                    return_when=asyncio.FIRST_COMPLETED,
+                )
+            finally:
+                drained.cancel()
+                gone.cancel()
+            if loop.time() >= deadline and not self.is_closing:
+                self._too_slow()
 
     # -- inbox messages -------------------------------------------------------------
 
@@ -151,10 +195,15 @@ class Connection:
                 self._held.append((seq, frame))
                 self.on_gap()
         elif self.state is State.CATCHING_UP:
-            if len(self._held) < self._queue_size:
+            size = len(frame)
+            if len(self._held) < self._queue_size and self._held_bytes + size <= (
+                self._budget.per_connection
+            ):
                 self._held.append((seq, frame))
+                self._held_bytes += size
             else:
                 self._held.clear()
+                self._held_bytes = 0
                 self._held_overflowed = True
 
     def own(self, seq: int) -> None:
@@ -173,6 +222,7 @@ class Connection:
         self.state = State.CATCHING_UP
         self.delivered_seq = since
         self._held.clear()
+        self._held_bytes = 0
         self._held_overflowed = False
 
     def skip_to(self, seq: int) -> None:
@@ -196,6 +246,7 @@ class Connection:
             self._held_overflowed = False
             return False
         held, self._held = self._held, []
+        self._held_bytes = 0
         self.state = State.LIVE
         for seq, frame in held:
             self.deliver(seq, frame)
@@ -209,10 +260,24 @@ class Connection:
             return
         self.state = State.CLOSING
         self.close_code = code
+        self._drop_queued()
         self._room.set()
         self._gone.set()
         self._writer.cancel()
         self._closer = asyncio.create_task(self.socket.close(code=code, message=reason.encode()))
+
+    @property
+    def is_closing(self) -> bool:
+        return self.state is State.CLOSING
+
+    def _drop_queued(self) -> None:
+        """What was queued will never be sent: the server stops holding it."""
+        self._budget.forget(self)
+        self.queued_bytes = 0
+        self._held.clear()
+        self._held_bytes = 0
+        while not self._queue.empty():
+            self._queue.get_nowait()
 
     @property
     def closing(self) -> asyncio.Task[bool] | None:
@@ -222,6 +287,7 @@ class Connection:
     async def finish(self) -> None:
         """After the socket is closed: stop the writer."""
         self.state = State.CLOSING
+        self._drop_queued()
         self._room.set()
         self._gone.set()
         self._writer.cancel()
@@ -231,7 +297,7 @@ class Connection:
     async def _write(self) -> None:
         try:
             while True:
-                frame = await self._queue.get()
+                frame, size = await self._queue.get()
                 if not self._room.is_set() and self._queue.qsize() * 4 <= self._queue_size:
                     self._room.set()
                 try:
@@ -240,6 +306,10 @@ class Connection:
                     # Every text we echo is checked on the way in; if one slips
                     # through, drop that frame rather than the connection.
                     log.error("unsendable_frame", connection=self.id)
+                finally:
+                    self.queued_bytes -= size
+                    self._budget.release(self, size)
+                    self._drained.set()
         except (ConnectionError, RuntimeError):
             # The peer went away; the read loop notices and cleans up.
             self._gone.set()

@@ -13,6 +13,7 @@ from chatapp.accounts import Accounts
 from chatapp.config import Settings
 from chatapp.errors import Forbidden, Refused
 from chatapp.gateway import frames
+from chatapp.gateway.budget import OutgoingBudget
 from chatapp.gateway.connection import (
     CLOSE_HELLO_TIMEOUT,
     CLOSE_SLOW_CONSUMER,
@@ -61,6 +62,10 @@ class Gateway:
         self._modules = modules
         self._metrics = modules.metrics
         self._open = 0
+        self.budget = OutgoingBudget(
+            per_connection=settings.connection_queue_bytes, total=settings.outgoing_bytes_total
+        )
+        self._metrics.outgoing_bytes.set_function(lambda: self.budget.held)
 
     def fill_gaps(self) -> None:
         """Events may have been missed (the bus between nodes was away): every connection
@@ -134,6 +139,7 @@ class Gateway:
             user_id=caller.user_id,
             device_id=caller.device_id,
             queue_size=self._settings.connection_queue_size,
+            budget=self.budget,
         )
         structlog.contextvars.bind_contextvars(
             user_id=caller.user_id, device_id=caller.device_id, connection=connection.id
@@ -215,7 +221,17 @@ class Gateway:
         self, socket: web.WebSocketResponse, connection: Connection, session: Session
     ) -> None:
         unreadable = 0
-        async for message in socket:
+        # A client heartbeats every heartbeat_interval; one that sends nothing
+        # for twice the presence timeout is gone, whatever TCP says.
+        idle_seconds = 2 * self._settings.presence_timeout_ms / 1000
+        while True:
+            try:
+                message = await socket.receive(timeout=idle_seconds)
+            except TimeoutError:
+                await socket.close(code=CLOSE_HELLO_TIMEOUT, message=b"no frame for too long")
+                break
+            if message.type in (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED):
+                break
             # Answers to this client's own frames slow its reading down rather
             # than overflow its queue: a fast sender is not a slow consumer.
             await connection.room_for_answers()

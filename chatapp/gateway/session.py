@@ -12,6 +12,7 @@ import structlog
 from chatapp.bus import Bus
 from chatapp.errors import Refused, StoreFailed
 from chatapp.gateway import frames
+from chatapp.gateway.budget import frame_bytes
 from chatapp.gateway.connection import Connection
 from chatapp.gateway.events import TypingStarted
 from chatapp.gateway.send_pipeline import SendPipeline
@@ -33,6 +34,8 @@ class SessionModules:
     social: Social
     bus: Bus
     metrics: Metrics
+    # A replay batch ends at this much message text, as a /sync page does.
+    page_max_bytes: int = 4 * 1024 * 1024
 
 
 class Session:
@@ -116,14 +119,17 @@ class Session:
         user_id = connection.user_id
         async with self._replaying:
             connection.start_catching_up(since)
-            cursor, sent = since, 0
+            cursor, sent, sent_bytes = since, 0, 0
             while True:
-                if limit is not None and sent >= limit:
+                if limit is not None and (
+                    sent >= limit or sent_bytes >= self._modules.page_max_bytes
+                ):
                     return {"type": "synced", "seq": cursor, "has_more": True}
                 batch = REPLAY_BATCH if limit is None else limit - sent
                 page = await self._modules.messaging.inbox(user_id, since=cursor, limit=batch)
                 for entry in page.entries:
                     message_json = entry.message.model_dump_json()
+                    sent_bytes += frame_bytes(message_json)
                     await connection.replayed(
                         entry.seq, frames.message_frame(entry.seq, message_json)
                     )

@@ -12,7 +12,13 @@ from chatapp.bus import Bus
 from chatapp.clock import Clock
 from chatapp.errors import BadRequest, InvalidInput, RateLimited, Unavailable
 from chatapp.messaging.events import MessageAccepted
-from chatapp.messaging.models import AcceptedMessage, InboxPage, MessagePage, StoredMessage
+from chatapp.messaging.models import (
+    AcceptedMessage,
+    InboxEntry,
+    InboxPage,
+    MessagePage,
+    StoredMessage,
+)
 from chatapp.messaging.store import MessageStore, MessageStoreError
 from chatapp.ratelimit import RateLimiter
 
@@ -53,8 +59,10 @@ class Messaging:
         clock: Clock,
         *,
         send_limiter: RateLimiter | None = None,
+        page_max_bytes: int | None = None,
     ) -> None:
         self._store = store
+        self._page_max_bytes = page_max_bytes
         self._send_limiter = send_limiter
         self._membership = membership
         self._bus = bus
@@ -101,7 +109,7 @@ class Messaging:
             retry_after = await self._send_limiter.acquire(str(sender_id))
             if retry_after is not None:
                 raise RateLimited(
-                    retry_after, f"too many messages; try again in {retry_after:.1f} s"
+                    retry_after, f"too many messages; try again in {max(retry_after, 0.1):.1f} s"
                 )
         return CheckedSend(
             sender_id=sender_id,
@@ -181,7 +189,11 @@ class Messaging:
         if not 1 <= limit <= HISTORY_LIMIT_MAX:
             raise BadRequest(f"limit: must be 1 to {HISTORY_LIMIT_MAX}")
         with _unavailable_on_store_error():
-            return await self._store.history(channel_id, before=before, after=after, limit=limit)
+            if self._page_max_bytes is None:
+                return await self._store.history(
+                    channel_id, before=before, after=after, limit=limit
+                )
+            return await self._history_within(channel_id, before, after, limit)
 
     async def inbox(self, user_id: int, *, since: int, limit: int) -> InboxPage:
         if not 1 <= limit <= SYNC_LIMIT_MAX:
@@ -189,7 +201,60 @@ class Messaging:
         if since < 0:
             raise BadRequest("since: must not be negative")
         with _unavailable_on_store_error():
-            return await self._store.inbox(user_id, since=since, limit=limit)
+            if self._page_max_bytes is None:
+                return await self._store.inbox(user_id, since=since, limit=limit)
+            return await self._inbox_within(user_id, since, limit, self._page_max_bytes)
+
+    async def _inbox_within(
+        self, user_id: int, since: int, limit: int, max_bytes: int
+    ) -> InboxPage:
+        """A page that stops at `limit` entries or `max_bytes` of text, read in small pieces
+        so that 1,000 messages of 100,000 characters are never in memory at once."""
+        entries: list[InboxEntry] = []
+        used, cursor = 0, since
+        while len(entries) < limit:
+            piece = await self._store.inbox(
+                user_id, since=cursor, limit=min(_PIECE, limit - len(entries))
+            )
+            for entry in piece.entries:
+                size = _text_bytes(entry.message)
+                if entries and used + size > max_bytes:
+                    return InboxPage(entries=entries, has_more=True)
+                entries.append(entry)
+                used += size
+                cursor = entry.seq
+            if not piece.has_more:
+                return InboxPage(entries=entries, has_more=False)
+        return InboxPage(entries=entries, has_more=True)
+
+    async def _history_within(
+        self, channel_id: int, before: int | None, after: int | None, limit: int
+    ) -> MessagePage:
+        """History as the store pages it, stopping at `page_max_bytes` of text, read in pieces."""
+        assert self._page_max_bytes is not None
+        max_bytes = self._page_max_bytes
+        taken: list[StoredMessage] = []
+        used = 0
+        downwards = after is None
+        while len(taken) < limit:
+            piece = await self._store.history(
+                channel_id, before=before, after=after, limit=min(_PIECE, limit - len(taken))
+            )
+            # Read from the end nearest the cursor, as the store pages.
+            ordered = list(reversed(piece.messages)) if downwards else piece.messages
+            for message in ordered:
+                size = _text_bytes(message)
+                if taken and used + size > max_bytes:
+                    return _page(taken, downwards, has_more=True)
+                taken.append(message)
+                used += size
+                if downwards:
+                    before = message.message_id
+                else:
+                    after = message.message_id
+            if not piece.has_more:
+                return _page(taken, downwards, has_more=False)
+        return _page(taken, downwards, has_more=True)
 
     async def max_seq(self, user_id: int) -> int:
         with _unavailable_on_store_error():
@@ -202,6 +267,20 @@ class Messaging:
     async def message(self, channel_id: int, message_id: int) -> StoredMessage | None:
         with _unavailable_on_store_error():
             return await self._store.get(channel_id, message_id)
+
+
+# Entries read from the store at a time when a page has a byte budget.
+_PIECE = 32
+
+
+def _text_bytes(message: StoredMessage) -> int:
+    text = message.text
+    return len(text) if text.isascii() else len(text.encode("utf-8"))
+
+
+def _page(taken: list[StoredMessage], downwards: bool, *, has_more: bool) -> MessagePage:
+    messages = list(reversed(taken)) if downwards else taken
+    return MessagePage(messages=messages, has_more=has_more)
 
 
 @contextlib.contextmanager

@@ -45,5 +45,16 @@ class Metrics:
             registry=self.registry,
         )
 
+        self.outgoing_bytes = Gauge(
+            "chatapp_outgoing_bytes",
+            "Bytes queued for WebSockets and not yet written, all connections together.",
+            registry=self.registry,
+        )
+        self.event_loop_lag = Gauge(
+            "chatapp_event_loop_lag_seconds",
+            "How late the event loop ran a timer in the last second: work that held it.",
+            registry=self.registry,
+        )
+
     def render(self) -> bytes:
         return generate_latest(self.registry)
