@@ -63,6 +63,9 @@ class Settings(BaseModel):
     login_attempts_per_username: int = Field(default=10, ge=1)
     login_attempts_per_address: int = Field(default=50, ge=1)
     signups_per_address: int = Field(default=20, ge=1)
+    # Groups a user creates plus members they add, per window: putting people
+    # into groups is how a stranger would reach them.
+    group_changes_per_user: int = Field(default=60, ge=1)
     rate_limit_window_seconds: float = Field(default=60.0, gt=0)
 
     heartbeat_interval_ms: int = Field(default=5000, ge=100, le=600_000)

@@ -199,7 +199,15 @@ def _build_modules(
         bus=bus,
         limiters=limiters,
     )
-    social = build_social(stores.channels, stores.friends, accounts=accounts, bus=bus, clock=clock)
+    social = build_social(
+        stores.channels,
+        stores.friends,
+        accounts=accounts,
+        bus=bus,
+        clock=clock,
+        settings=settings,
+        limiters=limiters,
+    )
     messaging = build_messaging(
         settings, stores.messages, social=social.social, bus=bus, clock=clock, limiters=limiters
     )

@@ -63,11 +63,23 @@ class SocialModules:
 
 
 def build_social(
-    channels: ChannelStore, friends: FriendStore, *, accounts: Accounts, bus: Bus, clock: Clock
+    channels: ChannelStore,
+    friends: FriendStore,
+    *,
+    accounts: Accounts,
+    bus: Bus,
+    clock: Clock,
+    settings: Settings | None = None,
+    limiters: LimiterFactory | None = None,
 ) -> SocialModules:
     sender_reads = SenderReadMarks(channels)
+    group_changes = None
+    if settings is not None:
+        group_changes = (limiters or local_limiters(clock))(
+            "group_changes", settings.group_changes_per_user, settings.rate_limit_window_seconds
+        )
     return SocialModules(
-        social=Social(channels, accounts, bus, clock, sender_reads),
+        social=Social(channels, accounts, bus, clock, sender_reads, group_changes=group_changes),
         friends=Friends(friends, accounts, bus, clock),
         sender_reads=sender_reads,
     )

@@ -9,7 +9,8 @@ import structlog
 
 from chatapp.bus import Bus
 from chatapp.clock import Clock
-from chatapp.errors import Forbidden, InvalidInput, NotFound
+from chatapp.errors import Forbidden, InvalidInput, NotFound, RateLimited
+from chatapp.ratelimit import RateLimiter
 from chatapp.social.events import ChannelChanged, ReadMarkerMoved
 from chatapp.social.models import Channel, Membership
 from chatapp.social.sender_reads import SenderReadMarks
@@ -43,8 +44,11 @@ class Social:
         bus: Bus,
         clock: Clock,
         sender_reads: SenderReadMarks,
+        *,
+        group_changes: RateLimiter | None = None,
     ) -> None:
         self._store = store
+        self._group_changes = group_changes
         self.sender_reads = sender_reads
         self._users = users
         self._bus = bus
@@ -98,6 +102,7 @@ class Social:
         members = {caller_id, *member_ids}
         if len(members) > GROUP_LIMIT:
             raise InvalidInput("group_full", f"a group has at most {GROUP_LIMIT} members")
+        await self._count_group_change(caller_id)
         await self._require_users(members - {caller_id})
         channel = await self._store.create_channel(
             kind="group",
@@ -142,6 +147,7 @@ class Social:
             return channel
         if len(channel.members) >= GROUP_LIMIT:
             raise InvalidInput("group_full", f"a group has at most {GROUP_LIMIT} members")
+        await self._count_group_change(caller_id)
         await self._require_users([user_id])
         await self._store.add_member(channel_id, user_id, joined_at=self._clock.now_ms())
         updated = await self._reload(channel_id)
@@ -206,6 +212,16 @@ class Social:
                 )
             )
         return after
+
+    async def _count_group_change(self, caller_id: int) -> None:
+        if self._group_changes is None:
+            return
+        retry_after = await self._group_changes.acquire(str(caller_id))
+        if retry_after is not None:
+            raise RateLimited(
+                retry_after,
+                f"too many group changes; try again in {max(retry_after, 0.1):.1f} s",
+            )
 
     async def _owned_group(self, caller_id: int, channel_id: int) -> Channel:
         channel = await self.channel_for(caller_id, channel_id)

@@ -27,6 +27,7 @@ TEST_SETTINGS: dict[str, Any] = {
     "login_attempts_per_username": 1000,
     "login_attempts_per_address": 100_000,
     "signups_per_address": 100_000,
+    "group_changes_per_user": 100_000,
     "send_rate_per_second": 1_000_000.0,
     "send_burst": 1_000_000,
     "log_level": "warning",

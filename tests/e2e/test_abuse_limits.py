@@ -166,3 +166,22 @@ async def test_limits_behind_a_trusted_proxy_count_clients(tmp_path: Path) -> No
             headers={"X-Forwarded-For": "198.51.100.1"},
         )
         assert third.status == 429
+
+
+async def test_group_creation_and_member_adds_are_rate_limited(tmp_path: Path) -> None:
+    """Putting people into groups is counted per user: past the limit, 429 with Retry-After
+    (and 'try again in' never says 0.0 s); another user has a bucket of their own."""
+    async with run_server(tmp_path / "d", group_changes_per_user=3) as server:
+        alice, bob, carol, dave = await server.users(4)
+        group = await alice.request(
+            "POST", "/api/v1/channels/group", {"name": "g", "member_ids": [bob.user_id]}
+        )
+        path = f"/api/v1/channels/{group['channel']['channel_id']}/members"
+        await alice.request("POST", path, {"user_id": carol.user_id})
+        await alice.request("POST", "/api/v1/channels/group", {"name": "h", "member_ids": []})
+        with pytest.raises(ChatApiError) as caught:
+            await alice.request("POST", path, {"user_id": dave.user_id})
+        assert (caught.value.status, caught.value.code) == (429, "rate_limited")
+        assert caught.value.retry_after is not None
+        assert "in 0.0 s" not in str(caught.value)
+        await dave.request("POST", "/api/v1/channels/group", {"name": "d", "member_ids": []})
