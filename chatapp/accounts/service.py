@@ -9,6 +9,7 @@ from pydantic import JsonValue
 
 from chatapp.accounts import rules
 from chatapp.accounts.events import DeviceRevoked
+from chatapp.accounts.limits import AccountLimits, enforce
 from chatapp.accounts.models import Caller, Device, LoginResult, User
 from chatapp.accounts.passwords import PasswordHashing
 from chatapp.accounts.push_targets import PushTarget, PushTargetStore
@@ -16,8 +17,7 @@ from chatapp.accounts.store import UsernameTaken, UserStore
 from chatapp.accounts.tokens import hash_token, new_token
 from chatapp.bus import Bus
 from chatapp.clock import Clock
-from chatapp.errors import Conflict, NotFound, RateLimited, Unauthorized
-from chatapp.ratelimit import LimiterFactory, RateLimiter, local_limiters
+from chatapp.errors import Conflict, NotFound, Unauthorized
 
 log = structlog.get_logger(__name__)
 
@@ -25,25 +25,6 @@ USER_SEARCH_LIMIT = 20
 # last_seen_at is for people reading a device list; minute precision spares a
 # write on every request.
 _TOUCH_INTERVAL_MS = 60_000
-
-
-class AccountLimits:
-    """The abuse limits the accounts module enforces (counted per process, or per cluster)."""
-
-    def __init__(
-        self,
-        clock: Clock,
-        *,
-        logins_per_username: int,
-        logins_per_address: int,
-        signups_per_address: int,
-        window_seconds: float,
-        limiters: LimiterFactory | None = None,
-    ) -> None:
-        make = limiters or local_limiters(clock)
-        self.login_by_username = make("login_username", logins_per_username, window_seconds)
-        self.login_by_address = make("login_address", logins_per_address, window_seconds)
-        self.signup_by_address = make("signup_address", signups_per_address, window_seconds)
 
 
 class Accounts:
@@ -69,7 +50,7 @@ class Accounts:
         name = rules.normalise_username(username)
         rules.check_password(password)
         shown = rules.check_display_name(display_name) if display_name is not None else name
-        await _enforce(self._limits.signup_by_address, address, "signups from this address")
+        await enforce(self._limits.signup_by_address, address, "signups from this address")
         password_hash = await self._hasher.hash(password)
         try:
             user = await self._store.create_user(
@@ -87,16 +68,17 @@ class Accounts:
         self, username: str, password: str, device_name: str | None = None, *, address: str = ""
     ) -> LoginResult:
         name = username.lower()
-        await _enforce(self._limits.login_by_address, address, "login attempts from this address")
-        await _enforce(self._limits.login_by_username, name, "login attempts for this username")
-        credentials = await self._store.get_credentials(name)
-        stored_hash = credentials.password_hash if credentials else None
-        # verify runs for an unknown name too (against a decoy), so a wrong
-        # username takes as long as a wrong password.
-        matched = await self._hasher.verify(stored_hash, password)
-        if credentials is None or not matched:
-            log.info("login_refused", username=name)
-            raise Unauthorized("invalid_credentials", "wrong username or password")
+        attempt = await self._limits.begin_login(name, address)
+        async with attempt:
+            credentials = await self._store.get_credentials(name)
+            stored_hash = credentials.password_hash if credentials else None
+            # verify runs for an unknown name too (against a decoy), so a wrong
+            # username takes as long as a wrong password.
+            matched = await self._hasher.verify(stored_hash, password)
+            if credentials is None or not matched:
+                log.info("login_refused", username=name)
+                await attempt.failed()
+                raise Unauthorized("invalid_credentials", "wrong username or password")
         if self._hasher.needs_rehash(credentials.password_hash):
             new_hash = await self._hasher.hash(password)
             await self._store.set_password_hash(credentials.user.user_id, new_hash)
@@ -212,9 +194,3 @@ class Accounts:
     async def forget_push_target(self, device_id: int) -> None:
         """Drop a target its provider said is gone for good (an expired subscription)."""
         await self._push_targets.remove_target(device_id)
-
-
-async def _enforce(limiter: RateLimiter, key: str, what: str) -> None:
-    retry_after = await limiter.acquire(key)
-    if retry_after is not None:
-        raise RateLimited(retry_after, f"too many {what}; try again later")

@@ -29,6 +29,15 @@ log = structlog.get_logger(__name__)
 # this often per user: heartbeats must not cost a disk write each.
 PERSIST_INTERVAL_MS = 60_000
 
+SWEEP_INTERVAL = 0.5
+# A sweep this much later than its interval means the process was stopped
+# (SIGSTOP, a suspended VM) or starved: its own heartbeats may still be unread.
+# Half a timeout: a device that heartbeats at least twice per timeout had its
+# deadline about that far ahead, so a shorter gap does not expire it. The floor
+# keeps tiny (test) timeouts from seeing a stall in every busy moment.
+STALL_SHARE_OF_TIMEOUT = 0.5
+STALL_FLOOR_SECONDS = 1.0
+
 
 # What moves presence, handled on one queue so that their order holds.
 OBSERVED_EVENTS: tuple[type[BaseModel], ...] = (
@@ -61,6 +70,10 @@ class LocalPresence:
         self._persisted_at: dict[int, int] = {}
         self._connections: dict[int, set[str]] = {}
         self._sweeper: asyncio.Task[None] | None = None
+        self._sweep_interval = SWEEP_INTERVAL
+        self._stall_after = max(self._timeout * STALL_SHARE_OF_TIMEOUT, STALL_FLOOR_SECONDS)
+        self._swept_at: float | None = None
+        self._grace_until = 0.0
 
     # -- what the gateway reports ------------------------------------------------------
 
@@ -110,6 +123,30 @@ class LocalPresence:
             await self._drop_device(user_id, device_id)
         return len(expired)
 
+    async def sweep(self) -> int:
+        """The sweeper's pass: `expire_due`, unless the process has just come back from a
+        stall; returns how many expired.
+
+        After a stall the heartbeats sent meanwhile are still in socket buffers and
+        on the bus, behind this pass: expiring now would show every friend offline
+        and online again in the same millisecond. So a pass that comes much later
+        than its interval grants one timeout of grace, in which nothing expires by
+        time (a logout still ends a device at once); a device that really stopped
+        expires when the grace ends.
+        """
+        now = self._clock.monotonic()
+        last, self._swept_at = self._swept_at, now
+        if last is not None and now - last > self._sweep_interval + self._stall_after:
+            self._grace_until = now + self._timeout
+            log.warning(
+                "presence_sweep_stalled",
+                stalled_seconds=round(now - last, 3),
+                grace_seconds=self._timeout,
+            )
+        if now < self._grace_until:
+            return 0
+        return await self.expire_due()
+
     @property
     def sweep_work(self) -> int:
         """Device entries examined by expiry so far (0 while nobody expires)."""
@@ -129,7 +166,9 @@ class LocalPresence:
 
     # -- lifetime ----------------------------------------------------------------------
 
-    def start(self, interval: float = 0.5) -> None:
+    def start(self, interval: float = SWEEP_INTERVAL) -> None:
+        self._sweep_interval = interval
+        self._swept_at = self._clock.monotonic()
         self._sweeper = asyncio.create_task(self._sweep_forever(interval), name="presence-sweeper")
 
     async def close(self) -> None:
@@ -188,4 +227,4 @@ class LocalPresence:
     async def _sweep_forever(self, interval: float) -> None:
         while True:
             await asyncio.sleep(interval)
-            await self.expire_due()
+            await self.sweep()

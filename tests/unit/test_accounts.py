@@ -82,25 +82,27 @@ async def test_an_unknown_name_costs_a_password_check_like_a_wrong_password() ->
     assert modules.hasher.verified == 2
 
 
-async def test_login_attempts_are_limited_per_username() -> None:
-    """After the limit for one name even the right password waits; other names do not, and
-    the window refills the bucket."""
+async def test_failed_logins_are_limited_per_username_and_address() -> None:
+    """After the limit of failures for one name from one address even the right password
+    waits there; the owner at another address and other names do not, and the window
+    refills the bucket (tests/unit/test_login_limits.py has the whole scheme)."""
     modules = build_modules_on_fakes(
         Settings(login_attempts_per_username=3, rate_limit_window_seconds=60)
     )
     accounts = modules.accounts
     await accounts.signup("alice", FAKE_PASSWORD)
     await accounts.signup("bob", FAKE_PASSWORD, address="elsewhere")
-    for n in range(3):
+    for _ in range(3):
         with pytest.raises(Unauthorized):
-            await accounts.login("alice", "wrong password", address=f"10.0.0.{n}")
+            await accounts.login("alice", "wrong password", address="10.0.0.1")
     with pytest.raises(RateLimited) as limited:
-        await accounts.login("alice", FAKE_PASSWORD, address="10.0.0.9")
+        await accounts.login("alice", FAKE_PASSWORD, address="10.0.0.1")
 
     assert limited.value.retry_after == pytest.approx(20)
-    await accounts.login("bob", FAKE_PASSWORD)
+    await accounts.login("alice", FAKE_PASSWORD, address="10.0.0.9")
+    await accounts.login("bob", FAKE_PASSWORD, address="10.0.0.1")
     modules.clock.advance(20)
-    await accounts.login("alice", FAKE_PASSWORD)
+    await accounts.login("alice", FAKE_PASSWORD, address="10.0.0.1")
 
 
 async def test_login_attempts_and_signups_are_limited_per_address() -> None:
