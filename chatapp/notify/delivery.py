@@ -4,6 +4,10 @@ Nothing upstream ever waits here. `put` either queues a delivery or drops it
 (counted), so a provider that hangs or is down fills its own queue and nothing
 else; each attempt is cut off by a timeout, and a retry waits off the workers,
 on a timer, so a backlog of retries never holds up fresh notifications.
+
+Outcomes are counted by provider: `sent`, `failed` (given up), `retried`,
+`dropped` (the queue was full) and `refused` (the target reaches a private or
+local address the server will not connect to; never retried).
 """
 
 from __future__ import annotations
@@ -24,6 +28,17 @@ from chatapp.observability import Metrics
 log = structlog.get_logger(__name__)
 
 TargetGoneHandler = Callable[[PushTarget], Awaitable[None]]
+
+
+class TargetRefused(DeliveryFailed):
+    """The server will not reach this target (a private or local address); never retried.
+
+    Providers raise it for targets stored before the check that refuses them at
+    registration, and for names that resolve to such an address at delivery.
+    """
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, retryable=False)
 
 
 @dataclass
@@ -71,7 +86,7 @@ class DeliveryQueue:
         self._timers: set[asyncio.TimerHandle] = set()
         self._counted = {
             outcome: metrics.push_notifications.labels(provider=provider.name, outcome=outcome)
-            for outcome in ("sent", "failed", "retried", "dropped")
+            for outcome in ("sent", "failed", "retried", "dropped", "refused")
         }
         self.dropped = 0
 
@@ -128,8 +143,18 @@ class DeliveryQueue:
                 await self._on_target_gone(target)
             except Exception:
                 log.exception("push_target_not_forgotten", device_id=target.device_id)
+        except TargetRefused as refusal:
+            self._counted["refused"].inc()
+            log.warning(
+                "push_refused",
+                provider=self._provider.name,
+                device_id=target.device_id,
+                reason=str(refusal),
+            )
         except DeliveryFailed as failure:
             self._failed(delivery, str(failure), retryable=failure.retryable)
+        except aiohttp.InvalidURL as error:  # the client will never take this URL
+            self._failed(delivery, repr(error), retryable=False)
         except (TimeoutError, aiohttp.ClientError, OSError) as error:
             self._failed(delivery, repr(error), retryable=True)
         else:

@@ -4,7 +4,7 @@ A device registers its topic URL as the target, e.g.
 `https://ntfy.example.org/upAbC123?up=1` as its UnifiedPush distributor hands
 it out. The body is the notification's JSON, which a UnifiedPush app receives
 as it is (the ntfy app shows it as the message). 404 and 410 mean the topic is
-gone; 408, 429 and 5xx are retried.
+gone; 408, 429 and 5xx are retried. Redirects are not followed.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from pydantic import JsonValue
 from chatapp.config import Settings
 from chatapp.notify.notification import Notification
 from chatapp.notify.providers.context import ProviderContext
-from chatapp.notify.providers.web import check_answer, check_url
+from chatapp.notify.providers.web import check_url, post_notification
 
 
 class NtfyProvider:
@@ -35,11 +35,14 @@ class NtfyProvider:
 
     async def send(self, target: JsonValue, notification: Notification) -> None:
         assert isinstance(target, str)  # check_target stored a URL
-        headers = {"Content-Type": "application/json"}
-        async with self._session.post(
-            target, data=notification.payload(), headers=headers
-        ) as answer:
-            check_answer(answer.status, answer.reason or "", gone=(404, 410))
+        await post_notification(
+            self._session,
+            target,
+            data=notification.payload(),
+            headers={"Content-Type": "application/json"},
+            gone=(404, 410),
+            guarded=not self._allow_private,
+        )
 
 
 def build(settings: Settings, context: ProviderContext) -> NtfyProvider:

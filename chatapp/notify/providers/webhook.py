@@ -14,6 +14,12 @@ notification:
 It verifies the signature over the exact body bytes, refuses old timestamps,
 and answers 2xx. 410 means "this device's target is gone" (it is deleted);
 408, 429 and 5xx are retried; other answers are not.
+
+The URL is the operator's own setting, not a user's, so it is exempt from the
+guard on user-registered targets (guard.py): it goes through the plain session
+and may be on the server's own host or network, where a relay usually runs.
+The targets users register here are only data in the body; nothing connects
+to them.
 """
 
 from __future__ import annotations
@@ -79,7 +85,7 @@ class WebhookProvider:
 
 def build(settings: Settings, context: ProviderContext) -> WebhookProvider:
     return WebhookProvider(
-        context.session,
+        context.session,  # not target_session: the operator chose this URL (see above)
         url=settings.push_webhook_url,
         secret=settings.push_webhook_secret.encode(),
         clock=context.clock,

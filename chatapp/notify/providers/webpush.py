@@ -8,7 +8,8 @@ vendor account or relay is needed: the browser's own push service takes it.
 A device registers the `PushSubscription` its browser gave it, as JSON:
 `{"endpoint": "https://…", "keys": {"p256dh": "…", "auth": "…"}}`. Clients
 subscribe with the key from `GET /push/config` (`webpush_public_key`) as
-`applicationServerKey`. 404 and 410 mean the subscription expired.
+`applicationServerKey`. 404 and 410 mean the subscription expired. Redirects
+are not followed (RFC 8030 push services do not redirect a push).
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from chatapp.config import Settings
 from chatapp.notify.notification import Notification
 from chatapp.notify.provider import InvalidTarget
 from chatapp.notify.providers.context import ProviderContext
-from chatapp.notify.providers.web import check_answer, check_url
+from chatapp.notify.providers.web import check_url, post_notification
 from chatapp.notify.vapid import load_or_create_key, public_key_text
 
 # A VAPID token may live at most 24 hours (RFC 8292 §2); a fresh one is signed
@@ -100,8 +101,14 @@ class WebPushProvider:
             "Content-Encoding": "aes128gcm",
             "Content-Type": "application/octet-stream",
         }
-        async with self._session.post(endpoint, data=body, headers=headers) as answer:
-            check_answer(answer.status, answer.reason or "", gone=(404, 410))
+        await post_notification(
+            self._session,
+            endpoint,
+            data=body,
+            headers=headers,
+            gone=(404, 410),
+            guarded=not self._allow_private,
+        )
 
 
 def _unbase64(value: object, field: str) -> bytes:
