@@ -83,10 +83,15 @@ class InProcessBus:
 
     async def close(self) -> None:
         self._started = False
-        tasks = [s.task for s in self._all() if s.task is not None]
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        pending = {s.task for s in self._all() if s.task is not None}
+        # Cancelled again until they end: a subscriber inside a client library
+        # (redis-py) may absorb one cancellation and wait on its queue again.
+        while pending:
+            for task in pending:
+                task.cancel()
+            _, pending = await asyncio.wait(pending, timeout=0.1)
+        for subscription in self._all():
+            subscription.task = None
 
     async def drain(self) -> None:
         """Wait until every queued event has been handled (tests use this to settle)."""
