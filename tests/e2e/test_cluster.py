@@ -108,9 +108,29 @@ class Frames:
         last_seq: int | None = None,
         heartbeat: float | None = None,
     ) -> Self:
-        """Connect, say hello and wait for `synced`."""
+        """Connect, say hello and wait for `synced`.
+
+        Frames that come before `ready` are kept with the others (a server bug
+        lets them, see `test_ready_is_the_first_frame_while_events_for_the_device_arrive`).
+        """
         assert token is not None
-        frames = cls(await RawSocket.open(ws_url, token, last_seq=last_seq), name or ws_url)
+        raw = await RawSocket.connect(ws_url)
+        frames = cls(raw, name or ws_url)
+        try:
+            hello: dict[str, Any] = {"type": "hello", "token": token}
+            if last_seq is not None:
+                hello["last_seq"] = last_seq
+            await raw.send(hello)
+            async with asyncio.timeout(10):
+                while not raw.ready:
+                    frame = await raw.receive()
+                    if frame["type"] == "ready":
+                        raw.ready = frame
+                    else:
+                        frames.frames.append(frame)
+        except BaseException:
+            await raw.close()
+            raise
         frames._tasks.append(asyncio.create_task(frames._read(), name=f"frames:{name}"))
         if heartbeat is not None:
             frames._tasks.append(asyncio.create_task(frames._beat(heartbeat)))
@@ -335,9 +355,10 @@ async def test_direct_messages_between_nodes_arrive_once_in_seq_order(
 ) -> None:
     """Alice on n1 and bob on n2 each send five messages over their WebSocket at once.
 
-    Each gets an `ack` for each own send and a `message` frame for each of the
-    other's, exactly once, in inbox seq order, the seqs contiguous; nothing
-    else arrives afterwards; the channel's ids are 1..10.
+    Both sockets get the new channel's `added`. Each gets an `ack` for each
+    own send and a `message` frame for each of the other's, exactly once, in
+    inbox seq order, the seqs contiguous; nothing else arrives afterwards;
+    the channel's ids are 1..10.
     """
     alice = await cluster.user("alice", "n1")
     bob = await cluster.user("bob", "n2")
@@ -903,3 +924,63 @@ async def test_sigterm_stops_nodes_promptly_while_their_devices_are_busy(
             break
     if stuck:
         raise NodesDidNotStop(f"exit codes 5 s after SIGTERM (None: still running): {stuck}")
+
+
+# -- 11. ready comes first -------------------------------------------------------------------------
+
+FRAME_BEFORE_READY = (
+    "a frame fanned out while a connection is being set up goes out before `ready`:"
+    " Gateway._serve registers the connection (registry.add) before it awaits"
+    " messaging.max_seq and queues `ready`, and Connection.push (typing, presence, channel,"
+    " read frames) does not hold frames until then, as deliver() holds messages;"
+    " RealtimeClient takes such a connection for a failed handshake (realtime_no_ready)"
+)
+
+
+class FrameBeforeReady(AssertionError):
+    """A connection's first frame after `hello` was not `ready`."""
+
+
+@pytest.mark.xfail(strict=True, raises=FrameBeforeReady, reason=FRAME_BEFORE_READY)
+async def test_ready_is_the_first_frame_while_events_for_the_device_arrive(
+    cluster: LocalCluster,
+) -> None:
+    """The answer to `hello` is `ready` before anything else, even while events are due.
+
+    Carol keeps typing on n1 in a channel she shares with dave, so that typing
+    frames for dave reach n2 all the time; dave connects to n2 again and again
+    (up to 40 times): each connection's first frame must be `ready` (and
+    carol's typing frames follow it).
+    """
+    carol = await cluster.user("carol", "n1")
+    dave = await cluster.user("dave", "n2")
+    channel_id = (await carol.open_direct(dave.user_id)).channel_id
+    typist = await Frames.open(cluster.ws_url("n1"), carol.token, name="carol@n1")
+    typing = asyncio.Event()
+
+    async def keep_typing() -> None:
+        while True:
+            await typist.send({"type": "typing", "channel_id": channel_id})
+            typing.set()
+            await asyncio.sleep(0.001)
+
+    typer = asyncio.create_task(keep_typing())
+    first_frames: list[dict[str, Any]] = []
+    try:
+        await asyncio.wait_for(typing.wait(), 5)
+        for _ in range(40):
+            async with await RawSocket.connect(cluster.ws_url("n2")) as raw:
+                await raw.send({"type": "hello", "token": dave.token})
+                first_frames.append(await raw.receive())
+                if first_frames[-1]["type"] != "ready":
+                    break
+                # Carol's typing does reach this connection: events were due during its hello.
+                await raw.until("typing", timeout=5)
+    finally:
+        typer.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await typer
+        await typist.close()
+    early = [frame for frame in first_frames if frame["type"] != "ready"]
+    if early:
+        raise FrameBeforeReady(f"first frame {early[0]} (connection {len(first_frames)})")
