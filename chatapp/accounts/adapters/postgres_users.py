@@ -3,38 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
 
 import asyncpg
 
+from chatapp.accounts.adapters.rows import DEVICE_COLUMNS, USER_COLUMNS, device_from, user_from
 from chatapp.accounts.models import Credentials, Device, User
 from chatapp.accounts.store import UsernameTaken, UserStoreError
 from chatapp.storage.postgres import raises
 
-_USER_COLUMNS = "user_id, username, display_name, about, created_at"
-_DEVICE_COLUMNS = "device_id, user_id, name, created_at, last_seen_at"
 # Named in migrations/postgresql/001_users_and_social.sql.
 _USERNAME_UNIQUE = "users_username_unique"
-
-
-def _user(row: Any) -> User:
-    return User(
-        user_id=row["user_id"],
-        username=row["username"],
-        display_name=row["display_name"],
-        about=row["about"],
-        created_at=row["created_at"],
-    )
-
-
-def _device(row: Any) -> Device:
-    return Device(
-        device_id=row["device_id"],
-        user_id=row["user_id"],
-        name=row["name"],
-        created_at=row["created_at"],
-        last_seen_at=row["last_seen_at"],
-    )
 
 
 @raises(UserStoreError)
@@ -76,9 +54,9 @@ class PostgresUserStore:
 
     async def get_user(self, user_id: int) -> User | None:
         row = await self._pool.fetchrow(
-            f"SELECT {_USER_COLUMNS} FROM users WHERE user_id = $1", user_id
+            f"SELECT {USER_COLUMNS} FROM users WHERE user_id = $1", user_id
         )
-        return _user(row) if row else None
+        return user_from(row) if row else None
 
     async def existing_user_ids(self, user_ids: Iterable[int]) -> set[int]:
         wanted = list(set(user_ids))
@@ -94,16 +72,16 @@ class PostgresUserStore:
         if not wanted:
             return []
         rows = await self._pool.fetch(
-            f"SELECT {_USER_COLUMNS} FROM users WHERE user_id = ANY($1::bigint[])", wanted
+            f"SELECT {USER_COLUMNS} FROM users WHERE user_id = ANY($1::bigint[])", wanted
         )
-        found = {row["user_id"]: _user(row) for row in rows}
+        found = {row["user_id"]: user_from(row) for row in rows}
         return [found[user_id] for user_id in wanted if user_id in found]
 
     async def get_credentials(self, username: str) -> Credentials | None:
         row = await self._pool.fetchrow(
-            f"SELECT {_USER_COLUMNS}, password_hash FROM users WHERE username = $1", username
+            f"SELECT {USER_COLUMNS}, password_hash FROM users WHERE username = $1", username
         )
-        return Credentials(user=_user(row), password_hash=row["password_hash"]) if row else None
+        return Credentials(user=user_from(row), password_hash=row["password_hash"]) if row else None
 
     async def set_password_hash(self, user_id: int, password_hash: str) -> None:
         await self._pool.execute(
@@ -118,12 +96,12 @@ class PostgresUserStore:
         row = await self._pool.fetchrow(
             "UPDATE users SET display_name = COALESCE($2, display_name),"
             " about = COALESCE($3, about)"
-            f" WHERE user_id = $1 RETURNING {_USER_COLUMNS}",
+            f" WHERE user_id = $1 RETURNING {USER_COLUMNS}",
             user_id,
             display_name,
             about,
         )
-        return _user(row) if row else None
+        return user_from(row) if row else None
 
     async def find_users(self, username_prefix: str, *, limit: int) -> list[User]:
         # Escape LIKE's wildcards: `_` is legal in usernames and must match itself.
@@ -133,13 +111,13 @@ class PostgresUserStore:
             username_prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
         )
         rows = await self._pool.fetch(
-            f"SELECT {_USER_COLUMNS} FROM users WHERE username LIKE $1 ESCAPE '\\'"
+            f"SELECT {USER_COLUMNS} FROM users WHERE username LIKE $1 ESCAPE '\\'"
             " ORDER BY username <> $2, username LIMIT $3",
             pattern,
             username_prefix,
             limit,
         )
-        return [_user(row) for row in rows]
+        return [user_from(row) for row in rows]
 
     async def create_device(
         self, *, user_id: int, name: str, token_hash: str, created_at: int
@@ -162,18 +140,18 @@ class PostgresUserStore:
 
     async def device_for_token(self, token_hash: str) -> Device | None:
         row = await self._pool.fetchrow(
-            f"SELECT {_DEVICE_COLUMNS} FROM devices WHERE token_hash = $1 AND revoked_at IS NULL",
+            f"SELECT {DEVICE_COLUMNS} FROM devices WHERE token_hash = $1 AND revoked_at IS NULL",
             token_hash,
         )
-        return _device(row) if row else None
+        return device_from(row) if row else None
 
     async def list_devices(self, user_id: int) -> list[Device]:
         rows = await self._pool.fetch(
-            f"SELECT {_DEVICE_COLUMNS} FROM devices"
+            f"SELECT {DEVICE_COLUMNS} FROM devices"
             " WHERE user_id = $1 AND revoked_at IS NULL ORDER BY device_id",
             user_id,
         )
-        return [_device(row) for row in rows]
+        return [device_from(row) for row in rows]
 
     async def revoke_device(self, user_id: int, device_id: int, *, revoked_at: int) -> bool:
         # The condition is checked again on the row another node may have just

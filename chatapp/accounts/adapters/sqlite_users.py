@@ -8,32 +8,10 @@ from typing import Any
 
 import aiosqlite
 
+from chatapp.accounts.adapters.rows import DEVICE_COLUMNS, USER_COLUMNS, device_from, user_from
 from chatapp.accounts.models import Credentials, Device, User
 from chatapp.accounts.store import UsernameTaken, UserStoreError
 from chatapp.storage.sqlite import raises
-
-_USER_COLUMNS = "user_id, username, display_name, about, created_at"
-_DEVICE_COLUMNS = "device_id, user_id, name, created_at, last_seen_at"
-
-
-def _user(row: Any) -> User:
-    return User(
-        user_id=row["user_id"],
-        username=row["username"],
-        display_name=row["display_name"],
-        about=row["about"],
-        created_at=row["created_at"],
-    )
-
-
-def _device(row: Any) -> Device:
-    return Device(
-        device_id=row["device_id"],
-        user_id=row["user_id"],
-        name=row["name"],
-        created_at=row["created_at"],
-        last_seen_at=row["last_seen_at"],
-    )
 
 
 @raises(UserStoreError)
@@ -65,8 +43,8 @@ class SqliteUserStore:
         )
 
     async def get_user(self, user_id: int) -> User | None:
-        row = await self._one(f"SELECT {_USER_COLUMNS} FROM users WHERE user_id = ?", (user_id,))
-        return _user(row) if row else None
+        row = await self._one(f"SELECT {USER_COLUMNS} FROM users WHERE user_id = ?", (user_id,))
+        return user_from(row) if row else None
 
     async def existing_user_ids(self, user_ids: Iterable[int]) -> set[int]:
         wanted = list(set(user_ids))
@@ -84,16 +62,16 @@ class SqliteUserStore:
             return []
         marks = ",".join("?" * len(wanted))
         async with self._db.execute(
-            f"SELECT {_USER_COLUMNS} FROM users WHERE user_id IN ({marks})", wanted
+            f"SELECT {USER_COLUMNS} FROM users WHERE user_id IN ({marks})", wanted
         ) as cursor:
-            found = {row["user_id"]: _user(row) async for row in cursor}
+            found = {row["user_id"]: user_from(row) async for row in cursor}
         return [found[user_id] for user_id in wanted if user_id in found]
 
     async def get_credentials(self, username: str) -> Credentials | None:
         row = await self._one(
-            f"SELECT {_USER_COLUMNS}, password_hash FROM users WHERE username = ?", (username,)
+            f"SELECT {USER_COLUMNS}, password_hash FROM users WHERE username = ?", (username,)
         )
-        return Credentials(user=_user(row), password_hash=row["password_hash"]) if row else None
+        return Credentials(user=user_from(row), password_hash=row["password_hash"]) if row else None
 
     async def set_password_hash(self, user_id: int, password_hash: str) -> None:
         await self._db.execute(
@@ -116,11 +94,11 @@ class SqliteUserStore:
             username_prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
         )
         async with self._db.execute(
-            f"SELECT {_USER_COLUMNS} FROM users WHERE username LIKE ? ESCAPE '\\'"
+            f"SELECT {USER_COLUMNS} FROM users WHERE username LIKE ? ESCAPE '\\'"
             " ORDER BY username != ?, username LIMIT ?",
             (pattern, username_prefix, limit),
         ) as cursor:
-            return [_user(row) async for row in cursor]
+            return [user_from(row) async for row in cursor]
 
     async def create_device(
         self, *, user_id: int, name: str, token_hash: str, created_at: int
@@ -142,18 +120,18 @@ class SqliteUserStore:
 
     async def device_for_token(self, token_hash: str) -> Device | None:
         row = await self._one(
-            f"SELECT {_DEVICE_COLUMNS} FROM devices WHERE token_hash = ? AND revoked_at IS NULL",
+            f"SELECT {DEVICE_COLUMNS} FROM devices WHERE token_hash = ? AND revoked_at IS NULL",
             (token_hash,),
         )
-        return _device(row) if row else None
+        return device_from(row) if row else None
 
     async def list_devices(self, user_id: int) -> list[Device]:
         async with self._db.execute(
-            f"SELECT {_DEVICE_COLUMNS} FROM devices"
+            f"SELECT {DEVICE_COLUMNS} FROM devices"
             " WHERE user_id = ? AND revoked_at IS NULL ORDER BY device_id",
             (user_id,),
         ) as cursor:
-            return [_device(row) async for row in cursor]
+            return [device_from(row) async for row in cursor]
 
     async def revoke_device(self, user_id: int, device_id: int, *, revoked_at: int) -> bool:
         cursor = await self._db.execute(
