@@ -247,15 +247,21 @@ def test_frame_limit_is_two_mebibytes(cast: Cast) -> None:
     for size in (MAX_FRAME_BYTES - 1, MAX_FRAME_BYTES, MAX_FRAME_BYTES + 1):
         payload = head + b"x" * (size - len(head) - 2) + b'"}'
         with WireSocket.open(cast.ws_url, cast.mallory.token) as wire:
-            wire.send_frame(OPCODE_TEXT, payload)
             try:
+                wire.send_frame(OPCODE_TEXT, payload)
                 outcomes[size] = str(wire.receive_json(10).get("type"))
             except WireClosed as closed:
                 outcomes[size] = f"closed {closed.code}"
+            except ConnectionResetError:
+                # The server closes as soon as the frame is too big; when part
+                # of it is still unread there, its kernel answers with a reset
+                # that can overtake the close frame.
+                outcomes[size] = "reset"
+    too_big = outcomes.pop(MAX_FRAME_BYTES + 1)
+    assert too_big in (f"closed {CLOSE_TOO_BIG}", "reset"), too_big
     assert outcomes == {
         MAX_FRAME_BYTES - 1: "heartbeat_ack",
         MAX_FRAME_BYTES: "heartbeat_ack",
-        MAX_FRAME_BYTES + 1: f"closed {CLOSE_TOO_BIG}",
     }
     assert_bystanders_unaffected(cast)
 
