@@ -1,11 +1,17 @@
-"""`python -m chatapp`: serve (`--demo` seeds demo data), migrate, create-user, reset-password."""
+"""`python -m chatapp`: serve (`--demo` seeds demo data), migrate, create-user, reset-password,
+check and repair.
+
+Every failure to start is one line on stderr naming the cause, and exit code 2.
+"""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import errno
 import getpass
 import signal
+import socket
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -14,6 +20,7 @@ from aiohttp import web
 
 from chatapp.accounts import Accounts, User
 from chatapp.bootstrap import CommandOutcome, build_app, migrate, run_accounts_command
+from chatapp.bootstrap.maintenance import FolderReport, check_folder, repair_folder
 from chatapp.bus.control_socket import ControlUnreachable
 from chatapp.config import ConfigError, Settings, load_settings
 from chatapp.demo import seed_on_startup
@@ -36,6 +43,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _serve(settings, demo=getattr(args, "demo", False))
         if command == "migrate":
             return asyncio.run(_migrate(settings))
+        if command in ("check", "repair"):
+            return _maintain(settings, command)
         password = _read_password(args.password_stdin)
         if command == "create-user":
             return asyncio.run(_create_user(settings, args.username, password))
@@ -43,6 +52,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Refused as refusal:
         print(f"chatapp: {refusal.code}: {refusal.message}", file=sys.stderr)
         return 1
+    except StartupRefused as refusal:  # a command's stores could not be opened
+        print(f"chatapp: cannot {command}: {refusal}", file=sys.stderr)
+        return 2
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -64,6 +76,14 @@ def _parser() -> argparse.ArgumentParser:
             help="seed demo users, friends, a group and history, and print the logins",
         )
     commands.add_parser("migrate", parents=[common], help="apply schema migrations and exit")
+    commands.add_parser(
+        "check", parents=[common], help="verify a stopped data folder whole (exit 1 if damaged)"
+    )
+    commands.add_parser(
+        "repair",
+        parents=[common],
+        help="rebuild what a stopped data folder can derive, and say what was lost",
+    )
     for name, text in (("create-user", "create an account"), ("reset-password", "set a password")):
         command = commands.add_parser(name, parents=[common], help=text)
         command.add_argument("username")
@@ -90,22 +110,76 @@ def _serve(settings: Settings, *, demo: bool = False) -> int:
         uvloop.install()
     except ImportError:
         pass
-    app = build_app(settings)
-    if demo:
-        app.on_startup.append(seed_on_startup)
     try:
+        # Bound before anything is opened: a port in use refuses the start
+        # before the stores are touched or `server_started` is logged.
+        listening = _listen(settings.host, settings.port)
+        app = build_app(settings)
+        if demo:
+            app.on_startup.append(seed_on_startup)
         web.run_app(
             app,
-            host=settings.host,
-            port=settings.port,
+            sock=listening,
             print=None,
             access_log=None,
             handle_signals=True,
         )
     except StartupRefused as refusal:
-        print(f"chatapp: cannot start: {refusal}", file=sys.stderr)
-        return 2
+        return _refuse(str(refusal))
+    except OSError as failure:
+        # What the stores and the key do not name themselves (the control
+        # socket, a folder that cannot be made) still gets one line.
+        where = f": {failure.filename}" if failure.filename else ""
+        return _refuse(f"{failure.strerror or failure}{where}")
     return 0
+
+
+def _refuse(reason: str) -> int:
+    print(f"chatapp: cannot start: {reason}", file=sys.stderr)
+    return 2
+
+
+def _listen(host: str, port: int) -> list[socket.socket]:
+    """Listening sockets on every address `host` names, as aiohttp's own site would bind."""
+    try:
+        found = socket.getaddrinfo(
+            host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )
+    except socket.gaierror as failure:
+        raise StartupRefused(f"cannot listen on {host}: {failure.strerror}") from None
+    listening: list[socket.socket] = []
+    try:
+        for family, kind, proto, _, address in dict.fromkeys(found):
+            sock = socket.socket(family, kind, proto)
+            listening.append(sock)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if family == socket.AF_INET6:
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            sock.bind(address)
+            sock.listen(128)
+            sock.setblocking(False)
+    except OSError as failure:
+        for sock in listening:
+            sock.close()
+        if failure.errno == errno.EADDRINUSE:
+            reason = "is in use by another process"
+        else:
+            reason = f"cannot be listened on ({failure.strerror})"
+        raise StartupRefused(f"port {port} on {host} {reason}") from None
+    return listening
+
+
+def _maintain(settings: Settings, command: str) -> int:
+    """`check` or `repair` of the data folder: 0 when whole, 1 when not, 2 when refused."""
+    act = check_folder if command == "check" else repair_folder
+    try:
+        report: FolderReport = asyncio.run(act(settings.data_dir))
+    except StartupRefused as refusal:
+        print(f"chatapp: cannot {command}: {refusal}", file=sys.stderr)
+        return 2
+    for line in report.lines:
+        print(line)
+    return 0 if report.whole else 1
 
 
 async def _migrate(settings: Settings) -> int:

@@ -7,6 +7,8 @@ modules receive stores by their protocols and never learn which they got.
 from __future__ import annotations
 
 import contextlib
+import shutil
+import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,11 +16,15 @@ import aiosqlite
 
 from chatapp.accounts import PushTargetStore, UserStore
 from chatapp.accounts.adapters import SqlitePushTargetStore, SqliteUserStore
+from chatapp.bootstrap.integrity import refusal, refuse_unless_consistent
 from chatapp.clock import Clock
+from chatapp.errors import StartupRefused
 from chatapp.messaging import MessageStore, MessageStoreError
 from chatapp.messaging.adapters import LevelDBMessageStore
-from chatapp.presence import PresenceStore
+from chatapp.messaging.adapters.leveldb_layout import DamagedStore, StoreInUse
+from chatapp.presence import PresenceStore, PresenceStoreError
 from chatapp.presence.adapters import LevelDBPresenceStore
+from chatapp.presence.adapters.leveldb_presence import PresenceStoreInUse
 from chatapp.services import ReadinessCheck
 from chatapp.social import ChannelStore, FriendStore
 from chatapp.social.adapters import SqliteChannelStore, SqliteFriendStore
@@ -49,10 +55,17 @@ def users_database(data_dir: Path) -> Path:
 async def open_user_stores(
     data_dir: Path, clock: Clock, stack: contextlib.AsyncExitStack
 ) -> UserStores:
-    """The accounts module's stores, the schema brought up to date first."""
-    connection = await open_sqlite(users_database(data_dir))
-    stack.push_async_callback(connection.close)
-    await apply_migrations(connection, find_migrations(), now_ms=clock.now_ms())
+    """The accounts module's stores, the schema brought up to date first.
+
+    Raises `StartupRefused` when the database cannot be opened or migrated.
+    """
+    path = users_database(data_dir)
+    try:
+        connection = await open_sqlite(path)
+        stack.push_async_callback(connection.close)
+        await apply_migrations(connection, find_migrations(), now_ms=clock.now_ms())
+    except (sqlite3.Error, OSError) as exc:
+        raise StartupRefused(f"cannot open {path}: {exc}") from None
     return UserStores(
         users=SqliteUserStore(connection),
         push_targets=SqlitePushTargetStore(connection),
@@ -61,23 +74,67 @@ async def open_user_stores(
 
 
 async def open_stores(data_dir: Path, clock: Clock, stack: contextlib.AsyncExitStack) -> Stores:
-    """Every store of a server; `stack` closes them in reverse order."""
+    """Every store of a server; `stack` closes them in reverse order.
+
+    The stores are checked against each other first (`integrity`); a damaged
+    or inconsistent folder, or one another server uses, raises `StartupRefused`.
+    """
+    # The message store first: its lock tells that another server uses the
+    # folder before anything else is touched.
+    messages = await open_message_store(data_dir)
+    stack.push_async_callback(messages.close)
     accounts = await open_user_stores(data_dir, clock, stack)
     # Social gets a connection of its own, so that its transactions never take
     # in another module's statements.
     social_connection = await open_sqlite(users_database(data_dir))
     stack.push_async_callback(social_connection.close)
-    messages = await LevelDBMessageStore.open(data_dir / "messages")
-    stack.push_async_callback(messages.close)
+    try:
+        await refuse_unless_consistent(messages, social_connection)
+    except StartupRefused:
+        if messages.created:
+            # The folder made just now would pass as the store next time.
+            await messages.close()
+            shutil.rmtree(data_dir / "messages", ignore_errors=True)
+        raise
     # Closed by presence itself, after it records who was online.
-    presence = await LevelDBPresenceStore.open(data_dir / "presence")
+    presence = await open_presence_store(data_dir)
     return Stores(
         accounts=accounts,
         channels=SqliteChannelStore(social_connection),
         friends=SqliteFriendStore(social_connection),
         messages=messages,
         presence=presence,
-        readiness_checks=[accounts.answers, message_store_answers(messages)],
+        readiness_checks=[accounts.answers, leveldb_answers(messages)],
+    )
+
+
+async def open_message_store(data_dir: Path) -> LevelDBMessageStore:
+    """The message store of `data_dir`; `StartupRefused` in one line when it cannot open."""
+    try:
+        return await LevelDBMessageStore.open(data_dir / "messages")
+    except StoreInUse:
+        raise StartupRefused(in_use(data_dir)) from None
+    except DamagedStore as exc:
+        raise refusal(f"the message store is damaged: {exc}") from None
+    except MessageStoreError as exc:
+        raise StartupRefused(f"cannot open the message store: {exc}") from None
+
+
+async def open_presence_store(data_dir: Path) -> LevelDBPresenceStore:
+    """The presence store of `data_dir`; `StartupRefused` in one line when it cannot open."""
+    try:
+        return await LevelDBPresenceStore.open(data_dir / "presence")
+    except PresenceStoreInUse:
+        raise StartupRefused(in_use(data_dir)) from None
+    except PresenceStoreError as exc:
+        raise refusal(f"the presence store is damaged: {exc}") from None
+
+
+def in_use(data_dir: Path) -> str:
+    return (
+        f"the data folder {data_dir} is in use by another chatapp process "
+        "(its LevelDB lock is held); stop that server first, or give this one "
+        "another --data-dir"
     )
 
 
@@ -85,6 +142,16 @@ def _sqlite_answers(connection: aiosqlite.Connection) -> ReadinessCheck:
     async def answers() -> bool:
         async with connection.execute("SELECT 1") as cursor:
             return await cursor.fetchone() is not None
+
+    return answers
+
+
+def leveldb_answers(store: LevelDBMessageStore) -> ReadinessCheck:
+    """Ready while the store answers and no read or write has met damage in it."""
+    reads = message_store_answers(store)
+
+    async def answers() -> bool:
+        return store.damage() is None and await reads()
 
     return answers
 

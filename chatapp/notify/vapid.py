@@ -9,11 +9,17 @@ from pathlib import Path
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from chatapp.errors import StartupRefused
+
 KEY_FILE = "vapid_private.pem"
 
 
-class VapidKeyError(Exception):
-    """The key file exists but cannot be used; the message names it."""
+class VapidKeyError(StartupRefused):
+    """The key file cannot be used or made; the message names it, in one line.
+
+    A server whose Web Push key is unusable must not start: a new key would
+    silently orphan every subscription, so it refuses instead.
+    """
 
 
 def load_or_create_key(data_dir: Path) -> ec.EllipticCurvePrivateKey:
@@ -25,6 +31,13 @@ def load_or_create_key(data_dir: Path) -> ec.EllipticCurvePrivateKey:
     path = data_dir / KEY_FILE
     if path.exists():
         return _load(path)
+    try:
+        return _create(data_dir, path)
+    except OSError as exc:
+        raise VapidKeyError(f"{path}: the VAPID key cannot be written ({exc})") from None
+
+
+def _create(data_dir: Path, path: Path) -> ec.EllipticCurvePrivateKey:
     key = ec.generate_private_key(ec.SECP256R1())
     pem = key.private_bytes(
         serialization.Encoding.PEM,
@@ -58,8 +71,10 @@ def _load(path: Path) -> ec.EllipticCurvePrivateKey:
     try:
         key = serialization.load_pem_private_key(path.read_bytes(), password=None)
     except (OSError, ValueError, TypeError) as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise VapidKeyError(
-            f"{path}: not a readable, unencrypted PEM private key ({exc})"
+            f"{path}: the VAPID key is not a readable, unencrypted PEM private key ({reason});"
+            " restore it from a backup (a new key would orphan every Web Push subscription)"
         ) from None
     if not isinstance(key, ec.EllipticCurvePrivateKey) or not isinstance(key.curve, ec.SECP256R1):
         raise VapidKeyError(f"{path}: not a P-256 (prime256v1) EC key")

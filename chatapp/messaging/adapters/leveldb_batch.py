@@ -18,9 +18,9 @@ from chatapp.messaging.adapters.leveldb_layout import (
     MESSAGE,
     U64,
     check_id,
+    counter_at,
     dedup_key,
     find_original,
-    last_id,
     members_with_sender,
 )
 from chatapp.messaging.models import AcceptedMessage, StoredMessage
@@ -48,6 +48,9 @@ class WriteBatch:
     )
     last_message_ids: dict[int, int] = field(default_factory=dict)
     max_seqs: dict[int, int] = field(default_factory=dict)
+    last_message: tuple[int, int] | None = None
+    """`(channel_id, message_id)` of the batch's last new message, for the watermark."""
+    new_messages: int = 0
 
 
 @dataclass(slots=True)
@@ -55,7 +58,7 @@ class Counters:
     """The last `message_id` of each channel and `seq` of each inbox, as on disk.
 
     A counter not used since opening is read from the last key of its range
-    once, then kept.
+    (or the floor a repair left above it) once, then kept.
     """
 
     last_message_ids: dict[int, int] = field(default_factory=dict)
@@ -130,6 +133,8 @@ def _assign(db: Any, send: PendingSend, batch: WriteBatch, committed: Counters) 
         db, MESSAGE, channel_id, batch.last_message_ids, committed.last_message_ids
     )
     batch.puts.append((MESSAGE + U64.pack(channel_id) + U64.pack(message_id), send.value))
+    batch.last_message = (channel_id, message_id)
+    batch.new_messages += 1
 
     pointer = codec.encode_pointer(channel_id, message_id)
     inbox_seqs: dict[int, int] = {}
@@ -162,7 +167,7 @@ def _next_id(
     if last is None:
         last = committed.get(owner_id)
     if last is None:
-        last = committed[owner_id] = last_id(db, table + U64.pack(owner_id))
+        last = committed[owner_id] = counter_at(db, table, owner_id)
     tentative[owner_id] = last + 1
     return last + 1
 

@@ -4,6 +4,10 @@ plyvel crashes the process when a database is closed while another thread
 still uses it, so every use holds a lease (`with handle as db:`) and closing
 waits until no lease is held. A lease is a counter under a lock: cheap enough
 for the point reads that run on the event loop.
+
+The handle also remembers the first damage any user of the database saw (a
+failed checksum, a record pointing at nothing), so that readiness can say the
+store is not whole; only a repair of the stopped folder clears it.
 """
 
 from __future__ import annotations
@@ -11,7 +15,11 @@ from __future__ import annotations
 import threading
 from typing import Any
 
+import structlog
+
 from chatapp.messaging.store import MessageStoreError
+
+_log = structlog.get_logger(__name__)
 
 
 class LevelDBHandle:
@@ -22,6 +30,18 @@ class LevelDBHandle:
         self._closed_because = ""
         self._leases = 0
         self._idle = threading.Condition()
+        self._damage: str | None = None
+
+    @property
+    def damage(self) -> str | None:
+        """What the first damage seen was, or None while none has been seen."""
+        return self._damage
+
+    def report_damage(self, what: str) -> None:
+        """Remember that the database is damaged; the first report is kept."""
+        if self._damage is None:
+            self._damage = what
+            _log.error("message_store_damaged", damage=what)
 
     @property
     def is_open(self) -> bool:

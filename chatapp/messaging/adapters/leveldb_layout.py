@@ -6,16 +6,21 @@ big-endian integers.
     b"m" channel_id message_id   -> the message
     b"i" user_id seq             -> (channel_id, message_id): the text is stored once
     b"d" sender_id client_msg_id -> (channel_id, message_id, sender's seq)
+    b"f" table owner_id          -> the lowest id a repair left free (absent unless repaired)
 
 b"p" belongs to presence and is never touched here.
+
+Every read verifies LevelDB's block checksums and the database is opened with
+`paranoid_checks`, so a damaged file is an error, never a garbled answer
+(`LevelDBMessageStore` gives the measured cost).
 """
 
 from __future__ import annotations
 
 import pathlib
 import struct
-from collections.abc import Sequence
-from typing import Any, Final
+from collections.abc import Callable, Sequence
+from typing import Any, Final, TypeVar
 
 import plyvel
 
@@ -26,16 +31,49 @@ from chatapp.messaging.store import MessageStoreError
 MESSAGE: Final = b"m"
 INBOX: Final = b"i"
 DEDUP: Final = b"d"
+FLOOR: Final = b"f"
 ID_COUNT: Final = 2**64
 U64: Final = struct.Struct(">Q")
 PREFIX_LEN: Final = 1 + U64.size
 # Every 8-byte id sorts at or below this, so it closes any range inclusively.
 RANGE_END: Final = b"\xff" * U64.size
 
+T = TypeVar("T")
+
+
+class DamagedStore(MessageStoreError):
+    """A record or a file of the store is damaged: a checksum failed or a record is missing."""
+
+
+class StoreInUse(MessageStoreError):
+    """Another process holds the database's lock: a server runs on this folder."""
+
 
 def open_db(path: pathlib.Path) -> Any:
+    """Open the database in `path`; a new one only where the folder is missing or empty.
+
+    LevelDB told to create a missing database treats a folder that lost its
+    `CURRENT` file as new, and would then delete the tables it no longer
+    names; so an existing folder must already be a database.
+    """
+    fresh = not path.exists() or not any(path.iterdir())
     path.mkdir(parents=True, exist_ok=True)
-    return plyvel.DB(str(path), create_if_missing=True)
+    try:
+        return plyvel.DB(str(path), create_if_missing=fresh, paranoid_checks=True)
+    except plyvel.Error as exc:
+        reason = error_text(exc)
+        if isinstance(exc, plyvel.IOError) and "lock" in reason:
+            raise StoreInUse(f"{path} is in use by another process ({reason})") from None
+        if not (path / "CURRENT").exists():
+            reason = "its CURRENT file is missing"
+        raise DamagedStore(f"{path} cannot be opened: {reason}") from None
+
+
+def error_text(exc: BaseException) -> str:
+    """plyvel's message, which it gives as bytes."""
+    if exc.args and isinstance(exc.args[0], bytes):
+        return exc.args[0].decode(errors="replace")
+    return str(exc)
 
 
 def check_id(name: str, value: int) -> None:
@@ -68,10 +106,29 @@ def id_at_end(key: bytes) -> int:
 
 def last_id(db: Any, prefix: bytes) -> int:
     """The id in the last key of a range: the counter survives without its own record."""
-    with db.iterator(prefix=prefix, reverse=True, include_value=False) as keys:
+    with db.iterator(
+        prefix=prefix, reverse=True, include_value=False, verify_checksums=True
+    ) as keys:
         for key in keys:
             return id_at_end(key)
     return 0
+
+
+def floor_key(table: bytes, owner_id: int) -> bytes:
+    return FLOOR + table + U64.pack(owner_id)
+
+
+def counter_at(db: Any, table: bytes, owner_id: int) -> int:
+    """The last id of an owner's range: its last key, or above it the floor a repair left.
+
+    A repair that finds records lost leaves a floor above every id they could
+    have had, so that no id a client has seen is handed out again.
+    """
+    last = last_id(db, table + U64.pack(owner_id))
+    floor: bytes | None = db.get(floor_key(table, owner_id), verify_checksums=True)
+    if floor is None:
+        return last
+    return max(last, int(U64.unpack(floor)[0]))
 
 
 def find_original(reader: Any, sender_id: int, client_msg_id: str) -> AcceptedMessage | None:
@@ -83,8 +140,8 @@ def find_original(reader: Any, sender_id: int, client_msg_id: str) -> AcceptedMe
 
 def read_receipt(reader: Any, sender_id: int, client_msg_id: str) -> tuple[int, int, int] | None:
     """`(channel_id, message_id, sender's seq)` of a stored send; None if never stored."""
-    receipt: bytes | None = reader.get(dedup_key(sender_id, client_msg_id))
-    return None if receipt is None else codec.decode_receipt(receipt)
+    receipt: bytes | None = reader.get(dedup_key(sender_id, client_msg_id), verify_checksums=True)
+    return None if receipt is None else decoded(codec.decode_receipt, receipt)
 
 
 def read_original(
@@ -94,7 +151,7 @@ def read_original(
     channel_id, message_id, seq = receipt
     message = read_message(reader, channel_id, message_id)
     if message is None:
-        raise MessageStoreError(
+        raise DamagedStore(
             f"idempotency record of ({sender_id}, {client_msg_id!r}) "
             f"points at missing message ({channel_id}, {message_id})"
         )
@@ -103,17 +160,33 @@ def read_original(
 
 def read_message(reader: Any, channel_id: int, message_id: int) -> StoredMessage | None:
     key = MESSAGE + pack_id("channel_id", channel_id) + pack_id("message_id", message_id)
-    value: bytes | None = reader.get(key)
+    value: bytes | None = reader.get(key, verify_checksums=True)
     if value is None:
         return None
-    return codec.decode_message(value, channel_id=channel_id, message_id=message_id)
+    return decode_message(value, channel_id=channel_id, message_id=message_id)
 
 
 def read_pointed(reader: Any, inbox_key: bytes, pointer: bytes) -> StoredMessage:
-    channel_id, message_id = codec.decode_pointer(pointer)
+    channel_id, message_id = decoded(codec.decode_pointer, pointer)
     message = read_message(reader, channel_id, message_id)
     if message is None:
-        raise MessageStoreError(
+        raise DamagedStore(
             f"inbox entry {inbox_key.hex()} points at missing message ({channel_id}, {message_id})"
         )
     return message
+
+
+def decode_message(value: bytes, *, channel_id: int, message_id: int) -> StoredMessage:
+    """A message record read back; a value that does not decode is `DamagedStore`."""
+    try:
+        return codec.decode_message(value, channel_id=channel_id, message_id=message_id)
+    except ValueError as exc:  # CodecError, or pydantic's ValidationError
+        raise DamagedStore(f"message ({channel_id}, {message_id}) is unreadable: {exc}") from exc
+
+
+def decoded(decode: Callable[[bytes], T], value: bytes) -> T:
+    """`decode(value)`; a value that does not decode is `DamagedStore`."""
+    try:
+        return decode(value)
+    except codec.CodecError as exc:
+        raise DamagedStore(f"a stored record is unreadable: {exc}") from exc

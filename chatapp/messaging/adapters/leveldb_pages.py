@@ -9,11 +9,11 @@ from __future__ import annotations
 from itertools import islice
 from typing import Any
 
-from chatapp.messaging.adapters import codec
 from chatapp.messaging.adapters.leveldb_layout import (
     INBOX,
     MESSAGE,
     RANGE_END,
+    decode_message,
     id_at_end,
     pack_id,
     read_pointed,
@@ -38,6 +38,7 @@ def read_history(
         stop=stop,
         include_stop=before is None,
         reverse=downwards,
+        verify_checksums=True,
     ) as rows:
         page = list(islice(rows, limit + 1))
     has_more = len(page) > limit
@@ -45,7 +46,7 @@ def read_history(
     if downwards:
         page.reverse()
     messages = [
-        codec.decode_message(value, channel_id=channel_id, message_id=id_at_end(key))
+        decode_message(value, channel_id=channel_id, message_id=id_at_end(key))
         for key, value in page
     ]
     return MessagePage(messages=messages, has_more=has_more)
@@ -59,7 +60,11 @@ def read_inbox(db: Any, user_id: int, *, since: int, limit: int) -> InboxPage:
         return InboxPage(entries=[], has_more=False)
     with db.snapshot() as snapshot:
         with snapshot.iterator(
-            start=start, include_start=False, stop=prefix + RANGE_END, include_stop=True
+            start=start,
+            include_start=False,
+            stop=prefix + RANGE_END,
+            include_stop=True,
+            verify_checksums=True,
         ) as rows:
             page = list(islice(rows, limit + 1))
         entries = [

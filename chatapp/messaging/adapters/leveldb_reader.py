@@ -4,7 +4,9 @@ Range reads and message reads run on a small pool of reader threads, so that
 a page of a thousand long messages never stalls the event loop; the point
 reads of the send path run inline (`LevelDBMessageStore` says why). Either
 way a read holds a lease on the database, so closing it waits for the read,
-and a plyvel error leaves as `MessageStoreError`.
+and a plyvel error leaves as `MessageStoreError`. A read that finds damage
+(a failed checksum, a record that does not decode or points at nothing) is
+also reported to the handle, so that readiness fails from then on.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from typing import Any, Final, TypeVar
 import plyvel
 
 from chatapp.messaging.adapters.leveldb_handle import LevelDBHandle
+from chatapp.messaging.adapters.leveldb_layout import DamagedStore, error_text
 from chatapp.messaging.store import MessageStoreError
 
 READER_THREADS: Final = 2
@@ -49,7 +52,11 @@ class LevelDBReader:
             with self._database as db:
                 return read(db)
         except plyvel.Error as exc:
+            self._database.report_damage(f"a read failed: {error_text(exc)}")
             raise MessageStoreError(f"the message store could not read: {exc!r}") from exc
+        except DamagedStore as exc:
+            self._database.report_damage(str(exc))
+            raise
 
     def shutdown(self) -> None:
         """Let the threads end once their queue is empty; this does not wait.

@@ -14,6 +14,9 @@ import functools
 import pathlib
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import structlog
 
 from chatapp.messaging.adapters.leveldb_batch import prepare_send
 from chatapp.messaging.adapters.leveldb_handle import LevelDBHandle
@@ -21,15 +24,21 @@ from chatapp.messaging.adapters.leveldb_layout import (
     INBOX,
     MESSAGE,
     check_id,
-    last_id,
+    counter_at,
     open_db,
-    pack_id,
     read_message,
     read_original,
     read_receipt,
 )
 from chatapp.messaging.adapters.leveldb_pages import read_history, read_inbox
 from chatapp.messaging.adapters.leveldb_reader import LevelDBReader
+from chatapp.messaging.adapters.leveldb_survey import Survey, survey
+from chatapp.messaging.adapters.leveldb_watermark import (
+    UNKNOWN,
+    Watermark,
+    WatermarkFile,
+    read_watermark,
+)
 from chatapp.messaging.adapters.leveldb_writer import (
     CLOSED,
     MAX_BATCH_SENDS,
@@ -41,6 +50,8 @@ from chatapp.messaging.store import MessageStoreError
 
 __all__ = ["MAX_BATCH_SENDS", "LevelDBMessageStore"]
 
+_log = structlog.get_logger(__name__)
+
 
 class LevelDBMessageStore:
     """`MessageStore` on one LevelDB folder.
@@ -49,10 +60,21 @@ class LevelDBMessageStore:
     that can take milliseconds run on reader threads (see `leveldb_reader`).
     """
 
-    def __init__(self, database: LevelDBHandle, writer: GroupCommitWriter) -> None:
-        """Use `open`; this takes the opened database and the writer that owns its writes."""
+    def __init__(
+        self,
+        database: LevelDBHandle,
+        writer: GroupCommitWriter,
+        watermark: Watermark | None = None,
+    ) -> None:
+        """Use `open`; this takes the opened database and the writer that owns its writes.
+
+        `watermark` is the one found on opening, which `survey` checks.
+        """
         self._database = database
         self._writer = writer
+        self._watermark = watermark
+        self.created = False
+        """True when `open` found no database and made a new one."""
         self._reader = LevelDBReader(database)
         self._closed = False
         self._fully_closed = asyncio.Event()
@@ -62,17 +84,40 @@ class LevelDBMessageStore:
         """Open the store in `path`, creating the folder when missing.
 
         Nothing is scanned: counters are recovered per channel and per user on
-        first use, so opening stays fast however many messages are stored.
+        first use, so opening stays fast however many messages are stored
+        (`survey` checks the ends of the ranges). Raises `StoreInUse` when
+        another process has the folder open, `DamagedStore` when LevelDB or
+        the watermark cannot be read, `MessageStoreError` for anything else.
         """
         thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="message-store")
         loop = asyncio.get_running_loop()
         try:
-            db = await loop.run_in_executor(thread, functools.partial(open_db, path))
+            db, found, start = await loop.run_in_executor(thread, functools.partial(_open, path))
+        except MessageStoreError:
+            thread.shutdown(wait=False)
+            raise
         except Exception as exc:
             thread.shutdown(wait=False)
             raise MessageStoreError(f"could not open the message store in {path}: {exc}") from exc
         database = LevelDBHandle(db)
-        return cls(database, GroupCommitWriter(database, thread, path))
+        store = cls(database, GroupCommitWriter(database, thread, path, start), found)
+        store.created = found is None and start.mark.messages_stored == 0
+        return store
+
+    def damage(self) -> str | None:
+        """The first damage a read or a write has met since opening, or None.
+
+        Damage is a failed checksum, a record that does not decode, or a
+        record pointing at a message that is not there; it stays until the
+        folder is repaired, so readiness can refuse traffic meanwhile.
+        """
+        return self._database.damage
+
+    async def survey(self) -> Survey:
+        """Check the ends of every range against the watermark (see `leveldb_survey`)."""
+        self._ensure_open()
+        check = functools.partial(survey, watermark=self._watermark)
+        return await self._reader.off_loop(check)
 
     @property
     def batches_written(self) -> int:
@@ -160,24 +205,35 @@ class LevelDBMessageStore:
     # add about 0.1 ms to every send to spare the loop 10 µs. Only the message
     # of a repeat is read off the loop: one of 100,000 characters took
     # 0.2-0.4 ms to read inline.
+    #
+    # Every read verifies block checksums. Measured on the same box: a point
+    # read served from LevelDB's block cache costs the same either way (the
+    # checksum is checked when a block is read from its file, not on a cache
+    # hit): receipt lookups 3-8 µs, a counter's last key 17-21 µs, both
+    # within noise; a message read that misses the cache, 12 vs 15 µs. A
+    # send end to end, 2,000 awaited one by one on a 100,000-message store,
+    # 370-570 µs with or without, and 52-120 µs per send in bursts of
+    # 1,000, both dominated by the fsync: so the hot path keeps them all.
 
     async def last_message_id(self, channel_id: int) -> int:
         """See `MessageStore.last_message_id`."""
         self._ensure_open()
-        prefix = MESSAGE + pack_id("channel_id", channel_id)
+        check_id("channel_id", channel_id)
         committed = self._writer.committed.last_message_ids.get(channel_id)
         if committed is not None:
             return committed
-        return self._reader.inline(functools.partial(last_id, prefix=prefix))
+        return self._reader.inline(
+            functools.partial(counter_at, table=MESSAGE, owner_id=channel_id)
+        )
 
     async def max_seq(self, user_id: int) -> int:
         """See `MessageStore.max_seq`."""
         self._ensure_open()
-        prefix = INBOX + pack_id("user_id", user_id)
+        check_id("user_id", user_id)
         committed = self._writer.committed.max_seqs.get(user_id)
         if committed is not None:
             return committed
-        return self._reader.inline(functools.partial(last_id, prefix=prefix))
+        return self._reader.inline(functools.partial(counter_at, table=INBOX, owner_id=user_id))
 
     async def original(self, sender_id: int, client_msg_id: str) -> AcceptedMessage | None:
         """See `MessageStore.original`."""
@@ -211,3 +267,20 @@ class LevelDBMessageStore:
             raise MessageStoreError("the message store's writer has stopped")
         if not self._database.is_open:
             raise MessageStoreError(RECOVERING)
+
+
+def _open(path: pathlib.Path) -> tuple[Any, Watermark | None, WatermarkFile]:
+    """The database, the watermark found in it (if any) and the watermark file to note in."""
+    fresh = not path.exists() or not any(path.iterdir())
+    db = open_db(path)
+    try:
+        found = read_watermark(path)
+        # A store older than its watermark starts with nothing to check and an
+        # unknown count; `chatapp repair` counts the messages.
+        start = found or Watermark(messages_stored=0 if fresh else UNKNOWN)
+        if found is None and not fresh:
+            _log.warning("message_store_watermark_created", path=str(path))
+        return db, found, WatermarkFile(path, start)
+    except BaseException:
+        db.close()
+        raise

@@ -3,22 +3,26 @@
 One task owns every write and every id counter. It takes all sends queued
 while the previous batch was being written, assigns their ids, and writes
 them as one `sync=True` batch on its own thread; callers are answered only
-after that batch is on disk.
+after that batch is on disk, and the watermark (see `leveldb_watermark`)
+notes where it ended.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import pathlib
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Final
 
+import plyvel
 import structlog
 
-from chatapp.messaging.adapters.leveldb_batch import Counters, PendingSend, form_batch
+from chatapp.messaging.adapters.leveldb_batch import Counters, PendingSend, WriteBatch, form_batch
 from chatapp.messaging.adapters.leveldb_handle import LevelDBHandle
-from chatapp.messaging.adapters.leveldb_layout import open_db
+from chatapp.messaging.adapters.leveldb_layout import DamagedStore, error_text, open_db
+from chatapp.messaging.adapters.leveldb_watermark import WatermarkFile
 from chatapp.messaging.store import MessageStoreError
 
 MAX_BATCH_SENDS: Final = 1024
@@ -34,12 +38,17 @@ class GroupCommitWriter:
     """Writes queued sends in order, one batch at a time, and keeps the committed counters."""
 
     def __init__(
-        self, database: LevelDBHandle, thread: ThreadPoolExecutor, path: pathlib.Path
+        self,
+        database: LevelDBHandle,
+        thread: ThreadPoolExecutor,
+        path: pathlib.Path,
+        watermark: WatermarkFile,
     ) -> None:
         """Write to `database` on `thread` (one worker); `path` is where to reopen it."""
         self._database = database
         self._thread = thread
         self._path = path
+        self._watermark = watermark
         # Set when a write failed: the log may end in a torn record, and
         # LevelDB can drop records written after one when it recovers. The
         # next batch reopens the database first, so it recovers now and
@@ -75,8 +84,24 @@ class GroupCommitWriter:
             # there (the writer was cancelled mid-batch) finishes first; the
             # handle waits for reads still running on other threads.
             loop = asyncio.get_running_loop()
-            await loop.run_in_executor(self._thread, self._database.close, CLOSED)
-            self._thread.shutdown(wait=False)
+            closed = False
+            try:
+                await loop.run_in_executor(self._thread, self._database.close, CLOSED)
+                closed = True
+            finally:
+                # Only a store whose every batch landed and that closed whole
+                # may skip the full start-up check next time.
+                cleanly = closed and self._finished_whole()
+                close_mark = functools.partial(self._watermark.close, cleanly=cleanly)
+                await loop.run_in_executor(self._thread, close_mark)
+                self._thread.shutdown(wait=False)
+
+    def _finished_whole(self) -> bool:
+        if self._damaged or self._database.damage is not None:
+            return False
+        if not self._task.done() or self._task.cancelled():
+            return False
+        return self._task.exception() is None
 
     async def _run(self) -> None:
         batch: list[PendingSend] = []
@@ -122,11 +147,13 @@ class GroupCommitWriter:
             with self._database as db:
                 batch = form_batch(db, sends, self.committed)
             if batch.puts:
-                await loop.run_in_executor(self._thread, self._write, batch.puts)
+                await loop.run_in_executor(self._thread, self._write, batch)
         except Exception as exc:
             # The counters were only tentative, so the next batch reuses the
             # same ids and nothing shows a gap.
             _log.warning("message_batch_failed", sends=len(sends), error=repr(exc))
+            if isinstance(exc, plyvel.CorruptionError | DamagedStore):
+                self._database.report_damage(f"a write failed: {error_text(exc)}")
             self._damaged = True
             _fail_sends(sends, f"the send was not stored: {exc!r}", cause=exc)
             return
@@ -151,13 +178,20 @@ class GroupCommitWriter:
         self._damaged = False
         _log.info("message_store_reopened")
 
-    def _write(self, puts: list[tuple[bytes, bytes]]) -> None:
-        """Write one batch atomically and fsync it; runs on the writer's thread."""
+    def _write(self, batch: WriteBatch) -> None:
+        """Write one batch atomically and fsync it, then note it; runs on the writer's thread."""
         with self._database as db:
-            batch = db.write_batch(sync=True)
-            for key, value in puts:
-                batch.put(key, value)
-            batch.write()
+            writing = db.write_batch(sync=True)
+            for key, value in batch.puts:
+                writing.put(key, value)
+            writing.write()
+        if batch.last_message is not None:
+            try:
+                self._watermark.note(*batch.last_message, batch.new_messages)
+            except OSError as exc:
+                # The batch is on disk: failing it would only make its senders
+                # retry. A watermark left behind still checks an older batch.
+                _log.warning("message_watermark_not_noted", error=repr(exc))
 
 
 def _fail_sends(
