@@ -36,6 +36,7 @@ from chatapp.gateway.registry import ConnectionRegistry
 from chatapp.gateway.server import GATEWAY, Gateway, websocket_route
 from chatapp.gateway.session import SessionModules
 from chatapp.messaging import Messaging
+from chatapp.notify.windows import PushWindows
 from chatapp.observability import LoopLag, Metrics
 from chatapp.presence import PresenceKeeper
 from chatapp.ratelimit import LimiterFactory
@@ -91,11 +92,13 @@ async def open_server(
         stores, bus, own_events = joined.stores, joined.bus, joined.bus.subscribe_own
         presence: PresenceKeeper = cluster.cluster_presence(joined, settings, clock)
         limiters: LimiterFactory | None = cluster.shared_limiters(joined, clock)
+        windows: PushWindows | None = cluster.cluster_push_windows(joined, settings, clock)
     else:
         stores = await open_stores(settings.data_dir, clock, stack)
         bus, own_events = InProcessBus(), None
         presence = build_presence(settings, stores.presence, bus=bus, clock=clock)
         limiters = None
+        windows = None
     stack.push_async_callback(presence.close)
     metrics = Metrics()
     modules = _build_modules(settings, stores, clock=clock, bus=bus, stack=stack, limiters=limiters)
@@ -106,6 +109,7 @@ async def open_server(
         live_devices=presence,
         clock=clock,
         metrics=metrics,
+        windows=windows,
     )
     registry = ConnectionRegistry()
     gateway = Gateway(

@@ -32,6 +32,8 @@ from chatapp.discovery import SingleNode
 from chatapp.errors import StartupRefused, StoreFailed
 from chatapp.events import event_codec
 from chatapp.messaging.adapters.postgres_messages import PostgresMessageStore
+from chatapp.notify.adapters.postgres_windows import PostgresPushWindows
+from chatapp.notify.windows import PushWindows
 from chatapp.presence.adapters.postgres_presence import PostgresPresenceStore
 from chatapp.ratelimit import LimiterFactory, RateLimiter
 from chatapp.services import ReadinessCheck
@@ -50,6 +52,7 @@ class Cluster:
     redis: Redis
     keys: ClusterKeys
     node: NodeIdentity
+    pool: asyncpg.Pool
 
 
 async def open_cluster_user_stores(
@@ -95,7 +98,36 @@ async def open_cluster(
         readiness_checks=checks,
     )
     bus = RedisBus(redis, keys, node, event_codec())
-    return Cluster(stores=stores, user_stores=accounts, bus=bus, redis=redis, keys=keys, node=node)
+    return Cluster(
+        stores=stores,
+        user_stores=accounts,
+        bus=bus,
+        redis=redis,
+        keys=keys,
+        node=node,
+        pool=pool,
+    )
+
+
+def cluster_push_windows(cluster: Cluster, settings: Settings, clock: Clock) -> PushWindows:
+    """Collapse windows in the database, so that a window outlives the node that opened it."""
+    return PostgresPushWindows(
+        cluster.pool,
+        clock,
+        node_name=settings.node_name,
+        window_ms=settings.push_collapse_window_ms,
+        lease_ms=delivery_lease_ms(settings),
+    )
+
+
+def delivery_lease_ms(settings: Settings) -> int:
+    """Twice the longest a delivery can take: every attempt timing out, every retry waiting
+    its longest. A lease shorter than a delivery would let another node send it again."""
+    waits = sum(
+        min(settings.push_retry_max_ms, settings.push_retry_base_ms << attempt)
+        for attempt in range(settings.push_retries)
+    )
+    return 2 * (settings.push_timeout_ms * (settings.push_retries + 1) + waits)
 
 
 def cluster_presence(cluster: Cluster, settings: Settings, clock: Clock) -> RedisPresence:

@@ -14,6 +14,7 @@ from chatapp.notify.delivery import DeliveryQueue, RetryPolicy
 from chatapp.notify.providers import ProviderContext, build_providers
 from chatapp.notify.providers.guard import target_session
 from chatapp.notify.providers.webpush import WebPushProvider
+from chatapp.notify.windows import MemoryWindows, PushWindows
 from chatapp.observability import Metrics
 from chatapp.presence import LiveDevices
 
@@ -26,8 +27,12 @@ async def open_push(
     live_devices: LiveDevices,
     clock: Clock,
     metrics: Metrics,
+    windows: PushWindows | None = None,
 ) -> Push:
-    """The enabled providers with a delivery queue each, and the notifier that feeds them."""
+    """The enabled providers with a delivery queue each, and the notifier that feeds them.
+
+    Collapse windows wait in memory unless `windows` says where (a cluster's database).
+    """
     session = aiohttp.ClientSession()
     stack.push_async_callback(session.close)
     targets = target_session(allow_private=settings.push_allow_private_targets)
@@ -57,12 +62,13 @@ async def open_push(
         )
         for name, provider in providers.items()
     }
+    window_seconds = settings.push_collapse_window_ms / 1000
     notifier = Notifier(
         directory=accounts,
         live_devices=live_devices,
         queues=queues,
-        clock=clock,
-        window_seconds=settings.push_collapse_window_ms / 1000,
+        windows=windows or MemoryWindows(clock, window_seconds=window_seconds),
+        window_seconds=window_seconds,
         include_text=settings.push_include_text,
     )
     webpush = providers.get("webpush")

@@ -45,6 +45,8 @@ class TargetRefused(DeliveryFailed):
 class Delivery:
     target: PushTarget
     notification: Notification
+    on_finished: Callable[[], Awaitable[None]] | None = None
+    """Called once the delivery's fate is final: sent, dropped or given up (not on a retry)."""
     attempt: int = 0
 
 
@@ -91,7 +93,11 @@ class DeliveryQueue:
         self.dropped = 0
 
     def put(self, delivery: Delivery) -> None:
-        """Queue a delivery, or drop it (counted) when the queue is full. Never waits."""
+        """Queue a delivery, or drop it (counted) when the queue is full. Never waits.
+
+        A dropped delivery is not finished: in a cluster another node takes
+        its window over when the lease runs out.
+        """
         try:
             self._queue.put_nowait(delivery)
         except asyncio.QueueFull:
@@ -123,15 +129,30 @@ class DeliveryQueue:
     async def _work(self) -> None:
         while True:
             delivery = await self._queue.get()
+            final = False
             try:
-                await self._attempt(delivery)
+                final = await self._attempt(delivery)
             except Exception:  # a bug in a provider must not end the worker
+                final = True
                 self._counted["failed"].inc()
                 log.exception("push_failed", provider=self._provider.name)
             finally:
-                self._queue.task_done()
+                try:
+                    if final:
+                        await self._finish(delivery)
+                finally:
+                    self._queue.task_done()
 
-    async def _attempt(self, delivery: Delivery) -> None:
+    async def _finish(self, delivery: Delivery) -> None:
+        if delivery.on_finished is None:
+            return
+        try:
+            await delivery.on_finished()
+        except Exception:  # the window is then delivered again after its lease
+            log.exception("push_not_marked_finished", device_id=delivery.target.device_id)
+
+    async def _attempt(self, delivery: Delivery) -> bool:
+        """One attempt; True when the delivery's fate is final, False when a retry waits."""
         target = delivery.target
         try:
             async with asyncio.timeout(self._timeout):
@@ -152,16 +173,18 @@ class DeliveryQueue:
                 reason=str(refusal),
             )
         except DeliveryFailed as failure:
-            self._failed(delivery, str(failure), retryable=failure.retryable)
+            return self._failed(delivery, str(failure), retryable=failure.retryable)
         except aiohttp.InvalidURL as error:  # the client will never take this URL
-            self._failed(delivery, repr(error), retryable=False)
+            return self._failed(delivery, repr(error), retryable=False)
         except (TimeoutError, aiohttp.ClientError, OSError) as error:
-            self._failed(delivery, repr(error), retryable=True)
+            return self._failed(delivery, repr(error), retryable=True)
         else:
             self._counted["sent"].inc()
             log.debug("push_sent", provider=self._provider.name, device_id=target.device_id)
+        return True
 
-    def _failed(self, delivery: Delivery, reason: str, *, retryable: bool) -> None:
+    def _failed(self, delivery: Delivery, reason: str, *, retryable: bool) -> bool:
+        """Count a failed attempt and retry it later if it may; True when given up."""
         fields = {
             "provider": self._provider.name,
             "device_id": delivery.target.device_id,
@@ -171,7 +194,7 @@ class DeliveryQueue:
         if not retryable or delivery.attempt >= self._retry.retries:
             self._counted["failed"].inc()
             log.warning("push_failed", **fields)
-            return
+            return True
         self._counted["retried"].inc()
         delay = self._retry.delay(delivery.attempt)
         log.info("push_retrying", delay_s=round(delay, 3), **fields)
@@ -185,3 +208,4 @@ class DeliveryQueue:
 
         timer = asyncio.get_running_loop().call_later(delay, requeue)
         self._timers.add(timer)
+        return False

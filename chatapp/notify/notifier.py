@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import uuid
+import functools
 from collections.abc import Iterable, Mapping
 from typing import Protocol
 
@@ -12,12 +12,11 @@ import structlog
 from pydantic import BaseModel
 
 from chatapp.accounts import DeviceRevoked, PushTarget, User
-from chatapp.clock import Clock
 from chatapp.errors import NotFound
 from chatapp.messaging.events import MessageAccepted
-from chatapp.notify.collapse import Collapser, Pending
 from chatapp.notify.delivery import Delivery, DeliveryQueue
 from chatapp.notify.notification import Notification, preview
+from chatapp.notify.windows import Opening, PushWindows, Window
 from chatapp.presence.tracker import LiveDevices
 
 log = structlog.get_logger(__name__)
@@ -48,8 +47,9 @@ class Notifier:
 
     Recipients are the channel's members other than the sender who have no
     live device; each of their devices with a push target gets one
-    notification per channel per collapse window. A window that ends while
-    the recipient is connected again sends nothing: they are reading.
+    notification per channel per collapse window (`windows`). A window that
+    ends while the recipient is connected again sends nothing: they are
+    reading.
     """
 
     def __init__(
@@ -58,14 +58,14 @@ class Notifier:
         directory: PushDirectory,
         live_devices: LiveDevices,
         queues: Mapping[str, DeliveryQueue],
-        clock: Clock,
+        windows: PushWindows,
         window_seconds: float,
         include_text: bool,
     ) -> None:
         self._directory = directory
         self._live = live_devices
         self._queues = queues
-        self._collapser = Collapser(clock, window_seconds=window_seconds)
+        self._windows = windows
         self._window = window_seconds
         self._include_text = include_text
         # How often due windows are looked for while some are open.
@@ -78,7 +78,7 @@ class Notifier:
         if isinstance(event, MessageAccepted):
             await self.message_accepted(event)
         elif isinstance(event, DeviceRevoked):
-            self.device_revoked(event)
+            await self._windows.forget_device(event.device_id)
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._flush_forever(), name="notify:collapse")
@@ -88,46 +88,78 @@ class Notifier:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-        if len(self._collapser):
-            log.info("push_windows_abandoned", waiting=len(self._collapser))
+        if not self._windows.shared and self._windows.waiting():
+            log.info("push_windows_abandoned")
 
     async def message_accepted(self, event: MessageAccepted) -> None:
-        sender = event.message.sender_id
+        message = event.message
         offline = [
             user_id
             for user_id in event.inbox_seqs
-            if user_id != sender and not await self._live.has_live_device(user_id)
+            if user_id != message.sender_id and not await self._live.has_live_device(user_id)
         ]
         if not offline:
             return
-        for target in await self._directory.push_targets_of(offline):
+        text, truncated = preview(message.text) if self._include_text else (None, None)
+        openings = [
+            Opening(
+                user_id=target.user_id,
+                device_id=target.device_id,
+                channel_id=message.channel_id,
+                sender_id=message.sender_id,
+                message_id=message.message_id,
+                seq=event.inbox_seqs[target.user_id],
+                created_at=message.created_at,
+                text=text,
+                text_truncated=truncated,
+            )
+            for target in await self._directory.push_targets_of(offline)
             # A target of a provider the server no longer enables is kept
             # (it may come back) but not used.
-            if target.provider in self._queues:
-                self._collapser.add(target, event.message, event.inbox_seqs[target.user_id])
+            if target.provider in self._queues
+        ]
+        if not openings:
+            return
+        await self._windows.add(openings)
         if self._window == 0:
             await self.flush_due()
         else:
             self._wake.set()
 
-    def device_revoked(self, event: DeviceRevoked) -> None:
-        self._collapser.forget_device(event.device_id)
-
     async def flush_due(self) -> None:
         """Turn every window that has ended into a notification on its provider's queue."""
+        due = await self._windows.take_due()
+        if not due:
+            return
+        # Read when the window ends, not when it opened: a device revoked or
+        # a target replaced meanwhile is seen.
+        targets = {
+            target.device_id: target
+            for target in await self._directory.push_targets_of(
+                {window.newest.user_id for window in due}
+            )
+        }
         names: dict[int, str] = {}
-        for pending in self._collapser.take_due():
-            if await self._live.has_live_device(pending.target.user_id):
+        for window in due:
+            newest = window.newest
+            target = targets.get(newest.device_id)
+            queue = self._queues.get(target.provider) if target is not None else None
+            if target is None or queue is None or await self._live.has_live_device(newest.user_id):
+                await self._windows.finished(window)
                 continue
-            sender_id = pending.newest.sender_id
-            if sender_id not in names:
-                names[sender_id] = await self._sender_name(sender_id)
-            notification = self._notification(pending, names[sender_id])
-            self._queues[pending.target.provider].put(Delivery(pending.target, notification))
+            if newest.sender_id not in names:
+                names[newest.sender_id] = await self._sender_name(newest.sender_id)
+            queue.put(
+                Delivery(
+                    target,
+                    _notification(window, names[newest.sender_id]),
+                    on_finished=functools.partial(self._windows.finished, window),
+                )
+            )
 
     async def _flush_forever(self) -> None:
         while True:
-            if not len(self._collapser):
+            if not self._windows.shared and not self._windows.waiting():
                 self._wake.clear()
                 await self._wake.wait()
             await asyncio.sleep(self._tick)
@@ -142,20 +174,20 @@ class Notifier:
         except NotFound:
             return ""
 
-    def _notification(self, pending: Pending, sender_name: str) -> Notification:
-        message = pending.newest
-        text, truncated = preview(message.text) if self._include_text else (None, None)
-        return Notification(
-            id=uuid.uuid4().hex,
-            user_id=pending.target.user_id,
-            device_id=pending.target.device_id,
-            channel_id=message.channel_id,
-            sender_id=message.sender_id,
-            sender_name=sender_name,
-            message_id=message.message_id,
-            seq=pending.seq,
-            count=pending.count,
-            created_at=message.created_at,
-            text=text,
-            text_truncated=truncated,
-        )
+
+def _notification(window: Window, sender_name: str) -> Notification:
+    newest = window.newest
+    return Notification(
+        id=window.notification_id,
+        user_id=newest.user_id,
+        device_id=newest.device_id,
+        channel_id=newest.channel_id,
+        sender_id=newest.sender_id,
+        sender_name=sender_name,
+        message_id=newest.message_id,
+        seq=newest.seq,
+        count=window.count,
+        created_at=newest.created_at,
+        text=newest.text,
+        text_truncated=newest.text_truncated,
+    )

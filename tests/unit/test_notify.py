@@ -16,11 +16,11 @@ from chatapp.errors import NotFound
 from chatapp.messaging.events import MessageAccepted
 from chatapp.messaging.models import StoredMessage
 from chatapp.notify import DeliveryFailed, Notification, Notifier, TargetGone
-from chatapp.notify.collapse import Collapser
 from chatapp.notify.delivery import Delivery, DeliveryQueue, RetryPolicy
 from chatapp.notify.notification import PREVIEW_CHARS, preview
 from chatapp.notify.providers.log import LogProvider
 from chatapp.notify.vapid import VapidKeyError, load_or_create_key, public_key_text
+from chatapp.notify.windows import MemoryWindows, Opening, Window
 from chatapp.observability import Metrics
 
 ALICE, BOB, CAROL = 1, 2, 3
@@ -132,32 +132,48 @@ def counted(metrics: Metrics, outcome: str) -> float:
 # -- collapsing ----------------------------------------------------------------------------
 
 
-def test_a_window_gathers_a_devices_messages_per_channel() -> None:
+def opening(device_id: int, message_id: int, *, seq: int, channel_id: int = 10) -> Opening:
+    return Opening(
+        user_id=BOB,
+        device_id=device_id,
+        channel_id=channel_id,
+        sender_id=ALICE,
+        message_id=message_id,
+        seq=seq,
+        created_at=1000 + message_id,
+        text=None,
+        text_truncated=None,
+    )
+
+
+async def test_a_window_gathers_a_devices_messages_per_channel() -> None:
     """Messages for one device and channel inside the window become one, with the count."""
     clock = ManualClock()
-    collapser = Collapser(clock, window_seconds=2.0)
-    for message_id in (1, 2, 3):
-        collapser.add(target(BOB, 7), message(message_id), seq=message_id)
-    collapser.add(target(BOB, 7), message(1, channel_id=11), seq=4)
+    windows = MemoryWindows(clock, window_seconds=2.0)
+    for message_id in (1, 3, 2):
+        await windows.add([opening(7, message_id, seq=message_id)])
+    await windows.add([opening(7, 1, seq=4, channel_id=11)])
     clock.advance(1.0)
-    collapser.add(target(BOB, 8), message(4), seq=5)
-    assert collapser.take_due() == []
+    await windows.add([opening(8, 4, seq=5)])
+    assert await windows.take_due() == []
     clock.advance(1.0)
-    due = collapser.take_due()
-    assert [(p.target.device_id, p.newest.channel_id, p.count, p.seq) for p in due] == [
+    due = await windows.take_due()
+    assert [(w.newest.device_id, w.newest.channel_id, w.count, w.newest.seq) for w in due] == [
         (7, 10, 3, 3),
         (7, 11, 1, 4),
     ]
-    assert collapser.next_due() == pytest.approx(clock.monotonic() + 1.0)
-    collapser.forget_device(8)
-    assert len(collapser) == 0
+    assert len({w.notification_id for w in due}) == 2
+    assert windows.next_due() == pytest.approx(clock.monotonic() + 1.0)
+    await windows.forget_device(8)
+    assert len(windows) == 0
+    assert not windows.waiting()
 
 
-def test_a_zero_window_sends_each_message_at_once() -> None:
+async def test_a_zero_window_sends_each_message_at_once() -> None:
     """With no window a message is due the moment it arrives."""
-    collapser = Collapser(ManualClock(), window_seconds=0)
-    collapser.add(target(BOB, 7), message(1), seq=1)
-    assert [p.count for p in collapser.take_due()] == [1]
+    windows = MemoryWindows(ManualClock(), window_seconds=0)
+    await windows.add([opening(7, 1, seq=1)])
+    assert [w.count for w in await windows.take_due()] == [1]
 
 
 def test_long_text_is_cut_for_push() -> None:
@@ -183,7 +199,7 @@ async def test_the_notifier_skips_the_sender_and_connected_users() -> None:
         directory=directory,
         live_devices=FakeLiveDevices(CAROL),
         queues={"fake": queue},
-        clock=clock,
+        windows=MemoryWindows(clock, window_seconds=1.0),
         window_seconds=1.0,
         include_text=False,
     )
@@ -211,7 +227,7 @@ async def test_a_window_that_ends_while_the_user_is_back_sends_nothing() -> None
         directory=FakeDirectory([target(BOB, 2)]),
         live_devices=live,
         queues={"fake": queue},
-        clock=clock,
+        windows=MemoryWindows(clock, window_seconds=1.0),
         window_seconds=1.0,
         include_text=True,
     )
@@ -298,3 +314,66 @@ def test_the_vapid_key_is_made_once_and_kept(tmp_path: Path) -> None:
     (tmp_path / "vapid_private.pem").write_text("not a key")
     with pytest.raises(VapidKeyError, match=r"vapid_private\.pem"):
         load_or_create_key(tmp_path)
+
+
+class RecordingWindows(MemoryWindows):
+    """Windows in memory that remember which were finished, and when."""
+
+    def __init__(self, clock: ManualClock, provider: FakeProvider) -> None:
+        super().__init__(clock, window_seconds=1.0)
+        self.provider = provider
+        self.finished_after: list[tuple[str, int]] = []
+
+    async def finished(self, window: Window) -> None:
+        self.finished_after.append((window.notification_id, len(self.provider.sent)))
+
+
+async def test_a_window_is_finished_only_when_its_delivery_is_final() -> None:
+    """A retried delivery leaves its window unfinished (in a cluster another node would take
+    it over); the window is finished once the notification is sent, carrying its id."""
+    clock = ManualClock()
+    provider = FakeProvider([DeliveryFailed("busy", retryable=True)])
+    queue, _ = delivery_queue(provider, Metrics())
+    windows = RecordingWindows(clock, provider)
+    notifier = Notifier(
+        directory=FakeDirectory([target(BOB, 2)]),
+        live_devices=FakeLiveDevices(),
+        queues={"fake": queue},
+        windows=windows,
+        window_seconds=1.0,
+        include_text=True,
+    )
+    await notifier.message_accepted(MessageAccepted(message=message(1), inbox_seqs={BOB: 1}))
+    clock.advance(1.0)
+    await notifier.flush_due()
+    queue.start()
+    try:
+        await asyncio.wait_for(provider.delivered.wait(), 2)
+        await asyncio.wait_for(queue.idle(), 2)
+    finally:
+        await queue.close()
+    (sent,) = provider.sent
+    assert windows.finished_after == [(sent.id, 1)]
+
+
+async def test_a_window_for_a_device_that_came_back_is_finished_unsent() -> None:
+    """The recipient connected before the window ended: nothing is sent, the window is done."""
+    clock = ManualClock()
+    provider = FakeProvider()
+    queue, _ = delivery_queue(provider, Metrics())
+    windows = RecordingWindows(clock, provider)
+    live = FakeLiveDevices()
+    notifier = Notifier(
+        directory=FakeDirectory([target(BOB, 2)]),
+        live_devices=live,
+        queues={"fake": queue},
+        windows=windows,
+        window_seconds=1.0,
+        include_text=False,
+    )
+    await notifier.message_accepted(MessageAccepted(message=message(1), inbox_seqs={BOB: 1}))
+    live.connected.add(BOB)
+    clock.advance(1.0)
+    await notifier.flush_due()
+    assert [sent_before for _, sent_before in windows.finished_after] == [0]
+    assert provider.sent == []

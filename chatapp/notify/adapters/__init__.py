@@ -1,0 +1,1 @@
+"""Where the notify module's state lives outside the process (cluster mode only)."""

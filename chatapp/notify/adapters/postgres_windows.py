@@ -1,0 +1,144 @@
+"""Collapse windows on PostgreSQL: every node may deliver any window that falls due.
+
+The node that accepted a message opens or joins the windows of its offline
+recipients' devices (one statement per message). Every node looks for due
+windows a few times a second and claims a batch with `FOR UPDATE SKIP
+LOCKED`, so that two nodes never take the same window. A claim is a lease:
+the claiming node deletes the window once its notification is delivered or
+given up; if the node dies first, the lease runs out and another node claims
+the window and sends it again, under the same notification id.
+
+So a notification is lost only when its node dies between storing a message
+and opening its windows (a few milliseconds), and it is sent twice only when
+a node dies after its provider accepted it and before the window was deleted;
+the repeat carries the id the receiver already has.
+
+Times are the nodes' clocks in milliseconds (`Clock.now_ms`): nodes whose
+clocks disagree by more than a window deliver early or late, never twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Final
+
+import asyncpg
+
+from chatapp.clock import Clock
+from chatapp.notify.windows import Opening, PushWindowsError, Window
+from chatapp.storage.postgres import raises
+
+CLAIM_BATCH: Final = 256
+"""Windows claimed per look; the rest wait for the next look a tick later."""
+
+_OPEN = """
+INSERT INTO push_windows (notification_id, user_id, device_id, channel_id, sender_id,
+    message_id, seq, created_at, text, text_truncated, count, due_at)
+SELECT replace(gen_random_uuid()::text, '-', ''),
+    o.user_id, o.device_id, $1, $2, $3, o.seq, $4, $5, $6, 1, $7
+FROM unnest($8::bigint[], $9::bigint[], $10::bigint[]) AS o(user_id, device_id, seq)
+ON CONFLICT (device_id, channel_id) WHERE claimed_by IS NULL DO UPDATE SET
+    count = push_windows.count + 1,
+    sender_id = CASE WHEN excluded.seq > push_windows.seq
+        THEN excluded.sender_id ELSE push_windows.sender_id END,
+    message_id = CASE WHEN excluded.seq > push_windows.seq
+        THEN excluded.message_id ELSE push_windows.message_id END,
+    created_at = CASE WHEN excluded.seq > push_windows.seq
+        THEN excluded.created_at ELSE push_windows.created_at END,
+    text = CASE WHEN excluded.seq > push_windows.seq
+        THEN excluded.text ELSE push_windows.text END,
+    text_truncated = CASE WHEN excluded.seq > push_windows.seq
+        THEN excluded.text_truncated ELSE push_windows.text_truncated END,
+    seq = GREATEST(excluded.seq, push_windows.seq)
+"""
+
+_CLAIM = """
+UPDATE push_windows SET claimed_by = $1, lease_until = $2
+WHERE notification_id IN (
+    SELECT notification_id FROM push_windows
+    WHERE due_at <= $3 AND (claimed_by IS NULL OR lease_until < $3)
+    ORDER BY due_at LIMIT $4
+    FOR UPDATE SKIP LOCKED)
+RETURNING notification_id, user_id, device_id, channel_id, sender_id, message_id, seq,
+    created_at, text, text_truncated, count, due_at
+"""
+
+
+@raises(PushWindowsError)
+class PostgresPushWindows:
+    """`PushWindows` in the `push_windows` table (`migrations/postgresql/004_*`)."""
+
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        clock: Clock,
+        *,
+        node_name: str,
+        window_ms: int,
+        lease_ms: int,
+    ) -> None:
+        """`lease_ms` must outlast a delivery with all its retries, or it may be sent twice."""
+        self._pool = pool
+        self._clock = clock
+        self._node = node_name
+        self._window_ms = window_ms
+        self._lease_ms = lease_ms
+
+    @property
+    def shared(self) -> bool:
+        return True
+
+    def waiting(self) -> bool:
+        return True
+
+    async def add(self, openings: Sequence[Opening]) -> None:
+        if not openings:
+            return
+        first = openings[0]
+        text = first.text.encode("utf-8") if first.text is not None else None
+        await self._pool.execute(
+            _OPEN,
+            first.channel_id,
+            first.sender_id,
+            first.message_id,
+            first.created_at,
+            text,
+            first.text_truncated,
+            self._clock.now_ms() + self._window_ms,
+            [opening.user_id for opening in openings],
+            [opening.device_id for opening in openings],
+            [opening.seq for opening in openings],
+        )
+
+    async def take_due(self) -> list[Window]:
+        now = self._clock.now_ms()
+        rows = await self._pool.fetch(_CLAIM, self._node, now + self._lease_ms, now, CLAIM_BATCH)
+        rows = sorted(rows, key=lambda row: (row["due_at"], row["notification_id"]))
+        return [_window(row) for row in rows]
+
+    async def finished(self, window: Window) -> None:
+        await self._pool.execute(
+            "DELETE FROM push_windows WHERE notification_id = $1", window.notification_id
+        )
+
+    async def forget_device(self, device_id: int) -> None:
+        await self._pool.execute("DELETE FROM push_windows WHERE device_id = $1", device_id)
+
+
+def _window(row: asyncpg.Record) -> Window:
+    text = row["text"]
+    return Window(
+        notification_id=row["notification_id"],
+        newest=Opening(
+            user_id=row["user_id"],
+            device_id=row["device_id"],
+            channel_id=row["channel_id"],
+            sender_id=row["sender_id"],
+            message_id=row["message_id"],
+            seq=row["seq"],
+            created_at=row["created_at"],
+            text=bytes(text).decode("utf-8") if text is not None else None,
+            text_truncated=row["text_truncated"],
+        ),
+        count=row["count"],
+    )

@@ -1,0 +1,118 @@
+"""Collapse windows shared by nodes on a real PostgreSQL: one node delivers each window,
+and a window whose node died is delivered by another once its lease runs out."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import asyncpg
+import pytest
+
+from chatapp.clock import ManualClock
+from chatapp.notify.adapters.postgres_windows import PostgresPushWindows
+from chatapp.notify.windows import Opening
+from chatapp.storage.postgres import apply_postgres_migrations, open_postgres
+
+WINDOW_MS = 1_000
+LEASE_MS = 10_000
+
+
+def opening(device_id: int, message_id: int, *, seq: int, text: str | None = None) -> Opening:
+    return Opening(
+        user_id=device_id * 10,
+        device_id=device_id,
+        channel_id=5,
+        sender_id=1,
+        message_id=message_id,
+        seq=seq,
+        created_at=message_id,
+        text=text,
+        text_truncated=False if text is not None else None,
+    )
+
+
+@pytest.fixture
+async def pool(postgres_schema_url: str) -> AsyncIterator[asyncpg.Pool]:
+    pool = await open_postgres(postgres_schema_url, max_size=4)
+    await apply_postgres_migrations(pool, now_ms=1)
+    try:
+        yield pool
+    finally:
+        await pool.close()
+
+
+def node(pool: asyncpg.Pool, clock: ManualClock, name: str) -> PostgresPushWindows:
+    return PostgresPushWindows(pool, clock, node_name=name, window_ms=WINDOW_MS, lease_ms=LEASE_MS)
+
+
+async def test_a_window_gathers_messages_and_falls_due_once_for_one_node(
+    pool: asyncpg.Pool,
+) -> None:
+    """Messages join the open window (the newest by seq describes it, text with U+0000
+    kept); it is due after the window, and of two nodes looking at once only one gets it."""
+    clock = ManualClock()
+    n1, n2 = node(pool, clock, "n1"), node(pool, clock, "n2")
+    await n1.add([opening(7, 1, seq=1), opening(8, 1, seq=4)])
+    await n2.add([opening(7, 3, seq=3, text="newest\x00one")])
+    await n1.add([opening(7, 2, seq=2)])
+    assert await n1.take_due() == []
+    clock.advance(WINDOW_MS / 1000)
+    taken = await asyncio.gather(n1.take_due(), n2.take_due())
+    windows = [window for batch in taken for window in batch]
+    assert sorted((w.newest.device_id, w.count, w.newest.seq) for w in windows) == [
+        (7, 3, 3),
+        (8, 1, 4),
+    ]
+    by_device = {w.newest.device_id: w for w in windows}
+    assert by_device[7].newest.text == "newest\x00one"
+    assert by_device[7].newest.message_id == 3
+    assert len({w.notification_id for w in windows}) == 2
+    assert await n1.take_due() == []
+    assert await n2.take_due() == []
+
+
+async def test_a_claimed_window_takes_no_more_messages_and_is_gone_when_finished(
+    pool: asyncpg.Pool,
+) -> None:
+    """A message arriving while a window is being delivered opens the next window."""
+    clock = ManualClock()
+    n1 = node(pool, clock, "n1")
+    await n1.add([opening(7, 1, seq=1)])
+    clock.advance(WINDOW_MS / 1000)
+    (first,) = await n1.take_due()
+    await n1.add([opening(7, 2, seq=2)])
+    await n1.finished(first)
+    assert await n1.take_due() == []
+    clock.advance(WINDOW_MS / 1000)
+    (second,) = await n1.take_due()
+    assert (second.count, second.newest.message_id) == (1, 2)
+    assert second.notification_id != first.notification_id
+    await n1.finished(second)
+    assert await pool.fetchval("SELECT count(*) FROM push_windows") == 0
+
+
+async def test_a_dead_nodes_window_is_taken_over_after_its_lease_with_the_same_id(
+    pool: asyncpg.Pool,
+) -> None:
+    """n1 claims a window and never finishes it (it died): nobody gets it during the lease,
+    then n2 does, under the notification id n1 had."""
+    clock = ManualClock()
+    n1, n2 = node(pool, clock, "n1"), node(pool, clock, "n2")
+    await n1.add([opening(7, 1, seq=1)])
+    clock.advance(WINDOW_MS / 1000)
+    (claimed,) = await n1.take_due()
+    clock.advance(LEASE_MS / 1000 - 0.001)
+    assert await n2.take_due() == []
+    clock.advance(0.002)
+    (taken_over,) = await n2.take_due()
+    assert taken_over == claimed
+
+
+async def test_a_revoked_device_loses_its_windows(pool: asyncpg.Pool) -> None:
+    clock = ManualClock()
+    n1 = node(pool, clock, "n1")
+    await n1.add([opening(7, 1, seq=1), opening(8, 1, seq=1)])
+    await n1.forget_device(7)
+    clock.advance(WINDOW_MS / 1000)
+    assert [w.newest.device_id for w in await n1.take_due()] == [8]
