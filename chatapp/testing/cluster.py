@@ -21,7 +21,7 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -208,8 +208,14 @@ async def local_cluster(
     *,
     nodes: Iterable[str] = ("n1", "n2", "n3"),
     settings: Mapping[str, str] | None = None,
+    database_via: Callable[[str], str] | None = None,
+    redis_via: Callable[[str], str] | None = None,
 ) -> AsyncIterator[LocalCluster]:
-    """A cluster on a fresh schema and cluster name, its nodes started; everything removed after."""
+    """A cluster on a fresh schema and cluster name, its nodes started; everything removed after.
+
+    `database_via` and `redis_via` rewrite the URLs the nodes are given (e.g.
+    `TcpProxy.through`, so that a test can cut the nodes off a service).
+    """
     database, redis = postgres_url(), redis_url()
     schema = fresh_name("chatapp_e2e")
     admin = await asyncpg.connect(database)
@@ -217,8 +223,8 @@ async def local_cluster(
         await admin.execute(f'CREATE SCHEMA "{schema}"')
         cluster = LocalCluster(
             base_dir,
-            database_url=with_search_path(database, schema),
-            redis_url=redis,
+            database_url=with_search_path((database_via or str)(database), schema),
+            redis_url=(redis_via or str)(redis),
             name=fresh_name("e2e"),
             settings=settings,
         )
