@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from chatapp.cluster.connection import ClusterUnavailable
 from chatapp.cluster.registry import NodeRegistry
 from chatapp.discovery import NodeChoice, SingleNode
 
@@ -18,3 +19,11 @@ class LeastLoadedNode:
         if node is None:
             return await self._this_node.choose(user_id)
         return NodeChoice(ws_url=node.ws_url, node_id=node.node_id)
+
+    async def ws_urls(self) -> list[str]:
+        own = await self._this_node.ws_urls()
+        try:
+            nodes = await self._registry.live_nodes()
+        except ClusterUnavailable:
+            return own
+        return list(dict.fromkeys([*own, *(node.ws_url for node in nodes)]))

@@ -25,6 +25,10 @@ class Discovery(Protocol):
         """The node for this user's next connection."""
         ...
 
+    async def ws_urls(self) -> list[str]:
+        """Every WebSocket URL `choose` may answer now (the web page lets its socket go there)."""
+        ...
+
 
 class SingleNode:
     """One node: the answer is always this node."""
@@ -34,6 +38,9 @@ class SingleNode:
 
     async def choose(self, user_id: int) -> NodeChoice:
         return self._choice
+
+    async def ws_urls(self) -> list[str]:
+        return [self._choice.ws_url]
 
 
 __all__ = ["Discovery", "NodeChoice", "SingleNode"]

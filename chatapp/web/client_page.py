@@ -14,6 +14,7 @@ from pathlib import Path
 from aiohttp import web
 
 from chatapp.config import Settings
+from chatapp.services import SERVICES
 
 STATIC_DIR = Path(__file__).parent / "static"
 WEB_SETTINGS = web.AppKey("web_settings", Settings)
@@ -59,7 +60,7 @@ def content_security_policy(ws_origins: list[str]) -> str:
 
 
 async def _index(request: web.Request) -> web.StreamResponse:
-    return _file_response(request, INDEX, cache="no-cache")
+    return _file_response(request, INDEX, cache="no-cache", sockets=await _socket_urls(request))
 
 
 async def _static_file(request: web.Request) -> web.StreamResponse:
@@ -71,22 +72,36 @@ async def _static_file(request: web.Request) -> web.StreamResponse:
         raise web.HTTPNotFound(reason=f"no file {relative}")
     # Revalidated each time: a server upgrade must never leave a page mixing
     # old and new modules. ETags keep the revalidation cheap.
-    return _file_response(request, path, cache="no-cache")
+    return _file_response(request, path, cache="no-cache", sockets=[])
 
 
-def _file_response(request: web.Request, path: Path, *, cache: str) -> web.FileResponse:
+async def _socket_urls(request: web.Request) -> list[str]:
+    """Where discovery may send the page's socket: in a cluster, every live node's URL.
+
+    Read when the page loads; a node that joins later is reachable after a reload.
+    """
+    services = request.app.get(SERVICES)
+    if services is None:
+        return []
+    return await services.discovery.ws_urls()
+
+
+def _file_response(
+    request: web.Request, path: Path, *, cache: str, sockets: list[str]
+) -> web.FileResponse:
     response = web.FileResponse(path)
     response.headers["Content-Type"] = _CONTENT_TYPES[path.suffix]
-    response.headers.update(_security_headers(request))
+    response.headers.update(_security_headers(request, sockets))
     response.headers["Cache-Control"] = cache
     return response
 
 
-def _security_headers(request: web.Request) -> dict[str, str]:
+def _security_headers(request: web.Request, sockets: list[str]) -> dict[str, str]:
     settings = request.app[WEB_SETTINGS]
-    # The page's own origin (as the browser reached it) and the configured
-    # public one: the client connects to whichever the login answer allows.
-    origins = [_origin_of(settings.ws_url)]
+    # The page's own origin (as the browser reached it), the configured public
+    # one and those discovery may name: the client connects to whichever the
+    # login or discovery answer allows.
+    origins = [_origin_of(url) for url in (settings.ws_url, *sockets)]
     # The Host header comes from the client: only a plain host[:port] goes into a header.
     if _PLAIN_HOST.fullmatch(request.host):
         schemes = ("wss",) if request.secure else ("ws", "wss")

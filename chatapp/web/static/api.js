@@ -16,7 +16,8 @@ export class Api {
     this.onUnauthorized = null;
   }
 
-  async request(method, path, body) {
+  /** `timeoutMs`, when given, abandons a request that has no answer by then. */
+  async request(method, path, body, { timeoutMs } = {}) {
     const headers = {};
     if (this.token) headers.Authorization = `Bearer ${this.token}`;
     if (body !== undefined) headers["Content-Type"] = "application/json";
@@ -27,6 +28,7 @@ export class Api {
         headers,
         body: body === undefined ? undefined : JSON.stringify(body),
         cache: "no-store",
+        signal: timeoutMs ? AbortSignal.timeout(timeoutMs) : undefined,
       });
     } catch {
       throw new ApiError(0, "network", "The server cannot be reached. Check the connection.");
@@ -66,6 +68,10 @@ export class Api {
   }
   me() {
     return this.request("GET", "/me");
+  }
+  /** {ws_url, node_id}: the chat server this device should connect to now. */
+  discovery({ timeoutMs } = {}) {
+    return this.request("GET", "/discovery", undefined, { timeoutMs });
   }
   user(userId) {
     return this.request("GET", `/users/${userId}`);

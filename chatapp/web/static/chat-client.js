@@ -13,6 +13,7 @@ const TYPING_SHOWN_MS = 6_000;
 const SEND_RETRY_MS = 2_000;
 const REQUESTS_POLL_MS = 20_000;
 const RETRYABLE = new Set(["rate_limited", "store_unavailable"]);
+const DISCOVERY_TIMEOUT_MS = 2_000;
 
 export class ChatClient {
   constructor(api, session, { onSignedOut, toast, navigate }) {
@@ -27,6 +28,10 @@ export class ChatClient {
       url: socketUrl(session.ws_url),
       token: session.token,
       deviceId: session.device_id,
+      // In a cluster the node may be gone: ask again which to use, but never
+      // wait long (the path that dropped the socket may hold this request too).
+      discover: async () =>
+        socketUrl((await this.api.discovery({ timeoutMs: DISCOVERY_TIMEOUT_MS })).ws_url),
     });
     this.socket.addEventListener("state", (event) =>
       this.state.setConnection(event.detail.state, event.detail.retryAt),

@@ -17,9 +17,15 @@ const DEFAULT_HEARTBEAT_MS = 5_000;
  * - "unauthorized": the token was refused or revoked (close code 4401)
  */
 export class ChatSocket extends EventTarget {
-  constructor({ url, token, deviceId, storage = window.localStorage }) {
+  /**
+   * `discover`, when given, is asked for the URL before each reconnection (an
+   * async function answering a URL, or null to keep the one known): in a
+   * cluster the node that dropped the socket may be gone for good.
+   */
+  constructor({ url, token, deviceId, storage = window.localStorage, discover = null }) {
     super();
     this.url = url;
+    this.discover = discover;
     this.token = token;
     this.storage = storage;
     this.seqKey = `chatapp.lastSeq.${deviceId}`;
@@ -76,6 +82,21 @@ export class ChatSocket extends EventTarget {
   reconnectNow() {
     if (this.state !== "offline") return;
     this.attempts = 0;
+    this.reconnect();
+  }
+
+  /** Ask where to connect (when there is a `discover`), then connect there. */
+  async reconnect() {
+    this.clearTimers();
+    this.setState("connecting");
+    if (this.discover) {
+      try {
+        this.url = (await this.discover()) || this.url;
+      } catch {
+        // Discovery is down too: the URL known may still work.
+      }
+      if (this.state !== "connecting") return; // stopped, or reconnected meanwhile
+    }
     this.connect();
   }
 
@@ -180,7 +201,7 @@ export class ChatSocket extends EventTarget {
     this.attempts += 1;
     this.retryAt = Date.now() + delay;
     this.setState("offline");
-    this.timers.retry = setTimeout(() => this.connect(), delay);
+    this.timers.retry = setTimeout(() => this.reconnect(), delay);
   }
 
   detach(ws) {
