@@ -16,15 +16,20 @@ pytest_plugins = ["pytester"]
 LEVELS = ("unit", "integration", "e2e")
 SLOW_FILES = {
     "test_cli_reaches_server.py",
+    "test_cluster_faults.py",
+    "test_cluster_push.py",
     "test_crash_safety.py",
     "test_demo.py",
     "test_durability.py",
     "test_hostile_websocket.py",
+    "test_integrity.py",
     "test_process.py",
     "test_schemathesis.py",
+    "test_startup_errors.py",
     "test_storage_faults.py",
     "test_testing_plugin.py",
     "test_web_client.py",
+    "test_web_client_cluster.py",
 }
 
 

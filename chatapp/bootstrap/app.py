@@ -101,6 +101,7 @@ async def open_server(
         windows = None
     stack.push_async_callback(presence.close)
     metrics = Metrics()
+    metrics.watch_bus(bus.stats)
     modules = _build_modules(settings, stores, clock=clock, bus=bus, stack=stack, limiters=limiters)
     push = await open_push(
         settings,

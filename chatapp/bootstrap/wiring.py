@@ -7,7 +7,7 @@ from typing import Protocol
 
 from pydantic import BaseModel
 
-from chatapp.bus import Bus, Subscriber
+from chatapp.bus import Bus, BusStats, Subscriber
 from chatapp.gateway.fanout import FanOut
 from chatapp.messaging import MessageAccepted
 from chatapp.notify import OBSERVED_EVENTS as NOTIFIER_EVENTS
@@ -62,6 +62,10 @@ class Startable(Protocol):
 
 class RunningBus(Bus, Startable, Protocol):
     """A bus the composition root starts and stops (in-process, or Redis between nodes)."""
+
+    def stats(self) -> BusStats:
+        """What it has carried so far, for `/metrics`."""
+        ...
 
 
 class SubscribeAll(Protocol):

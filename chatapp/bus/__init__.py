@@ -2,7 +2,16 @@
 
 from chatapp.bus.codec import EventCodec, UnknownEvent
 from chatapp.bus.in_process import InProcessBus
-from chatapp.bus.protocol import Bus, EventT, Subscriber
+from chatapp.bus.protocol import Bus, BusStats, EventT, Subscriber
 from chatapp.bus.relay import RelayBus
 
-__all__ = ["Bus", "EventCodec", "EventT", "InProcessBus", "RelayBus", "Subscriber", "UnknownEvent"]
+__all__ = [
+    "Bus",
+    "BusStats",
+    "EventCodec",
+    "EventT",
+    "InProcessBus",
+    "RelayBus",
+    "Subscriber",
+    "UnknownEvent",
+]

@@ -11,7 +11,7 @@ import asyncio
 import structlog
 from pydantic import BaseModel
 
-from chatapp.bus.protocol import EventT, Subscriber
+from chatapp.bus.protocol import BusStats, EventT, Subscriber
 
 log = structlog.get_logger(__name__)
 
@@ -22,6 +22,8 @@ class _Subscription:
         self.handler = handler
         self.queue: asyncio.Queue[BaseModel] = asyncio.Queue(capacity)
         self.dropped = 0
+        self.unfinished = 0
+        """Events queued or being handled: asyncio.Queue does not say."""
         self.task: asyncio.Task[None] | None = None
 
     async def run(self) -> None:
@@ -34,6 +36,7 @@ class _Subscription:
                     "subscriber_failed", subscriber=self.name, event_type=type(event).__name__
                 )
             finally:
+                self.unfinished -= 1
                 self.queue.task_done()
 
 
@@ -67,6 +70,7 @@ class InProcessBus:
         for subscription in self._subscriptions.get(type(event), ()):
             try:
                 subscription.queue.put_nowait(event)
+                subscription.unfinished += 1
             except asyncio.QueueFull:
                 # Events are reactions, not commands: losing one must not fail
                 # the command that caused it. The count shows in the logs.
@@ -92,6 +96,13 @@ class InProcessBus:
             _, pending = await asyncio.wait(pending, timeout=0.1)
         for subscription in self._all():
             subscription.task = None
+
+    def stats(self) -> BusStats:
+        return BusStats(backlog=self.backlog())
+
+    def backlog(self) -> int:
+        """Events queued for a subscriber or being handled by one."""
+        return sum(subscription.unfinished for subscription in self._all())
 
     async def drain(self) -> None:
         """Wait until every queued event has been handled (tests use this to settle)."""

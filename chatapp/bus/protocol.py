@@ -7,6 +7,7 @@ processes (the control socket, Redis, NATS) carries the same events.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Protocol, TypeVar
 
 from pydantic import BaseModel
@@ -37,3 +38,15 @@ class Bus(Protocol):
     ) -> None:
         """One handler for several event types, called in their common publication order."""
         ...
+
+
+@dataclass(frozen=True, slots=True)
+class BusStats:
+    """What a running bus has carried, for `/metrics` and for tests that wait for quiet."""
+
+    sent: int = 0
+    """Events handed on to other processes (none on an in-process bus)."""
+    received: int = 0
+    """Events that came from other processes and were handed to local subscribers."""
+    backlog: int = 0
+    """Events queued or being handled here, or waiting to be sent: 0 when all is quiet."""

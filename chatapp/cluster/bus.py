@@ -30,7 +30,7 @@ from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
 from redis.exceptions import RedisError
 
-from chatapp.bus import EventCodec, EventT, InProcessBus, Subscriber, UnknownEvent
+from chatapp.bus import BusStats, EventCodec, EventT, InProcessBus, Subscriber, UnknownEvent
 from chatapp.cluster import envelope, tasks
 from chatapp.cluster.backoff import Backoff
 from chatapp.cluster.identity import NodeIdentity
@@ -92,6 +92,9 @@ class RedisBus:
         self.connected = False
         self.reconnects = 0
         self.dropped = 0
+        self._sent = 0
+        self._received = 0
+        self._sending = 0
 
     # -- the Bus protocol ------------------------------------------------------------------
 
@@ -107,6 +110,7 @@ class RedisBus:
             return
         try:
             self._outgoing.put_nowait(message)
+            self._sent += 1
         except asyncio.QueueFull:
             self.dropped += 1
             log.warning("bus_event_not_sent", event_type=type(event).__name__)
@@ -159,6 +163,11 @@ class RedisBus:
         await self._local.close()
         await self._own.close()
 
+    def stats(self) -> BusStats:
+        waiting = self._outgoing.qsize() + self._sending
+        backlog = waiting + self._local.backlog() + self._own.backlog()
+        return BusStats(sent=self._sent, received=self._received, backlog=backlog)
+
     async def drain(self) -> None:
         """Wait until queued events are sent to Redis and local subscribers are done.
 
@@ -176,11 +185,13 @@ class RedisBus:
             batch = [await self._outgoing.get()]
             while len(batch) < _BATCH and not self._outgoing.empty():
                 batch.append(self._outgoing.get_nowait())
+            self._sending = len(batch)
             while not self._closing:
                 if await self._send(batch):
                     break
                 await asyncio.sleep(backoff.next())
             backoff.reset()
+            self._sending = 0
             for _ in batch:
                 self._outgoing.task_done()
 
@@ -268,4 +279,5 @@ class RedisBus:
             return
         if type(event) in self._local_only:
             return
+        self._received += 1
         self._local.publish(event)

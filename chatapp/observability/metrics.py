@@ -2,7 +2,26 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from typing import Protocol
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+
+class BusFigures(Protocol):
+    """What the bus reports (`chatapp.bus.BusStats`)."""
+
+    @property
+    def sent(self) -> int: ...
+
+    @property
+    def received(self) -> int: ...
+
+    @property
+    def backlog(self) -> int: ...
+
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
@@ -56,5 +75,33 @@ class Metrics:
             registry=self.registry,
         )
 
+    def watch_bus(self, stats: Callable[[], BusFigures]) -> None:
+        """Report the bus's figures, read from `stats` at each scrape."""
+        self.registry.register(_BusCollector(stats))
+
     def render(self) -> bytes:
         return generate_latest(self.registry)
+
+
+class _BusCollector(Collector):
+    def __init__(self, stats: Callable[[], BusFigures]) -> None:
+        self._stats = stats
+
+    def collect(self) -> Iterator[Metric]:
+        stats = self._stats()
+        yield CounterMetricFamily(
+            "chatapp_bus_events_sent",
+            "Events this node handed to the other nodes (cluster mode).",
+            value=stats.sent,
+        )
+        yield CounterMetricFamily(
+            "chatapp_bus_events_received",
+            "Events from other nodes handed to this node's subscribers (cluster mode).",
+            value=stats.received,
+        )
+        yield GaugeMetricFamily(
+            "chatapp_bus_backlog",
+            "Events queued or being handled here, or waiting to be sent: a backlog that"
+            " grows means a subscriber cannot keep up.",
+            value=stats.backlog,
+        )

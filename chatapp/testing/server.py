@@ -52,6 +52,11 @@ class RunningServer:
     _names: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
     @property
+    def ws_urls(self) -> list[str]:
+        """Where discovery may send a client: this server alone (a cluster lists its nodes)."""
+        return [self.ws_url]
+
+    @property
     def services(self) -> Services:
         return self.app[SERVICES]
 

@@ -74,12 +74,12 @@ async def test_concurrent_signups_of_one_name_have_one_winner(chat_server: Runni
 
 
 async def test_login_gives_token_device_user_and_ws_url(chat_server: RunningServer) -> None:
-    """Login answers token, device_id, user and the ws_url of this server."""
+    """Login answers token, device_id, user and the ws_url of this server (of a node)."""
     client = chat_server.client()
     await client.signup("erin", "password1")
     answer = await client.login("Erin", "password1", device_name="laptop")
     assert answer.user.username == "erin"
-    assert answer.ws_url == chat_server.ws_url
+    assert answer.ws_url in chat_server.ws_urls
     assert len(answer.token) >= 43
     devices = await client.devices()
     assert [(d.device_id, d.name, d.current) for d in devices] == [
@@ -196,6 +196,7 @@ async def test_user_search_returns_at_most_20(chat_server: RunningServer) -> Non
     assert len(await me.find_users("many")) == 20
 
 
+@pytest.mark.embedded_only  # a cluster's discovery: tests/e2e/test_cluster.py
 async def test_discovery_names_this_server(chat_server: RunningServer) -> None:
     """GET /discovery answers the ws_url clients should connect to, and the node's name."""
     client = await chat_server.user()
