@@ -21,6 +21,7 @@ from aiohttp import web
 from chatapp.accounts import Accounts, User
 from chatapp.bootstrap import CommandOutcome, build_app, migrate, run_accounts_command
 from chatapp.bootstrap.maintenance import FolderReport, check_folder, repair_folder
+from chatapp.bootstrap.open_files import fit_connections
 from chatapp.bus.control_socket import ControlUnreachable
 from chatapp.config import ConfigError, Settings, load_settings
 from chatapp.demo import seed_on_startup
@@ -111,6 +112,7 @@ def _serve(settings: Settings, *, demo: bool = False) -> int:
     except ImportError:
         pass
     try:
+        settings = fit_connections(settings)
         # Bound before anything is opened: a port in use refuses the start
         # before the stores are touched or `server_started` is logged.
         listening = _listen(settings.host, settings.port)

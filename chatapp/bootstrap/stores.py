@@ -11,6 +11,7 @@ import shutil
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Final
 
 import aiosqlite
 
@@ -24,11 +25,17 @@ from chatapp.messaging.adapters import LevelDBMessageStore
 from chatapp.messaging.adapters.leveldb_layout import DamagedStore, StoreInUse
 from chatapp.presence import PresenceStore, PresenceStoreError
 from chatapp.presence.adapters import LevelDBPresenceStore
-from chatapp.presence.adapters.leveldb_presence import PresenceStoreInUse
+from chatapp.presence.adapters.leveldb_presence import (
+    PresenceStoreInUse,
+    PresenceStoreOutOfResources,
+)
 from chatapp.services import ReadinessCheck
 from chatapp.social import ChannelStore, FriendStore
 from chatapp.social.adapters import SqliteChannelStore, SqliteFriendStore
 from chatapp.storage import apply_migrations, find_migrations, open_sqlite
+
+SQLITE_CONNECTIONS: Final = 2
+"""The SQLite connections a server keeps open: the accounts' and social's own."""
 
 
 @dataclass(frozen=True)
@@ -126,6 +133,8 @@ async def open_presence_store(data_dir: Path) -> LevelDBPresenceStore:
         return await LevelDBPresenceStore.open(data_dir / "presence")
     except PresenceStoreInUse:
         raise StartupRefused(in_use(data_dir)) from None
+    except PresenceStoreOutOfResources as exc:
+        raise StartupRefused(f"cannot open the presence store: {exc}") from None
     except PresenceStoreError as exc:
         raise refusal(f"the presence store is damaged: {exc}") from None
 

@@ -7,7 +7,7 @@ import inspect
 import sqlite3
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import ParamSpec, TypeVar
+from typing import Final, ParamSpec, TypeVar
 
 import aiosqlite
 
@@ -16,6 +16,13 @@ from chatapp.errors import StoreFailed
 StoreT = TypeVar("StoreT")
 P = ParamSpec("P")
 R = TypeVar("R")
+
+FILES_PER_CONNECTION: Final = 3
+"""What a connection keeps open: the database, its WAL, and the WAL's shared-memory index.
+
+Nothing else is opened later (`temp_store` is MEMORY), so a process out of
+open files cannot fail a statement that would have needed a temporary file.
+"""
 
 
 async def open_sqlite(path: Path) -> aiosqlite.Connection:
@@ -30,6 +37,10 @@ async def open_sqlite(path: Path) -> aiosqlite.Connection:
     await connection.execute("PRAGMA journal_mode=WAL")
     await connection.execute("PRAGMA foreign_keys=ON")
     await connection.execute("PRAGMA busy_timeout=5000")
+    # Sorts, temporary tables and statement journals in memory: they are
+    # small here, and a temporary file is one more open a process out of
+    # descriptors would fail.
+    await connection.execute("PRAGMA temp_store=MEMORY")
     # With WAL, NORMAL still never corrupts the database; FULL also makes each
     # commit survive power loss, which user data (accounts, devices) deserves.
     await connection.execute("PRAGMA synchronous=FULL")

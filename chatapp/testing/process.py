@@ -15,6 +15,16 @@ from typing import Self
 
 from chatapp.testing.server import TEST_SETTINGS, free_port
 
+# The server's command, run by a parent that first sets the open-file limit it
+# was given (soft, hard). A preexec_fn would do the same between fork and
+# exec, which is not safe in a test process that runs threads.
+_LIMITED = (
+    "import resource, runpy, sys;"
+    "soft, hard = int(sys.argv.pop(1)), int(sys.argv.pop(1));"
+    "resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard));"
+    "runpy.run_module('chatapp', run_name='__main__', alter_sys=True)"
+)
+
 
 def wait_until_ready(
     url: str,
@@ -48,12 +58,15 @@ class ServerProcess:
         port: int | None = None,
         env: dict[str, str] | None = None,
         args: tuple[str, ...] = (),
+        open_files: tuple[int, int] | None = None,
     ) -> None:
+        """`open_files` is the (soft, hard) RLIMIT_NOFILE to start with; this process's if None."""
         self.data_dir = data_dir
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self._extra_env = env or {}
         self._args = args
+        self._open_files = open_files
         self.process: subprocess.Popen[bytes] | None = None
         self.log_path = data_dir.parent / f"{data_dir.name}-server.log"
 
@@ -66,9 +79,12 @@ class ServerProcess:
             "CHATAPP_DATA_DIR": str(self.data_dir),
             **self._extra_env,
         }
+        command = [sys.executable, "-m", "chatapp"]
+        if self._open_files is not None:
+            command = [sys.executable, "-c", _LIMITED, *map(str, self._open_files)]
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "chatapp", "serve", *self._args],
+                [*command, "serve", *self._args],
                 env=env,
                 stdout=log,
                 stderr=subprocess.STDOUT,

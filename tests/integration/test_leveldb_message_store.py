@@ -76,6 +76,18 @@ def ids(messages: Sequence[StoredMessage]) -> list[int]:
     return [message.message_id for message in messages]
 
 
+async def until_writable(store: MessageStore, deadline: float = 10.0) -> None:
+    """Wait until the store answers again after a failed write, while it reopens on its thread."""
+    async with asyncio.timeout(deadline):
+        while True:
+            try:
+                await store.max_seq(1)
+            except MessageStoreError:
+                await asyncio.sleep(0.01)
+            else:
+                return
+
+
 async def test_append_stores_the_message_and_an_inbox_entry_per_member(
     store: LevelDBMessageStore,
 ) -> None:
@@ -427,8 +439,9 @@ async def test_failed_write_fails_its_batch_and_the_next_batch_continues_without
 
     The fault is real, not simulated: once its 4 MiB memtable is full, LevelDB
     opens a new log file for the next write; with directories squatting on the
-    next file names that open fails with EISDIR and LevelDB rejects the write
-    without marking itself broken. Removing the directories clears the fault.
+    next file names that open fails with EISDIR and LevelDB rejects the write.
+    The writer then reopens the database, which fails too while the squatters
+    stay; removing them clears the fault, and the store opens again by itself.
     """
     folder = tmp_path / "messages"
     store = await LevelDBMessageStore.open(folder)
@@ -454,6 +467,7 @@ async def test_failed_write_fails_its_batch_and_the_next_batch_continues_without
 
         for squatter in squatters:
             squatter.rmdir()
+        await until_writable(store)
         retried = await send(store, "a", members=[1, 2])
         other = await send(store, "b", channel_id=2, sender_id=3, members=[3])
     finally:

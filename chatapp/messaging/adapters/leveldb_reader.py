@@ -19,7 +19,7 @@ from typing import Any, Final, TypeVar
 import plyvel
 
 from chatapp.messaging.adapters.leveldb_handle import LevelDBHandle
-from chatapp.messaging.adapters.leveldb_layout import DamagedStore, error_text
+from chatapp.messaging.adapters.leveldb_layout import DamagedStore, error_text, out_of_resources
 from chatapp.messaging.store import MessageStoreError
 
 READER_THREADS: Final = 2
@@ -52,7 +52,9 @@ class LevelDBReader:
             with self._database as db:
                 return read(db)
         except plyvel.Error as exc:
-            self._database.report_damage(f"a read failed: {error_text(exc)}")
+            # Out of open files, a table cannot be opened now: not damage.
+            if not out_of_resources(exc):
+                self._database.report_damage(f"a read failed: {error_text(exc)}")
             raise MessageStoreError(f"the message store could not read: {exc!r}") from exc
         except DamagedStore as exc:
             self._database.report_damage(str(exc))

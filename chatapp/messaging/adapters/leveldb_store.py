@@ -44,6 +44,7 @@ from chatapp.messaging.adapters.leveldb_writer import (
     MAX_BATCH_SENDS,
     RECOVERING,
     GroupCommitWriter,
+    Pause,
 )
 from chatapp.messaging.models import AcceptedMessage, InboxPage, MessagePage, StoredMessage
 from chatapp.messaging.store import MessageStoreError
@@ -80,14 +81,17 @@ class LevelDBMessageStore:
         self._fully_closed = asyncio.Event()
 
     @classmethod
-    async def open(cls, path: pathlib.Path) -> LevelDBMessageStore:
+    async def open(cls, path: pathlib.Path, *, pause: Pause = asyncio.sleep) -> LevelDBMessageStore:
         """Open the store in `path`, creating the folder when missing.
 
         Nothing is scanned: counters are recovered per channel and per user on
         first use, so opening stays fast however many messages are stored
         (`survey` checks the ends of the ranges). Raises `StoreInUse` when
         another process has the folder open, `DamagedStore` when LevelDB or
-        the watermark cannot be read, `MessageStoreError` for anything else.
+        the watermark cannot be read, `OutOfResources` when the system has no
+        file (or space) to spare, `MessageStoreError` for anything else.
+        `pause` is how the writer waits between attempts to reopen after a
+        failed write (`leveldb_writer`).
         """
         thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="message-store")
         loop = asyncio.get_running_loop()
@@ -100,7 +104,8 @@ class LevelDBMessageStore:
             thread.shutdown(wait=False)
             raise MessageStoreError(f"could not open the message store in {path}: {exc}") from exc
         database = LevelDBHandle(db)
-        store = cls(database, GroupCommitWriter(database, thread, path, start), found)
+        writer = GroupCommitWriter(database, thread, path, start, pause=pause)
+        store = cls(database, writer, found)
         store.created = found is None and start.mark.messages_stored == 0
         return store
 

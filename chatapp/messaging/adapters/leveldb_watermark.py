@@ -31,7 +31,11 @@ import zlib
 from dataclasses import dataclass
 from typing import Final
 
-from chatapp.messaging.adapters.leveldb_layout import DamagedStore
+from chatapp.messaging.adapters.leveldb_layout import (
+    DamagedStore,
+    OutOfResources,
+    out_of_resources,
+)
 
 FILE_NAME: Final = "chatapp-watermark"
 UNKNOWN: Final = 2**64 - 1
@@ -64,6 +68,8 @@ def read_watermark(folder: pathlib.Path) -> Watermark | None:
     except FileNotFoundError:
         return None
     except OSError as exc:
+        if out_of_resources(exc):
+            raise OutOfResources(f"{path} cannot be read now: {exc.strerror}") from None
         raise DamagedStore(f"{path} cannot be read: {exc}") from None
     if len(data) != _BODY.size + _CRC.size:
         raise DamagedStore(f"{path} is damaged: {len(data)} bytes, not {_BODY.size + _CRC.size}")

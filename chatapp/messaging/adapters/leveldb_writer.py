@@ -5,6 +5,13 @@ while the previous batch was being written, assigns their ids, and writes
 them as one `sync=True` batch on its own thread; callers are answered only
 after that batch is on disk, and the watermark (see `leveldb_watermark`)
 notes where it ended.
+
+A write that fails makes the writer close the database and open it again
+before it writes anything else. Opening can fail too, for as long as the
+cause lasts (a process out of open files fails every open): the writer then
+tries again, waiting longer each time up to `REOPEN_LONGEST_WAIT`, until the
+database opens. Meanwhile every call is refused, so nothing waits on a store
+that may take long to come back, and the store is ready again by itself.
 """
 
 from __future__ import annotations
@@ -12,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import pathlib
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Final
 
@@ -21,7 +28,11 @@ import structlog
 
 from chatapp.messaging.adapters.leveldb_batch import Counters, PendingSend, WriteBatch, form_batch
 from chatapp.messaging.adapters.leveldb_handle import LevelDBHandle
-from chatapp.messaging.adapters.leveldb_layout import DamagedStore, error_text, open_db
+from chatapp.messaging.adapters.leveldb_layout import (
+    DamagedStore,
+    error_text,
+    open_db,
+)
 from chatapp.messaging.adapters.leveldb_watermark import WatermarkFile
 from chatapp.messaging.store import MessageStoreError
 
@@ -30,6 +41,17 @@ MAX_BATCH_SENDS: Final = 1024
 
 CLOSED: Final = "the message store is closed"
 RECOVERING: Final = "the message store is recovering from a failed write"
+
+REOPEN_FIRST_WAIT: Final = 0.05
+REOPEN_LONGEST_WAIT: Final = 1.0
+"""Seconds between attempts to reopen: doubling from the first, then this at most.
+
+An attempt that fails costs a few file opens, so one a second is cheap, and a
+store whose cause of failure went away answers again within a second.
+"""
+
+Pause = Callable[[float], Awaitable[None]]
+"""Waits so many seconds: `asyncio.sleep`, unless a test moves time itself."""
 
 _log = structlog.get_logger(__name__)
 
@@ -43,17 +65,24 @@ class GroupCommitWriter:
         thread: ThreadPoolExecutor,
         path: pathlib.Path,
         watermark: WatermarkFile,
+        *,
+        pause: Pause = asyncio.sleep,
     ) -> None:
-        """Write to `database` on `thread` (one worker); `path` is where to reopen it."""
+        """Write to `database` on `thread` (one worker); `path` is where to reopen it.
+
+        `pause` waits between attempts to reopen.
+        """
         self._database = database
         self._thread = thread
         self._path = path
         self._watermark = watermark
-        # Set when a write failed: the log may end in a torn record, and
-        # LevelDB can drop records written after one when it recovers. The
-        # next batch reopens the database first, so it recovers now and
-        # starts a fresh log.
-        self._damaged = False
+        self._pause = pause
+        # Set when a write failed: the log may end in a torn record, LevelDB
+        # can drop records written after one when it recovers, and an error
+        # of its background work fails every later write. So the database is
+        # reopened before the next write: it recovers now and starts a fresh log.
+        self._must_reopen = False
+        self._stop_asked = asyncio.Event()
         self._queue: asyncio.Queue[PendingSend | None] = asyncio.Queue()
         self.committed = Counters()
         """Only the writer fills them: from disk, or after a batch landed."""
@@ -77,6 +106,7 @@ class GroupCommitWriter:
     async def stop(self) -> None:
         """Write what is queued, then close the database and the writer's thread."""
         self._queue.put_nowait(None)
+        self._stop_asked.set()
         try:
             await self._task
         finally:
@@ -97,7 +127,7 @@ class GroupCommitWriter:
                 self._thread.shutdown(wait=False)
 
     def _finished_whole(self) -> bool:
-        if self._damaged or self._database.damage is not None:
+        if self._must_reopen or self._database.damage is not None:
             return False
         if not self._task.done() or self._task.cancelled():
             return False
@@ -110,6 +140,8 @@ class GroupCommitWriter:
             while not stopping:
                 batch, stopping = await self._take_batch()
                 await self._commit(batch)
+                if self._must_reopen and not stopping:
+                    stopping = await self._recover()
         finally:
             # Reached with sends waiting only when the writer is cancelled.
             while not self._queue.empty():
@@ -136,26 +168,22 @@ class GroupCommitWriter:
         if not sends:
             return
         loop = asyncio.get_running_loop()
-        if self._damaged:
-            try:
-                await self._reopen()
-            except Exception as exc:
-                _log.warning("message_store_reopen_failed", error=repr(exc))
-                _fail_sends(sends, f"the message store cannot write: {exc!r}", cause=exc)
-                return
         try:
             with self._database as db:
                 batch = form_batch(db, sends, self.committed)
+        except Exception as exc:
+            # A read failed; nothing was written, so the database needs no reopening.
+            self._fail_batch(sends, exc)
+            return
+        try:
             if batch.puts:
                 await loop.run_in_executor(self._thread, self._write, batch)
         except Exception as exc:
-            # The counters were only tentative, so the next batch reuses the
-            # same ids and nothing shows a gap.
-            _log.warning("message_batch_failed", sends=len(sends), error=repr(exc))
-            if isinstance(exc, plyvel.CorruptionError | DamagedStore):
-                self._database.report_damage(f"a write failed: {error_text(exc)}")
-            self._damaged = True
-            _fail_sends(sends, f"the send was not stored: {exc!r}", cause=exc)
+            # Closed before its senders hear of it, so that a retry is refused
+            # at once rather than queued behind the reopening.
+            self._must_reopen = True
+            await loop.run_in_executor(self._thread, self._database.close, RECOVERING)
+            self._fail_batch(sends, exc)
             return
         self.committed.advance(batch)
         if batch.puts:
@@ -164,19 +192,70 @@ class GroupCommitWriter:
             if not future.done():
                 future.set_result(accepted)
 
-    async def _reopen(self) -> None:
-        """Close and open the database; counters are then read again from disk.
+    def _fail_batch(self, sends: list[PendingSend], exc: Exception) -> None:
+        # The counters were only tentative, so the next batch reuses the
+        # same ids and nothing shows a gap.
+        _log.warning("message_batch_failed", sends=len(sends), error=repr(exc))
+        if isinstance(exc, plyvel.CorruptionError | DamagedStore):
+            self._database.report_damage(f"a write failed: {error_text(exc)}")
+        _fail_sends(sends, f"the send was not stored: {exc!r}", cause=exc)
 
-        Reading them again also covers a batch that reached the disk although
-        its write reported failure: its ids are taken, never reused.
+    async def _recover(self) -> bool:
+        """Open the closed database until it opens; True when told to stop meanwhile.
+
+        Counters are then read again from disk. That also covers a batch that
+        reached the disk although its write reported failure: its ids are
+        taken, never reused, and a retry of one of its sends finds its receipt.
         """
         loop = asyncio.get_running_loop()
-        await loop.run_in_executor(self._thread, self._database.close, RECOVERING)
-        db = await loop.run_in_executor(self._thread, open_db, self._path)
-        self._database.replace(db)
-        self.committed.forget()
-        self._damaged = False
-        _log.info("message_store_reopened")
+        failures = 0
+        while not self._refuse_queued():
+            try:
+                db = await loop.run_in_executor(self._thread, open_db, self._path)
+            except Exception as exc:
+                failures += 1
+                wait = min(REOPEN_LONGEST_WAIT, REOPEN_FIRST_WAIT * 2 ** (failures - 1))
+                # Nothing is reported as damage here: running out of files or
+                # space is not, and a store LevelDB cannot open again stays
+                # closed, so readiness fails; it was not closed whole, so the
+                # next start checks it through.
+                _log.warning(
+                    "message_store_reopen_failed", error=repr(exc), failures=failures, retry_in=wait
+                )
+                if await self._stopped_within(wait):
+                    return True
+                continue
+            self._database.replace(db)
+            self.committed.forget()
+            self._must_reopen = False
+            _log.info("message_store_reopened", failed_attempts=failures)
+            return False
+        return True
+
+    def _refuse_queued(self) -> bool:
+        """Fail the sends queued before the database closed; True when `stop` was asked.
+
+        Sends made while it is closed are refused before they are queued.
+        """
+        stopping = False
+        while not self._queue.empty():
+            queued = self._queue.get_nowait()
+            if queued is None:
+                stopping = True
+            else:
+                _fail_sends([queued], RECOVERING)
+        return stopping
+
+    async def _stopped_within(self, seconds: float) -> bool:
+        """Wait `seconds`, or less when `stop` is asked meanwhile; whether it was."""
+        pause = asyncio.ensure_future(self._pause(seconds))
+        stop = asyncio.ensure_future(self._stop_asked.wait())
+        try:
+            await asyncio.wait((pause, stop), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            pause.cancel()
+            stop.cancel()
+        return self._stop_asked.is_set()
 
     def _write(self, batch: WriteBatch) -> None:
         """Write one batch atomically and fsync it, then note it; runs on the writer's thread."""
