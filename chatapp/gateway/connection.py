@@ -48,6 +48,10 @@ class Connection:
     the connection replays from the store it is CATCHING_UP: live messages are
     held (up to the queue's size) and released, without repeats, once the
     replay has reached the present.
+
+    With `hold_until_ready` (a socket that has just said hello) the first
+    frame is the one given to `send_ready`: frames pushed before it are held,
+    within the same limits as the queue, and follow it in order.
     """
 
     def __init__(
@@ -59,6 +63,7 @@ class Connection:
         device_id: int,
         queue_size: int,
         budget: OutgoingBudget | None = None,
+        hold_until_ready: bool = False,
     ) -> None:
         self.id = connection_id
         self.socket = socket
@@ -74,6 +79,8 @@ class Connection:
         self._drained = asyncio.Event()
         self._held: list[tuple[int, str]] = []
         self._held_bytes = 0
+        # Frames pushed before `ready` was queued, with their sizes; None once it was.
+        self._before_ready: list[tuple[str, int]] | None = [] if hold_until_ready else None
         # Seqs of this connection's own sends above delivered_seq.
         self._own: set[int] = set()
         # Called when a live message shows a gap; the session fills it from the store.
@@ -94,18 +101,47 @@ class Connection:
         if self.state is State.CLOSING:
             return
         size = frame_bytes(frame)
+        early = self._before_ready
+        # Room for `ready` is kept: it and the frames held for it fill the queue at most.
+        if early is not None and len(early) >= self._queue_size - 1:
+            self._too_slow()
+            return
         if not self._admit(size):
             self._too_slow()
             return
+        if early is not None:
+            early.append((frame, size))
+        elif not self._enqueue(frame, size):
+            return
+        self.queued_bytes += size
+
+    def send_ready(self, frame: str) -> None:
+        """Queue `ready`, then the frames pushed while it was being prepared, in order."""
+        early, self._before_ready = self._before_ready or [], None
+        if self.state is State.CLOSING:
+            return
+        size = frame_bytes(frame)
+        if not self._admit(size):
+            self._too_slow()
+            return
+        if not self._enqueue(frame, size):
+            return
+        self.queued_bytes += size
+        for held, held_size in early:  # their bytes were counted when they were pushed
+            if not self._enqueue(held, held_size):
+                return
+
+    def _enqueue(self, frame: str, size: int) -> bool:
+        """Queue a frame whose bytes are reserved; a full queue is a slow consumer (False)."""
         try:
             self._queue.put_nowait((frame, size))
         except asyncio.QueueFull:
             self._budget.release(self, size)
             self._too_slow()
-            return
-        self.queued_bytes += size
+            return False
         if self._queue.qsize() * 4 >= self._queue_size * 3:
             self._room.clear()
+        return True
 
     def _admit(self, size: int) -> bool:
         """Room for `size` more bytes here and in the server's total (freed if need be)."""
@@ -276,6 +312,8 @@ class Connection:
         self.queued_bytes = 0
         self._held.clear()
         self._held_bytes = 0
+        if self._before_ready is not None:
+            self._before_ready.clear()
         while not self._queue.empty():
             self._queue.get_nowait()
 

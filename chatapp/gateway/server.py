@@ -140,12 +140,14 @@ class Gateway:
             device_id=caller.device_id,
             queue_size=self._settings.connection_queue_size,
             budget=self.budget,
+            hold_until_ready=True,
         )
         structlog.contextvars.bind_contextvars(
             user_id=caller.user_id, device_id=caller.device_id, connection=connection.id
         )
         # Registered before the replay reads the store, so that messages
-        # arriving meanwhile are held rather than missed.
+        # arriving meanwhile are held rather than missed; other frames fanned
+        # out to it meanwhile are held until `ready` is queued (hold_until_ready).
         self.registry.add(connection)
         session = Session(connection, self._modules)
         log.info("connection_opened")
@@ -164,7 +166,7 @@ class Gateway:
                 "heartbeat_interval_ms": self._settings.heartbeat_interval_ms,
                 "max_seq": max_seq,
             }
-            await connection.put(frames.with_ref(ready, hello.ref))
+            connection.send_ready(frames.with_ref(ready, hello.ref))
             if hello.last_seq is None:
                 await session.skip_history(max_seq, ref=hello.ref)
             else:

@@ -108,11 +108,7 @@ class Frames:
         last_seq: int | None = None,
         heartbeat: float | None = None,
     ) -> Self:
-        """Connect, say hello and wait for `synced`.
-
-        Frames that come before `ready` are kept with the others (a server bug
-        lets them, see `test_ready_is_the_first_frame_while_events_for_the_device_arrive`).
-        """
+        """Connect, say hello, check that `ready` comes first and wait for `synced`."""
         assert token is not None
         raw = await RawSocket.connect(ws_url)
         frames = cls(raw, name or ws_url)
@@ -121,13 +117,7 @@ class Frames:
             if last_seq is not None:
                 hello["last_seq"] = last_seq
             await raw.send(hello)
-            async with asyncio.timeout(10):
-                while not raw.ready:
-                    frame = await raw.receive()
-                    if frame["type"] == "ready":
-                        raw.ready = frame
-                    else:
-                        frames.frames.append(frame)
+            raw.ready = await raw.expect("ready", timeout=10)
         except BaseException:
             await raw.close()
             raise
@@ -928,29 +918,17 @@ async def test_sigterm_stops_nodes_promptly_while_their_devices_are_busy(
 
 # -- 11. ready comes first -------------------------------------------------------------------------
 
-FRAME_BEFORE_READY = (
-    "a frame fanned out while a connection is being set up goes out before `ready`:"
-    " Gateway._serve registers the connection (registry.add) before it awaits"
-    " messaging.max_seq and queues `ready`, and Connection.push (typing, presence, channel,"
-    " read frames) does not hold frames until then, as deliver() holds messages;"
-    " RealtimeClient takes such a connection for a failed handshake (realtime_no_ready)"
-)
 
-
-class FrameBeforeReady(AssertionError):
-    """A connection's first frame after `hello` was not `ready`."""
-
-
-@pytest.mark.xfail(strict=True, raises=FrameBeforeReady, reason=FRAME_BEFORE_READY)
 async def test_ready_is_the_first_frame_while_events_for_the_device_arrive(
     cluster: LocalCluster,
 ) -> None:
     """The answer to `hello` is `ready` before anything else, even while events are due.
 
     Carol keeps typing on n1 in a channel she shares with dave, so that typing
-    frames for dave reach n2 all the time; dave connects to n2 again and again
-    (up to 40 times): each connection's first frame must be `ready` (and
-    carol's typing frames follow it).
+    frames for dave reach n2 all the time, also while n2 reads dave's max_seq
+    from PostgreSQL for `ready` (his connection is registered by then); dave
+    connects to n2 again and again (up to 40 times): each connection's first
+    frame must be `ready` (and carol's typing frames follow it).
     """
     carol = await cluster.user("carol", "n1")
     dave = await cluster.user("dave", "n2")
@@ -982,5 +960,5 @@ async def test_ready_is_the_first_frame_while_events_for_the_device_arrive(
             await typer
         await typist.close()
     early = [frame for frame in first_frames if frame["type"] != "ready"]
-    if early:
-        raise FrameBeforeReady(f"first frame {early[0]} (connection {len(first_frames)})")
+    assert early == [], f"first frame {early[0]} (connection {len(first_frames)})"
+    assert len(first_frames) == 40

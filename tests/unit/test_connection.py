@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator, Callable
 import pytest
 
 from chatapp.gateway import frames
+from chatapp.gateway.budget import OutgoingBudget, frame_bytes
 from chatapp.gateway.connection import CLOSE_SLOW_CONSUMER, Connection, State
 from chatapp.testing.fakes import FakeSocket
 
@@ -22,10 +23,21 @@ async def connect() -> AsyncIterator[Connect]:
     """Make connections on fake sockets; each is finished (writer stopped) after the test."""
     made: list[Connection] = []
 
-    def make(queue_size: int = QUEUE) -> tuple[Connection, FakeSocket]:
+    def make(
+        queue_size: int = QUEUE,
+        *,
+        budget: OutgoingBudget | None = None,
+        hold_until_ready: bool = False,
+    ) -> tuple[Connection, FakeSocket]:
         socket = FakeSocket()
         connection = Connection(
-            socket, connection_id=f"test-{len(made)}", user_id=1, device_id=1, queue_size=queue_size
+            socket,
+            connection_id=f"test-{len(made)}",
+            user_id=1,
+            device_id=1,
+            queue_size=queue_size,
+            budget=budget,
+            hold_until_ready=hold_until_ready,
         )
         made.append(connection)
         return connection, socket
@@ -172,3 +184,54 @@ async def test_a_put_waiting_for_room_returns_when_the_connection_closes(
     async with asyncio.timeout(0.05):
         await connection.put(frames.encode({"type": "replayed"}))
     assert connection.close_code == 1001
+
+
+READY = frames.encode({"type": "ready"})
+
+
+async def test_frames_pushed_before_ready_follow_it_in_order(connect: Connect) -> None:
+    """A connection made for a hello holds what is pushed before `ready` (typing, presence,
+    channel frames fanned out while the gateway reads max_seq): `ready` goes first, then
+    they follow in the order pushed, then what is pushed afterwards."""
+    connection, socket = connect(hold_until_ready=True)
+    connection.push(frames.encode({"type": "typing", "n": 1}))
+    connection.push(frames.encode({"type": "presence", "n": 2}))
+    await asyncio.sleep(0)  # the writer would have sent them by now
+    assert socket.sent == []
+
+    connection.send_ready(READY)
+    connection.push(frames.encode({"type": "read", "n": 3}))
+    sent = await socket.wait_for_frames(4)
+    assert [frame["type"] for frame in sent] == ["ready", "typing", "presence", "read"]
+    assert connection.queued_bytes == 0
+
+
+async def test_frames_held_for_ready_count_in_the_byte_budget(connect: Connect) -> None:
+    """Frames held for `ready` are bytes the server holds: counted in the connection's and
+    the server's budget, past the connection's budget a slow consumer (1013), and given back
+    when the connection closes."""
+    budget = OutgoingBudget(per_connection=1000, total=10_000)
+    connection, socket = connect(budget=budget, hold_until_ready=True)
+    frame = frames.encode({"type": "typing", "text": "x" * 300})
+    connection.push(frame)
+    connection.push(frame)
+    assert budget.held == connection.queued_bytes == 2 * frame_bytes(frame)
+
+    connection.push(frame)
+    connection.push(frame)  # past 1000 bytes
+    assert await socket.wait_closed() == CLOSE_SLOW_CONSUMER
+    assert (budget.held, connection.queued_bytes) == (0, 0)
+    connection.send_ready(READY)
+    assert socket.sent == []
+
+
+async def test_frames_held_for_ready_are_bounded_by_the_queue(connect: Connect) -> None:
+    """As many frames are held for `ready` as fit in the queue with it; one more is a slow
+    consumer (1013), as a full queue is."""
+    connection, socket = connect(hold_until_ready=True)
+    for n in range(QUEUE - 1):
+        connection.push(frames.encode({"type": "n", "n": n}))
+    assert connection.close_code is None
+
+    connection.push(frames.encode({"type": "one too many"}))
+    assert await socket.wait_closed() == CLOSE_SLOW_CONSUMER
