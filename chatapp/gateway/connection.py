@@ -268,6 +268,9 @@ class Connection:
         self.go_live()
 
     async def replayed(self, seq: int, frame: str) -> None:
+        if seq <= self.delivered_seq:
+            # An ack recorded while replaying (`own`) moved the cursor over this seq.
+            return
         self.delivered_seq = seq
         if seq in self._own:  # acknowledged on this connection already
             self._own.discard(seq)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections import Counter
 from typing import Any
 
 import structlog
@@ -31,14 +32,42 @@ class SendPipeline:
         self._acks: asyncio.Queue[tuple[frames.Send, asyncio.Future[AcceptedMessage]]] = (
             asyncio.Queue(PENDING_SENDS)
         )
+        # Sends taken and not yet answered (ack or error), by client_msg_id.
+        self._unanswered: Counter[str] = Counter()
+        self._answered = asyncio.Event()
+        self._stopped = False
         name = connection.id
         self._tasks = [
             asyncio.create_task(self._check_sends(), name=f"ws-sends:{name}"),
             asyncio.create_task(self._acknowledge(), name=f"ws-acks:{name}"),
         ]
+        for task in self._tasks:
+            task.add_done_callback(self._stop)
 
     async def put(self, frame: frames.Send) -> None:
         await self._sends.put(frame)
+        # Counted before anything can store it: the check runs in another task.
+        self._unanswered[frame.client_msg_id] += 1
+
+    async def answered(self, client_msg_id: str) -> None:
+        """Return once every send with `client_msg_id` taken so far has its ack or error.
+
+        After an ack, `Connection.own` has recorded the send's seq.
+        """
+        while self._unanswered[client_msg_id] and not self._stopped:
+            self._answered.clear()
+            await self._answered.wait()
+
+    def _answer_sent(self, client_msg_id: str) -> None:
+        self._unanswered[client_msg_id] -= 1
+        if self._unanswered[client_msg_id] <= 0:
+            del self._unanswered[client_msg_id]
+        self._answered.set()
+
+    def _stop(self, _task: asyncio.Task[None]) -> None:
+        """A task ended (closed, or failed): nothing more will be answered."""
+        self._stopped = True
+        self._answered.set()
 
     async def close(self) -> None:
         for task in self._tasks:
@@ -86,7 +115,6 @@ class SendPipeline:
                         client_msg_id=frame.client_msg_id,
                     )
                 )
-                continue
             except Exception:
                 log.exception("send_failed", client_msg_id=frame.client_msg_id)
                 self.connection.push(
@@ -97,15 +125,20 @@ class SendPipeline:
                         client_msg_id=frame.client_msg_id,
                     )
                 )
-                continue
-            self.connection.own(accepted.seq)
-            ack: dict[str, Any] = {
-                "type": "ack",
-                "client_msg_id": frame.client_msg_id,
-                "message": accepted.message.model_dump(),
-                "seq": accepted.seq,
-            }
-            self.connection.push(frames.with_ref(ack, frame.ref))
+            else:
+                self._ack(frame, accepted)
+            finally:
+                self._answer_sent(frame.client_msg_id)
+
+    def _ack(self, frame: frames.Send, accepted: AcceptedMessage) -> None:
+        self.connection.own(accepted.seq)
+        ack: dict[str, Any] = {
+            "type": "ack",
+            "client_msg_id": frame.client_msg_id,
+            "message": accepted.message.model_dump(),
+            "seq": accepted.seq,
+        }
+        self.connection.push(frames.with_ref(ack, frame.ref))
 
 
 def _store_unavailable(failure: StoreFailed) -> Unavailable:

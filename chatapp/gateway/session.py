@@ -16,7 +16,7 @@ from chatapp.gateway.budget import frame_bytes
 from chatapp.gateway.connection import Connection
 from chatapp.gateway.events import TypingStarted
 from chatapp.gateway.send_pipeline import SendPipeline
-from chatapp.messaging import Messaging
+from chatapp.messaging import Messaging, StoredMessage
 from chatapp.observability import Metrics
 from chatapp.presence.events import HeartbeatReceived
 from chatapp.social import Social
@@ -128,6 +128,7 @@ class Session:
                 batch = REPLAY_BATCH if limit is None else limit - sent
                 page = await self._modules.messaging.inbox(user_id, since=cursor, limit=batch)
                 for entry in page.entries:
+                    await self._own_send_answered(entry.message)
                     message_json = entry.message.model_dump_json()
                     sent_bytes += frame_bytes(message_json)
                     await connection.replayed(
@@ -141,6 +142,26 @@ class Session:
                 # replaying, read again rather than leave a gap.
                 if connection.go_live():
                     return {"type": "synced", "seq": connection.delivered_seq, "has_more": False}
+
+    async def _own_send_answered(self, message: StoredMessage) -> None:
+        """Wait, if `message` is a send of this connection still unanswered, for its answer.
+
+        The store shows a send as soon as it is stored, which is a few steps
+        before the send pipeline hears of it and records the ack's seq
+        (`Connection.own`); a replay reading the store in between would send
+        this connection's own send as a `message` as well as its `ack`.
+        `(sender_id, client_msg_id)` names one send, so a stored entry with this
+        user as sender and a client_msg_id the pipeline has not answered is
+        that send (or the original it repeats, which its ack carries). Waiting
+        for the answer, rather than skipping the entry, is right whatever it
+        is: after an ack the seq is recorded as own and `replayed` skips it;
+        after an error the entry is an ordinary message and is sent. The wait
+        is short: acks go in the order sent, and the sends before this one
+        reached the store before it did.
+        """
+        sends = self._sends
+        if sends is not None and message.sender_id == self.connection.user_id:
+            await sends.answered(message.client_msg_id)
 
     async def skip_history(self, max_seq: int, *, ref: str | None = None) -> None:
         """For a hello without last_seq: deliver only what arrives after `max_seq`."""

@@ -250,35 +250,17 @@ async def channel_added(channel_id: int, *all_frames: Frames) -> None:
 # -- what a socket saw -----------------------------------------------------------------------
 
 
-# A server race, found by this suite and not fixed yet: a gap fill (`Session._catch_up`)
-# can read from the store a send of this very connection before the ack pipeline has
-# recorded it (`Connection.own`), and then sends it as a `message` frame as well as the
-# `ack`. It shows in about one run in eight of the 100-member test and nothing provokes it
-# on demand, so a strict xfail cannot show it; the inbox checks accept exactly that repeat
-# (same seq, same message as one of the socket's acks) while this is True, and nothing else.
-TOLERATE_OWN_SEND_REPEATED_BY_GAP_FILL = True
-
-
-def own_sends_repeated(frames: Frames) -> list[dict[str, Any]]:
-    """`message` frames repeating one of this connection's own acks: same seq, same message."""
-    acked = {ack["seq"]: ack["message"] for ack in frames.acks}
-    return [m for m in frames.messages if acked.get(m["seq"]) == m["message"]]
-
-
 def assert_inbox_once_in_order(frames: Frames, expected_ids: set[int]) -> None:
     """The socket's `message` frames and `ack`s together are its inbox after `ready.max_seq`.
 
     Message frames come in increasing seq order; with the acks (of this
-    connection's own sends) the seqs are contiguous and none repeats; every
-    expected message id arrives exactly once; and, the messages being of one
-    channel, a higher seq is a higher message id.
+    connection's own sends) the seqs are contiguous and none repeats (an own send
+    comes only as its `ack`, also when a gap fill reads it from the store before
+    the ack is out); every expected message id arrives exactly once; and, the
+    messages being of one channel, a higher seq is a higher message id.
     """
     base = frames.ready["max_seq"]
-    messages = frames.messages
-    if TOLERATE_OWN_SEND_REPEATED_BY_GAP_FILL:
-        repeated = own_sends_repeated(frames)
-        messages = [m for m in messages if m not in repeated]
-    live = [(frame["seq"], frame["message"]["message_id"]) for frame in messages]
+    live = [(frame["seq"], frame["message"]["message_id"]) for frame in frames.messages]
     acked = [(frame["seq"], frame["message"]["message_id"]) for frame in frames.acks]
     live_seqs = [seq for seq, _ in live]
     assert live_seqs == sorted(set(live_seqs)), f"{frames.name}: message seqs {live_seqs}"

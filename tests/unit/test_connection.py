@@ -235,3 +235,21 @@ async def test_frames_held_for_ready_are_bounded_by_the_queue(connect: Connect) 
 
     connection.push(frames.encode({"type": "one too many"}))
     assert await socket.wait_closed() == CLOSE_SLOW_CONSUMER
+
+
+async def test_an_ack_recorded_while_replaying_leaves_its_seq_to_the_ack(
+    connect: Connect,
+) -> None:
+    """An own send acknowledged while the replay is just below it moves the cursor over its
+    seq; when the replay gets to that seq it sends nothing, and goes on after it."""
+    connection, socket = connect()
+    connection.start_catching_up(0)
+    await connection.replayed(1, message(1))
+    connection.own(2)  # the ack of this connection's send, stored as seq 2
+    for seq in (2, 3):
+        await connection.replayed(seq, message(seq))
+    assert connection.go_live()
+
+    await socket.wait_for_frames(2)
+    assert seqs(socket) == [1, 3]
+    assert connection.delivered_seq == 3

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 
 from chatapp.gateway import frames
 from chatapp.gateway.connection import Connection
@@ -66,6 +67,45 @@ async def test_own_sends_are_not_mistaken_for_a_gap() -> None:
         connection.deliver(seq, frames.message_frame(seq, theirs.message.model_dump_json()))
         (frame,) = await socket.wait_for_frames(1)
         assert (frame["seq"], frame["message"]["text"]) == (2, "from alice")
+        assert connection.delivered_seq == 2
+    finally:
+        await session.close()
+        await connection.finish()
+
+
+async def test_a_gap_fill_leaves_a_send_in_flight_to_its_ack() -> None:
+    """A gap fill that reads this connection's own send from the store before the ack is
+    recorded does not send it as a `message`: it arrives once, as the `ack`.
+
+    The fake store makes the send readable and completes its future at once; the
+    pipeline records the ack a few steps later, and the fill runs in between.
+    """
+    modules = build_modules_on_fakes()
+    alice, bob = [(await modules.sign_up(name)).user.user_id for name in ("alice", "bob")]
+    channel, _ = await modules.social.open_direct(alice, bob)
+    socket = FakeSocket()
+    connection = Connection(socket, connection_id="n-1", user_id=bob, device_id=1, queue_size=64)
+    session = Session(connection, modules.session_modules())
+    try:
+        connection.skip_to(0)
+        await modules.messaging.accept(alice, channel.channel_id, "a1", "from alice")
+        modules.messages.hold()
+        send = {"type": "send", "channel_id": channel.channel_id, "client_msg_id": "b1"}
+        await session.handle(frames.parse_frame(json.dumps({**send, "text": "from bob"})))
+        await modules.messages.wait_until_held(1)
+        modules.messages.release()  # stored, readable, its future done; no ack yet
+        session.fill_gap()  # the bus between nodes was away, say
+        await asyncio.sleep(0)  # the fill starts: it has read the store
+        # A sync waits for the fill (one replay at a time), then says where it is.
+        await session.handle(frames.parse_frame(json.dumps({"type": "sync", "since": 2})))
+
+        sent = await socket.wait_for_frames(3)
+        assert [(f["type"], f.get("seq")) for f in sent] == [
+            ("message", 1),
+            ("ack", 2),
+            ("synced", 2),
+        ]
+        assert sent[1]["client_msg_id"] == "b1"
         assert connection.delivered_seq == 2
     finally:
         await session.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -187,3 +188,37 @@ async def test_a_channel_store_failure_on_a_send_is_answered_and_sending_goes_on
         with contextlib.suppress(ChannelStoreError):
             await sender.pipeline.close()
         await connection.finish()
+
+
+async def test_answered_waits_until_a_send_in_flight_has_its_ack_or_error(
+    sender: Sender,
+) -> None:
+    """answered(client_msg_id) returns at once for an id not in flight; for one in flight,
+    once its answer is out: after an ack the seq is the connection's own already."""
+    sender.modules.messages.hold()
+    await sender.send("c1")
+    await sender.send("c2", channel_id=sender.other_channel_id)  # refused: not a member
+    await sender.pipeline.answered("c3")
+    acked = asyncio.create_task(sender.pipeline.answered("c1"))
+    refused = asyncio.create_task(sender.pipeline.answered("c2"))
+    await sender.modules.messages.wait_until_held(1)
+    assert not acked.done()
+    assert not refused.done()  # answered in order, after c1
+
+    sender.modules.messages.release()
+    await acked
+    assert sender.pipeline.connection.delivered_seq == 1
+    await refused
+    answers = await sender.socket.wait_for_frames(2)
+    assert [summary(f) for f in answers] == [("ack", "c1", 1), ("error", "c2", "not_member")]
+
+
+async def test_answered_returns_once_the_pipeline_is_closed(sender: Sender) -> None:
+    """A send that will never be answered (the pipeline closed) does not keep a waiter."""
+    sender.modules.messages.hold()
+    await sender.send("c1")
+    waiting = asyncio.create_task(sender.pipeline.answered("c1"))
+    await sender.modules.messages.wait_until_held(1)
+    await sender.pipeline.close()
+    async with asyncio.timeout(1):
+        await waiting
