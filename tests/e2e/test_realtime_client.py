@@ -59,9 +59,11 @@ async def live(
 
 
 async def pair(server: RunningServer) -> tuple[ChatClient, ChatClient, int]:
-    """Two new users and the direct channel between them."""
+    """Two new users and the direct channel between them, its `channel` events delivered
+    (so none arrives late on a socket opened next)."""
     alice, bob = await server.user(), await server.user()
     opened = await alice.request("POST", "/api/v1/channels/direct", {"user_id": bob.user_id})
+    await server.settle()
     return alice, bob, ChannelAnswer.model_validate(opened).channel.channel_id
 
 
