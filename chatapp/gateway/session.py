@@ -125,8 +125,14 @@ class Session:
                     sent >= limit or sent_bytes >= self._modules.page_max_bytes
                 ):
                     return {"type": "synced", "seq": cursor, "has_more": True}
-                batch = REPLAY_BATCH if limit is None else limit - sent
-                page = await self._modules.messaging.inbox(user_id, since=cursor, limit=batch)
+                batch, left = REPLAY_BATCH if limit is None else limit - sent, None
+                if limit is not None and sent:
+                    # What is left of this batch's budget, not a whole page's more
+                    # (the first page always carries one entry, however long).
+                    left = self._modules.page_max_bytes - sent_bytes
+                page = await self._modules.messaging.inbox(
+                    user_id, since=cursor, limit=batch, max_bytes=left
+                )
                 for entry in page.entries:
                     await self._own_send_answered(entry.message)
                     message_json = entry.message.model_dump_json()
@@ -136,6 +142,9 @@ class Session:
                     )
                     cursor = entry.seq
                 sent += len(page.entries)
+                if page.has_more and not page.entries:
+                    # The next entry does not fit in what is left of the budget.
+                    return {"type": "synced", "seq": cursor, "has_more": True}
                 if page.has_more:
                     continue
                 # Reached the present. If live messages overflowed the hold while

@@ -195,18 +195,26 @@ class Messaging:
                 )
             return await self._history_within(channel_id, before, after, limit)
 
-    async def inbox(self, user_id: int, *, since: int, limit: int) -> InboxPage:
+    async def inbox(
+        self, user_id: int, *, since: int, limit: int, max_bytes: int | None = None
+    ) -> InboxPage:
+        """Entries after `since`: at most `limit`, and at most the page budget of text, but
+        always at least one when there is one. `max_bytes` is a tighter budget that may
+        leave the page empty (a caller filling what is left of a budget of its own)."""
         if not 1 <= limit <= SYNC_LIMIT_MAX:
             raise BadRequest(f"limit: must be 1 to {SYNC_LIMIT_MAX}")
         if since < 0:
             raise BadRequest("since: must not be negative")
+        budgets = [b for b in (self._page_max_bytes, max_bytes) if b is not None]
         with _unavailable_on_store_error():
-            if self._page_max_bytes is None:
+            if not budgets:
                 return await self._store.inbox(user_id, since=since, limit=limit)
-            return await self._inbox_within(user_id, since, limit, self._page_max_bytes)
+            return await self._inbox_within(
+                user_id, since, limit, min(budgets), at_least_one=max_bytes is None
+            )
 
     async def _inbox_within(
-        self, user_id: int, since: int, limit: int, max_bytes: int
+        self, user_id: int, since: int, limit: int, max_bytes: int, *, at_least_one: bool = True
     ) -> InboxPage:
         """A page that stops at `limit` entries or `max_bytes` of text, read in small pieces
         so that 1,000 messages of 100,000 characters are never in memory at once."""
@@ -218,7 +226,7 @@ class Messaging:
             )
             for entry in piece.entries:
                 size = _text_bytes(entry.message)
-                if entries and used + size > max_bytes:
+                if (entries or not at_least_one) and used + size > max_bytes:
                     return InboxPage(entries=entries, has_more=True)
                 entries.append(entry)
                 used += size

@@ -424,12 +424,6 @@ def test_looping_replays_of_a_big_inbox_on_sockets_that_never_read(inbox_cast: C
     assert_serves_normally(cast, probe)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a replay batch carries up to twice page_max_bytes: the session checks the bytes"
-    " sent only between store pages, and asks each page for the whole budget (seen: 82"
-    " messages, 8,100,000 bytes of text, with page_max_bytes 4,194,304)",
-)
 def test_a_replay_batch_stops_at_page_max_bytes(inbox_cast: Cast) -> None:
     """`hello last_seq=0` on the big inbox replays at most page_max_bytes of text (at least
     one message) before `synced {has_more: true}`, as docs/protocol.md says."""
