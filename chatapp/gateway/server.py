@@ -11,7 +11,7 @@ from aiohttp import WSMsgType, web
 
 from chatapp.accounts import Accounts
 from chatapp.config import Settings
-from chatapp.errors import Forbidden, Refused
+from chatapp.errors import Forbidden, Refused, StoreFailed, Unavailable
 from chatapp.gateway import frames
 from chatapp.gateway.budget import OutgoingBudget
 from chatapp.gateway.connection import (
@@ -100,6 +100,11 @@ class Gateway:
                 await socket.close(code=CLOSE_TOO_MANY, message=b"server full: try later")
             else:
                 await self._serve(socket)
+        except (StoreFailed, Unavailable) as failure:
+            # A store that cannot answer now (reopening after a failed write,
+            # a database away): the client should come back, not report a bug.
+            log.warning("connection_store_unavailable", error=str(failure))
+            await socket.close(code=CLOSE_SLOW_CONSUMER, message=b"store unavailable: try again")
         except Exception:
             # The answer is already a WebSocket: an HTTP 500 written now would
             # be garbage on the wire. Close it as the protocol says, and log.

@@ -153,6 +153,11 @@ async def test_sends_answer_503_while_postgresql_is_cut_and_resume_by_themselves
         try:
             acked = [await send(alice, channel_id, n) for n in range(10)]
             assert postgres.cut(refuse_for=OUTAGE_SECONDS) > 0
+            # A device saying hello meanwhile is told to come back (1013), not that its
+            # token is bad (4401) nor that the server failed (1011).
+            async with await RawSocket.connect(cluster.ws_url("n1")) as late:
+                await late.send({"type": "hello", "token": alice.token, "last_seq": 0})
+                assert await late.closed_with(timeout=10) == 1013
             refused: list[int] = []
             outage_ends = time.monotonic() + OUTAGE_SECONDS
             n = 10
