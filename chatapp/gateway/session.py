@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -13,7 +14,7 @@ from chatapp.bus import Bus
 from chatapp.errors import Refused, StoreFailed
 from chatapp.gateway import frames
 from chatapp.gateway.budget import frame_bytes
-from chatapp.gateway.connection import Connection
+from chatapp.gateway.connection import Connection, State
 from chatapp.gateway.events import TypingStarted
 from chatapp.gateway.send_pipeline import SendPipeline
 from chatapp.messaging import Messaging, StoredMessage
@@ -24,6 +25,9 @@ from chatapp.social import Social
 log = structlog.get_logger(__name__)
 
 REPLAY_BATCH = 1000
+# A gap fill the store refused is tried again after these pauses (doubling).
+FILL_RETRY_FIRST_S = 0.05
+FILL_RETRY_MAX_S = 2.0
 
 
 @dataclass(frozen=True)
@@ -36,6 +40,8 @@ class SessionModules:
     metrics: Metrics
     # A replay batch ends at this much message text, as a /sync page does.
     page_max_bytes: int = 4 * 1024 * 1024
+    # How a failed gap fill waits before it reads again (tests pass one that does not).
+    pause: Callable[[float], Awaitable[None]] = asyncio.sleep
 
 
 class Session:
@@ -70,12 +76,30 @@ class Session:
             )
 
     async def _catch_up(self) -> None:
-        try:
-            await self._replay(self.connection.delivered_seq, limit=None)
-        except Refused:
-            # The store cannot answer now: try again with the next live message.
-            log.warning("gap_not_filled", seq=self.connection.delivered_seq)
-            self.connection.go_live()
+        """Fill the gap from the store, trying again until it answers.
+
+        Going live with the gap unfilled would leave the device stuck: the
+        next message held is again behind the gap, and asks for a fill while
+        this one is still running. So a failed fill waits and reads again
+        (held live messages wait with it, and are read from the store if
+        they overflow the hold).
+        """
+        pause = FILL_RETRY_FIRST_S
+        while True:
+            try:
+                await self._replay(self.connection.delivered_seq, limit=None)
+                return
+            except (Refused, StoreFailed) as failure:
+                log.warning(
+                    "gap_not_filled",
+                    seq=self.connection.delivered_seq,
+                    error=str(failure),
+                    retry_in_s=pause,
+                )
+            if self.connection.state is State.CLOSING:
+                return
+            await self._modules.pause(pause)
+            pause = min(pause * 2, FILL_RETRY_MAX_S)
 
     async def handle(self, frame: frames.ClientFrame) -> None:
         """Answer one frame; a refusal becomes an `error` frame and the connection goes on."""

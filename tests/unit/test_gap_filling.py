@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from dataclasses import replace
 
 from chatapp.gateway import frames
 from chatapp.gateway.connection import Connection
@@ -107,6 +108,49 @@ async def test_a_gap_fill_leaves_a_send_in_flight_to_its_ack() -> None:
         ]
         assert sent[1]["client_msg_id"] == "b1"
         assert connection.delivered_seq == 2
+    finally:
+        await session.close()
+        await connection.finish()
+
+
+async def test_a_gap_fill_the_store_refuses_is_tried_again_until_it_answers() -> None:
+    """The store fails the first two reads of a gap fill: the session waits and reads again
+    (its pauses doubling), and bob gets 1, 2, 3 once each, then live messages as usual.
+    Going live with the gap instead would leave the connection stuck behind it."""
+    modules = build_modules_on_fakes()
+    alice, bob = [(await modules.sign_up(name)).user.user_id for name in ("alice", "bob")]
+    channel, _ = await modules.social.open_direct(alice, bob)
+    socket = FakeSocket()
+    connection = Connection(socket, connection_id="n-1", user_id=bob, device_id=1, queue_size=64)
+    pauses: list[float] = []
+
+    async def pause(seconds: float) -> None:
+        pauses.append(seconds)
+        if len(pauses) == 2:
+            modules.messages.failing = False
+
+    session = Session(connection, replace(modules.session_modules(), pause=pause))
+    try:
+        connection.skip_to(0)
+
+        async def accepted(n: int) -> AcceptedMessage:
+            return await modules.messaging.accept(alice, channel.channel_id, f"m{n}", f"text {n}")
+
+        def live(accepted: AcceptedMessage) -> None:
+            seq = accepted.inbox_seqs[bob]
+            connection.deliver(seq, frames.message_frame(seq, accepted.message.model_dump_json()))
+
+        sent = [await accepted(n) for n in (1, 2, 3)]
+        modules.messages.fail_only = {"inbox"}
+        modules.messages.failing = True
+        live(sent[2])  # seqs 1 and 2 are missing: a fill, which fails twice
+        received = await socket.wait_for_frames(3)
+        assert [frame["seq"] for frame in received] == [1, 2, 3]
+        assert pauses == [0.05, 0.1]
+        live(await accepted(4))
+        (fourth,) = (await socket.wait_for_frames(4))[3:]
+        assert fourth["seq"] == 4
+        assert modules.messages.failures == 2
     finally:
         await session.close()
         await connection.finish()
