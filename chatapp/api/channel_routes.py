@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from aiohttp import web
 
 from chatapp.api.call import Call
@@ -26,6 +28,8 @@ from chatapp.protocol.http import (
 )
 
 PREFIX = "/api/v1"
+CHANNELS_PER_PIECE = 32
+"""Channel objects encoded between two turns of the event loop in `GET /channels`."""
 
 
 def message_out(message: StoredMessage) -> MessageOut:
@@ -49,8 +53,20 @@ async def create_group(call: Call) -> web.Response:
 
 
 async def list_channels(call: Call) -> web.Response:
+    """`ChannelsAnswer`, encoded in pieces with a turn of the loop between them.
+
+    1,000 channels of 100 members are 1.3 MB of JSON, about 6 ms to encode
+    in one go, and ten lists that finish together would run back to back.
+    """
     channels = await call.services.conversations.list_for(call.caller.user_id)
-    return json_answer(ChannelsAnswer(channels=channels))
+    parts: list[bytes] = []
+    for first in range(0, len(channels), CHANNELS_PER_PIECE):
+        if first:
+            await asyncio.sleep(0)
+        piece = channels[first : first + CHANNELS_PER_PIECE]
+        parts.extend(channel.model_dump_json().encode() for channel in piece)
+    body = b'{"channels":[' + b",".join(parts) + b"]}"
+    return web.Response(body=body, content_type="application/json")
 
 
 async def get_channel(call: Call) -> web.Response:

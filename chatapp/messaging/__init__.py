@@ -10,6 +10,7 @@ from chatapp.messaging.models import (
     InboxEntry,
     InboxPage,
     MessagePage,
+    MessagePreview,
     StoredMessage,
 )
 from chatapp.messaging.service import CheckedSend, Membership, Messaging
@@ -23,6 +24,7 @@ __all__ = [
     "Membership",
     "MessageAccepted",
     "MessagePage",
+    "MessagePreview",
     "MessageStore",
     "MessageStoreError",
     "Messaging",

@@ -64,3 +64,18 @@ class InboxPage(BaseModel):
 
     entries: list[InboxEntry]
     has_more: bool
+
+
+class MessagePreview(BaseModel):
+    """The start of a channel's last message: what a channel list shows, not the whole text."""
+
+    model_config = ConfigDict(frozen=True)
+
+    channel_id: int
+    message_id: int
+    sender_id: int
+    created_at: int
+    text: str
+    """The first `max_chars` code points of the text (all of it when shorter)."""
+    truncated: bool
+    """True when the text has more than `max_chars` code points, so `text` is a prefix."""

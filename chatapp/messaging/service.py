@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -17,6 +17,7 @@ from chatapp.messaging.models import (
     InboxEntry,
     InboxPage,
     MessagePage,
+    MessagePreview,
     StoredMessage,
 )
 from chatapp.messaging.store import MessageStore, MessageStoreError
@@ -275,6 +276,32 @@ class Messaging:
     async def message(self, channel_id: int, message_id: int) -> StoredMessage | None:
         with _unavailable_on_store_error():
             return await self._store.get(channel_id, message_id)
+
+    async def last_message_ids(self, channel_ids: Sequence[int]) -> dict[int, int]:
+        """`last_message_id` of each channel, read in pieces of `_PIECE` channels."""
+        found: dict[int, int] = {}
+        with _unavailable_on_store_error():
+            for first in range(0, len(channel_ids), _PIECE):
+                found.update(
+                    await self._store.last_message_ids(channel_ids[first : first + _PIECE])
+                )
+        return found
+
+    async def last_messages(
+        self, channel_ids: Sequence[int], *, max_chars: int
+    ) -> dict[int, MessagePreview]:
+        """The start of each channel's last message, read in pieces of `_PIECE` channels.
+
+        No membership check: callers ask about channels the user is in. Each
+        piece is one read of the store (one hop to a LevelDB reader thread,
+        one query to PostgreSQL), so other reads take turns with a long list.
+        """
+        previews: dict[int, MessagePreview] = {}
+        with _unavailable_on_store_error():
+            for first in range(0, len(channel_ids), _PIECE):
+                piece = channel_ids[first : first + _PIECE]
+                previews.update(await self._store.last_messages(piece, max_chars=max_chars))
+        return previews
 
 
 # Entries read from the store at a time when a page has a byte budget.

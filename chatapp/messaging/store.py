@@ -7,7 +7,13 @@ from collections.abc import Sequence
 from typing import Protocol
 
 from chatapp.errors import StoreFailed
-from chatapp.messaging.models import AcceptedMessage, InboxPage, MessagePage, StoredMessage
+from chatapp.messaging.models import (
+    AcceptedMessage,
+    InboxPage,
+    MessagePage,
+    MessagePreview,
+    StoredMessage,
+)
 
 
 class MessageStoreError(StoreFailed):
@@ -107,6 +113,27 @@ class MessageStore(Protocol):
 
     async def max_seq(self, user_id: int) -> int:
         """The highest inbox `seq` of the user; 0 when the inbox is empty."""
+        ...
+
+    async def last_message_ids(self, channel_ids: Sequence[int]) -> dict[int, int]:
+        """`last_message_id` of each channel (0 for one without messages), in one call.
+
+        For a list of channels: the counters a store keeps in memory are
+        answered at once, the others read together, never one await each.
+        Callers pass a few dozen channels at a time.
+        """
+        ...
+
+    async def last_messages(
+        self, channel_ids: Sequence[int], *, max_chars: int
+    ) -> dict[int, MessagePreview]:
+        """The last stored message of each channel, its text cut to `max_chars` code points.
+
+        Keyed by channel id; a channel without messages has no entry. Where
+        the engine allows, only the start of each text is decoded, so the
+        cost hardly grows with the texts' length. Callers pass a few dozen
+        channels at a time: the read is not split further.
+        """
         ...
 
     async def original(self, sender_id: int, client_msg_id: str) -> AcceptedMessage | None:

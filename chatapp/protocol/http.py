@@ -113,6 +113,25 @@ class Query(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
 
 
+PREVIEW_CHARS = 200
+"""The most characters (code points, as the text limit counts them) of a channel's preview."""
+
+
+class LastMessageOut(Answer):
+    """The start of a channel's last message, as a channel list shows it."""
+
+    message_id: int
+    sender_id: int
+    created_at: int
+    text: str = Field(
+        max_length=PREVIEW_CHARS,
+        description=f"the message's first {PREVIEW_CHARS} characters (code points, as the"
+        " 100,000-character limit counts them; an emoji is one), or all of it when shorter;"
+        " always a prefix of the message's text, nothing added",
+    )
+    truncated: bool = Field(description="whether the message's text is longer than `text`")
+
+
 class ChannelOut(Answer):
     channel_id: int
     kind: Literal["direct", "group"]
@@ -123,6 +142,16 @@ class ChannelOut(Answer):
     read_message_id: int
     unread_count: int
     created_at: int
+    # Added to version 1. Optional here, so this model still reads a server without it;
+    # this server always sends it, so the document marks it required in answers.
+    model_config = ConfigDict(frozen=True, json_schema_serialization_defaults_required=True)
+    last_message: LastMessageOut | None = Field(
+        default=None,
+        description="added to version 1: the channel's last message, its text cut to"
+        f" {PREVIEW_CHARS} characters; null when the channel has no messages. Every channel"
+        " object carries it (GET /channels, GET /channels/{id}, the answers of the channel"
+        " calls, `channel` frames)",
+    )
 
 
 class ChannelAnswer(Answer):

@@ -175,15 +175,21 @@ class Social:
 
     async def memberships(self, user_id: int) -> list[Membership]:
         return [
-            membership.model_copy(
-                update={
-                    "read_message_id": self.sender_reads.merged(
-                        membership.channel.channel_id, user_id, membership.read_message_id
-                    )
-                }
-            )
+            self._with_sent_reads(membership, user_id)
             for membership in await self._store.memberships(user_id)
         ]
+
+    def _with_sent_reads(self, membership: Membership, user_id: int) -> Membership:
+        """The membership with its read marker moved up to what the user has sent since.
+
+        Copied only when the marker moves: a user in 1,000 channels has
+        1,000 of them, and a copy costs more than the comparison.
+        """
+        stored = membership.read_message_id
+        merged = self.sender_reads.merged(membership.channel.channel_id, user_id, stored)
+        if merged == stored:
+            return membership
+        return membership.model_copy(update={"read_message_id": merged})
 
     async def read_marker(self, user_id: int, channel_id: int) -> int:
         marker = await self._store.read_marker(channel_id, user_id)

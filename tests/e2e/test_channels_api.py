@@ -271,6 +271,66 @@ async def test_channel_list_orders_by_activity_and_counts_unread(
     await send(carol, with_carol, "hey", "c1")
     listed = (await me.request("GET", "/api/v1/channels"))["channels"]
     assert [c["channel_id"] for c in listed] == [with_carol, with_bob]
+    assert [c["last_message"]["text"] for c in listed] == ["hey", "two"]
+    await asyncio.sleep(0.002)
+    newest = await group(me, "newest", [bob.user_id])
+    listed = (await me.request("GET", "/api/v1/channels"))["channels"]
+    assert [c["channel_id"] for c in listed] == [newest["channel_id"], with_carol, with_bob]
+
+
+async def test_channel_objects_carry_a_preview_of_the_last_message(
+    chat_server: RunningServer,
+) -> None:
+    """last_message: null without messages; a short text whole (truncated false); a long one
+    cut to 200 characters (truncated true), counted in code points so an emoji is one and is
+    never split; the same object in GET /channels, GET /channels/{id} and the client's model."""
+    me, bob = await chat_server.users(2)
+    quiet = await group(me, "quiet", [bob.user_id])
+    assert quiet["last_message"] is None
+    short = (await direct(me, bob.user_id))["channel_id"]
+    long = (await group(me, "long", [bob.user_id]))["channel_id"]
+    emoji = (await group(me, "emoji", [bob.user_id]))["channel_id"]
+    await send(bob, short, "hi 👋 there", "s1")
+    await send(me, long, "x" * 200 + "y" * 99_800, "l1")
+    sent = await send(bob, emoji, "a" * 199 + "😀" * 50_000, "e1")
+
+    listed = {c["channel_id"]: c for c in (await me.request("GET", "/api/v1/channels"))["channels"]}
+
+    assert listed[quiet["channel_id"]]["last_message"] is None
+    assert listed[short]["last_message"] == {
+        "message_id": 1,
+        "sender_id": bob.user_id,
+        "created_at": listed[short]["last_message"]["created_at"],
+        "text": "hi 👋 there",
+        "truncated": False,
+    }
+    assert (listed[long]["last_message"]["text"], listed[long]["last_message"]["truncated"]) == (
+        "x" * 200,
+        True,
+    )
+    cut = listed[emoji]["last_message"]
+    assert (cut["text"], cut["truncated"]) == ("a" * 199 + "😀", True)
+    assert (cut["message_id"], cut["created_at"]) == (1, sent["message"]["created_at"])
+    one = (await me.request("GET", f"/api/v1/channels/{emoji}"))["channel"]
+    assert one == listed[emoji]
+    model = {c.channel_id: c for c in await me.channels()}
+    preview = model[emoji].last_message
+    assert preview is not None
+    assert preview.text == "a" * 199 + "😀"
+    assert model[quiet["channel_id"]].last_message is None
+
+
+async def test_a_preview_of_exactly_200_characters_is_whole(chat_server: RunningServer) -> None:
+    """200 characters are not cut (truncated false); 201 are, to the first 200."""
+    me, bob = await chat_server.users(2)
+    channel_id = (await direct(me, bob.user_id))["channel_id"]
+    await send(me, channel_id, "é" * 200, "c1")
+    first = (await me.request("GET", f"/api/v1/channels/{channel_id}"))["channel"]
+    assert (first["last_message"]["text"], first["last_message"]["truncated"]) == ("é" * 200, False)
+    await send(me, channel_id, "é" * 201, "c2")
+    second = (await me.request("GET", f"/api/v1/channels/{channel_id}"))["channel"]
+    assert (second["last_message"]["message_id"], second["last_message"]["truncated"]) == (2, True)
+    assert second["last_message"]["text"] == "é" * 200
 
 
 async def test_read_marker_only_moves_forward(chat_server: RunningServer) -> None:

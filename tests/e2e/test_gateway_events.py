@@ -60,6 +60,36 @@ async def test_channel_frames_follow_membership(chat_server: RunningServer) -> N
             await socket.close()
 
 
+async def test_channel_frames_carry_the_last_messages_preview(chat_server: RunningServer) -> None:
+    """A `channel` frame is the same channel object as the HTTP answers: with `last_message`,
+    null before any message and the text cut to 200 characters after a long one."""
+    owner, member = await chat_server.users(2)
+    sockets = [await connect(chat_server, c.token) for c in (owner, member)]
+    try:
+        created = await owner.request(
+            "POST", "/api/v1/channels/group", {"name": "g", "member_ids": [member.user_id]}
+        )
+        channel_id = created["channel"]["channel_id"]
+        for socket in sockets:
+            assert (await socket.expect("channel"))["channel"]["last_message"] is None
+        await owner.request(
+            "POST",
+            f"/api/v1/channels/{channel_id}/messages",
+            {"client_msg_id": "long", "text": "😀" * 1_000},
+        )
+        for socket in sockets:
+            await socket.expect("message")
+
+        await owner.request("PATCH", f"/api/v1/channels/{channel_id}", {"name": "renamed"})
+        for socket in sockets:
+            preview = (await socket.expect("channel"))["channel"]["last_message"]
+            assert (preview["message_id"], preview["sender_id"]) == (1, owner.user_id)
+            assert (preview["text"], preview["truncated"]) == ("😀" * 200, True)
+    finally:
+        for socket in sockets:
+            await socket.close()
+
+
 async def test_logout_closes_that_devices_sockets(chat_server: RunningServer) -> None:
     """Logout closes that device's WebSockets with 4401; the user's other devices stay."""
     phone = await chat_server.user("alice")

@@ -60,6 +60,30 @@ async def test_a_flipped_block_is_a_store_error_and_the_store_says_it_saw_damage
         await store.close()
 
 
+async def test_a_last_message_that_does_not_decode_is_damage_not_a_preview(
+    tmp_path: Path,
+) -> None:
+    """The preview read decodes only a message's start, and still refuses a record it cannot
+    read: DamagedStore, and `damage()` names it."""
+    folder = tmp_path / "messages"
+    store = await LevelDBMessageStore.open(folder)
+    await fill(store, 2)
+    await store.close()
+    db = plyvel.DB(str(folder))
+    try:
+        db.put(b"m" + be(1) + be(2), b"\x01\x94\x01\x02\xa1c\xa2\xff\xfe")  # text not UTF-8
+    finally:
+        db.close()
+
+    store = await LevelDBMessageStore.open(folder)
+    try:
+        with pytest.raises(DamagedStore, match=r"unreadable"):
+            await store.last_messages([1], max_chars=200)
+        assert store.damage() is not None
+    finally:
+        await store.close()
+
+
 async def test_a_folder_without_current_is_refused_and_its_tables_are_kept(
     tmp_path: Path,
 ) -> None:

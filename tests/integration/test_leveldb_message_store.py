@@ -261,6 +261,70 @@ async def test_concurrent_appends_get_contiguous_ids_and_share_batches(
         assert [seq for seq, _ in inbox] == list(range(1, len(inbox) + 1))
 
 
+async def test_last_messages_are_each_channels_last_with_its_text_cut(
+    tmp_path: Path,
+) -> None:
+    """One batched read: each channel's last message, its text cut to max_chars code points
+    (an emoji is one and is never split), truncated when cut; channels without messages are
+    absent. The same after a reopen, when everything is read from the tables."""
+    folder = tmp_path / "messages"
+    store = await LevelDBMessageStore.open(folder)
+    try:
+        await send(store, "a1", channel_id=1, text="first")
+        await send(store, "a2", channel_id=1, text="a" * 199 + "😀" * 100_000 + "tail")
+        await send(store, "b1", channel_id=2, sender_id=2, text="short 😀")
+        await send(store, "c1", channel_id=3, text="x" * 200)
+        await send(store, "d1", channel_id=4, text="x" * 201)
+        expected = {
+            1: (2, 1, "a" * 199 + "😀", True),
+            2: (1, 2, "short 😀", False),
+            3: (1, 1, "x" * 200, False),
+            4: (1, 1, "x" * 200, True),
+        }
+        for attempt in ("written now", "after a reopen"):
+            previews = await store.last_messages([4, 1, 77, 2, 3], max_chars=200)
+            assert {
+                c: (p.message_id, p.sender_id, p.text, p.truncated) for c, p in previews.items()
+            } == expected, attempt
+            assert all(p.channel_id == c for c, p in previews.items())
+            assert previews[1].created_at == 1_700_000_000_000
+            counters = await store.last_message_ids([4, 1, 77, 2, 3])
+            assert counters == {4: 1, 1: 2, 77: 0, 2: 1, 3: 1}, attempt
+            await store.close()
+            store = await LevelDBMessageStore.open(folder)
+        assert await store.last_messages([], max_chars=200) == {}
+        with pytest.raises(ValueError, match="channel_id"):
+            await store.last_messages([2**64], max_chars=200)
+    finally:
+        await store.close()
+
+
+async def test_counters_read_for_a_list_are_kept_and_ids_go_on_from_them(
+    tmp_path: Path,
+) -> None:
+    """After a reopen, counters read together (off the loop) are answered from memory next
+    time, agree with the one-by-one read, and sends go on after them with no id used twice."""
+    folder = tmp_path / "messages"
+    store = await LevelDBMessageStore.open(folder)
+    for n in range(3):
+        await send(store, f"a{n}", channel_id=1)
+    await send(store, "b0", channel_id=2)
+    await store.close()
+
+    store = await LevelDBMessageStore.open(folder)
+    try:
+        assert await store.last_message_ids([1, 2, 3]) == {1: 3, 2: 1, 3: 0}
+        assert [await store.last_message_id(c) for c in (1, 2, 3)] == [3, 1, 0]
+        sent = await asyncio.gather(
+            send(store, "a3", channel_id=1), send(store, "c0", channel_id=3)
+        )
+        assert [(a.message.channel_id, a.message.message_id) for a in sent] == [(1, 4), (3, 1)]
+        assert await store.last_message_ids([1, 2, 3]) == {1: 4, 2: 1, 3: 1}
+        assert [m.message_id for m in await all_history(store, 1)] == [1, 2, 3, 4]
+    finally:
+        await store.close()
+
+
 async def test_sends_awaited_in_order_get_increasing_ids(store: LevelDBMessageStore) -> None:
     """One caller's sends, each awaited before the next, are numbered in that order."""
     results = [await send(store, f"c{n}") for n in range(20)]

@@ -139,6 +139,15 @@ class MessageStoreMachine(RuleBasedStateMachine):
             assert [entry.seq for entry in inbox.entries] == list(range(1, len(inbox.entries) + 1))
             assert [entry.message for entry in inbox.entries] == self.model.inboxes[user_id]
             assert await self.store.max_seq(user_id) == len(inbox.entries)
+        # Texts up to 12 characters, previews of 5: some are cut, some whole.
+        previews = await self.store.last_messages([*CHANNEL_MEMBERS, 99], max_chars=5)
+        assert {
+            c: (p.message_id, p.sender_id, p.text, p.truncated) for c, p in previews.items()
+        } == {
+            c: (m[-1].message_id, m[-1].sender_id, m[-1].text[:5], len(m[-1].text) > 5)
+            for c, m in self.model.channels.items()
+            if m
+        }
         sends_stored = collections.Counter((m.sender_id, m.client_msg_id) for m in stored)
         assert all(count == 1 for count in sends_stored.values())
 

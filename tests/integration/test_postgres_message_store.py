@@ -130,6 +130,34 @@ async def test_history_pages_and_text_round_trips(nodes: list[PostgresMessageSto
     assert await nodes[2].get(1, 11) is None
 
 
+async def test_last_messages_are_each_channels_last_with_its_text_cut(
+    nodes: list[PostgresMessageStore],
+) -> None:
+    """One query for many channels: each channel's last message, only its first bytes read and
+    cut to max_chars code points (an emoji never split, U+0000 kept), truncated when cut;
+    channels without messages are absent."""
+    await send(nodes[0], 1, "a1", "first", channel=1)
+    await send(nodes[1], 1, "a2", "a" * 199 + "😀" * 100_000 + "tail", channel=1)
+    await send(nodes[2], 2, "b1", "short \x00 😀", channel=2)
+    await send(nodes[0], 1, "c1", "é" * 200, channel=3)
+    await send(nodes[0], 1, "d1", "é" * 201, channel=4)
+
+    previews = await nodes[1].last_messages([4, 1, 77, 2, 3, 1], max_chars=200)
+
+    assert {c: (p.message_id, p.sender_id, p.text, p.truncated) for c, p in previews.items()} == {
+        1: (2, 1, "a" * 199 + "😀", True),
+        2: (1, 2, "short \x00 😀", False),
+        3: (1, 1, "é" * 200, False),
+        4: (1, 1, "é" * 200, True),
+    }
+    assert all(p.channel_id == c for c, p in previews.items())
+    assert previews[2].created_at == 1_700_000_000_000
+    assert await nodes[2].last_message_ids([4, 1, 77, 2, 3, 1]) == {4: 1, 1: 2, 77: 0, 2: 1, 3: 1}
+    assert await nodes[0].last_messages([], max_chars=200) == {}
+    with pytest.raises(ValueError, match="channel_id"):
+        await nodes[0].last_messages([2**63], max_chars=200)
+
+
 async def test_bad_arguments_are_the_callers_and_a_closed_store_refuses(
     nodes: list[PostgresMessageStore],
 ) -> None:

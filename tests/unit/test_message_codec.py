@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import msgpack
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from chatapp.messaging import StoredMessage
 from chatapp.messaging.adapters.codec import (
@@ -11,6 +13,7 @@ from chatapp.messaging.adapters.codec import (
     CodecError,
     UnknownFormatVersionError,
     decode_message,
+    decode_message_preview,
     decode_pointer,
     decode_receipt,
     encode_message,
@@ -83,3 +86,49 @@ def test_text_that_is_not_utf8_encodable_is_refused_at_encoding() -> None:
     """A lone surrogate cannot be stored, and the sender learns it before anything is written."""
     with pytest.raises(ValueError, match="surrogate"):
         encode_message(sender_id=1, created_at=0, client_msg_id="c", text="\ud800")
+
+
+# Text of every UTF-8 length (1 to 4 bytes), and any text but lone surrogates (hypothesis'
+# default), which a message cannot hold.
+TEXTS = st.text(
+    alphabet=st.sampled_from(["a", "\x00", "é", "漢", "😀", "\U0010ffff", "\u200d"]), max_size=300
+) | st.text(max_size=300)
+
+
+@given(text=TEXTS, max_chars=st.integers(min_value=0, max_value=210))
+def test_preview_is_the_texts_first_code_points(text: str, max_chars: int) -> None:
+    """Decoding only a preview gives the full decode's ids and the text's first max_chars
+    code points, with truncated exactly when some were left out, at every cut position."""
+    value = encode_message(sender_id=9, created_at=2**41, client_msg_id="c" * 64, text=text)
+
+    preview = decode_message_preview(value, max_chars=max_chars)
+
+    assert preview == (9, 2**41, text[:max_chars], len(text) > max_chars)
+
+
+def test_preview_of_the_longest_text_cuts_on_a_code_point() -> None:
+    """100,000 four-byte emoji (msgpack's 32-bit string header) give 200 whole emoji."""
+    text = "😀" * 100_000
+    value = encode_message(sender_id=1, created_at=0, client_msg_id="c", text=text)
+
+    assert decode_message_preview(value, max_chars=200) == (1, 0, "😀" * 200, True)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        pytest.param(b"", id="empty"),
+        pytest.param(b"\x01\xc1", id="not-msgpack"),
+        pytest.param(b"\x01" + msgpack.packb([1, 2, "c"]), id="three-fields"),
+        pytest.param(b"\x01" + msgpack.packb([1, 2, "c", 4]), id="text-not-a-string"),
+        pytest.param(b"\x01" + msgpack.packb([True, 2, "c", "t"]), id="bool-for-id"),
+        pytest.param(b"\x01" + msgpack.packb([1, 2, "c", "abc"])[:-1], id="text-cut-short"),
+        pytest.param(b"\x01" + msgpack.packb([1, 2, "c", "abc"]) + b"!", id="trailing-bytes"),
+        # A four-field array whose text is the two bytes FF FE: not UTF-8.
+        pytest.param(b"\x01\x94\x01\x02\xa1c\xa2\xff\xfe", id="not-utf8"),
+    ],
+)
+def test_malformed_value_is_refused_by_the_preview_too(value: bytes) -> None:
+    """Reading only the start of a damaged message value is still CodecError, never a guess."""
+    with pytest.raises(CodecError):
+        decode_message_preview(value, max_chars=200)

@@ -8,13 +8,28 @@ misreading it.
 
 from __future__ import annotations
 
-from typing import Any
+import io
+import struct
+from typing import Any, Final
 
 import msgpack
 
 from chatapp.messaging.models import StoredMessage
+from chatapp.messaging.preview import cut_utf8, head_bytes
 
 FORMAT_VERSION = 1
+
+# msgpack's string headers: fixstr holds its length in the low five bits, the
+# others in the 1, 2 or 4 big-endian bytes after the type byte.
+_FIXSTR_FIRST: Final = 0xA0
+_FIXSTR_LAST: Final = 0xBF
+_STR_LENGTHS: Final = {
+    0xD9: struct.Struct(">B"),
+    0xDA: struct.Struct(">H"),
+    0xDB: struct.Struct(">I"),
+}
+# Enough for the array header, two ids and a client_msg_id of 64 characters.
+_FIELDS_READ_SIZE: Final = 128
 
 
 class CodecError(ValueError):
@@ -47,6 +62,52 @@ def decode_message(data: bytes, *, channel_id: int, message_id: int) -> StoredMe
     )
 
 
+def decode_message_preview(data: bytes, *, max_chars: int) -> tuple[int, int, str, bool]:
+    """`(sender_id, created_at, text, truncated)` of a message record, the text cut by `cut_utf8`.
+
+    Only the fields before the text and the first `head_bytes(max_chars)`
+    bytes of the text are decoded: a preview of a 100,000-character message
+    costs what one of 200 characters does. The text is the last field, so its
+    msgpack header says where it starts and how long it is.
+    """
+    _check_version(data)
+    stream = io.BytesIO(data)  # shares `data`'s buffer: nothing is copied
+    stream.seek(1)
+    unpacker = msgpack.Unpacker(stream, raw=False, read_size=_FIELDS_READ_SIZE)
+    try:
+        count = unpacker.read_array_header()
+        fields = [unpacker.unpack() for _ in range(min(count, 3))]
+    except (ValueError, msgpack.UnpackException) as exc:
+        raise CodecError(f"malformed version {FORMAT_VERSION} value: {exc}") from exc
+    if count != 4:
+        raise CodecError(f"malformed version {FORMAT_VERSION} value: expected 4 fields")
+    _check_types(fields, (int, int, str))
+    sender_id, created_at, _client_msg_id = fields
+    start, length = _str_header(data, 1 + unpacker.tell())
+    if start + length != len(data):
+        raise CodecError(f"malformed version {FORMAT_VERSION} value: the text does not end it")
+    head = data[start : start + min(length, head_bytes(max_chars))]
+    try:
+        text, truncated = cut_utf8(head, whole=len(head) == length, max_chars=max_chars)
+    except UnicodeDecodeError as exc:
+        raise CodecError(f"malformed version {FORMAT_VERSION} value: {exc}") from exc
+    return sender_id, created_at, text, truncated
+
+
+def _str_header(data: bytes, at: int) -> tuple[int, int]:
+    """`(where the string's bytes start, how many there are)` of the msgpack str at `at`."""
+    if at >= len(data):
+        raise CodecError(f"malformed version {FORMAT_VERSION} value: the text is missing")
+    kind = data[at]
+    if _FIXSTR_FIRST <= kind <= _FIXSTR_LAST:
+        return at + 1, kind & 0x1F
+    size = _STR_LENGTHS.get(kind)
+    if size is None or at + 1 + size.size > len(data):
+        raise CodecError(f"malformed version {FORMAT_VERSION} value: the text is not a string")
+    (length,) = size.unpack_from(data, at + 1)
+    return at + 1 + size.size, int(length)
+
+
 def encode_pointer(channel_id: int, message_id: int) -> bytes:
     """The value of an inbox entry: where its message is."""
     return _encode([channel_id, message_id])
@@ -75,6 +136,18 @@ def _encode(fields: list[int | str]) -> bytes:
 
 
 def _decode(data: bytes, types: tuple[type, ...]) -> list[Any]:
+    version = _check_version(data)
+    try:
+        fields = msgpack.unpackb(data[1:], raw=False, use_list=True)
+    except (ValueError, msgpack.UnpackException) as exc:
+        raise CodecError(f"malformed version {version} value: {exc}") from exc
+    if not isinstance(fields, list):
+        raise CodecError(f"malformed version {version} value: expected {len(types)} fields")
+    _check_types(fields, types)
+    return fields
+
+
+def _check_version(data: bytes) -> int:
     if not data:
         raise CodecError("empty value: no format version byte")
     version = data[0]
@@ -83,15 +156,12 @@ def _decode(data: bytes, types: tuple[type, ...]) -> list[Any]:
             f"value format version {version} is unknown to this build, which reads "
             f"version {FORMAT_VERSION}; was it written by a newer chatapp?"
         )
-    try:
-        fields = msgpack.unpackb(data[1:], raw=False, use_list=True)
-    except (ValueError, msgpack.UnpackException) as exc:
-        raise CodecError(f"malformed version {version} value: {exc}") from exc
+    return version
+
+
+def _check_types(fields: list[Any], types: tuple[type, ...]) -> None:
     # bool is an int subclass, and a bool where an id belongs means corruption.
-    if (
-        not isinstance(fields, list)
-        or len(fields) != len(types)
-        or not all(type(f) is t for f, t in zip(fields, types, strict=True))
+    if len(fields) != len(types) or not all(
+        type(f) is t for f, t in zip(fields, types, strict=True)
     ):
-        raise CodecError(f"malformed version {version} value: expected {len(types)} fields")
-    return fields
+        raise CodecError(f"malformed version {FORMAT_VERSION} value: expected {len(types)} fields")

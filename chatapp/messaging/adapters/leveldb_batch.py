@@ -63,6 +63,8 @@ class Counters:
 
     last_message_ids: dict[int, int] = field(default_factory=dict)
     max_seqs: dict[int, int] = field(default_factory=dict)
+    forgotten: int = 0
+    """How many times `forget` ran; a counter read from disk before it may be stale."""
 
     def advance(self, batch: WriteBatch) -> None:
         """Take the counters of a batch that landed."""
@@ -73,6 +75,22 @@ class Counters:
         """Read every counter from disk again when next used."""
         self.last_message_ids.clear()
         self.max_seqs.clear()
+        self.forgotten += 1
+
+    def learn_last_message_id(self, channel_id: int, read: int, *, read_after: int) -> int:
+        """Keep a channel's counter that a reader read from disk; the counter known now.
+
+        `read_after` is `forgotten` as it was when the read began. A counter
+        kept here already wins: it is as new as the disk or newer, because
+        `form_batch` puts every channel of a batch here before the batch is
+        written. A read from before a `forget` is answered but not kept.
+        """
+        known = self.last_message_ids.get(channel_id)
+        if known is not None:
+            return known
+        if read_after == self.forgotten:
+            self.last_message_ids[channel_id] = read
+        return read
 
 
 def prepare_send(

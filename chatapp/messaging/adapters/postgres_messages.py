@@ -31,8 +31,10 @@ from chatapp.messaging.models import (
     InboxEntry,
     InboxPage,
     MessagePage,
+    MessagePreview,
     StoredMessage,
 )
+from chatapp.messaging.preview import cut_utf8, head_bytes
 from chatapp.messaging.store import MessageStoreError
 
 MAX_BATCH_SENDS: Final = 512
@@ -242,6 +244,43 @@ class PostgresMessageStore:
         _check_id("user_id", user_id)
         return await self._counter("SELECT max_seq FROM inbox_counters WHERE user_id = $1", user_id)
 
+    async def last_message_ids(self, channel_ids: Sequence[int]) -> dict[int, int]:
+        """See `MessageStore.last_message_ids`: one query."""
+        for channel_id in channel_ids:
+            _check_id("channel_id", channel_id)
+        rows = await self._fetch(
+            "SELECT channel_id, last_message_id FROM channel_counters"
+            " WHERE channel_id = ANY($1::bigint[])",
+            list(dict.fromkeys(channel_ids)),
+        )
+        found = {row["channel_id"]: int(row["last_message_id"]) for row in rows}
+        return {channel_id: found.get(channel_id, 0) for channel_id in channel_ids}
+
+    async def last_messages(
+        self, channel_ids: Sequence[int], *, max_chars: int
+    ) -> dict[int, MessagePreview]:
+        """See `MessageStore.last_messages`: one query, each text's first bytes only.
+
+        The body is UTF-8 in a BYTEA (see the module), so `substring` takes
+        its first `head_bytes(max_chars)` bytes (PostgreSQL detoasts just
+        that slice) and `cut_utf8` cuts them on a code point, as LevelDB's
+        codec does.
+        """
+        self._ensure_open()
+        for channel_id in channel_ids:
+            _check_id("channel_id", channel_id)
+        head = head_bytes(max_chars)
+        rows = await self._fetch(
+            "SELECT m.channel_id, m.message_id, m.sender_id, m.created_at,"
+            " substring(m.body FROM 1 FOR $2) AS head, octet_length(m.body) AS size"
+            " FROM unnest($1::bigint[]) AS c(channel_id)"
+            " CROSS JOIN LATERAL (SELECT * FROM messages AS last"
+            "   WHERE last.channel_id = c.channel_id ORDER BY last.message_id DESC LIMIT 1) AS m",
+            list(dict.fromkeys(channel_ids)),
+            head,
+        )
+        return {row["channel_id"]: _preview(row, max_chars) for row in rows}
+
     async def original(self, sender_id: int, client_msg_id: str) -> AcceptedMessage | None:
         """See `MessageStore.original`."""
         self._ensure_open()
@@ -410,6 +449,19 @@ def _message(row: asyncpg.Record) -> StoredMessage:
         text=bytes(row["body"]).decode("utf-8"),
         created_at=row["created_at"],
         client_msg_id=row["client_msg_id"],
+    )
+
+
+def _preview(row: asyncpg.Record, max_chars: int) -> MessagePreview:
+    head = bytes(row["head"])
+    text, truncated = cut_utf8(head, whole=len(head) == row["size"], max_chars=max_chars)
+    return MessagePreview(
+        channel_id=row["channel_id"],
+        message_id=row["message_id"],
+        sender_id=row["sender_id"],
+        created_at=row["created_at"],
+        text=text,
+        truncated=truncated,
     )
 
 

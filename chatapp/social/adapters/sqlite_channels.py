@@ -138,7 +138,7 @@ class SqliteChannelStore:
         ) as cursor:
             return [
                 Membership(
-                    channel=_channel(row, tuple(int(x) for x in row["member_list"].split(","))),
+                    channel=_channel(row, tuple(map(int, row["member_list"].split(",")))),
                     read_message_id=row["read_message_id"],
                 )
                 async for row in cursor

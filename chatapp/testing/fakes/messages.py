@@ -11,8 +11,10 @@ from chatapp.messaging.models import (
     InboxEntry,
     InboxPage,
     MessagePage,
+    MessagePreview,
     StoredMessage,
 )
+from chatapp.messaging.preview import cut_text
 from chatapp.messaging.store import MessageStoreError
 from chatapp.testing.fakes.failures import CanFail
 
@@ -199,6 +201,38 @@ class FakeMessageStore(CanFail):
         self._fail_if_told("max_seq")
         _check_id("user_id", user_id)
         return len(self._inboxes.get(user_id, ()))
+
+    async def last_message_ids(self, channel_ids: Sequence[int]) -> dict[int, int]:
+        """See `MessageStore.last_message_ids`."""
+        self._ensure_open()
+        self._fail_if_told("last_message_ids")
+        for channel_id in channel_ids:
+            _check_id("channel_id", channel_id)
+        return {channel_id: len(self._channels.get(channel_id, ())) for channel_id in channel_ids}
+
+    async def last_messages(
+        self, channel_ids: Sequence[int], *, max_chars: int
+    ) -> dict[int, MessagePreview]:
+        """See `MessageStore.last_messages`."""
+        self._ensure_open()
+        self._fail_if_told("last_messages")
+        previews: dict[int, MessagePreview] = {}
+        for channel_id in channel_ids:
+            _check_id("channel_id", channel_id)
+            messages = self._channels.get(channel_id)
+            if not messages:
+                continue
+            last = messages[-1]
+            text, truncated = cut_text(last.text, max_chars)
+            previews[channel_id] = MessagePreview(
+                channel_id=channel_id,
+                message_id=last.message_id,
+                sender_id=last.sender_id,
+                created_at=last.created_at,
+                text=text,
+                truncated=truncated,
+            )
+        return previews
 
     async def original(self, sender_id: int, client_msg_id: str) -> AcceptedMessage | None:
         """See `MessageStore.original`: only sends already stored (not held) are found."""

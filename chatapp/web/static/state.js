@@ -87,7 +87,9 @@ export class ChatState extends EventTarget {
   /** A channel from the server, keeping what we learnt that it does not say. */
   mergeChannel(incoming) {
     const known = this.channels.get(incoming.channel_id);
-    const channel = { ...incoming, preview: known?.preview ?? null };
+    // The server sends the start of the last message (`last_message`); a
+    // message we hold already (live or from history) is as new or newer.
+    const channel = { ...incoming, preview: newerPreview(known?.preview, incoming.last_message) };
     if (known) {
       // Counters only move forward: a list fetched before a live message must
       // not take that message back.
@@ -246,4 +248,10 @@ export class ChatState extends EventTarget {
     this.connection = { state, retryAt };
     this.changed("connection");
   }
+}
+
+function newerPreview(known, listed) {
+  if (!listed) return known ?? null;
+  if (!known || listed.message_id > known.message_id) return listed;
+  return known;
 }
