@@ -1,5 +1,5 @@
 """`python -m chatapp`: serve (`--demo` seeds demo data), migrate, create-user, reset-password,
-check and repair.
+grant-admin, revoke-admin, check and repair.
 
 Every failure to start is one line on stderr naming the cause, and exit code 2.
 """
@@ -18,7 +18,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from chatapp.accounts import Accounts, User
+from chatapp.accounts import Accounts, Role, User
 from chatapp.bootstrap import CommandOutcome, build_app, migrate, run_accounts_command
 from chatapp.bootstrap.maintenance import FolderReport, check_folder, repair_folder
 from chatapp.bootstrap.open_files import fit_connections
@@ -46,9 +46,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(_migrate(settings))
         if command in ("check", "repair"):
             return _maintain(settings, command)
+        if command in ("grant-admin", "revoke-admin"):
+            role: Role = "admin" if command == "grant-admin" else "member"
+            return asyncio.run(_set_role(settings, args.username, role))
         password = _read_password(args.password_stdin)
         if command == "create-user":
-            return asyncio.run(_create_user(settings, args.username, password))
+            role = "admin" if args.admin else "member"
+            return asyncio.run(_create_user(settings, args.username, password, role))
         return asyncio.run(_reset_password(settings, args.username, password))
     except Refused as refusal:
         print(f"chatapp: {refusal.code}: {refusal.message}", file=sys.stderr)
@@ -91,6 +95,15 @@ def _parser() -> argparse.ArgumentParser:
         command.add_argument(
             "--password-stdin", action="store_true", help="read the password from standard input"
         )
+        if name == "create-user":
+            command.add_argument(
+                "--admin", action="store_true", help="make the account a server admin"
+            )
+    for name, text in (
+        ("grant-admin", "make a user a server admin"),
+        ("revoke-admin", "make an admin a member again"),
+    ):
+        commands.add_parser(name, parents=[common], help=text).add_argument("username")
     return parser
 
 
@@ -190,12 +203,26 @@ async def _migrate(settings: Settings) -> int:
     return 0
 
 
-async def _create_user(settings: Settings, username: str, password: str) -> int:
+async def _create_user(settings: Settings, username: str, password: str, role: Role) -> int:
     async def act(accounts: Accounts) -> User:
-        return await accounts.signup(username, password, address="cli")
+        return await accounts.signup(username, password, address="cli", role=role)
 
     outcome = await run_accounts_command(settings, act)
-    print(f"created user {outcome.result.username} (user_id {outcome.result.user_id})")
+    user = outcome.result
+    kind = "admin" if user.is_admin else "user"
+    print(f"created {kind} {user.username} (user_id {user.user_id})")
+    return 0
+
+
+async def _set_role(settings: Settings, username: str, role: Role) -> int:
+    async def act(accounts: Accounts) -> User:
+        return await accounts.set_role(username, role)
+
+    # Nothing to relay: a running server reads the role from the store at every admin call.
+    outcome = await run_accounts_command(settings, act)
+    user = outcome.result
+    now = "an admin" if user.is_admin else "a member, not an admin"
+    print(f"{user.username} (user_id {user.user_id}) is now {now}, on a running server too")
     return 0
 
 

@@ -9,11 +9,16 @@ naturally repeatable, the group is found by name, and each message has a fixed
 
 from __future__ import annotations
 
+import contextlib
+import shlex
+import sys
 from dataclasses import dataclass
+from pathlib import Path
 
 import structlog
 from aiohttp import web
 
+from chatapp.config import Settings
 from chatapp.services import SERVICES, Services
 
 log = structlog.get_logger(__name__)
@@ -28,6 +33,8 @@ DEMO_USERS = {
 # Accepted friendships; dave has only asked alice so far.
 DEMO_FRIENDS = [("alice", "bob"), ("alice", "carol"), ("bob", "carol")]
 DEMO_REQUESTS = [("dave", "alice")]
+DEMO_ADMIN = "alice"
+"""The demo user the start-up lines show how to make an admin (the demo makes no admin itself)."""
 DEMO_GROUP = "Launch team"
 DEMO_GROUP_OWNER = "alice"
 DEMO_GROUP_MEMBERS = ["bob", "carol", "dave"]
@@ -95,18 +102,35 @@ async def _group_id(services: Services, ids: dict[str, int]) -> int:
     return channel.channel_id
 
 
-def print_logins(logins: list[DemoLogin], url: str) -> None:
+def print_logins(logins: list[DemoLogin], url: str, *, admin_command: str) -> None:
     print(f"\nDemo data is ready. Open {url}/ and log in as any of:", flush=True)
     for login in logins:
         print(f"  {login.username:<8} password: {login.password}   ({login.display_name})")
-    print("Two browsers (or a private window) let you chat with yourself.\n", flush=True)
+    print("Two browsers (or a private window) let you chat with yourself.")
+    print(f"Make {DEMO_ADMIN} an admin (also while this runs): {admin_command}\n", flush=True)
 
 
 async def seed_on_startup(app: web.Application) -> None:
     """An `on_startup` hook: runs after the stores are open, before the port listens."""
     services = app[SERVICES]
     logins = await seed_demo(services)
-    print_logins(logins, _browser_url(services.settings.base_url))
+    settings = services.settings
+    print_logins(
+        logins,
+        _browser_url(settings.base_url),
+        admin_command=grant_admin_command(DEMO_ADMIN, settings.data_dir),
+    )
+
+
+def grant_admin_command(username: str, data_dir: Path) -> str:
+    """The command that makes `username` an admin, as this interpreter runs it from here."""
+    python = Path(sys.executable)
+    with contextlib.suppress(ValueError):  # an interpreter outside this folder stays absolute
+        python = python.relative_to(Path.cwd())
+    words = [str(python), "-m", "chatapp", "grant-admin", username]
+    if data_dir != Settings.model_fields["data_dir"].default:
+        words += ["--data-dir", str(data_dir)]
+    return shlex.join(words)
 
 
 def _browser_url(base_url: str) -> str:

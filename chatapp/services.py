@@ -18,7 +18,7 @@ from chatapp.bus import Bus
 from chatapp.clock import Clock
 from chatapp.config import Settings
 from chatapp.conversations import Conversations
-from chatapp.discovery import Discovery
+from chatapp.discovery import Discovery, NodeDirectory
 from chatapp.messaging import Messaging
 from chatapp.notify import Push
 from chatapp.observability import Metrics
@@ -36,6 +36,7 @@ class Services:
     bus: Bus
     accounts: Accounts
     discovery: Discovery
+    nodes: NodeDirectory
     social: Social
     messaging: Messaging
     conversations: Conversations

@@ -7,7 +7,7 @@ imports.
 
 from chatapp.accounts.events import DeviceRevoked
 from chatapp.accounts.limits import AccountLimits
-from chatapp.accounts.models import Caller, Device, LoginResult, User
+from chatapp.accounts.models import Caller, Device, LoginResult, Role, User
 from chatapp.accounts.passwords import PasswordHashing
 from chatapp.accounts.push_targets import PushTarget, PushTargetStore
 from chatapp.accounts.service import Accounts
@@ -23,6 +23,7 @@ __all__ = [
     "PasswordHashing",
     "PushTarget",
     "PushTargetStore",
+    "Role",
     "User",
     "UserStore",
     "UserStoreError",

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict
+
+Role = Literal["member", "admin"]
+"""What a user may do on this server: an admin may also use the admin API."""
 
 
 class User(BaseModel):
@@ -15,6 +20,11 @@ class User(BaseModel):
     display_name: str
     about: str
     created_at: int
+    role: Role = "member"
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == "admin"
 
 
 class Device(BaseModel):

@@ -10,14 +10,14 @@ from pydantic import JsonValue
 from chatapp.accounts import rules
 from chatapp.accounts.events import DeviceRevoked
 from chatapp.accounts.limits import AccountLimits, enforce
-from chatapp.accounts.models import Caller, Device, LoginResult, User
+from chatapp.accounts.models import Caller, Device, LoginResult, Role, User
 from chatapp.accounts.passwords import PasswordHashing
 from chatapp.accounts.push_targets import PushTarget, PushTargetStore
 from chatapp.accounts.store import UsernameTaken, UserStore
 from chatapp.accounts.tokens import hash_token, new_token
 from chatapp.bus import Bus
 from chatapp.clock import Clock
-from chatapp.errors import Conflict, NotFound, Unauthorized
+from chatapp.errors import Conflict, Forbidden, NotFound, Unauthorized
 
 log = structlog.get_logger(__name__)
 
@@ -45,7 +45,13 @@ class Accounts:
         self._limits = limits
 
     async def signup(
-        self, username: str, password: str, display_name: str | None = None, *, address: str = ""
+        self,
+        username: str,
+        password: str,
+        display_name: str | None = None,
+        *,
+        address: str = "",
+        role: Role = "member",
     ) -> User:
         name = rules.normalise_username(username)
         rules.check_password(password)
@@ -58,10 +64,11 @@ class Accounts:
                 display_name=shown,
                 password_hash=password_hash,
                 created_at=self._clock.now_ms(),
+                role=role,
             )
         except UsernameTaken:
             raise Conflict("username_taken", f"username {name!r} is taken") from None
-        log.info("user_signed_up", user_id=user.user_id)
+        log.info("user_signed_up", user_id=user.user_id, role=role)
         return user
 
     async def login(
@@ -163,6 +170,26 @@ class Accounts:
         caller = Caller(user_id=user.user_id, device_id=0)
         for device in await self._store.list_devices(user.user_id):
             await self.revoke_device(caller, device.device_id)
+        return user
+
+    # -- roles: read from the store on every check, so a change counts at once everywhere --
+
+    async def set_role(self, username: str, role: Role) -> User:
+        """Make the user an admin or a member again (an operator's command)."""
+        credentials = await self._store.get_credentials(username.lower())
+        user = credentials.user if credentials else None
+        if user is not None:
+            user = await self._store.set_role(user.user_id, role)
+        if user is None:
+            raise NotFound("not_found", f"no user {username!r}")
+        log.info("role_set", user_id=user.user_id, role=role)
+        return user
+
+    async def require_admin(self, caller: Caller) -> User:
+        """The caller's user when it is an admin now; Forbidden otherwise."""
+        user = await self._store.get_user(caller.user_id)
+        if user is None or not user.is_admin:
+            raise Forbidden("forbidden", "only a server admin may do this")
         return user
 
     # -- push targets: where a device's notifications go (notify checks their shape) --

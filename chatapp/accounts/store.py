@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Protocol
 
-from chatapp.accounts.models import Credentials, Device, User
+from chatapp.accounts.models import Credentials, Device, Role, User
 from chatapp.errors import StoreFailed
 
 
@@ -21,7 +21,13 @@ class UserStore(Protocol):
     """Persistent users and devices. Usernames arrive already normalised."""
 
     async def create_user(
-        self, *, username: str, display_name: str, password_hash: str, created_at: int
+        self,
+        *,
+        username: str,
+        display_name: str,
+        password_hash: str,
+        created_at: int,
+        role: Role = "member",
     ) -> User:
         """Insert a user; raise UsernameTaken if the name exists (atomically, under races)."""
         ...
@@ -44,6 +50,10 @@ class UserStore(Protocol):
         self, user_id: int, *, display_name: str | None, about: str | None
     ) -> User | None:
         """Change the given fields (None leaves one as it is); return the new profile."""
+        ...
+
+    async def set_role(self, user_id: int, role: Role) -> User | None:
+        """Give the user this role; the user as it now is, None when there is no such user."""
         ...
 
     async def find_users(self, username_prefix: str, *, limit: int) -> list[User]:

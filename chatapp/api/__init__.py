@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from chatapp.api import accounts_routes, channel_routes, friends_routes, ops_routes, push_routes
+from chatapp.api import (
+    accounts_routes,
+    admin_routes,
+    channel_routes,
+    friends_routes,
+    ops_routes,
+    push_routes,
+)
 from chatapp.api.call import SERVICES, Call
 from chatapp.api.endpoint import Endpoint, register
 from chatapp.api.middleware import envelope_errors, observe_requests
@@ -18,6 +25,7 @@ def add_routes(app: web.Application) -> None:
     register(app, friends_routes.ENDPOINTS)
     register(app, push_routes.ENDPOINTS)
     register(app, ops_routes.ENDPOINTS)
+    register(app, admin_routes.ENDPOINTS)
     ops_routes.prepare(app)
 
 

@@ -29,7 +29,7 @@ from chatapp.bus.control_socket import ControlSocket
 from chatapp.clock import Clock, SystemClock
 from chatapp.config import Settings
 from chatapp.conversations import Conversations
-from chatapp.discovery import Discovery, SingleNode
+from chatapp.discovery import Discovery, NodeDirectory, SingleNode, ThisNode
 from chatapp.events import event_codec
 from chatapp.gateway.fanout import FanOut
 from chatapp.gateway.registry import ConnectionRegistry
@@ -149,13 +149,21 @@ async def open_server(
     lag = LoopLag(metrics.event_loop_lag)
     lag.start()
     stack.push_async_callback(lag.close)
-    discovery: Discovery = SingleNode(settings.ws_url, settings.node_name)
+    discovery: Discovery
+    nodes: NodeDirectory
     if settings.cluster_mode:
-        discovery = await cluster.join_registry(
+        discovery, nodes = await cluster.join_registry(
             joined, settings, clock, stack, connections=lambda: gateway.open_connections
         )
         joined.bus.on_reconnect.append(gateway.fill_gaps)
     else:
+        discovery = SingleNode(settings.ws_url, settings.node_name)
+        nodes = ThisNode(
+            node_id=settings.node_name,
+            ws_url=settings.ws_url,
+            connections=lambda: gateway.open_connections,
+            clock=clock,
+        )
         control = ControlSocket(settings.data_dir, bus, event_codec())
         await control.start()
         stack.push_async_callback(control.close)
@@ -166,6 +174,7 @@ async def open_server(
         bus=bus,
         accounts=modules.accounts,
         discovery=discovery,
+        nodes=nodes,
         social=modules.social.social,
         messaging=modules.messaging,
         conversations=modules.conversations,

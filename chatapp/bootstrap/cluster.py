@@ -148,8 +148,12 @@ async def join_registry(
     stack: contextlib.AsyncExitStack,
     *,
     connections: Callable[[], int],
-) -> LeastLoadedNode:
-    """Register this node (refused when its id is live elsewhere); discovery over the registry."""
+) -> tuple[LeastLoadedNode, NodeRegistry]:
+    """Register this node (refused when its id is live elsewhere).
+
+    Returns discovery over the registry, and the registry itself, which lists
+    the live nodes for `GET /api/v1/admin/cluster`.
+    """
     registry = NodeRegistry(
         cluster.redis,
         clock,
@@ -164,7 +168,7 @@ async def join_registry(
     except (NodeIdTaken, ClusterUnavailable) as refusal:
         raise StartupRefused(str(refusal)) from None
     stack.push_async_callback(registry.stop)
-    return LeastLoadedNode(registry, SingleNode(settings.ws_url, settings.node_name))
+    return LeastLoadedNode(registry, SingleNode(settings.ws_url, settings.node_name)), registry
 
 
 async def publish_to_cluster(settings: Settings, events: list[BaseModel]) -> bool:

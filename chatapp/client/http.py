@@ -10,6 +10,7 @@ from typing import Any, BinaryIO, Self
 
 import aiohttp
 
+from chatapp.protocol.admin import ClusterAnswer, NodeOut
 from chatapp.protocol.http import (
     ChannelAnswer,
     ChannelOut,
@@ -219,6 +220,13 @@ class ChatClient:
 
     async def discovery(self) -> str:
         return DiscoveryAnswer.model_validate(await self.request("GET", "/api/v1/discovery")).ws_url
+
+    # -- admin (a server admin's calls) ----------------------------------------------
+
+    async def cluster_nodes(self) -> list[NodeOut]:
+        """The deployment's live nodes; 403 `forbidden` unless this user is an admin."""
+        answer = await self.request("GET", "/api/v1/admin/cluster")
+        return ClusterAnswer.model_validate(answer).nodes
 
     # -- transport --------------------------------------------------------------
 

@@ -17,7 +17,6 @@ import asyncio
 from collections.abc import Callable
 
 import structlog
-from pydantic import BaseModel, ConfigDict
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
@@ -26,6 +25,7 @@ from chatapp.cluster import tasks
 from chatapp.cluster.connection import ClusterUnavailable
 from chatapp.cluster.identity import NodeIdentity
 from chatapp.cluster.keys import ClusterKeys
+from chatapp.discovery import NodeInfo
 
 log = structlog.get_logger(__name__)
 
@@ -66,20 +66,8 @@ class NodeIdTaken(Exception):
         self.free_in_ms = free_in_ms
 
 
-class NodeInfo(BaseModel):
-    """A live node as `GET /admin/cluster` lists it; times in ms."""
-
-    model_config = ConfigDict(frozen=True)
-
-    node_id: str
-    ws_url: str
-    connections: int
-    started_at: int
-    last_seen_at: int
-
-
 class NodeRegistry:
-    """This node's entry, and what the entries of all nodes say."""
+    """This node's entry, and what the entries of all nodes say (a `NodeDirectory`)."""
 
     def __init__(
         self,

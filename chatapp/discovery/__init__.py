@@ -1,7 +1,8 @@
-"""Discovery: which chat server a client should connect to.
+"""Discovery: which chat server a client should connect to, and which nodes there are.
 
 `Discovery` is the seam: one node answers with itself; a cluster answers with
 the live node that has the fewest connections (`chatapp.cluster`).
+`NodeDirectory` (in `nodes`) lists the live nodes for operators, the same way.
 """
 
 from __future__ import annotations
@@ -9,6 +10,8 @@ from __future__ import annotations
 from typing import Protocol
 
 from pydantic import BaseModel, ConfigDict
+
+from chatapp.discovery.nodes import NodeDirectory, NodeInfo, ThisNode
 
 
 class NodeChoice(BaseModel):
@@ -43,4 +46,4 @@ class SingleNode:
         return [self._choice.ws_url]
 
 
-__all__ = ["Discovery", "NodeChoice", "SingleNode"]
+__all__ = ["Discovery", "NodeChoice", "NodeDirectory", "NodeInfo", "SingleNode", "ThisNode"]

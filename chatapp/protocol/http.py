@@ -23,14 +23,24 @@ class Answer(BaseModel):
 class User(Answer):
     """A person's public profile (the protocol's `user` object)."""
 
-    # Read from the accounts module's own User (any object with these attributes).
-    model_config = ConfigDict(frozen=True, from_attributes=True)
+    # Read from the accounts module's own User (any object with these attributes). The
+    # server always sends `role`: the document marks it required in answers.
+    model_config = ConfigDict(
+        frozen=True, from_attributes=True, json_schema_serialization_defaults_required=True
+    )
 
     user_id: int
     username: str
     display_name: str
     about: str
     created_at: int
+    # Optional here, so this model still reads a server that predates roles (all members).
+    role: Literal["member", "admin"] = Field(
+        default="member",
+        description="`admin` may also use the admin API (`/api/v1/admin/...`); set with"
+        " `chatapp create-user NAME --admin`, `chatapp grant-admin NAME` and"
+        " `chatapp revoke-admin NAME`",
+    )
 
 
 class ErrorDetail(Answer):

@@ -94,6 +94,24 @@ class ClusterServer:
         await client.login(username, password, device_name)
         return client
 
+    async def make_admin(self, username: str) -> None:
+        """Make the user a server admin: `chatapp grant-admin` on the cluster."""
+        granted = await self.cluster.run_cli("grant-admin", username)
+        if granted.returncode != 0:
+            raise AssertionError(f"grant-admin {username} failed: {granted.stderr}")
+
+    async def revoke_admin(self, username: str) -> None:
+        """Make an admin a member again: `chatapp revoke-admin` on the cluster."""
+        revoked = await self.cluster.run_cli("revoke-admin", username)
+        if revoked.returncode != 0:
+            raise AssertionError(f"revoke-admin {username} failed: {revoked.stderr}")
+
+    async def admin(self, username: str | None = None) -> ChatClient:
+        """A new user, made a server admin, logged in as its first device."""
+        client = await self.user(username)
+        await self.make_admin((await client.me()).username)
+        return client
+
     async def close_clients(self) -> None:
         await self.cluster.close_clients()
 

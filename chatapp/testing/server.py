@@ -106,6 +106,20 @@ class RunningServer:
         await client.login(username, password, device_name)
         return client
 
+    async def make_admin(self, username: str) -> None:
+        """Make the user a server admin, as `chatapp grant-admin` does."""
+        await self.services.accounts.set_role(username, "admin")
+
+    async def revoke_admin(self, username: str) -> None:
+        """Make an admin a member again, as `chatapp revoke-admin` does."""
+        await self.services.accounts.set_role(username, "member")
+
+    async def admin(self, username: str | None = None) -> ChatClient:
+        """A new user, made a server admin, logged in as its first device."""
+        client = await self.user(username)
+        await self.make_admin((await client.me()).username)
+        return client
+
     async def close_clients(self) -> None:
         for client in self._clients:
             await client.close()

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from chatapp.client import ChatApiError
-from chatapp.testing import RunningServer, run_server
+from chatapp.client import ChatApiError, ChatClient
+from chatapp.testing import RawSocket, RunningServer, run_server
 
 
 async def refusal(call: Awaitable[Any]) -> ChatApiError:
@@ -25,8 +26,11 @@ async def test_signup_returns_the_user_and_lowercases_the_name(chat_server: Runn
     answer = await client.request(
         "POST", "/api/v1/auth/signup", {"username": "Alice", "password": "password1"}
     )
-    assert set(answer["user"]) == {"user_id", "username", "display_name", "about", "created_at"}
+    assert set(answer["user"]) == {
+        "user_id", "username", "display_name", "about", "created_at", "role",
+    }  # fmt: skip
     assert answer["user"]["username"] == "alice"
+    assert answer["user"]["role"] == "member"
     assert answer["user"]["display_name"] == "alice"
 
 
@@ -204,6 +208,137 @@ async def test_discovery_names_this_server(chat_server: RunningServer) -> None:
     answer = await client.request("GET", "/api/v1/discovery")
     port = chat_server.url.rsplit(":", 1)[1]
     assert answer == {"ws_url": chat_server.ws_url, "node_id": f"127.0.0.1:{port}"}
+
+
+# -- roles and the admin API ----------------------------------------------------------------
+
+
+async def shown_roles(viewer: ChatClient, user_id: int, username: str) -> dict[str, str]:
+    """The user's `role` as each call that shows a user object shows it to `viewer`."""
+    by_id = await viewer.request("GET", f"/api/v1/users/{user_id}")
+    found = await viewer.request("GET", "/api/v1/users", params={"username": username})
+    friends = await viewer.request("GET", "/api/v1/friends")
+    return {
+        "GET /users/{id}": by_id["user"]["role"],
+        "GET /users?username=": found["users"][0]["role"],
+        "GET /friends": next(
+            friend["user"]["role"] for friend in friends["friends"]
+            if friend["user"]["user_id"] == user_id
+        ),
+    }  # fmt: skip
+
+
+async def test_every_user_object_shows_the_role_and_a_grant_shows_at_once(
+    chat_server: RunningServer,
+) -> None:
+    """Signup, login, /me, PATCH /me, user lookups and friend lists show `role`: `member` for
+    a signup; once the user is made an admin, `admin` everywhere at once, for tokens issued
+    before the change too, and `member` again after a revoke."""
+    alice = chat_server.client()
+    signed_up = await alice.request(
+        "POST", "/api/v1/auth/signup", {"username": "alice", "password": "password1"}
+    )
+    logged_in = await alice.request(
+        "POST", "/api/v1/auth/login", {"username": "alice", "password": "password1"}
+    )
+    alice.token = logged_in["token"]
+    assert (signed_up["user"]["role"], logged_in["user"]["role"]) == ("member", "member")
+    bob = await chat_server.user("bob")
+    await bob.request("POST", "/api/v1/friends", {"user_id": signed_up["user"]["user_id"]})
+    await alice.request("POST", "/api/v1/friends", {"user_id": bob.user_id})
+    alice_id = signed_up["user"]["user_id"]
+    assert set((await shown_roles(bob, alice_id, "alice")).values()) == {"member"}
+
+    await chat_server.make_admin("alice")
+    assert (await alice.request("GET", "/api/v1/me"))["user"]["role"] == "admin"
+    patched = await alice.request("PATCH", "/api/v1/me", {"about": "runs the server"})
+    assert patched["user"]["role"] == "admin"
+    assert set((await shown_roles(bob, alice_id, "alice")).values()) == {"admin"}
+    assert (await bob.me()).role == "member"
+
+    await chat_server.revoke_admin("alice")
+    assert (await alice.me()).role == "member"
+    assert set((await shown_roles(bob, alice_id, "alice")).values()) == {"member"}
+
+
+async def test_admin_cluster_lists_this_node_and_its_websockets(
+    chat_server: RunningServer,
+) -> None:
+    """GET /admin/cluster, as an admin: every live node once (the embedded server is one:
+    this process), with its ws_url, start time and last-seen time in ms; a WebSocket open on
+    a node is counted on that node (within the 5 s counts may take to reach a cluster's
+    registry), and no longer once it is closed."""
+    admin = await chat_server.admin()
+    before = int(time.time() * 1000)
+    answer = await admin.request("GET", "/api/v1/admin/cluster")
+    assert sorted(node["ws_url"] for node in answer["nodes"]) == sorted(chat_server.ws_urls)
+    for node in answer["nodes"]:
+        assert set(node) == {"node_id", "ws_url", "connections", "started_at", "last_seen_at"}
+        assert 0 < node["started_at"] <= node["last_seen_at"] <= before + 60_000
+        assert node["last_seen_at"] >= before - 10_000
+    assert [node["node_id"] for node in answer["nodes"]] == sorted(
+        node["node_id"] for node in answer["nodes"]
+    )
+
+    async def connections_on(ws_url: str) -> int:
+        nodes = await admin.cluster_nodes()
+        return next(node.connections for node in nodes if node.ws_url == ws_url)
+
+    async def until_connections(ws_url: str, expected: int) -> None:
+        deadline = time.monotonic() + 6.0
+        while (found := await connections_on(ws_url)) != expected:
+            assert time.monotonic() < deadline, f"{found} connections on {ws_url}, not {expected}"
+            await asyncio.sleep(0.1)
+
+    target = chat_server.ws_url
+    baseline = await connections_on(target)
+    socket = await RawSocket.open(target, admin.token or "")
+    try:
+        await socket.until("synced")
+        await until_connections(target, baseline + 1)
+    finally:
+        await socket.close()
+    await until_connections(target, baseline)
+
+
+@pytest.mark.embedded_only  # a cluster's nodes: tests/e2e/test_cluster_admin.py
+async def test_admin_cluster_on_one_server_is_this_process(chat_server: RunningServer) -> None:
+    """The embedded server lists itself: its node id (host and port, as discovery names it),
+    its ws_url, exactly its open WebSockets, started when it started, seen now."""
+    admin = await chat_server.admin()
+    port = chat_server.url.rsplit(":", 1)[1]
+    sockets = [await RawSocket.open(chat_server.ws_url, admin.token or "") for _ in range(2)]
+    try:
+        asked_at = int(time.time() * 1000)
+        [node] = await admin.cluster_nodes()
+        assert (node.node_id, node.ws_url, node.connections) == (
+            f"127.0.0.1:{port}",
+            chat_server.ws_url,
+            2,
+        )
+        assert asked_at - 600_000 < node.started_at <= node.last_seen_at
+        assert abs(node.last_seen_at - asked_at) < 5_000
+    finally:
+        for socket in sockets:
+            await socket.close()
+
+
+async def test_admin_cluster_refuses_members_and_callers_without_a_token(
+    chat_server: RunningServer,
+) -> None:
+    """A member gets 403 `forbidden`, without a token 401 `unauthorized`; a revoked admin is
+    refused at once, with the token that worked a moment before."""
+    member = await chat_server.user("just_a_member")
+    error = await refusal(member.cluster_nodes())
+    assert (error.status, error.code) == (403, "forbidden")
+    error = await refusal(chat_server.client().cluster_nodes())
+    assert (error.status, error.code) == (401, "unauthorized")
+
+    await chat_server.make_admin("just_a_member")
+    assert await member.cluster_nodes()
+    await chat_server.revoke_admin("just_a_member")
+    error = await refusal(member.cluster_nodes())
+    assert (error.status, error.code) == (403, "forbidden")
 
 
 async def test_login_is_rate_limited_per_username(tmp_path: Path) -> None:

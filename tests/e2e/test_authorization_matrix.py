@@ -5,6 +5,7 @@ endpoint added later is in the matrix without anyone remembering to add it.
 Callers: no token, malformed and unknown tokens, a token revoked by logout and
 one revoked by device removal (401 `unauthorized`); a non-member of a channel
 (403 `not_member`); a member who is not the owner, for owner-only actions
+(403 `forbidden`); a member who is not a server admin, for the admin API
 (403 `forbidden`). A refusal reveals nothing: not the channel's name, its
 members, their names nor its messages.
 """
@@ -36,6 +37,8 @@ OWNER_ONLY = {
     "DELETE /api/v1/channels/{id}/members/{user_id}",
 }
 """Channel actions a member who is not the owner may not take (on another member)."""
+ADMIN_PREFIX = "/api/v1/admin/"
+"""Every operation under it is the admin API's: a server admin's alone."""
 CHANNEL_NAME = "Project Nightingale"
 SECRET_TEXT = "the nightingale sings at dawn"
 
@@ -256,6 +259,52 @@ async def test_other_users_devices_are_out_of_reach(chat_server: RunningServer) 
     assert not failures, "\n".join(failures)
     assert (await scene.alice.me()).username == "alice_owner"
     assert scene.alice.device_id in {device.device_id for device in await scene.alice.devices()}
+
+
+async def test_members_who_are_not_admins_are_refused_the_whole_admin_api(
+    chat_server: RunningServer,
+) -> None:
+    """Every operation of the admin API (`/api/v1/admin/...`), by members who are not server
+    admins (an outsider, a group's owner, a member, with valid requests): 403 `forbidden`,
+    revealing nothing, and nothing changes; a server admin's same requests are let through.
+    A member made admin and then revoked is refused again with the same token."""
+    scene = await build_scene(chat_server)
+    admin_ops = [op for op in operations(scene.document) if op.path.startswith(ADMIN_PREFIX)]
+    assert admin_ops, "the document lists no admin operation"
+    assert all(not op.public for op in admin_ops)
+    members = {"mallory (outsider)": scene.mallory, "alice (group owner)": scene.alice,
+               "bob (member)": scene.bob}  # fmt: skip
+    failures = []
+    for operation in admin_ops:
+        url, body = scene.request_for(operation)
+        for who, member in members.items():
+            headers = {"Authorization": f"Bearer {member.token}"}
+            status, text = await call(chat_server, operation.method, url, body, headers)
+            if (status, error_code(text)) != (403, "forbidden"):
+                failures.append(f"{operation.label} by {who}: {status} {text[:200]}")
+            elif found := leaks(scene, text, url + json.dumps(body)):
+                failures.append(f"{operation.label} by {who} reveals {found}")
+    assert not failures, f"{len(failures)} wrong answers:\n" + "\n".join(failures)
+    assert (await scene.alice.channel(scene.group_id)).name == CHANNEL_NAME
+
+    admin = await chat_server.admin("root_admin")
+    for operation in admin_ops:
+        url, body = scene.request_for(operation)
+        headers = {"Authorization": f"Bearer {admin.token}"}
+        status, text = await call(chat_server, operation.method, url, body, headers)
+        assert status not in (401, 403), f"{operation.label} refused to an admin: {text[:200]}"
+
+    carol = {"Authorization": f"Bearer {scene.carol.token}"}
+    await chat_server.make_admin("carol_member")
+    for operation in admin_ops:
+        url, body = scene.request_for(operation)
+        status, text = await call(chat_server, operation.method, url, body, carol)
+        assert status not in (401, 403), f"{operation.label} refused to carol: {text[:200]}"
+    await chat_server.revoke_admin("carol_member")
+    for operation in admin_ops:
+        url, body = scene.request_for(operation)
+        status, text = await call(chat_server, operation.method, url, body, carol)
+        assert (status, error_code(text)) == (403, "forbidden"), operation.label
 
 
 # -- the WebSocket -------------------------------------------------------------------------

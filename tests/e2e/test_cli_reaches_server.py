@@ -123,3 +123,84 @@ async def test_a_command_after_a_crash_does_not_wait_for_a_dead_server(tmp_path:
     assert reset.returncode == 0, reset.stderr
     assert "closed their connections" not in reset.stdout
     assert time.monotonic() - started < 30
+
+
+# -- roles --------------------------------------------------------------------------------
+
+
+async def role_and_cluster_answer(client: ChatClient) -> tuple[str, int]:
+    """The client's role as /me shows it, and the status of GET /admin/cluster for it."""
+    role = (await client.me()).role
+    answer = await client.raw_request("GET", "/api/v1/admin/cluster")
+    return role, answer.status
+
+
+async def test_roles_set_on_a_stopped_folder_hold_when_the_server_starts(
+    tmp_path: Path,
+) -> None:
+    """`create-user --admin`, `grant-admin` and `revoke-admin` on a folder no server runs on:
+    the server started afterwards shows each user's role and lets only the admins in."""
+    data = tmp_path / "d"
+    outputs = []
+    for args in (("create-user", "root", "--admin"), ("create-user", "bob"),
+                 ("create-user", "carol", "--admin")):  # fmt: skip
+        created = await run_cli(*args, "--password-stdin", data_dir=data, stdin="a-password\n")
+        assert created.returncode == 0, created.stderr
+        outputs.append(created.stdout.strip())
+    assert outputs == [
+        "created admin root (user_id 1)",
+        "created user bob (user_id 2)",
+        "created admin carol (user_id 3)",
+    ]
+    granted = await run_cli("grant-admin", "BOB", data_dir=data)
+    assert granted.returncode == 0, granted.stderr
+    assert "bob (user_id 2) is now an admin" in granted.stdout
+    revoked = await run_cli("revoke-admin", "carol", data_dir=data)
+    assert revoked.returncode == 0, revoked.stderr
+    assert "carol (user_id 3) is now a member" in revoked.stdout
+    unknown = await run_cli("grant-admin", "nobody", data_dir=data)
+    assert (unknown.returncode, unknown.stdout) == (1, "")
+    assert "not_found" in unknown.stderr
+
+    with ServerProcess(data, env=HASH_COST) as server:
+        expected = {"root": ("admin", 200), "bob": ("admin", 200), "carol": ("member", 403)}
+        for username, answer in expected.items():
+            async with ChatClient(server.url) as client:
+                login = await client.login(username, "a-password")
+                assert login.user.role == answer[0]
+                assert await role_and_cluster_answer(client) == answer, username
+
+
+async def test_role_changes_reach_the_running_server_at_once(tmp_path: Path) -> None:
+    """While the server runs: `grant-admin` lets a signed-in member's token into the admin
+    API on its very next call, `revoke-admin` shuts it out again just as fast, and an
+    admin made by `create-user --admin` meanwhile logs in as an admin."""
+    data = tmp_path / "d"
+    with ServerProcess(data, env=HASH_COST) as server:
+        alice = ChatClient(server.url)
+        try:
+            await alice.signup("alice", "alice-password")
+            await alice.login("alice", "alice-password")
+            assert await role_and_cluster_answer(alice) == ("member", 403)
+
+            granted = await run_cli("grant-admin", "alice", data_dir=data)
+            assert granted.returncode == 0, granted.stderr
+            assert await role_and_cluster_answer(alice) == ("admin", 200)
+            [node] = await alice.cluster_nodes()
+            assert node.ws_url == alice.ws_url
+
+            revoked = await run_cli("revoke-admin", "alice", data_dir=data)
+            assert revoked.returncode == 0, revoked.stderr
+            assert await role_and_cluster_answer(alice) == ("member", 403)
+
+            created = await run_cli(
+                "create-user", "root", "--admin", "--password-stdin",
+                data_dir=data, stdin="root-password\n",
+            )  # fmt: skip
+            assert created.returncode == 0, created.stderr
+            assert "created admin root" in created.stdout
+            async with ChatClient(server.url) as root:
+                await root.login("root", "root-password")
+                assert await role_and_cluster_answer(root) == ("admin", 200)
+        finally:
+            await alice.close()

@@ -119,9 +119,10 @@ async def test_openapi_describes_every_route(chat_server: RunningServer) -> None
     assert {"201", "400", "409", "422", "429"} <= set(signup["responses"])
     schemas = document["components"]["schemas"]
     assert set(schemas["SignupRequest"]["required"]) == {"username", "password"}
-    assert set(schemas["User"]["properties"]) == {
-        "user_id", "username", "display_name", "about", "created_at",
+    assert set(schemas["User"]["properties"]) == set(schemas["User"]["required"]) == {
+        "user_id", "username", "display_name", "about", "created_at", "role",
     }  # fmt: skip
+    assert schemas["User"]["properties"]["role"]["enum"] == ["member", "admin"]
     routes = {
         (method.upper(), path)
         for path, operations in document["paths"].items()

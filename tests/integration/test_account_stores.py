@@ -94,6 +94,30 @@ async def test_password_and_profile_changes(node: Node) -> None:
     assert await node.users.update_profile(10**9, display_name="X", about=None) is None
 
 
+async def test_roles_are_member_by_default_set_alone_and_read_everywhere(
+    database: Database,
+) -> None:
+    """A new user is a member unless created an admin; `set_role` changes only the role,
+    answers the user as it now is (None for no user), and every read shows it, on another
+    node too."""
+    first, second = await database.racers()
+    alice = await make_user(first, "alice")
+    root = await first.users.create_user(
+        username="root", display_name="Root", password_hash="h", created_at=1, role="admin"
+    )
+    assert (alice.role, root.role) == ("member", "admin")
+    granted = await first.users.set_role(alice.user_id, "admin")
+    assert granted == alice.model_copy(update={"role": "admin"})
+    assert await second.users.get_user(alice.user_id) == granted
+    assert await second.users.get_users([alice.user_id, root.user_id]) == [granted, root]
+    credentials = await second.users.get_credentials("alice")
+    assert credentials is not None
+    assert credentials.user == granted
+    assert await second.users.find_users("alice", limit=5) == [granted]
+    assert await first.users.set_role(alice.user_id, "member") == alice
+    assert await first.users.set_role(10**9, "admin") is None
+
+
 async def test_search_by_prefix_puts_the_exact_name_first_then_byte_order(node: Node) -> None:
     """`_` matches only itself, the exact name comes first, the rest in byte order, up to limit."""
     for name in ("alx", "alice", "al_x", "al.b", "al", "bob", "xal"):

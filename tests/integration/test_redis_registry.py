@@ -10,8 +10,9 @@ from chatapp.clock import ManualClock
 from chatapp.cluster.connection import RedisClient, open_redis
 from chatapp.cluster.identity import NodeIdentity
 from chatapp.cluster.keys import ClusterKeys
-from chatapp.cluster.registry import NodeIdTaken, NodeInfo, NodeRegistry
+from chatapp.cluster.registry import NodeIdTaken, NodeRegistry
 from chatapp.cluster.reset import forget_cluster
+from chatapp.discovery import NodeInfo
 from chatapp.testing.cluster_services import fresh_name, redis_url
 
 TTL_MS = 30_000

@@ -1,4 +1,5 @@
-"""Accounts on fakes: sign-up, login and its limits, tokens, password resets, push targets."""
+"""Accounts on fakes: sign-up, login and its limits, tokens, password resets, roles, push
+targets."""
 
 from __future__ import annotations
 
@@ -6,7 +7,14 @@ import pytest
 
 from chatapp.accounts import Caller, DeviceRevoked
 from chatapp.config import Settings
-from chatapp.errors import Conflict, InvalidInput, NotFound, RateLimited, Unauthorized
+from chatapp.errors import (
+    Conflict,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    RateLimited,
+    Unauthorized,
+)
 from chatapp.testing.fakes import FAKE_PASSWORD, build_modules_on_fakes
 
 
@@ -199,6 +207,39 @@ async def test_set_password_checks_the_password_and_the_user() -> None:
     with pytest.raises(NotFound):
         await modules.accounts.set_password("nobody", "long enough password")
     await modules.accounts.authenticate(login.token)
+
+
+async def test_users_are_members_unless_made_admins() -> None:
+    """A signup is a member; `role="admin"` (the CLI's `create-user --admin`) makes an admin,
+    shown on the user wherever it is read."""
+    modules = build_modules_on_fakes()
+    member = await modules.accounts.signup("alice", FAKE_PASSWORD)
+    admin = await modules.accounts.signup("root", FAKE_PASSWORD, role="admin")
+    assert (member.role, admin.role) == ("member", "admin")
+    assert (await modules.accounts.get_user(admin.user_id)).role == "admin"
+    assert [user.role for user in await modules.accounts.find_users("root")] == ["admin"]
+
+
+async def test_set_role_grants_and_revokes_admin_and_the_guard_follows_at_once() -> None:
+    """`set_role` by username (any case) changes the role; `require_admin` reads it on every
+    call, so a grant and a revoke count from the next call on, for the same token."""
+    modules = build_modules_on_fakes()
+    login = await modules.sign_up("alice")
+    caller = await modules.accounts.authenticate(login.token)
+    with pytest.raises(Forbidden) as refused:
+        await modules.accounts.require_admin(caller)
+    assert refused.value.code == "forbidden"
+
+    granted = await modules.accounts.set_role("ALICE", "admin")
+    assert (granted.username, granted.role) == ("alice", "admin")
+    assert (await modules.accounts.require_admin(caller)).user_id == login.user.user_id
+
+    revoked = await modules.accounts.set_role("alice", "member")
+    assert revoked.role == "member"
+    with pytest.raises(Forbidden):
+        await modules.accounts.require_admin(caller)
+    with pytest.raises(NotFound):
+        await modules.accounts.set_role("nobody", "admin")
 
 
 async def test_login_rehashes_a_password_stored_with_weaker_parameters() -> None:

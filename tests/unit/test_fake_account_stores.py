@@ -38,6 +38,23 @@ async def test_usernames_are_unique_and_ids_count_from_one() -> None:
     assert credentials.password_hash == "h"
 
 
+async def test_roles_default_to_member_and_change_only_the_role() -> None:
+    """A user is created a member unless told otherwise; `set_role` changes the role alone
+    and answers the user as it now is, None for an unknown id."""
+    store = FakeUserStore()
+    alice = await store.create_user(
+        username="alice", display_name="Alice", password_hash="h", created_at=1
+    )
+    root = await store.create_user(
+        username="root", display_name="Root", password_hash="h", created_at=1, role="admin"
+    )
+    assert (alice.role, root.role) == ("member", "admin")
+    granted = await store.set_role(alice.user_id, "admin")
+    assert granted == alice.model_copy(update={"role": "admin"})
+    assert await store.get_user(alice.user_id) == granted
+    assert await store.set_role(99, "admin") is None
+
+
 async def test_find_users_puts_the_exact_name_first_then_by_name() -> None:
     """find_users matches a prefix, the exact match first, and stops at the limit."""
     store = FakeUserStore()

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 import asyncpg
 
 from chatapp.accounts.adapters.rows import DEVICE_COLUMNS, USER_COLUMNS, device_from, user_from
-from chatapp.accounts.models import Credentials, Device, User
+from chatapp.accounts.models import Credentials, Device, Role, User
 from chatapp.accounts.store import UsernameTaken, UserStoreError
 from chatapp.storage.postgres import raises
 
@@ -27,18 +27,25 @@ class PostgresUserStore:
         self._pool = pool
 
     async def create_user(
-        self, *, username: str, display_name: str, password_hash: str, created_at: int
+        self,
+        *,
+        username: str,
+        display_name: str,
+        password_hash: str,
+        created_at: int,
+        role: Role = "member",
     ) -> User:
         # A racing insert of the same name waits on the unique index until the
         # first commits, then fails here: exactly one of them wins.
         try:
             user_id = await self._pool.fetchval(
-                "INSERT INTO users (username, display_name, password_hash, created_at)"
-                " VALUES ($1, $2, $3, $4) RETURNING user_id",
+                "INSERT INTO users (username, display_name, password_hash, created_at, role)"
+                " VALUES ($1, $2, $3, $4, $5) RETURNING user_id",
                 username,
                 display_name,
                 password_hash,
                 created_at,
+                role,
             )
         except asyncpg.UniqueViolationError as exc:
             if exc.constraint_name != _USERNAME_UNIQUE:
@@ -50,6 +57,7 @@ class PostgresUserStore:
             display_name=display_name,
             about="",
             created_at=created_at,
+            role=role,
         )
 
     async def get_user(self, user_id: int) -> User | None:
@@ -100,6 +108,14 @@ class PostgresUserStore:
             user_id,
             display_name,
             about,
+        )
+        return user_from(row) if row else None
+
+    async def set_role(self, user_id: int, role: Role) -> User | None:
+        row = await self._pool.fetchrow(
+            f"UPDATE users SET role = $2 WHERE user_id = $1 RETURNING {USER_COLUMNS}",
+            user_id,
+            role,
         )
         return user_from(row) if row else None
 

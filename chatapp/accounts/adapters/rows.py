@@ -6,7 +6,7 @@ from typing import Any
 
 from chatapp.accounts.models import Device, User
 
-USER_COLUMNS = "user_id, username, display_name, about, created_at"
+USER_COLUMNS = "user_id, username, display_name, about, created_at, role"
 DEVICE_COLUMNS = "device_id, user_id, name, created_at, last_seen_at"
 
 
@@ -18,6 +18,7 @@ def user_from(row: Any) -> User:
         display_name=row["display_name"],
         about=row["about"],
         created_at=row["created_at"],
+        role=row["role"],
     )
 
 

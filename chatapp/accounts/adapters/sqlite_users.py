@@ -9,7 +9,7 @@ from typing import Any
 import aiosqlite
 
 from chatapp.accounts.adapters.rows import DEVICE_COLUMNS, USER_COLUMNS, device_from, user_from
-from chatapp.accounts.models import Credentials, Device, User
+from chatapp.accounts.models import Credentials, Device, Role, User
 from chatapp.accounts.store import UsernameTaken, UserStoreError
 from chatapp.storage.sqlite import raises
 
@@ -22,13 +22,19 @@ class SqliteUserStore:
         self._db = connection
 
     async def create_user(
-        self, *, username: str, display_name: str, password_hash: str, created_at: int
+        self,
+        *,
+        username: str,
+        display_name: str,
+        password_hash: str,
+        created_at: int,
+        role: Role = "member",
     ) -> User:
         try:
             cursor = await self._db.execute(
-                "INSERT INTO users (username, display_name, password_hash, created_at)"
-                " VALUES (?, ?, ?, ?)",
-                (username, display_name, password_hash, created_at),
+                "INSERT INTO users (username, display_name, password_hash, created_at, role)"
+                " VALUES (?, ?, ?, ?, ?)",
+                (username, display_name, password_hash, created_at, role),
             )
         except sqlite3.IntegrityError as exc:
             raise UsernameTaken(username) from exc
@@ -40,6 +46,7 @@ class SqliteUserStore:
             display_name=display_name,
             about="",
             created_at=created_at,
+            role=role,
         )
 
     async def get_user(self, user_id: int) -> User | None:
@@ -86,6 +93,10 @@ class SqliteUserStore:
             " WHERE user_id = ?",
             (display_name, about, user_id),
         )
+        return await self.get_user(user_id)
+
+    async def set_role(self, user_id: int, role: Role) -> User | None:
+        await self._db.execute("UPDATE users SET role = ? WHERE user_id = ?", (role, user_id))
         return await self.get_user(user_id)
 
     async def find_users(self, username_prefix: str, *, limit: int) -> list[User]:

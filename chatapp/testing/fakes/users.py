@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from chatapp.accounts.models import Credentials, Device, User
+from chatapp.accounts.models import Credentials, Device, Role, User
 from chatapp.accounts.store import UsernameTaken, UserStoreError
 from chatapp.testing.fakes.failures import CanFail
 
@@ -38,7 +38,13 @@ class FakeUserStore(CanFail):
     # -- users -------------------------------------------------------------------
 
     async def create_user(
-        self, *, username: str, display_name: str, password_hash: str, created_at: int
+        self,
+        *,
+        username: str,
+        display_name: str,
+        password_hash: str,
+        created_at: int,
+        role: Role = "member",
     ) -> User:
         self._fail_if_told("create_user")
         if any(user.username == username for user in self._users.values()):
@@ -49,6 +55,7 @@ class FakeUserStore(CanFail):
             display_name=display_name,
             about="",
             created_at=created_at,
+            role=role,
         )
         self._users[user.user_id] = user
         self._password_hashes[user.user_id] = password_hash
@@ -89,6 +96,14 @@ class FakeUserStore(CanFail):
         updated = user.model_copy(update={k: v for k, v in changes.items() if v is not None})
         self._users[user_id] = updated
         return updated
+
+    async def set_role(self, user_id: int, role: Role) -> User | None:
+        self._fail_if_told("set_role")
+        user = self._users.get(user_id)
+        if user is None:
+            return None
+        self._users[user_id] = user.model_copy(update={"role": role})
+        return self._users[user_id]
 
     async def find_users(self, username_prefix: str, *, limit: int) -> list[User]:
         self._fail_if_told("find_users")
