@@ -6,14 +6,17 @@ modules receive stores by their protocols and never learn which they got.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import shutil
 import sqlite3
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
 import aiosqlite
+import structlog
 
 from chatapp.accounts import PushTargetStore, UserStore
 from chatapp.accounts.adapters import SqlitePushTargetStore, SqliteUserStore
@@ -36,6 +39,9 @@ from chatapp.storage import apply_migrations, find_migrations, open_sqlite
 
 SQLITE_CONNECTIONS: Final = 2
 """The SQLite connections a server keeps open: the accounts' and social's own."""
+
+
+log = structlog.get_logger(__name__)
 
 
 @dataclass(frozen=True)
@@ -103,6 +109,7 @@ async def open_stores(data_dir: Path, clock: Clock, stack: contextlib.AsyncExitS
             await messages.close()
             shutil.rmtree(data_dir / "messages", ignore_errors=True)
         raise
+    check_every_message(messages, stack)
     # Closed by presence itself, after it records who was online.
     presence = await open_presence_store(data_dir)
     return Stores(
@@ -113,6 +120,38 @@ async def open_stores(data_dir: Path, clock: Clock, stack: contextlib.AsyncExitS
         presence=presence,
         readiness_checks=[accounts.answers, leveldb_answers(messages)],
     )
+
+
+def check_every_message(messages: LevelDBMessageStore, stack: contextlib.AsyncExitStack) -> None:
+    """Check every message's idempotency record in the background, once per start.
+
+    The start-up check reads only the ends of the ranges, so a big store is
+    ready at once; damage this finds turns `/readyz` 503 (`leveldb_verify`).
+    """
+
+    async def check() -> None:
+        started = time.monotonic()
+        try:
+            checked = await messages.verify_receipts()
+        except MessageStoreError as failure:
+            log.warning("message_store_check_stopped", error=str(failure))
+            return
+        # An empty store (a first start) is not worth a line.
+        (log.info if checked else log.debug)(
+            "message_store_checked",
+            messages=checked,
+            seconds=round(time.monotonic() - started, 1),
+            damage=messages.damage(),
+        )
+
+    task = asyncio.create_task(check(), name="message-store-check")
+
+    async def stop() -> None:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    stack.push_async_callback(stop)
 
 
 async def open_message_store(data_dir: Path) -> LevelDBMessageStore:

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import resource
+import time
 from pathlib import Path
 
 import pytest
 
 from chatapp.client import ChatApiError, ChatClient
+from chatapp.protocol.http import SendAnswer
 from chatapp.testing import ServerProcess
 
 UNLIMITED = resource.RLIM_INFINITY
@@ -24,6 +27,22 @@ async def signed_in(url: str, name: str) -> ChatClient:
     await client.signup(name, "password1")
     await client.login(name, "password1")
     return client
+
+
+async def send_once_recovered(
+    client: ChatClient, channel_id: int, client_msg_id: str, within: float = 5.0
+) -> SendAnswer:
+    """Send, repeating (same client_msg_id) while the store answers 503, for `within` s."""
+    deadline = time.monotonic() + within
+    while True:
+        try:
+            return await client.send_message(channel_id, "after", client_msg_id=client_msg_id)
+        except ChatApiError as error:
+            if (error.status, error.code) != (503, "store_unavailable"):
+                raise
+            if time.monotonic() > deadline:
+                raise
+        await asyncio.sleep(0.05)
 
 
 async def test_failed_writes_refuse_sends_and_recover(tmp_path: Path) -> None:
@@ -55,7 +74,9 @@ async def test_failed_writes_refuse_sends_and_recover(tmp_path: Path) -> None:
         assert accepted == list(range(4, 4 + len(accepted)))
 
         limit_file_size(server, UNLIMITED)
-        after = await alice.send_message(channel_id, "after", client_msg_id="after")
+        # The store reopens by itself after a failed write, retrying at growing intervals
+        # (at most a second apart): until then a send is refused, as during the fault.
+        after = await send_once_recovered(alice, channel_id, "after")
         assert after.message.message_id == 4 + len(accepted)
         retried = await alice.send_message(channel_id, "x", client_msg_id=refused[0])
         assert retried.message.message_id == after.message.message_id + 1

@@ -232,3 +232,41 @@ async def test_only_a_store_closed_cleanly_skips_the_check_of_every_range(
         assert (await later.survey()).channels == 3
     finally:
         await later.close()
+
+
+async def no_pause(seconds: float) -> None:
+    """The background check's pause between pieces, taken at once."""
+
+
+async def test_the_background_check_reads_every_message_and_reports_a_missing_record(
+    tmp_path: Path,
+) -> None:
+    """A whole store: every message is checked, in several pieces, and nothing is found.
+    One idempotency record lost in the middle, where the start-up check does not look:
+    the store opens and its survey is clean, then the background check finds the message
+    and reports the store damaged (readiness turns 503 on that)."""
+    folder = tmp_path / "messages"
+    store = await LevelDBMessageStore.open(folder)
+    for channel_id in (1, 2, 3):
+        await fill(store, 400, channel_id=channel_id)
+    try:
+        assert await store.verify_receipts(pause=no_pause) == 1200
+        assert store.damage() is None
+    finally:
+        await store.close()
+
+    db = plyvel.DB(str(folder))
+    db.delete(b"d" + be(1) + b"c2-199")  # message (2, 200)'s record
+    db.close()
+
+    store = await LevelDBMessageStore.open(folder)
+    try:
+        assert (await store.survey()).problems == []
+        assert store.damage() is None
+        checked = await store.verify_receipts(pause=no_pause)
+        assert checked == 400 + 199
+        damage = store.damage()
+        assert damage is not None
+        assert "(2, 200)" in damage
+    finally:
+        await store.close()

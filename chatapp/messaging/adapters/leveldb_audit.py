@@ -154,13 +154,13 @@ def _scan_messages(db: Any, found: Audit) -> None:
                 continue
             found.messages += 1
             found.user_ids.add(message.sender_id)
-            if not _receipt_names(db, message.sender_id, message.client_msg_id, key):
+            if not receipt_names(db, message.sender_id, message.client_msg_id, key):
                 found.unreceipted.append(
                     Unreceipted(channel_id, message_id, message.sender_id, message.client_msg_id)
                 )
 
 
-def _receipt_names(db: Any, sender_id: int, client_msg_id: str, message_key: bytes) -> bool:
+def receipt_names(db: Any, sender_id: int, client_msg_id: str, message_key: bytes) -> bool:
     """Whether the message's idempotency record names it and the sender's entry points back."""
     receipt = db.get(
         DEDUP + U64.pack(sender_id) + client_msg_id.encode("ascii", errors="replace"),

@@ -12,9 +12,9 @@ from __future__ import annotations
 import asyncio
 import functools
 import pathlib
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, Final
 
 import structlog
 
@@ -38,6 +38,7 @@ from chatapp.messaging.adapters.leveldb_pages import (
 )
 from chatapp.messaging.adapters.leveldb_reader import LevelDBReader
 from chatapp.messaging.adapters.leveldb_survey import Survey, survey
+from chatapp.messaging.adapters.leveldb_verify import verify_piece
 from chatapp.messaging.adapters.leveldb_watermark import (
     UNKNOWN,
     Watermark,
@@ -61,6 +62,11 @@ from chatapp.messaging.models import (
 from chatapp.messaging.store import MessageStoreError
 
 __all__ = ["MAX_BATCH_SENDS", "LevelDBMessageStore"]
+
+# Between two pieces of the background check of every message: with pieces of
+# 512, a million messages take a few minutes and leave the loop and the disk to
+# the users.
+VERIFY_PAUSE_S: Final = 0.05
 
 _log = structlog.get_logger(__name__)
 
@@ -134,6 +140,29 @@ class LevelDBMessageStore:
         self._ensure_open()
         check = functools.partial(survey, watermark=self._watermark)
         return await self._reader.off_loop(check)
+
+    async def verify_receipts(
+        self, *, pause: Callable[[float], Awaitable[None]] = asyncio.sleep
+    ) -> int:
+        """Check every message's idempotency record (see `leveldb_verify`); how many were.
+
+        Damage found is reported as a failed read's would be (`damage`), and
+        the walk stops there.
+        """
+        cursor: bytes | None = None
+        checked = 0
+        while True:
+            self._ensure_open()
+            cursor, count, problem = await self._reader.off_loop(
+                functools.partial(verify_piece, after=cursor)
+            )
+            checked += count
+            if problem is not None:
+                self._database.report_damage(problem)
+                return checked
+            if cursor is None:
+                return checked
+            await pause(VERIFY_PAUSE_S)
 
     @property
     def batches_written(self) -> int:
