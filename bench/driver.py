@@ -3,7 +3,10 @@
 Every scenario gets a server process of its own on a fresh data folder and a
 generator process of its own. Before each of A to D the same generator job
 runs against the echo relay (`bench.echo_server`), which measures the
-generator's own ceiling under the same conditions.
+generator's own ceiling under the same conditions. With `--mode cluster` or
+`both`, A, B, C and E also run, right after the embedded server's turn,
+against three nodes on PostgreSQL and Redis (`bench.cluster`), with the same
+generator job spread over the nodes.
 """
 
 from __future__ import annotations
@@ -21,19 +24,22 @@ from pathlib import Path
 from typing import Any
 
 from bench import machine, procstat
+from bench.cluster_runs import choose_mode, open_services, run_on_cluster, start_shared
 from bench.coldstart import measure_cold_start
+from bench.jobs import CLUSTER_SCENARIOS, JOB_MARGIN_SECONDS, job
 from bench.processes import ROOT, Placement, pin_self_to_client_side, raise_open_files_limit
 from bench.report import render_report
 from bench.session import Bench
 from bench.sizes import Sizes
-from bench.targets import TARGETS
+from bench.targets import judge_all, problems
 
 RESULTS = ROOT / "bench" / "results"
 DOCS_REPORT = ROOT / "docs" / "benchmarks.md"
 ALL_SCENARIOS = "ABCDEF"
 ECHO_COMPARED = "ABCD"
-# Beyond its own sizes, every generator job gets this long before it is stopped.
-JOB_MARGIN_SECONDS = 180.0
+MODES = ("embedded", "cluster", "both")
+# The report docs/benchmarks.md holds both modes side by side: only a run of both replaces it.
+CANONICAL_MODE = "both"
 # Before each part, wait (this long at most) for other programs to leave the CPUs idle.
 QUIET_WAIT_SECONDS = 5.0
 QUIET_BELOW_CPUS = 0.2
@@ -45,6 +51,19 @@ def _parser() -> argparse.ArgumentParser:
         description="Benchmark the chat server over real WebSockets (see docs/benchmarks.md).",
     )
     parser.add_argument("--quick", action="store_true", help="tiny sizes: seconds, for CI")
+    parser.add_argument(
+        "--mode",
+        choices=MODES,
+        help="the embedded server, a three-node cluster (A, B, C, E), or both "
+        "(default: embedded; with --quick, both where PostgreSQL and Redis can be reached)",
+    )
+    parser.add_argument(
+        "--cluster-placement",
+        choices=("spread", "pinned"),
+        default="spread",
+        help="the cluster's nodes and Redis on every CPU (default), or on the server's CPU "
+        "only; the generator keeps its own CPU either way",
+    )
     parser.add_argument(
         "--scenarios", default=ALL_SCENARIOS, help="which to run, e.g. A,B (default: all)"
     )
@@ -97,9 +116,18 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as exc:
         print(f"bench: {exc}", file=sys.stderr)
         return 2
-    canonical = not (
-        args.quick or args.size or args.profile or args.baseline or args.no_ceiling
-    ) and scenarios == list(ALL_SCENARIOS)
+    mode, cluster_skipped = choose_mode(args.mode, quick=args.quick)
+    if mode is None:
+        print(f"bench: {cluster_skipped}", file=sys.stderr)
+        return 1
+    if cluster_skipped:
+        print(f"bench: {cluster_skipped}", file=sys.stderr)
+    canonical = (
+        not (args.quick or args.size or args.profile or args.baseline or args.no_ceiling)
+        and scenarios == list(ALL_SCENARIOS)
+        and mode == CANONICAL_MODE
+        and args.cluster_placement == "spread"
+    )
     json_path, markdown_path = _outputs(args, canonical)
 
     placement = Placement.for_this_machine()
@@ -129,45 +157,87 @@ def main(argv: list[str] | None = None) -> int:
             "load_average_at_start": list(os.getloadavg()),
             "sizes": sizes.as_dict(),
             "baseline": str(args.baseline) if args.baseline else None,
+            "mode": mode,
+            "cluster": {"skipped": cluster_skipped} if cluster_skipped else None,
         },
         "scenarios": {},
+        "cluster": {},
         "ceiling": {},
         "baseline": {},
         "errors": {},
     }
+    embedded = mode in ("embedded", "both")
+    clustered = [letter for letter in scenarios if letter in CLUSTER_SCENARIOS]
+    services = None
+    if mode in ("cluster", "both") and clustered:
+        services = open_services(results, work_dir, placement, args.cluster_placement)
+    shared_cluster = None
+    if services is not None and args.quick:
+        # CI's minute: the quick run's scenarios share one cluster (their users differ).
+        shared_cluster = start_shared(results, current, services, args.cluster_placement)
+        if shared_cluster is None:
+            services = None
     # CI's quick run does not wait: its numbers mean nothing anyway.
     quiet_wait = 0.0 if args.quick else QUIET_WAIT_SECONDS
-    for letter in scenarios:
-        _progress(f"scenario {letter}")
-        if letter in ECHO_COMPARED and not args.no_ceiling:
-            _attempt(
-                results,
-                f"{letter} (echo)",
-                results["ceiling"],
-                letter,
-                functools.partial(_run, current, letter, "echo", sizes),
-                quiet_wait,
-            )
-        _attempt(
-            results,
-            letter,
-            results["scenarios"],
-            letter,
-            functools.partial(_run, current, letter, "chat", sizes),
-            quiet_wait,
-        )
-        if baseline is not None:
-            _attempt(
-                results,
-                f"{letter} (baseline)",
-                results["baseline"],
-                letter,
-                functools.partial(_run, baseline, letter, "chat", sizes),
-                quiet_wait,
-            )
+    try:
+        for letter in scenarios:
+            if not embedded and letter not in clustered:
+                continue
+            _progress(f"scenario {letter}")
+            if letter in ECHO_COMPARED and not args.no_ceiling:
+                _attempt(
+                    results,
+                    f"{letter} (echo)",
+                    results["ceiling"],
+                    letter,
+                    functools.partial(_run, current, letter, "echo", sizes),
+                    quiet_wait,
+                )
+            if embedded:
+                _attempt(
+                    results,
+                    letter,
+                    results["scenarios"],
+                    letter,
+                    functools.partial(_run, current, letter, "chat", sizes),
+                    quiet_wait,
+                )
+            if services is not None and letter in clustered:
+                _attempt(
+                    results,
+                    f"{letter} (cluster)",
+                    results["cluster"],
+                    letter,
+                    functools.partial(
+                        run_on_cluster,
+                        current,
+                        services,
+                        letter,
+                        sizes,
+                        args.cluster_placement,
+                        shared_cluster,
+                    ),
+                    quiet_wait,
+                )
+            if baseline is not None and embedded:
+                _attempt(
+                    results,
+                    f"{letter} (baseline)",
+                    results["baseline"],
+                    letter,
+                    functools.partial(_run, baseline, letter, "chat", sizes),
+                    quiet_wait,
+                )
+    finally:
+        try:
+            if shared_cluster is not None:
+                shared_cluster.stop()
+        finally:
+            if services is not None:
+                services.close()
     results["meta"]["seconds"] = round(time.monotonic() - started, 1)
-    results["targets"] = _judge(results["scenarios"], sizes)
-    results["problems"] = _problems(results["scenarios"])
+    results["targets"] = judge_all(results, sizes.as_dict())
+    results["problems"] = problems(results)
 
     json_path.parent.mkdir(parents=True, exist_ok=True)
     json_path.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
@@ -217,59 +287,13 @@ def _outputs(args: argparse.Namespace, canonical: bool) -> tuple[Path, Path]:
 def _run(bench: Bench, letter: str, kind: str, sizes: Sizes) -> dict[str, Any]:
     if letter == "F":
         return measure_cold_start(bench, sizes.cold_messages, sizes.cold_repeats, RESULTS / "cache")
-    scenario, params, seconds = _job(letter, sizes)
+    scenario, params, seconds = job(letter, sizes)
     if letter == "D" and kind == "echo":
         # The relay is measured for its connect rate and memory; its idle CPU says nothing.
         params["idle_seconds"] = min(1.0, sizes.idle_seconds)
     return bench.drive(
         f"{letter}-{kind}", kind, scenario, params, timeout=seconds + JOB_MARGIN_SECONDS
     )
-
-
-def _job(letter: str, s: Sizes) -> tuple[str, dict[str, Any], float]:
-    """The generator scenario, its parameters, and the seconds its phases take."""
-    common = {"warmup_seconds": s.warmup_seconds, "text_chars": s.text_chars}
-    if letter == "A":
-        params = {"users": s.pair_users, "rates": s.rates, "seconds": s.latency_seconds, **common}
-        return "latency", params, len(s.rates) * (s.latency_seconds + s.warmup_seconds + 5)
-    if letter == "B":
-        params = {
-            "users": s.pair_users,
-            "window": s.window,
-            "seconds": s.throughput_seconds,
-            **common,
-        }
-        return "throughput", params, s.throughput_seconds + s.warmup_seconds + 10
-    if letter == "C":
-        params = {
-            "members": s.group_members,
-            "senders": s.group_senders,
-            "rate": s.group_rate,
-            "seconds": s.group_seconds,
-            "window": s.group_window,
-            "max_seconds": s.group_seconds / 2,
-            **common,
-        }
-        return "fanout", params, 1.5 * s.group_seconds + s.warmup_seconds + 10
-    if letter == "D":
-        params = {
-            "users": s.idle_users,
-            "steps": s.idle_steps,
-            "idle_seconds": s.idle_seconds,
-            "settle_seconds": s.idle_settle_seconds,
-        }
-        return "connections", params, len(s.idle_steps) * (s.idle_seconds + 2) + 120
-    if letter == "E":
-        params = {
-            "users": s.storm_users,
-            "devices": s.storm_devices,
-            "rate": s.storm_rate,
-            "before_seconds": s.storm_seconds,
-            "after_seconds": s.storm_seconds,
-            "text_chars": s.text_chars,
-        }
-        return "reconnect", params, 90.0
-    raise ValueError(f"no generator job for scenario {letter}")
 
 
 def _attempt(
@@ -291,38 +315,6 @@ def _attempt(
         _progress(f"  {name}: failed: {exc}")
         return
     _progress(f"  {name}: {time.monotonic() - began:.0f} s")
-
-
-def _judge(scenarios: dict[str, Any], sizes: Sizes) -> list[dict[str, Any]]:
-    values = sizes.as_dict()
-    rows = []
-    for target in TARGETS:
-        name, _, wanted = target.sizes.partition("=")
-        actual = values[name]
-        largest = max(actual) if isinstance(actual, list) else actual
-        rows.append(target.judge(scenarios.get(target.scenario), float(largest) == float(wanted)))
-    return rows
-
-
-def _problems(scenarios: dict[str, Any]) -> list[str]:
-    """Correctness, which no target trades away: nothing lost or twice, every send answered."""
-    found = []
-    for letter, result in scenarios.items():
-        for label, phase in _phases(letter, result):
-            for key in ("lost", "duplicated", "unacknowledged"):
-                if phase.get(key):
-                    found.append(f"{letter} {label}: {phase[key]} {key}")
-    return found
-
-
-def _phases(letter: str, result: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
-    if letter == "A":
-        return [(f"at {phase['offered_rate']:g} msg/s", phase) for phase in result["rates"]]
-    if letter == "C":
-        return [("fixed rate", result["fixed_rate"]), ("fastest", result["as_fast_as_acks_allow"])]
-    if letter in "BE":
-        return [("", result)]
-    return []
 
 
 def _progress(text: str) -> None:

@@ -9,7 +9,16 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-LIBRARIES = ("aiohttp", "plyvel", "pydantic", "uvloop", "msgpack", "structlog")
+LIBRARIES = (
+    "aiohttp",
+    "plyvel",
+    "pydantic",
+    "uvloop",
+    "msgpack",
+    "structlog",
+    "asyncpg",
+    "redis",
+)
 
 
 def describe(root: Path) -> dict[str, Any]:

@@ -64,7 +64,7 @@ def raise_open_files_limit() -> int:
     return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
 
 
-def _pinned_to(cpus: frozenset[int] | None) -> Callable[[], None] | None:
+def pinned_to(cpus: frozenset[int] | None) -> Callable[[], None] | None:
     if cpus is None:
         return None
     chosen = set(cpus)
@@ -157,6 +157,10 @@ class ServerUnderTest:
             raise RuntimeError("not started")
         return self.process.pid
 
+    def target(self) -> dict[str, Any]:
+        """Where the generator points, in its job file (`bench.loadgen.backend.Target`)."""
+        return {"kind": self.kind, "urls": [self.url], "ws_urls": [self.ws_url], "pids": [self.pid]}
+
     def start(self, *, ready_timeout: float = 60.0) -> Self:
         """Start the process and wait for `/readyz`; `ready_after` is the seconds it took."""
         source = self._source if self.kind == "chat" else None
@@ -177,7 +181,7 @@ class ServerUnderTest:
                 cwd=self.data_dir.parent,
                 stdout=log,
                 stderr=subprocess.STDOUT,
-                preexec_fn=_pinned_to(self._placement.server_cpus),
+                preexec_fn=pinned_to(self._placement.server_cpus),
             )
         try:
             wait_ready(self.url, self.process, ready_timeout)
@@ -229,7 +233,7 @@ def run_client_side(
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 timeout=timeout,
-                preexec_fn=_pinned_to(placement.client_cpus),
+                preexec_fn=pinned_to(placement.client_cpus),
                 check=False,
             )
         except subprocess.TimeoutExpired:
@@ -256,7 +260,7 @@ def run_in_parallel(jobs: Sequence[tuple[str, Sequence[str], Path]], *, timeout:
                     cwd=ROOT,
                     stdout=log,
                     stderr=subprocess.STDOUT,
-                    preexec_fn=_pinned_to(frozenset({cpus[index % len(cpus)]})),
+                    preexec_fn=pinned_to(frozenset({cpus[index % len(cpus)]})),
                 )
             running.append((process, log_path))
         for process, log_path in running:

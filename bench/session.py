@@ -7,10 +7,19 @@ import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from bench.processes import Placement, ServerUnderTest, run_client_side
 from bench.profiling import Profiler
+
+if TYPE_CHECKING:
+    from bench.cluster import ClusterServices, ClusterUnderTest
+
+
+class Driven(Protocol):
+    """What the generator is pointed at: one server, or a cluster's nodes."""
+
+    def target(self) -> dict[str, Any]: ...
 
 
 @dataclass
@@ -63,26 +72,65 @@ class Bench:
             result["profile"] = profile
         return result
 
+    def drive_cluster(
+        self,
+        name: str,
+        services: ClusterServices,
+        scenario: str,
+        params: dict[str, Any],
+        *,
+        timeout: float,
+        placement: Placement,
+        running: ClusterUnderTest | None = None,
+    ) -> dict[str, Any]:
+        """Fresh nodes on a fresh schema and cluster name, the generator's `scenario` against
+        them; `placement` says where the nodes run (the generator stays on the client side).
+
+        `running` is a cluster started already, which is left running (`--quick` shares
+        one between its scenarios, to stay within CI's minute).
+        """
+        from bench.cluster import ClusterUnderTest
+
+        folder = self.folder(name)
+        cluster = running or ClusterUnderTest(services, folder, placement, source=self.source)
+        if running is None:
+            cluster.start()
+        profilers = []
+        if self.profile_dir is not None:
+            profilers = [
+                Profiler(pid, self.profile_dir, f"{name}-{self.label}-n{index + 1}")
+                for index, pid in enumerate(cluster.pids)
+            ]
+        try:
+            result = self.generate(folder, cluster, scenario, params, timeout=timeout)
+        finally:
+            profiles = [profiler.stop() for profiler in profilers]
+            exit_codes = cluster.stop() if running is None else [None] * len(cluster.nodes)
+        result["server"] = {
+            "nodes": [
+                {
+                    "ready_seconds": round(node.ready_after, 3),
+                    "exit_code": code,
+                    **log_findings(node.log_path),
+                }
+                for node, code in zip(cluster.nodes, exit_codes, strict=True)
+            ],
+        }
+        if profiles:
+            result["profile"] = {"nodes": profiles}
+        return result
+
     def generate(
         self,
         folder: Path,
-        server: ServerUnderTest,
+        server: Driven,
         scenario: str,
         params: dict[str, Any],
         *,
         timeout: float,
     ) -> dict[str, Any]:
-        """Run the generator process against a server that is already up."""
-        job = {
-            "scenario": scenario,
-            "target": {
-                "kind": server.kind,
-                "url": server.url,
-                "ws_url": server.ws_url,
-                "pid": server.pid,
-            },
-            "params": params,
-        }
+        """Run the generator process against a server (or a cluster) that is already up."""
+        job = {"scenario": scenario, "target": server.target(), "params": params}
         job_path, result_path = folder / f"{scenario}.job.json", folder / f"{scenario}.result.json"
         job_path.write_text(json.dumps(job, indent=2))
         started = time.monotonic()

@@ -36,6 +36,9 @@ class Sizes:
     cold_repeats: int = 3
     warmup_seconds: float = 1.0
     text_chars: int = 64
+    stats_settle_seconds: float = 10.5
+    """B and C on the cluster: the wait for PostgreSQL's counters around the measured stretch
+    (PostgreSQL publishes an idle backend's counters up to 10 s late)."""
 
     @classmethod
     def quick(cls) -> Sizes:
@@ -62,6 +65,7 @@ class Sizes:
             cold_messages=10_000,
             cold_repeats=1,
             warmup_seconds=0.2,
+            stats_settle_seconds=0.0,
         )
 
     def with_overrides(self, overrides: dict[str, Any]) -> Sizes:

@@ -44,6 +44,13 @@ def _fanout(key: str) -> Callable[[Results], float | None]:
     return read
 
 
+def _acked_and_delivered(results: Results) -> float | None:
+    acked, delivered = results.get("acked_per_s"), results.get("delivered_per_s")
+    if acked is None or delivered is None:
+        return None
+    return float(min(acked, delivered))
+
+
 @dataclass(frozen=True)
 class Target:
     scenario: str
@@ -54,10 +61,13 @@ class Target:
     read: Callable[[Results], float | None]
     sizes: str
     """The sizes the target is stated for; a run at other sizes is not judged."""
+    mode: str = "embedded"
+    """Which server it is stated for: "embedded" (one process) or "cluster" (three nodes)."""
 
     def judge(self, results: Results | None, sizes_match: bool) -> dict[str, Any]:
         value = None if results is None else self.read(results)
         row: dict[str, Any] = {
+            "mode": self.mode,
             "scenario": self.scenario,
             "what": self.what,
             "target": f"{'≥' if self.higher_is_better else '≤'} {self.threshold:,g} {self.unit}",
@@ -132,4 +142,65 @@ TARGETS = [
         lambda r: (r.get("seeded") or {}).get("median_seconds"),
         "cold_messages=1000000",
     ),
+    Target(
+        "A",
+        "p99 latency at 200 msg/s, across three nodes",
+        10,
+        "ms",
+        False,
+        _latency_p99(200.0),
+        "pair_users=100",
+        mode="cluster",
+    ),
+    Target(
+        "B",
+        "acknowledged and delivered msg/s, three nodes",
+        5_000,
+        "msg/s",
+        True,
+        _acked_and_delivered,
+        "pair_users=100",
+        mode="cluster",
+    ),
 ]
+
+SECTIONS = {"embedded": "scenarios", "cluster": "cluster"}
+"""Where each mode's results are kept in a run's JSON."""
+
+
+def judge_all(results: Results, sizes: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every target against the run's results; those of a mode that did not run are left out."""
+    rows = []
+    for target in TARGETS:
+        section = results.get(SECTIONS[target.mode])
+        if target.mode != "embedded" and not section:
+            continue
+        name, _, wanted = target.sizes.partition("=")
+        actual = sizes[name]
+        largest = max(actual) if isinstance(actual, list) else actual
+        found = (section or {}).get(target.scenario)
+        rows.append(target.judge(found, float(largest) == float(wanted)))
+    return rows
+
+
+def problems(results: Results) -> list[str]:
+    """Correctness, which no target trades away: nothing lost or twice, every send answered."""
+    found = []
+    for mode, section in SECTIONS.items():
+        label = "" if mode == "embedded" else f" ({mode})"
+        for letter, result in (results.get(section) or {}).items():
+            for phase_label, phase in _phases(letter, result):
+                for key in ("lost", "duplicated", "unacknowledged"):
+                    if phase.get(key):
+                        found.append(f"{letter}{label} {phase_label}: {phase[key]} {key}")
+    return found
+
+
+def _phases(letter: str, result: Results) -> list[tuple[str, Results]]:
+    if letter == "A":
+        return [(f"at {phase['offered_rate']:g} msg/s", phase) for phase in result["rates"]]
+    if letter == "C":
+        return [("fixed rate", result["fixed_rate"]), ("fastest", result["as_fast_as_acks_allow"])]
+    if letter in "BE":
+        return [("", result)]
+    return []

@@ -6,7 +6,7 @@ import asyncio
 import itertools
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import aiohttp
 
@@ -23,12 +23,35 @@ SETUP_CONCURRENCY = 32
 
 @dataclass(frozen=True)
 class Target:
-    """Where the generator points: `kind` is "chat" or "echo"; `pid` is the server's process."""
+    """Where the generator points: `kind` is "chat" or "echo"; one entry per node.
+
+    Link `i` connects to node `i % nodes`, and the backend's HTTP calls go
+    to the nodes in turn, so a cluster's connections and writes are spread
+    evenly and a pair's two users sit on different nodes. `services` says
+    where a cluster's PostgreSQL and Redis are, for their counters (see
+    `bench.loadgen.services`); None for one process.
+    """
 
     kind: str
-    url: str
-    ws_url: str
-    pid: int
+    urls: list[str]
+    ws_urls: list[str]
+    pids: list[int]
+    services: dict[str, Any] | None = None
+
+    @property
+    def nodes(self) -> int:
+        return len(self.ws_urls)
+
+    @property
+    def pid(self) -> int:
+        """The first node's process (the only one, except in cluster mode)."""
+        return self.pids[0]
+
+    def node_for(self, link_index: int) -> int:
+        return link_index % self.nodes
+
+    def ws_url_for(self, node: int) -> str:
+        return self.ws_urls[node % self.nodes]
 
 
 @dataclass
@@ -73,16 +96,16 @@ async def bounded(call: Callable[[A], Awaitable[T]], items: Sequence[A], limit: 
 
 
 class ChatBackend:
-    """The real thing, through the project's HTTP client."""
+    """The real thing, through the project's HTTP client; each call goes to the next node."""
 
-    def __init__(self, url: str) -> None:
-        self._url = url
+    def __init__(self, urls: Sequence[str]) -> None:
+        self._urls = itertools.cycle(urls)
         self._session = aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(limit=SETUP_CONCURRENCY)
         )
 
     def _client(self, token: str | None = None) -> ChatClient:
-        return ChatClient(self._url, token=token, session=self._session)
+        return ChatClient(next(self._urls), token=token, session=self._session)
 
     async def accounts(self, count: int, prefix: str) -> list[Account]:
         async def make(index: int) -> Account:
@@ -154,7 +177,7 @@ class EchoBackend:
 
 def backend_for(target: Target) -> Backend:
     if target.kind == "chat":
-        return ChatBackend(target.url)
+        return ChatBackend(target.urls)
     if target.kind == "echo":
         return EchoBackend()
     raise ValueError(f"unknown target kind {target.kind!r}")

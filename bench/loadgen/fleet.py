@@ -9,10 +9,12 @@ import os
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import aiohttp
 
 from bench import procstat
+from bench.loadgen.backend import Target
 from bench.loadgen.ledger import Ledger
 from bench.loadgen.link import Link, LinkFailed
 
@@ -27,21 +29,34 @@ def new_session() -> aiohttp.ClientSession:
     return aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0, force_close=False))
 
 
+async def open_on_node(
+    link: Link,
+    session: aiohttp.ClientSession,
+    target: Target,
+    node: int,
+    *,
+    last_seq: int | None = None,
+) -> None:
+    """Open `link` on one of the target's nodes, and remember which (cluster only)."""
+    await link.open(session, target.ws_url_for(node), last_seq=last_seq)
+    link.node = node % target.nodes if target.nodes > 1 else None
+
+
 async def connect_all(
     links: Sequence[Link],
     session: aiohttp.ClientSession,
-    ws_url: str,
+    target: Target,
     *,
     concurrency: int = CONNECT_CONCURRENCY,
 ) -> list[str]:
-    """Open every link (hello without last_seq); the failures, as text."""
+    """Open every link (hello without last_seq), link `i` on node `i % nodes`; the failures."""
     gate = asyncio.Semaphore(concurrency)
     failures: list[str] = []
 
     async def one(link: Link) -> None:
         async with gate:
             try:
-                await link.open(session, ws_url)
+                await open_on_node(link, session, target, target.node_for(link.index))
             except LinkFailed as exc:
                 failures.append(str(exc))
 
@@ -176,29 +191,40 @@ async def drain(ledger: Ledger, grace: float) -> float:
 class CpuWindow:
     """CPU used by the server, by the generator itself, and by anything else, over a stretch.
 
-    `other_cpu` is the machine's busy time less the server's and the
-    generator's: other processes (or the kernel's network work) competing.
+    Against a cluster, `server_cpu` is the nodes' together (in cores) and
+    `node_cpu` each node's. `other_cpu` is the machine's busy time less the
+    server's and the generator's: other processes (or the kernel's network
+    work) competing; `bench.loadgen.services` takes the cluster's own
+    PostgreSQL and Redis out of it where it can tell theirs apart.
     """
 
-    server_pid: int
+    target: Target
 
     def __post_init__(self) -> None:
-        self._server = procstat.sample(self.server_pid)
+        self._servers = [procstat.sample(pid) for pid in self.target.pids]
         self._own = procstat.sample(os.getpid())
         self._machine = procstat.machine_busy_seconds()
 
-    def finish(self) -> dict[str, float | int]:
-        server = procstat.sample(self.server_pid)
+    def finish(self) -> dict[str, Any]:
+        servers = [procstat.sample(pid) for pid in self.target.pids]
         own = procstat.sample(os.getpid())
         machine = procstat.machine_busy_seconds()
-        seconds = server.at - self._server.at
-        server_cpu = procstat.cpu_share(self._server, server)
+        seconds = servers[0].at - self._servers[0].at
+        shares = [
+            procstat.cpu_share(before, after)
+            for before, after in zip(self._servers, servers, strict=True)
+        ]
+        server_cpu = sum(shares)
         own_cpu = procstat.cpu_share(self._own, own)
         machine_cpu = (machine - self._machine) / seconds if seconds > 0 else 0.0
-        return {
+        usage: dict[str, Any] = {
             "seconds": round(seconds, 3),
             "server_cpu": round(server_cpu, 3),
             "generator_cpu": round(own_cpu, 3),
             "other_cpu": round(max(0.0, machine_cpu - server_cpu - own_cpu), 3),
-            "server_rss_mib": round(server.rss_bytes / 2**20, 1),
+            "server_rss_mib": round(sum(sample.rss_bytes for sample in servers) / 2**20, 1),
         }
+        if len(servers) > 1:
+            usage["node_cpu"] = [round(share, 3) for share in shares]
+            usage["node_rss_mib"] = [round(sample.rss_bytes / 2**20, 1) for sample in servers]
+        return usage

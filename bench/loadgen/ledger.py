@@ -38,6 +38,9 @@ class Ledger:
 
     `recipients` maps a channel to the indices of the connections that should
     receive its messages (the sending connection is skipped: it gets `ack`).
+    Against a cluster, each send and receipt names the node of its
+    connection: a delivery whose sender sat on another node crossed the
+    cluster (through Redis), and is counted and timed apart as well.
     """
 
     recipients: Mapping[int, Sequence[int]] = field(default_factory=dict)
@@ -50,6 +53,11 @@ class Ledger:
     """Connection index -> messages it received as `message` frames."""
     ack_latency_ns: list[int] = field(default_factory=list)
     delivery_latency_ns: list[int] = field(default_factory=list)
+    sent_from: dict[str, int] = field(default_factory=dict)
+    """client_msg_id -> the node its sender's connection was on (cluster only)."""
+    cross_node_latency_ns: list[int] = field(default_factory=list)
+    cross_node_deliveries: int = 0
+    same_node_deliveries: int = 0
     acks: int = 0
     owed: int = 0
     """Deliveries owed for the acknowledged messages."""
@@ -61,8 +69,10 @@ class Ledger:
     last_ack_ns: int = 0
     last_delivery_ns: int = 0
 
-    def on_send(self, client_msg_id: str, now_ns: int) -> None:
+    def on_send(self, client_msg_id: str, now_ns: int, node: int | None = None) -> None:
         self.sent[client_msg_id] = now_ns
+        if node is not None:
+            self.sent_from[client_msg_id] = node
         if not self.first_send_ns:
             self.first_send_ns = now_ns
 
@@ -81,7 +91,9 @@ class Ledger:
         if started >= self.measure_from_ns:
             self.ack_latency_ns.append(now_ns - started)
 
-    def on_message(self, link_index: int, message: Mapping[str, Any], now_ns: int) -> None:
+    def on_message(
+        self, link_index: int, message: Mapping[str, Any], now_ns: int, node: int | None = None
+    ) -> None:
         key = (message["channel_id"], message["message_id"])
         seen = self.received.get(link_index)
         if seen is None:
@@ -93,8 +105,21 @@ class Ledger:
         self.deliveries += 1
         self.last_delivery_ns = now_ns
         started = sent_at(message["text"])
+        latency = None
         if started is not None and started >= self.measure_from_ns:
-            self.delivery_latency_ns.append(now_ns - started)
+            latency = now_ns - started
+            self.delivery_latency_ns.append(latency)
+        if node is None:
+            return
+        sender_node = self.sent_from.get(message.get("client_msg_id", ""))
+        if sender_node is None:
+            return
+        if sender_node == node:
+            self.same_node_deliveries += 1
+            return
+        self.cross_node_deliveries += 1
+        if latency is not None:
+            self.cross_node_latency_ns.append(latency)
 
     def on_refusal(self, code: str) -> None:
         self.refusals[code] += 1
@@ -158,4 +183,18 @@ def summarise(ledger: Ledger) -> dict[str, Any]:
         else 0.0,
         "ack_latency_ms": percentiles_ms(ledger.ack_latency_ns),
         "delivery_latency_ms": percentiles_ms(ledger.delivery_latency_ns),
+        **_cross_node(ledger),
+    }
+
+
+def _cross_node(ledger: Ledger) -> dict[str, Any]:
+    """Against a cluster: deliveries whose sender was on another node, and their latency."""
+    if not ledger.sent_from:
+        return {}
+    return {
+        "cross_node": {
+            "delivered": ledger.cross_node_deliveries,
+            "same_node_delivered": ledger.same_node_deliveries,
+            "latency_ms": percentiles_ms(ledger.cross_node_latency_ns),
+        }
     }

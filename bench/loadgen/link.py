@@ -25,7 +25,9 @@ class Link:
 
     `ledger` may be swapped between phases; the reader always uses the current
     one. `window`, when set, is released by each `ack` or refused send, so a
-    sender can keep a bounded number of sends unacknowledged.
+    sender can keep a bounded number of sends unacknowledged. `node` is the
+    cluster node the link is open on (None against one process), so that the
+    ledger can tell deliveries that crossed nodes from those that did not.
     """
 
     def __init__(self, index: int, user_id: int, token: str, ledger: Ledger) -> None:
@@ -34,6 +36,7 @@ class Link:
         self.token = token
         self.ledger = ledger
         self.window: asyncio.Semaphore | None = None
+        self.node: int | None = None
         self.socket: aiohttp.ClientWebSocketResponse | None = None
         self.last_seq = 0
         self.heartbeat_interval = 5.0
@@ -79,7 +82,7 @@ class Link:
             return
         self._sent += 1
         client_msg_id = f"{self.index}.{self._sent}"
-        self.ledger.on_send(client_msg_id, perf_counter_ns())
+        self.ledger.on_send(client_msg_id, perf_counter_ns(), self.node)
         # Both strings are ASCII without quotes or backslashes, so no escaping is needed.
         await socket.send_str(
             f'{{"type":"send","client_msg_id":"{client_msg_id}",'
@@ -124,7 +127,7 @@ class Link:
                 seq = frame["seq"]
                 if seq > self.last_seq:
                     self.last_seq = seq
-                self.ledger.on_message(self.index, frame["message"], arrived)
+                self.ledger.on_message(self.index, frame["message"], arrived, self.node)
             elif kind == "ack":
                 self.ledger.on_ack(self.index, frame, arrived)
                 if self.window is not None:

@@ -55,7 +55,7 @@ async def run(target: Target, params: Params) -> dict[str, Any]:
         for step in sorted(params.steps):
             batch = links[connected:step]
             began = time.perf_counter()
-            failures = await connect_all(batch, session, target.ws_url)
+            failures = await connect_all(batch, session, target)
             took = time.perf_counter() - began
             connected = step
             if steps == [] and batch:
@@ -63,7 +63,7 @@ async def run(target: Target, params: Params) -> dict[str, Any]:
                 beats.start()
             beats_links_open = sum(1 for link in links[:connected] if link.is_open)
             await asyncio.sleep(params.settle_seconds)
-            cpu = CpuWindow(target.pid)
+            cpu = CpuWindow(target)
             sent_before = beats.sent
             await asyncio.sleep(params.idle_seconds)
             usage = cpu.finish()

@@ -20,6 +20,12 @@ from bench.loadgen.fleet import (
 )
 from bench.loadgen.ledger import Ledger, now_ns, stamped_text, summarise
 from bench.loadgen.link import Link
+from bench.loadgen.services import (
+    PG_STATS_SETTLE_SECONDS,
+    ServiceMeter,
+    probe_for,
+    without_services,
+)
 
 
 @dataclass
@@ -35,6 +41,8 @@ class Params:
     max_seconds: float = 5.0
     grace_seconds: float = 5.0
     text_chars: int = 64
+    stats_settle_seconds: float = PG_STATS_SETTLE_SECONDS
+    """Against a cluster: the wait for PostgreSQL's counters around the fixed-rate phase."""
 
 
 @dataclass
@@ -65,16 +73,24 @@ async def run(target: Target, params: Params) -> dict[str, Any]:
     async def send_windowed(link: Link) -> None:
         await link.send_message(group.channel_id, stamped_text(now_ns(), text))
 
+    probe = await probe_for(target)
     try:
         ledger = group.ledger(measure_from_ns=now_ns() + int(params.warmup_seconds * 1e9))
-        await paced(params.rate, params.warmup_seconds, send_paced)
-        cpu = CpuWindow(target.pid)
+        warm = await paced(params.rate, params.warmup_seconds, send_paced)
+        meter = ServiceMeter(probe, params.stats_settle_seconds) if probe else None
+        if meter is not None:
+            await meter.begin()
+        cpu = CpuWindow(target)
         pacing = await paced(params.rate, params.seconds, send_paced)
         await drain(ledger, params.grace_seconds)
         fixed = {**summarise(ledger), "pacing": pacing.as_dict(), "cpu": cpu.finish()}
+        if meter is not None:
+            # The warm-up's messages are in the ledger too, but were stored before `begin`.
+            fixed["services"] = await meter.end(max(0, ledger.acks - warm.sent))
+            fixed["cpu"] = without_services(fixed["cpu"], fixed["services"])
 
         ledger = group.ledger(measure_from_ns=now_ns())
-        cpu = CpuWindow(target.pid)
+        cpu = CpuWindow(target)
         started = time.perf_counter()
         await windowed(senders, params.window, params.max_seconds, send_windowed)
         await drain(ledger, params.grace_seconds)
@@ -86,8 +102,11 @@ async def run(target: Target, params: Params) -> dict[str, Any]:
             "seconds_with_drain": round(seconds, 3),
         }
     finally:
+        if probe is not None:
+            await probe.close()
         await close_all(group.links, group.session)
     return {
+        "nodes": target.nodes,
         "members": len(group.links),
         "senders": len(senders),
         "connect_failures": group.failures,
@@ -110,5 +129,5 @@ async def _connect_group(target: Target, members: int) -> Group:
         for index, (account, token) in enumerate(zip(accounts, tokens, strict=True))
     ]
     session = new_session()
-    failures = await connect_all(links, session, target.ws_url)
+    failures = await connect_all(links, session, target)
     return Group(channel_id, links, session, failures)

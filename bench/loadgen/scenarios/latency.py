@@ -24,14 +24,19 @@ class Params:
 async def run(target: Target, params: Params) -> dict[str, Any]:
     backend = backend_for(target)
     try:
-        pairs = await connect_pairs(backend, target.ws_url, params.users, "lat")
+        pairs = await connect_pairs(backend, target, params.users, "lat")
     finally:
         await backend.close()
     try:
         phases = [await _at_rate(target, pairs, rate, params) for rate in params.rates]
     finally:
         await close_all(pairs.links, pairs.session)
-    return {"users": len(pairs.links), "connect_failures": pairs.connect_failures, "rates": phases}
+    return {
+        "nodes": target.nodes,
+        "users": len(pairs.links),
+        "connect_failures": pairs.connect_failures,
+        "rates": phases,
+    }
 
 
 async def _at_rate(target: Target, pairs: Pairs, rate: float, params: Params) -> dict[str, Any]:
@@ -46,7 +51,7 @@ async def _at_rate(target: Target, pairs: Pairs, rate: float, params: Params) ->
     # The warm-up's messages are sent, delivered and counted, but give no latency samples.
     ledger = pairs.ledger(measure_from_ns=now_ns() + int(params.warmup_seconds * 1e9))
     await paced(rate, params.warmup_seconds, send)
-    cpu = CpuWindow(target.pid)
+    cpu = CpuWindow(target)
     pacing = await paced(rate, params.seconds, send)
     drained = await drain(ledger, params.grace_seconds)
     usage = cpu.finish()

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import aiohttp
 
-from bench.loadgen.backend import Backend
+from bench.loadgen.backend import Backend, Target
 from bench.loadgen.fleet import connect_all, new_session
 from bench.loadgen.ledger import Ledger
 from bench.loadgen.link import Link
@@ -32,8 +32,12 @@ class Pairs:
         return ledger
 
 
-async def connect_pairs(backend: Backend, ws_url: str, users: int, prefix: str) -> Pairs:
-    """`users` (even) new users, paired 0-1, 2-3, …; each pair's direct channel; one link each."""
+async def connect_pairs(backend: Backend, target: Target, users: int, prefix: str) -> Pairs:
+    """`users` (even) new users, paired 0-1, 2-3, …; each pair's direct channel; one link each.
+
+    Link `i` is on node `i % nodes`, so against a cluster the two sides of a pair are
+    always on different nodes: every delivery crosses the cluster.
+    """
     accounts = await backend.accounts(users - users % 2, prefix)
     channel_of: list[int] = []
     recipients: dict[int, list[int]] = {}
@@ -47,5 +51,5 @@ async def connect_pairs(backend: Backend, ws_url: str, users: int, prefix: str) 
         (token,) = await backend.device_tokens(account, 1)
         links.append(Link(index, account.user_id, token, ledger))
     session = new_session()
-    failures = await connect_all(links, session, ws_url)
+    failures = await connect_all(links, session, target)
     return Pairs(links, channel_of, recipients, session, failures)

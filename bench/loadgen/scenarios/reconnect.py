@@ -25,10 +25,12 @@ from bench.loadgen.fleet import (
     connect_all,
     drain,
     new_session,
+    open_on_node,
     paced,
 )
 from bench.loadgen.ledger import Ledger, now_ns, percentiles_ms, stamped_text, summarise
 from bench.loadgen.link import Link, LinkFailed
+from bench.loadgen.services import probe_for, redis_load
 
 RESYNC_BOUND_SECONDS = 60.0
 
@@ -78,8 +80,16 @@ async def run(target: Target, params: Params) -> dict[str, Any]:
 
     sessions = [new_session() for _ in devices]
     sender_session = new_session()
-    failures = await _connect_each(devices, sessions, target.ws_url)
-    failures += await connect_all(sending, sender_session, target.ws_url)
+    probe = await probe_for(target)
+    before = await probe.snapshot() if probe else None
+    failures = await _connect_each(devices, sessions, target)
+    failures += await connect_all(sending, sender_session, target)
+    connections: dict[str, Any] = {}
+    if probe is not None and before is not None:
+        # What the open connections hold in Redis (presence), and what opening them cost.
+        opened = len(devices) + len(sending)
+        connections = redis_load(before, await probe.snapshot(), opened, private=probe.private)
+        await probe.close()
     text = params.text_chars
 
     async def send(count: int) -> None:
@@ -88,11 +98,11 @@ async def run(target: Target, params: Params) -> dict[str, Any]:
 
     storm: dict[str, Any] = {}
     try:
-        cpu = CpuWindow(target.pid)
+        cpu = CpuWindow(target)
         flow_seconds = params.before_seconds + params.after_seconds + RESYNC_BOUND_SECONDS
         flow = asyncio.create_task(paced(params.rate, flow_seconds, send))
         await asyncio.sleep(params.before_seconds)
-        storm, sessions = await _storm(devices, sessions, target.ws_url)
+        storm, sessions = await _storm(devices, sessions, target)
         await asyncio.sleep(params.after_seconds)
         flow.cancel()
         with contextlib.suppress(asyncio.CancelledError):
@@ -106,6 +116,7 @@ async def run(target: Target, params: Params) -> dict[str, Any]:
             await session.close()
         await close_all(sending, sender_session)
     return {
+        "nodes": target.nodes,
         "users": params.users,
         "devices": len(devices),
         "senders": len(sending),
@@ -115,23 +126,29 @@ async def run(target: Target, params: Params) -> dict[str, Any]:
         **summarise(ledger),
         "cpu": usage,
         "drain_seconds": round(drained, 3),
+        **({"redis_per_connection": connections} if connections else {}),
     }
 
 
 async def _connect_each(
-    links: list[Link], sessions: list[aiohttp.ClientSession], ws_url: str
+    links: list[Link], sessions: list[aiohttp.ClientSession], target: Target
 ) -> list[str]:
     async def one(pair: tuple[Link, aiohttp.ClientSession]) -> list[str]:
-        return await connect_all([pair[0]], pair[1], ws_url)
+        return await connect_all([pair[0]], pair[1], target)
 
     answers = await bounded(one, list(zip(links, sessions, strict=True)), CONNECT_CONCURRENCY)
     return [failure for failures in answers for failure in failures]
 
 
 async def _storm(
-    devices: list[Link], sessions: list[aiohttp.ClientSession], ws_url: str
+    devices: list[Link], sessions: list[aiohttp.ClientSession], target: Target
 ) -> tuple[dict[str, Any], list[aiohttp.ClientSession]]:
-    """Drop every device at once, reconnect them all at once; how long until all are synced."""
+    """Drop every device at once, reconnect them all at once; how long until all are synced.
+
+    Against a cluster each device comes back on the next node, as it would
+    after its node went away: it resyncs from the store on a node that never
+    held it.
+    """
     dropped_at = time.perf_counter()
     await asyncio.gather(*(session.close() for session in sessions))
     # What a device had read before the drop is what it knows: its last_seq.
@@ -142,7 +159,9 @@ async def _storm(
 
     async def come_back(link: Link, session: aiohttp.ClientSession) -> None:
         try:
-            await link.open(session, ws_url, last_seq=link.last_seq)
+            await open_on_node(
+                link, session, target, target.node_for(link.index) + 1, last_seq=link.last_seq
+            )
         except LinkFailed as exc:
             failures.append(str(exc))
             return
