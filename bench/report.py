@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from bench.report_cluster import cluster_sections
 from bench.report_scenarios import scenario_sections
 from bench.report_sections import baseline_section, ceiling_section
 
@@ -21,6 +22,7 @@ def render_report(results: Results) -> str:
         "`python -m bench --quick` runs every scenario at tiny sizes in seconds (for CI; its "
         "numbers mean nothing and it writes `bench/results/quick.*` instead); "
         "`--profile` also samples the server with py-spy (see `bench/results/profiles/`).",
+        *_modes_paragraph(meta),
         "",
         _run_line(meta),
         "",
@@ -34,6 +36,7 @@ def render_report(results: Results) -> str:
         *_problems(results),
         *ceiling_section(results),
         *scenario_sections(results),
+        *cluster_sections(results),
         *baseline_section(results),
         *_method(),
     ]
@@ -64,6 +67,7 @@ def _machine_table(meta: Results) -> list[str]:
         ("pydantic", libraries["pydantic"]),
         ("uvloop", libraries["uvloop"]),
         ("placement", meta["placement"]),
+        *_cluster_rows(meta),
         ("open files per process", f"{meta['open_files_limit']:,}"),
         ("load average at start", load),
         (
@@ -76,10 +80,54 @@ def _machine_table(meta: Results) -> list[str]:
     return ["| machine | |", "| --- | --- |", *(f"| {key} | {value} |" for key, value in rows)]
 
 
+def _modes_paragraph(meta: Results) -> list[str]:
+    cluster = meta.get("cluster") or {}
+    if cluster.get("skipped"):
+        return ["", f"The cluster did not run: {cluster['skipped']}."]
+    if not cluster:
+        return []
+    return [
+        "",
+        "`--mode both` (the run that makes this page) also runs A, B, C and E against three "
+        "`chatapp serve` nodes on PostgreSQL and Redis, with the same generator jobs; a fresh "
+        "schema and cluster name for each scenario. The embedded server's turn and the "
+        "cluster's come one after the other for each scenario, so their ratios are from one "
+        "run on one machine.",
+    ]
+
+
+def _cluster_rows(meta: Results) -> list[tuple[str, str]]:
+    cluster = meta.get("cluster") or {}
+    libraries = meta["machine"]["libraries"]
+    if not cluster or cluster.get("skipped"):
+        return []
+    where = (
+        "the three nodes and Redis on any CPU, the generator and helpers on its own"
+        if cluster.get("placement") == "spread"
+        else "the three nodes and Redis pinned with the server"
+    )
+    return [
+        ("cluster", f"{cluster['nodes']} nodes; {where}"),
+        (
+            "PostgreSQL",
+            f"{cluster.get('postgres_version', '?')}, shared with other programs on this "
+            f"machine; {cluster.get('database', '?')}",
+        ),
+        ("Redis", f"{cluster.get('redis_version', '?')}, {cluster.get('redis', '?')}"),
+        (
+            "asyncpg / redis-py",
+            f"{libraries.get('asyncpg', '?')} / {libraries.get('redis', '?')}",
+        ),
+    ]
+
+
 def _targets_table(results: Results) -> list[str]:
+    both = any(row.get("mode") == "cluster" for row in results["targets"])
     lines = [
-        "| scenario | what | target | measured | verdict |",
-        "| --- | --- | --- | --- | --- |",
+        "| server | scenario | what | target | measured | verdict |"
+        if both
+        else "| scenario | what | target | measured | verdict |",
+        "| --- | --- | --- | --- | --- | --- |" if both else "| --- | --- | --- | --- | --- |",
     ]
     for row in results["targets"]:
         measured = row["measured"]
@@ -87,8 +135,10 @@ def _targets_table(results: Results) -> list[str]:
         verdict = row["verdict"]
         if row.get("met") is True:
             verdict = "**met**"
+        server = ("3 nodes" if row.get("mode") == "cluster" else "embedded") if both else ""
         lines.append(
-            f"| {row['scenario']} | {row['what']} | {row['target']} | {shown} | {verdict} |"
+            ("| " + server + " " if both else "")
+            + f"| {row['scenario']} | {row['what']} | {row['target']} | {shown} | {verdict} |"
         )
     return lines
 
@@ -105,7 +155,10 @@ def _cpu_windows(value: Any) -> list[Results]:
 
 
 def _noise(results: Results) -> list[str]:
-    others = [window["other_cpu"] for window in _cpu_windows(results["scenarios"])]
+    others = [
+        window["other_cpu"]
+        for window in _cpu_windows(results["scenarios"]) + _cpu_windows(results.get("cluster"))
+    ]
     if not others:
         return []
     mean = sum(others) / len(others)
@@ -155,5 +208,15 @@ def _method() -> list[str]:
         "- Before each part the driver waits up to 5 s for the machine to go idle (other "
         "programs below 0.2 CPU); `machine_before` in the JSON says how busy it still was.",
         "- Every loop is bounded in count and time; all traffic is on 127.0.0.1.",
+        "- The cluster (`--mode cluster` or `both`): three `python -m chatapp serve` nodes "
+        "with `CHATAPP_DATABASE_URL`, `CHATAPP_REDIS_URL`, `CHATAPP_NODE_ID` and "
+        "`CHATAPP_CLUSTER_NAME`, at the same test settings, started together on a fresh "
+        "schema of a database the run makes for itself, and a fresh cluster name; afterwards "
+        "the nodes are stopped, the keys deleted and the schema dropped. The generator "
+        "connects link `i` to node `i mod 3` and makes its HTTP calls to the nodes in turn; "
+        "every send and receipt names its connection's node, so deliveries across nodes are "
+        "counted and timed apart. PostgreSQL publishes a backend's counters up to 10 s "
+        "late, so B and C wait 10.5 s before and after their measured stretch on the "
+        "cluster.",
         "",
     ]

@@ -11,34 +11,42 @@ from bench.report_tables import (
     table,
 )
 
+Runs = list[tuple[str, Results]]
+"""The same scenario on each server that ran it: ("embedded" or "3 nodes", its results)."""
+
 
 def scenario_sections(results: Results) -> list[str]:
     scenarios = results["scenarios"]
+    cluster = results.get("cluster") or {}
     ceiling = results["ceiling"]
     lines: list[str] = []
-    for letter, render in (("A", _a), ("B", _b), ("C", _c), ("D", _d), ("E", _e), ("F", _f)):
-        if letter in scenarios:
-            lines += render(scenarios[letter], ceiling.get(letter))
+    for letter in "ABCDEF":
+        if letter in "DF":
+            if letter in scenarios:
+                lines += (_d if letter == "D" else _f)(scenarios[letter], ceiling.get(letter))
+            continue
+        runs = [
+            (name, found[letter]) for name, found in _modes(scenarios, cluster) if letter in found
+        ]
+        if runs:
+            lines += _SIDE_BY_SIDE[letter](runs, bool(cluster))
     return lines
 
 
-def _a(result: Results, echo: Results | None) -> list[str]:
+def _modes(scenarios: Results, cluster: Results) -> list[tuple[str, Results]]:
+    return [("embedded", scenarios), ("3 nodes", cluster)]
+
+
+def _server(name: str, both: bool) -> list[str]:
+    return [name] if both else []
+
+
+def _a(runs: Runs, both: bool) -> list[str]:
     rows = []
-    for phase in result["rates"]:
-        rows.append(
-            [
-                f"{phase['offered_rate']:,.0f}",
-                number(phase["sent"]),
-                number(phase["acked"]),
-                number(phase["delivered"]),
-                number(phase["lost"]),
-                number(phase["duplicated"]),
-                *latencies(phase),
-                number(phase["ack_latency_ms"].get("p99")),
-                *cpu_columns(phase),
-            ]
-        )
+    for name, result in runs:
+        rows += _a_rows(name, result, both)
     header = [
+        *_server("server", both),
         "msg/s offered",
         "sent",
         "acked",
@@ -54,31 +62,48 @@ def _a(result: Results, echo: Results | None) -> list[str]:
         "generator CPU",
         "other CPU",
     ]
+    users = runs[0][1]["users"]
     return [
         "## A, latency",
         "",
-        f"{result['users']} users in {result['users'] // 2} pairs, one device each, both sides "
+        f"{users} users in {users // 2} pairs, one device each, both sides "
         "sending to each other at a fixed total rate, after a warm-up second. Latency: "
-        "send to the partner's receipt of the `message` frame.",
+        "send to the partner's receipt of the `message` frame." + (_SPREAD if both else ""),
         "",
         *table(header, rows),
     ]
 
 
-def _b(result: Results, echo: Results | None) -> list[str]:
-    row = [
-        number(result["senders"]),
-        number(result["window"]),
-        number(result["acked_per_s"]),
-        number(result["delivered_per_s"]),
-        number(result.get("acked_per_server_cpu_second")),
-        *cpu_columns(result),
-        number(result["delivery_latency_ms"].get("p50")),
-        number(result["delivery_latency_ms"].get("p99")),
-        number(result["lost"]),
-        number(result["duplicated"]),
-    ]
+_SPREAD = (
+    " On three nodes, the two users of a pair are on different nodes, so every delivery "
+    "crosses the cluster; server CPU is the three nodes' together (1 = one core)."
+)
+
+
+def _a_rows(name: str, result: Results, both: bool) -> list[list[str]]:
+    rows = []
+    for phase in result["rates"]:
+        rows.append(
+            [
+                *_server(name, both),
+                f"{phase['offered_rate']:,.0f}",
+                number(phase["sent"]),
+                number(phase["acked"]),
+                number(phase["delivered"]),
+                number(phase["lost"]),
+                number(phase["duplicated"]),
+                *latencies(phase),
+                number(phase["ack_latency_ms"].get("p99")),
+                *cpu_columns(phase),
+            ]
+        )
+    return rows
+
+
+def _b(runs: Runs, both: bool) -> list[str]:
+    rows = [_b_row(name, result, both) for name, result in runs]
     header = [
+        *_server("server", both),
         "senders",
         "window",
         "acked msg/s",
@@ -96,34 +121,41 @@ def _b(result: Results, echo: Results | None) -> list[str]:
         "## B, throughput",
         "",
         "The same pairs, each sender keeping at most `window` sends unacknowledged, for a fixed "
-        'time. The server is pinned to one core; "acked per server CPU-second" is what a fully '
-        "busy core would give at this efficiency.",
+        'time. The embedded server is pinned to one core; "acked per server CPU-second" is what '
+        "a fully busy core would give at this efficiency"
+        + (
+            " (on three nodes, per CPU-second of the three nodes together, PostgreSQL and "
+            "Redis not counted: see below)."
+            if both
+            else "."
+        ),
         "",
-        *table(header, [row]),
+        *table(header, rows),
     ]
 
 
-def _c(result: Results, echo: Results | None) -> list[str]:
+def _b_row(name: str, result: Results, both: bool) -> list[str]:
+    return [
+        *_server(name, both),
+        number(result["senders"]),
+        number(result["window"]),
+        number(result["acked_per_s"]),
+        number(result["delivered_per_s"]),
+        number(result.get("acked_per_server_cpu_second")),
+        *cpu_columns(result),
+        number(result["delivery_latency_ms"].get("p50")),
+        number(result["delivery_latency_ms"].get("p99")),
+        number(result["lost"]),
+        number(result["duplicated"]),
+    ]
+
+
+def _c(runs: Runs, both: bool) -> list[str]:
     rows = []
-    for label, key in (
-        ("fixed rate", "fixed_rate"),
-        ("as fast as acks allow", "as_fast_as_acks_allow"),
-    ):
-        phase = result[key]
-        offered = phase.get("offered_rate")
-        rows.append(
-            [
-                label,
-                number(offered) if offered else f"window {phase.get('window')}",
-                number(phase["acked_per_s"]),
-                number(phase["delivered_per_s"]),
-                *latencies(phase),
-                number(phase["lost"]),
-                number(phase["duplicated"]),
-                *cpu_columns(phase),
-            ]
-        )
+    for name, result in runs:
+        rows += _c_rows(name, result, both)
     header = [
+        *_server("server", both),
         "phase",
         "msg/s offered",
         "acked msg/s",
@@ -138,14 +170,40 @@ def _c(result: Results, echo: Results | None) -> list[str]:
         "generator CPU",
         "other CPU",
     ]
+    result = runs[0][1]
     return [
         "## C, group fan-out",
         "",
         f"One group of {result['members']} members, one device each; {result['senders']} of them "
-        "send. Each message is delivered to every other member. Latency is per recipient.",
+        "send. Each message is delivered to every other member. Latency is per recipient."
+        + (" On three nodes, a third of the members are on each node." if both else ""),
         "",
         *table(header, rows),
     ]
+
+
+def _c_rows(name: str, result: Results, both: bool) -> list[list[str]]:
+    rows = []
+    for label, key in (
+        ("fixed rate", "fixed_rate"),
+        ("as fast as acks allow", "as_fast_as_acks_allow"),
+    ):
+        phase = result[key]
+        offered = phase.get("offered_rate")
+        rows.append(
+            [
+                *_server(name, both),
+                label,
+                number(offered) if offered else f"window {phase.get('window')}",
+                number(phase["acked_per_s"]),
+                number(phase["delivered_per_s"]),
+                *latencies(phase),
+                number(phase["lost"]),
+                number(phase["duplicated"]),
+                *cpu_columns(phase),
+            ]
+        )
+    return rows
 
 
 def _d(result: Results, echo: Results | None) -> list[str]:
@@ -193,24 +251,10 @@ def _d(result: Results, echo: Results | None) -> list[str]:
     ]
 
 
-def _e(result: Results, echo: Results | None) -> list[str]:
-    resync = result.get("resync_ms") or {}
-    row = [
-        number(result["devices"]),
-        number(result["offered_rate"]),
-        number(result.get("seconds_until_all_synced")),
-        number(resync.get("p50")),
-        number(resync.get("p99")),
-        number(result.get("resynced")),
-        number(result["sent"]),
-        number(result["acked"]),
-        number(result["delivered"]),
-        number(result["owed"]),
-        number(result["lost"]),
-        number(result["duplicated"]),
-        *cpu_columns(result),
-    ]
+def _e(runs: Runs, both: bool) -> list[str]:
+    rows = [_e_row(name, result, both) for name, result in runs]
     header = [
+        *_server("server", both),
         "devices",
         "msg/s flowing",
         "s until all synced",
@@ -227,6 +271,7 @@ def _e(result: Results, echo: Results | None) -> list[str]:
         "generator CPU",
         "other CPU",
     ]
+    result = runs[0][1]
     return [
         "## E, reconnect storm",
         "",
@@ -235,9 +280,35 @@ def _e(result: Results, echo: Results | None) -> list[str]:
         "direct channels. Every device drops its TCP connection at once (no closing handshake) "
         'and reconnects at once with `hello last_seq`; "until all synced" runs from the drop '
         "to the last `synced`. Owed: deliveries due to the devices for the acknowledged "
-        "messages, across the drop.",
+        "messages, across the drop."
+        + (
+            " On three nodes, every device comes back on the next node, as after its node "
+            "went away, and resyncs from PostgreSQL there."
+            if both
+            else ""
+        ),
         "",
-        *table(header, [row]),
+        *table(header, rows),
+    ]
+
+
+def _e_row(name: str, result: Results, both: bool) -> list[str]:
+    resync = result.get("resync_ms") or {}
+    return [
+        *_server(name, both),
+        number(result["devices"]),
+        number(result["offered_rate"]),
+        number(result.get("seconds_until_all_synced")),
+        number(resync.get("p50")),
+        number(resync.get("p99")),
+        number(result.get("resynced")),
+        number(result["sent"]),
+        number(result["acked"]),
+        number(result["delivered"]),
+        number(result["owed"]),
+        number(result["lost"]),
+        number(result["duplicated"]),
+        *cpu_columns(result),
     ]
 
 
@@ -275,3 +346,6 @@ def _f(result: Results, echo: Results | None) -> list[str]:
         f"{number(round(build['bytes_on_disk'] / 2**20))} MiB on disk.",
         "",
     ]
+
+
+_SIDE_BY_SIDE = {"A": _a, "B": _b, "C": _c, "E": _e}

@@ -41,19 +41,39 @@ def _latency_bound(echo: Results, server: Results) -> str:
     return "**yes**" if server_p99 <= echo_p99 / GENERATOR_BOUND else "no"
 
 
+def _rate_bound(echo: float | None, measured: float | None) -> str:
+    if not echo or measured is None:
+        return "—"
+    return "**yes**" if measured >= GENERATOR_BOUND * echo else "no"
+
+
 def _other(result: Results | None, phase: str | None) -> str:
-    if result is None:
+    if not result:
         return "—"
     part = result.get(phase) or {} if phase else result
     return percent((part.get("cpu") or {}).get("other_cpu"))
+
+
+def _phase_at(result: Results | None, rate: float) -> Results:
+    phases = (result or {}).get("rates", [])
+    found: Results = next((p for p in phases if p["offered_rate"] == rate), {})
+    return found
+
+
+def _p50_p99(phase: Results) -> str:
+    if not phase:
+        return "—"
+    return f"{latencies(phase)[0]} / {latencies(phase)[2]} ms"
 
 
 def ceiling_section(results: Results) -> list[str]:
     ceiling = results["ceiling"]
     if not ceiling:
         return []
+    cluster = results.get("cluster") or {}
+    with_cluster = bool(cluster)
     lines = [
-        "## The generator's ceiling",
+        "## The generator's ceiling" + (", and both servers side by side" if with_cluster else ""),
         "",
         "The same generator jobs against the echo relay (no storage, no checks), in the same "
         "run. Where the server's number comes within "
@@ -62,24 +82,28 @@ def ceiling_section(results: Results) -> list[str]:
         "was high is low, and only shows what the generator managed then.",
         "",
     ]
-    rows = []
+    if with_cluster:
+        lines += [
+            "The three nodes get the very same jobs, their connections spread over the nodes "
+            "in turn (link `i` on node `i mod 3`), so both users of a pair are on different "
+            "nodes and every A and B delivery crosses the cluster.",
+            "",
+        ]
     scenarios = results["scenarios"]
+    rows = []
     for phase in (ceiling.get("A") or {}).get("rates", []):
         rate = phase["offered_rate"]
-        server: Results = next(
-            (p for p in (scenarios.get("A") or {}).get("rates", []) if p["offered_rate"] == rate),
-            {},
-        )
-        rows.append(
-            [
-                f"A latency p50 / p99 at {rate:,.0f} msg/s",
-                f"{latencies(phase)[0]} / {latencies(phase)[2]} ms",
-                f"{latencies(server)[0]} / {latencies(server)[2]} ms",
-                _latency_bound(phase, server),
-                f"{_other(phase, None)} / {_other(server, None) if server else '—'}",
-            ]
-        )
-    for letter, label, read, phase in (
+        server = _phase_at(scenarios.get("A"), rate)
+        nodes = _phase_at(cluster.get("A"), rate)
+        row = [f"A latency p50 / p99 at {rate:,.0f} msg/s", _p50_p99(phase), _p50_p99(server)]
+        bound = _latency_bound(phase, server) if server else "—"
+        others = [_other(phase, None), _other(server, None)]
+        if with_cluster:
+            row.append(_p50_p99(nodes))
+            bound += " / " + (_latency_bound(phase, nodes) if nodes else "—")
+            others.append(_other(nodes, None))
+        rows.append([*row, bound, " / ".join(others)])
+    for letter, label, read, phase_key in (
         ("B", "B acknowledged msg/s", _acked_rate, None),
         ("C", "C deliveries/s, fixed rate", _fixed_deliveries, "fixed_rate"),
         (
@@ -91,27 +115,33 @@ def ceiling_section(results: Results) -> list[str]:
     ):
         echo_result = ceiling.get(letter)
         server_result = scenarios.get(letter)
+        cluster_result = cluster.get(letter)
         echo = read(echo_result) if echo_result else None
         measured = read(server_result) if server_result else None
-        bound = "—"
-        if phase == "fixed_rate":
-            bound = "n/a: both deliver what is offered"
-        elif echo and measured is not None:
-            bound = "**yes**" if measured >= GENERATOR_BOUND * echo else "no"
-        others = f"{_other(echo_result, phase)} / {_other(server_result, phase)}"
-        rows.append([label, number(echo), number(measured), bound, others])
+        clustered = read(cluster_result) if cluster_result else None
+        row = [label, number(echo), number(measured)]
+        if phase_key == "fixed_rate":
+            bound = "n/a: all deliver what is offered"
+        else:
+            bound = _rate_bound(echo, measured)
+            if with_cluster:
+                bound += " / " + _rate_bound(echo, clustered)
+        others = [_other(echo_result, phase_key), _other(server_result, phase_key)]
+        if with_cluster:
+            row.append(number(clustered))
+            others.append(_other(cluster_result, phase_key))
+        rows.append([*row, bound, " / ".join(others)])
+    blank = ["—"] if with_cluster else []
     echo_rate = _connect_rate(ceiling["D"]) if "D" in ceiling else None
     server_rate = _connect_rate(scenarios["D"]) if "D" in scenarios else None
     if echo_rate is not None or server_rate is not None:
-        bound = "—"
-        if echo_rate and server_rate is not None:
-            bound = "**yes**" if server_rate >= GENERATOR_BOUND * echo_rate else "no"
         rows.append(
             [
                 "D connections opened per second (largest step)",
                 number(echo_rate),
                 number(server_rate),
-                bound,
+                *blank,
+                _rate_bound(echo_rate, server_rate),
                 "—",
             ]
         )
@@ -123,17 +153,39 @@ def ceiling_section(results: Results) -> list[str]:
                 f"D RSS per idle connection at {number(echo_step.get('connections'))}",
                 f"{number(echo_step.get('rss_per_connection_kib'))} KiB",
                 f"{number(server_step.get('rss_per_connection_kib'))} KiB",
+                *blank,
                 "reference: a bare aiohttp relay",
                 "—",
             ]
         )
-    header = [
-        "measure",
-        "echo relay",
-        "chat server",
-        "generator-bound?",
-        "other CPU (echo / server)",
-    ]
+    if with_cluster and ("E" in scenarios or "E" in cluster):
+        rows.append(
+            [
+                "E seconds until all devices resynced",
+                "—",
+                number((scenarios.get("E") or {}).get("seconds_until_all_synced")),
+                number((cluster.get("E") or {}).get("seconds_until_all_synced")),
+                "—",
+                " / ".join(["—", _other(scenarios.get("E"), None), _other(cluster.get("E"), None)]),
+            ]
+        )
+    if with_cluster:
+        header = [
+            "measure",
+            "echo relay",
+            "embedded",
+            "3 nodes",
+            "generator-bound? (embedded / 3 nodes)",
+            "other CPU (echo / embedded / 3 nodes)",
+        ]
+    else:
+        header = [
+            "measure",
+            "echo relay",
+            "chat server",
+            "generator-bound?",
+            "other CPU (echo / server)",
+        ]
     return [*lines, *table(header, rows)]
 
 
