@@ -1,5 +1,5 @@
 """`python -m chatapp`: serve (`--demo` seeds demo data), migrate, create-user, reset-password,
-grant-admin, revoke-admin, check and repair.
+grant-admin, revoke-admin, check, repair, export and import.
 
 Every failure to start is one line on stderr naming the cause, and exit code 2.
 """
@@ -22,6 +22,7 @@ from chatapp.accounts import Accounts, Role, User
 from chatapp.bootstrap import CommandOutcome, build_app, migrate, run_accounts_command
 from chatapp.bootstrap.maintenance import FolderReport, check_folder, repair_folder
 from chatapp.bootstrap.open_files import fit_connections
+from chatapp.bootstrap.transfer import export_deployment, import_deployment
 from chatapp.bus.control_socket import ControlUnreachable
 from chatapp.config import ConfigError, Settings, load_settings
 from chatapp.demo import seed_on_startup
@@ -46,6 +47,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(_migrate(settings))
         if command in ("check", "repair"):
             return _maintain(settings, command)
+        if command in ("export", "import"):
+            return asyncio.run(_transfer(settings, command, args.file))
         if command in ("grant-admin", "revoke-admin"):
             role: Role = "admin" if command == "grant-admin" else "member"
             return asyncio.run(_set_role(settings, args.username, role))
@@ -89,6 +92,11 @@ def _parser() -> argparse.ArgumentParser:
         parents=[common],
         help="rebuild what a stopped data folder can derive, and say what was lost",
     )
+    for name, text in (
+        ("export", "write the whole stopped deployment to FILE as JSON lines"),
+        ("import", "load FILE (made by export) into an empty deployment"),
+    ):
+        commands.add_parser(name, parents=[common], help=text).add_argument("file", type=Path)
     for name, text in (("create-user", "create an account"), ("reset-password", "set a password")):
         command = commands.add_parser(name, parents=[common], help=text)
         command.add_argument("username")
@@ -195,6 +203,16 @@ def _maintain(settings: Settings, command: str) -> int:
     for line in report.lines:
         print(line)
     return 0 if report.whole else 1
+
+
+async def _transfer(settings: Settings, command: str, path: Path) -> int:
+    if command == "export":
+        progress = await export_deployment(settings, path)
+        print(f"{progress.summary()} to {path}")
+    else:
+        progress = await import_deployment(settings, path)
+        print(f"{progress.summary()} from {path}")
+    return 0
 
 
 async def _migrate(settings: Settings) -> int:

@@ -9,8 +9,10 @@ from chatapp.messaging.models import (
     AcceptedMessage,
     InboxEntry,
     InboxPage,
+    InboxRecord,
     MessagePage,
     MessagePreview,
+    SendRecord,
     StoredMessage,
 )
 from chatapp.messaging.service import CheckedSend, Membership, Messaging
@@ -21,6 +23,7 @@ __all__ = [
     "CheckedSend",
     "InboxEntry",
     "InboxPage",
+    "InboxRecord",
     "Membership",
     "MessageAccepted",
     "MessagePage",
@@ -28,5 +31,6 @@ __all__ = [
     "MessageStore",
     "MessageStoreError",
     "Messaging",
+    "SendRecord",
     "StoredMessage",
 ]

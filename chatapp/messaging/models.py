@@ -79,3 +79,27 @@ class MessagePreview(BaseModel):
     """The first `max_chars` code points of the text (all of it when shorter)."""
     truncated: bool
     """True when the text has more than `max_chars` code points, so `text` is a prefix."""
+
+
+class InboxRecord(BaseModel):
+    """One inbox entry as stored: a user's seq and the message it points at."""
+
+    model_config = ConfigDict(frozen=True, strict=True)
+
+    user_id: int
+    seq: int
+    channel_id: int
+    message_id: int
+
+
+class SendRecord(BaseModel):
+    """One idempotency record: the send `(sender_id, client_msg_id)` and where it landed."""
+
+    model_config = ConfigDict(frozen=True, strict=True)
+
+    sender_id: int
+    client_msg_id: str
+    channel_id: int
+    message_id: int
+    seq: int
+    """The sender's inbox seq for the message."""

@@ -10,8 +10,10 @@ from chatapp.errors import StoreFailed
 from chatapp.messaging.models import (
     AcceptedMessage,
     InboxPage,
+    InboxRecord,
     MessagePage,
     MessagePreview,
+    SendRecord,
     StoredMessage,
 )
 
@@ -146,6 +148,30 @@ class MessageStore(Protocol):
 
     async def get(self, channel_id: int, message_id: int) -> StoredMessage | None:
         """One message, or None when the channel has no such message."""
+        ...
+
+    async def scan_messages(
+        self, *, after: tuple[int, int] = (0, 0), limit: int
+    ) -> list[StoredMessage]:
+        """At most `limit` messages past `(channel_id, message_id)` = `after`, in that order.
+
+        For a walk over the whole store (an export): each page starts past the
+        last one's end, so the walk needs memory for one page only.
+        """
+        ...
+
+    async def scan_inbox(self, *, after: tuple[int, int] = (0, 0), limit: int) -> list[InboxRecord]:
+        """At most `limit` inbox entries past `(user_id, seq)` = `after`, in that order."""
+        ...
+
+    async def scan_sends(
+        self, *, after: tuple[int, str] | None = None, limit: int
+    ) -> list[SendRecord]:
+        """At most `limit` idempotency records past `(sender_id, client_msg_id)` = `after`.
+
+        Ordered by sender, then by the bytes of `client_msg_id` (ASCII);
+        `after=None` starts at the first.
+        """
         ...
 
     async def close(self) -> None:

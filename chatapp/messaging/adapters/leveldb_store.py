@@ -18,6 +18,7 @@ from typing import Any, Final
 
 import structlog
 
+from chatapp.messaging.adapters import leveldb_scans
 from chatapp.messaging.adapters.leveldb_batch import prepare_send
 from chatapp.messaging.adapters.leveldb_handle import LevelDBHandle
 from chatapp.messaging.adapters.leveldb_layout import (
@@ -55,8 +56,10 @@ from chatapp.messaging.adapters.leveldb_writer import (
 from chatapp.messaging.models import (
     AcceptedMessage,
     InboxPage,
+    InboxRecord,
     MessagePage,
     MessagePreview,
+    SendRecord,
     StoredMessage,
 )
 from chatapp.messaging.store import MessageStoreError
@@ -346,6 +349,28 @@ class LevelDBMessageStore:
             read_original, sender_id=sender_id, client_msg_id=client_msg_id, receipt=receipt
         )
         return await self._reader.off_loop(read)
+
+    async def scan_messages(
+        self, *, after: tuple[int, int] = (0, 0), limit: int
+    ) -> list[StoredMessage]:
+        """See `MessageStore.scan_messages`."""
+        self._ensure_open()
+        scan = functools.partial(leveldb_scans.scan_messages, after=after, limit=limit)
+        return await self._reader.off_loop(scan)
+
+    async def scan_inbox(self, *, after: tuple[int, int] = (0, 0), limit: int) -> list[InboxRecord]:
+        """See `MessageStore.scan_inbox`."""
+        self._ensure_open()
+        scan = functools.partial(leveldb_scans.scan_inbox, after=after, limit=limit)
+        return await self._reader.off_loop(scan)
+
+    async def scan_sends(
+        self, *, after: tuple[int, str] | None = None, limit: int
+    ) -> list[SendRecord]:
+        """See `MessageStore.scan_sends`."""
+        self._ensure_open()
+        scan = functools.partial(leveldb_scans.scan_sends, after=after, limit=limit)
+        return await self._reader.off_loop(scan)
 
     async def close(self) -> None:
         """See `MessageStore.close`; reads still running finish before the files are released."""

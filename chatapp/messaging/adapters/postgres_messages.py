@@ -26,12 +26,15 @@ from typing import Any, Final
 import asyncpg
 import structlog
 
+from chatapp.messaging.adapters import postgres_scans
 from chatapp.messaging.models import (
     AcceptedMessage,
     InboxEntry,
     InboxPage,
+    InboxRecord,
     MessagePage,
     MessagePreview,
+    SendRecord,
     StoredMessage,
 )
 from chatapp.messaging.preview import cut_utf8, head_bytes
@@ -308,6 +311,22 @@ class PostgresMessageStore:
         return _message(rows[0]) if rows else None
 
     # -- lifetime ----------------------------------------------------------------------
+
+    async def scan_messages(
+        self, *, after: tuple[int, int] = (0, 0), limit: int
+    ) -> list[StoredMessage]:
+        """See `MessageStore.scan_messages`."""
+        return await postgres_scans.scan_messages(self._fetch, after=after, limit=limit)
+
+    async def scan_inbox(self, *, after: tuple[int, int] = (0, 0), limit: int) -> list[InboxRecord]:
+        """See `MessageStore.scan_inbox`."""
+        return await postgres_scans.scan_inbox(self._fetch, after=after, limit=limit)
+
+    async def scan_sends(
+        self, *, after: tuple[int, str] | None = None, limit: int
+    ) -> list[SendRecord]:
+        """See `MessageStore.scan_sends`."""
+        return await postgres_scans.scan_sends(self._fetch, after=after, limit=limit)
 
     async def close(self) -> None:
         """See `MessageStore.close`; the pool is the composition root's to close."""

@@ -10,8 +10,10 @@ from chatapp.messaging.models import (
     AcceptedMessage,
     InboxEntry,
     InboxPage,
+    InboxRecord,
     MessagePage,
     MessagePreview,
+    SendRecord,
     StoredMessage,
 )
 from chatapp.messaging.preview import cut_text
@@ -250,6 +252,52 @@ class FakeMessageStore(CanFail):
         _check_id("message_id", message_id)
         messages = self._channels.get(channel_id, [])
         return messages[message_id - 1] if 1 <= message_id <= len(messages) else None
+
+    async def scan_messages(
+        self, *, after: tuple[int, int] = (0, 0), limit: int
+    ) -> list[StoredMessage]:
+        """See `MessageStore.scan_messages`."""
+        self._ensure_open()
+        found = (
+            message
+            for channel_id in sorted(self._channels)
+            for message in self._channels[channel_id]
+            if (message.channel_id, message.message_id) > after
+        )
+        return [message for _, message in zip(range(max(limit, 0)), found, strict=False)]
+
+    async def scan_inbox(self, *, after: tuple[int, int] = (0, 0), limit: int) -> list[InboxRecord]:
+        """See `MessageStore.scan_inbox`."""
+        self._ensure_open()
+        found = (
+            InboxRecord(
+                user_id=user_id,
+                seq=entry.seq,
+                channel_id=entry.message.channel_id,
+                message_id=entry.message.message_id,
+            )
+            for user_id in sorted(self._inboxes)
+            for entry in self._inboxes[user_id]
+            if (user_id, entry.seq) > after
+        )
+        return [record for _, record in zip(range(max(limit, 0)), found, strict=False)]
+
+    async def scan_sends(
+        self, *, after: tuple[int, str] | None = None, limit: int
+    ) -> list[SendRecord]:
+        """See `MessageStore.scan_sends`."""
+        self._ensure_open()
+        keys = sorted(k for k in self._receipts if after is None or k > after)
+        return [
+            SendRecord(
+                sender_id=sender_id,
+                client_msg_id=client_msg_id,
+                channel_id=self._receipts[(sender_id, client_msg_id)][0],
+                message_id=self._receipts[(sender_id, client_msg_id)][1],
+                seq=self._receipts[(sender_id, client_msg_id)][2],
+            )
+            for sender_id, client_msg_id in keys[: max(limit, 0)]
+        ]
 
     async def close(self) -> None:
         """See `MessageStore.close`: held sends are stored first."""

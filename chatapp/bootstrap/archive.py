@@ -1,0 +1,248 @@
+"""A whole deployment as JSON lines: written by `chatapp export`, read by `chatapp import`.
+
+Every line is `{"type": T, T: object}`, in this order of T: `user`,
+`device`, `push_target`, `friend`, `channel` (with its members),
+`read_marker`, `message`, `inbox`, `idempotency`. The objects keep every id,
+seq, time and hash, so an imported deployment hands out the ids after the
+imported ones, every device token still works and every inbox continues
+where the device left it. Both ends hold one page of rows at a time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import time
+from collections import Counter
+from collections.abc import AsyncIterator, Callable, Iterable
+from dataclasses import dataclass
+from typing import Any, Final, Protocol, TextIO, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from chatapp.bootstrap.archive_tables import (
+    CHANNELS,
+    DEVICES,
+    FRIENDSHIPS,
+    MEMBERS,
+    PAGE_ROWS,
+    PUSH_TARGETS,
+    USERS,
+    Table,
+    TableRows,
+    walk,
+)
+from chatapp.errors import StartupRefused
+from chatapp.messaging import InboxRecord, MessageStore, SendRecord, StoredMessage
+
+KINDS: Final = (
+    "user",
+    "device",
+    "push_target",
+    "friend",
+    "channel",
+    "read_marker",
+    "message",
+    "inbox",
+    "idempotency",
+)
+_ROW_TABLES: Final = {
+    "user": USERS,
+    "device": DEVICES,
+    "push_target": PUSH_TARGETS,
+    "friend": FRIENDSHIPS,
+}
+_JSON_COLUMNS: Final = {"target"}
+
+ModelT = TypeVar("ModelT", bound=BaseModel)
+
+
+class MessageTarget(Protocol):
+    """Where an import puts messages, inbox entries and idempotency records."""
+
+    async def put_messages(self, messages: list[StoredMessage]) -> None: ...
+
+    async def put_inbox(self, entries: list[InboxRecord]) -> None: ...
+
+    async def put_sends(self, sends: list[SendRecord]) -> None: ...
+
+    async def finish(self) -> None:
+        """Make the counters follow what was put (called once, after the last line)."""
+        ...
+
+
+class Progress:
+    """A line on stderr, rewritten as records pass, when stderr is a terminal."""
+
+    def __init__(self, verb: str, stream: TextIO | None = None) -> None:
+        self._stream = stream or sys.stderr
+        self._verb = verb
+        self._shown = self._stream.isatty()
+        self.counts: Counter[str] = Counter()
+        self._last = 0.0
+
+    def tick(self, kind: str, count: int = 1) -> None:
+        self.counts[kind] += count
+        now = time.monotonic()
+        if self._shown and now - self._last >= 0.2:
+            self._last = now
+            self._stream.write(f"\r{self.summary()}")
+            self._stream.flush()
+
+    def done(self) -> None:
+        if self._shown:
+            self._stream.write(f"\r{self.summary()}\n")
+            self._stream.flush()
+
+    def summary(self) -> str:
+        parts = ", ".join(f"{self.counts[kind]:,} {kind}" for kind in KINDS if self.counts[kind])
+        return f"{self._verb}: {parts or 'nothing yet'}"
+
+
+def _line(kind: str, value: dict[str, Any]) -> str:
+    return json.dumps({"type": kind, kind: value}, ensure_ascii=False, separators=(",", ":"))
+
+
+async def export_lines(
+    rows: TableRows, messages: MessageStore, out: TextIO, progress: Progress
+) -> None:
+    """Write the whole deployment to `out`, one page of rows in memory at a time."""
+
+    def write(kind: str, value: dict[str, Any]) -> None:
+        out.write(_line(kind, value) + "\n")
+        progress.tick(kind)
+
+    for kind, table in _ROW_TABLES.items():
+        async for row in walk(rows, table):
+            for column in _JSON_COLUMNS & row.keys():
+                row[column] = json.loads(row[column])
+            write(kind, row)
+    async for channel in _channels(rows):
+        write("channel", channel)
+    async for member in walk(rows, MEMBERS):
+        if member["read_message_id"]:
+            del member["joined_at"]
+            write("read_marker", member)
+    await _export_messages(messages, write)
+
+
+async def _channels(rows: TableRows) -> AsyncIterator[dict[str, Any]]:
+    """Each channel with its members, by merging two walks in channel order."""
+    members = walk(rows, MEMBERS)
+    pending: dict[str, Any] | None = await anext(members, None)
+    async for channel in walk(rows, CHANNELS):
+        found: list[dict[str, Any]] = []
+        while pending is not None and pending["channel_id"] <= channel["channel_id"]:
+            if pending["channel_id"] == channel["channel_id"]:
+                found.append({"user_id": pending["user_id"], "joined_at": pending["joined_at"]})
+            pending = await anext(members, None)
+        yield {**channel, "members": found}
+
+
+async def _export_messages(
+    messages: MessageStore, write: Callable[[str, dict[str, Any]], None]
+) -> None:
+    after: tuple[int, int] = (0, 0)
+    while page := await messages.scan_messages(after=after, limit=PAGE_ROWS):
+        for message in page:
+            write("message", message.model_dump())
+        after = (page[-1].channel_id, page[-1].message_id)
+    after = (0, 0)
+    while entries := await messages.scan_inbox(after=after, limit=PAGE_ROWS):
+        for entry in entries:
+            write("inbox", entry.model_dump())
+        after = (entries[-1].user_id, entries[-1].seq)
+    sent: tuple[int, str] | None = None
+    while sends := await messages.scan_sends(after=sent, limit=PAGE_ROWS):
+        for send in sends:
+            write("idempotency", send.model_dump())
+        sent = (sends[-1].sender_id, sends[-1].client_msg_id)
+
+
+@dataclass
+class _Batch:
+    kind: str
+    first_line: int
+    values: list[dict[str, Any]]
+
+
+async def import_lines(
+    lines: Iterable[str], rows: TableRows, target: MessageTarget, progress: Progress
+) -> None:
+    """Write every line's record into the (empty) target, in batches of one kind."""
+    batch: _Batch | None = None
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        kind, value = _parse(line, number)
+        if batch is None or batch.kind != kind or len(batch.values) >= PAGE_ROWS:
+            if batch is not None:
+                await _flush(batch, rows, target, progress)
+            batch = _Batch(kind, number, [])
+        batch.values.append(value)
+        # Reading the file is synchronous: let the loop breathe between lines.
+        if number % PAGE_ROWS == 0:
+            await asyncio.sleep(0)
+    if batch is not None:
+        await _flush(batch, rows, target, progress)
+    await target.finish()
+
+
+def _parse(line: str, number: int) -> tuple[str, dict[str, Any]]:
+    try:
+        record = json.loads(line)
+    except ValueError as failure:
+        raise StartupRefused(f"line {number} is not JSON: {failure}") from None
+    kind = record.get("type") if isinstance(record, dict) else None
+    value = record.get(kind) if kind in KINDS else None
+    if not isinstance(value, dict):
+        raise StartupRefused(f"line {number} is not an export line of a known type")
+    return str(kind), value
+
+
+async def _flush(batch: _Batch, rows: TableRows, target: MessageTarget, progress: Progress) -> None:
+    try:
+        await _write(batch.kind, batch.values, rows, target)
+    except (KeyError, ValidationError, TypeError) as failure:
+        raise StartupRefused(
+            f"a {batch.kind} line from line {batch.first_line} on lacks a field: {failure}"
+        ) from None
+    progress.tick(batch.kind, len(batch.values))
+
+
+async def _write(
+    kind: str, values: list[dict[str, Any]], rows: TableRows, target: MessageTarget
+) -> None:
+    if kind in _ROW_TABLES:
+        await rows.insert(_ROW_TABLES[kind], [_row(_ROW_TABLES[kind], value) for value in values])
+    elif kind == "channel":
+        await rows.insert(CHANNELS, [_row(CHANNELS, value) for value in values])
+        members = [
+            (value["channel_id"], member["user_id"], member["joined_at"], 0)
+            for value in values
+            for member in value["members"]
+        ]
+        await rows.insert(MEMBERS, members)
+    elif kind == "read_marker":
+        await rows.execute_many(
+            "UPDATE channel_members SET read_message_id = ? WHERE channel_id = ? AND user_id = ?",
+            [(v["read_message_id"], v["channel_id"], v["user_id"]) for v in values],
+        )
+    elif kind == "message":
+        await target.put_messages(_models(StoredMessage, values))
+    elif kind == "inbox":
+        await target.put_inbox(_models(InboxRecord, values))
+    else:
+        await target.put_sends(_models(SendRecord, values))
+
+
+def _row(table: Table, value: dict[str, Any]) -> list[Any]:
+    return [
+        json.dumps(value[column]) if column in _JSON_COLUMNS else value[column]
+        for column in table.columns
+    ]
+
+
+def _models(model: type[ModelT], values: list[dict[str, Any]]) -> list[ModelT]:
+    return [model.model_validate(value) for value in values]

@@ -1,0 +1,142 @@
+"""An export's and an import's side of a cluster: its PostgreSQL tables.
+
+Imported only in cluster mode. An import copies the rows with their ids
+(`OVERRIDING SYSTEM VALUE`), then sets the counter rows (`channel_counters`,
+`inbox_counters`) to the last ids loaded and each identity sequence past the
+highest id, so the next user, channel, device, message and seq continue
+after the imported ones.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Sequence
+from typing import Any
+
+import asyncpg
+
+from chatapp.bootstrap.archive_sqlite import not_empty
+from chatapp.bootstrap.archive_tables import SQL_TABLES, Table, count_rows, numbered
+from chatapp.clock import SystemClock
+from chatapp.config import Settings
+from chatapp.errors import StartupRefused, StoreFailed
+from chatapp.messaging import InboxRecord, MessageStore, SendRecord, StoredMessage
+from chatapp.messaging.adapters.postgres_messages import PostgresMessageStore
+from chatapp.storage.postgres import apply_postgres_migrations, open_postgres
+
+
+class PostgresRows:
+    """`TableRows` on a PostgreSQL pool."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+
+    async def fetch(self, sql: str, args: Sequence[Any]) -> list[dict[str, Any]]:
+        rows = await self._pool.fetch(numbered(sql), *args)
+        return [dict(row) for row in rows]
+
+    async def insert(self, table: Table, rows: Sequence[Sequence[Any]]) -> None:
+        override = " OVERRIDING SYSTEM VALUE" if table.identity else ""
+        marks = ", ".join("?" for _ in table.columns)
+        await self.execute_many(
+            f"INSERT INTO {table.name} ({', '.join(table.columns)}){override} VALUES ({marks})",
+            rows,
+        )
+
+    async def execute_many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        if not rows:
+            return
+        async with self._pool.acquire() as connection, connection.transaction():
+            await connection.executemany(numbered(sql), [tuple(row) for row in rows])
+
+
+async def _open_pool(settings: Settings, stack: contextlib.AsyncExitStack) -> asyncpg.Pool:
+    try:
+        pool = await open_postgres(settings.database_url)
+    except StoreFailed as failure:
+        raise StartupRefused(f"the cluster's database: {failure}") from None
+    stack.push_async_callback(pool.close)
+    await apply_postgres_migrations(pool, now_ms=SystemClock().now_ms())
+    return pool
+
+
+async def open_cluster_source(
+    settings: Settings, stack: contextlib.AsyncExitStack
+) -> tuple[PostgresRows, MessageStore]:
+    """The cluster's tables and message store, for an export."""
+    pool = await _open_pool(settings, stack)
+    messages = PostgresMessageStore(pool)
+    stack.push_async_callback(messages.close)
+    return PostgresRows(pool), messages
+
+
+async def open_cluster_target(
+    settings: Settings, stack: contextlib.AsyncExitStack
+) -> tuple[PostgresRows, PostgresTarget]:
+    """The cluster's (empty) tables, for an import; a database with data is refused."""
+    pool = await _open_pool(settings, stack)
+    rows = PostgresRows(pool)
+    for table in ("users", "channels", "messages"):
+        if await count_rows(rows, table):
+            raise StartupRefused(not_empty("the cluster's database"))
+    return rows, PostgresTarget(pool, rows)
+
+
+class PostgresTarget:
+    """`MessageTarget` on the cluster's message tables."""
+
+    def __init__(self, pool: asyncpg.Pool, rows: PostgresRows) -> None:
+        self._pool = pool
+        self._rows = rows
+
+    async def put_messages(self, messages: list[StoredMessage]) -> None:
+        await self._copy(
+            "messages",
+            ("channel_id", "message_id", "sender_id", "body", "created_at", "client_msg_id"),
+            [
+                (
+                    m.channel_id,
+                    m.message_id,
+                    m.sender_id,
+                    m.text.encode("utf-8"),
+                    m.created_at,
+                    m.client_msg_id,
+                )
+                for m in messages
+            ],
+        )
+
+    async def put_inbox(self, entries: list[InboxRecord]) -> None:
+        await self._copy(
+            "inbox",
+            ("user_id", "seq", "channel_id", "message_id"),
+            [(e.user_id, e.seq, e.channel_id, e.message_id) for e in entries],
+        )
+
+    async def put_sends(self, sends: list[SendRecord]) -> None:
+        await self._copy(
+            "sends",
+            ("sender_id", "client_msg_id", "channel_id", "message_id", "seq"),
+            [(s.sender_id, s.client_msg_id, s.channel_id, s.message_id, s.seq) for s in sends],
+        )
+
+    async def finish(self) -> None:
+        async with self._pool.acquire() as connection, connection.transaction():
+            await connection.execute(
+                "INSERT INTO channel_counters (channel_id, last_message_id)"
+                " SELECT channel_id, MAX(message_id) FROM messages GROUP BY channel_id"
+            )
+            await connection.execute(
+                "INSERT INTO inbox_counters (user_id, max_seq)"
+                " SELECT user_id, MAX(seq) FROM inbox GROUP BY user_id"
+            )
+            for table in SQL_TABLES:
+                if table.identity:
+                    await connection.execute(
+                        f"SELECT setval(pg_get_serial_sequence('{table.name}', '{table.identity}'),"
+                        f" COALESCE(MAX({table.identity}), 0) + 1, false) FROM {table.name}"
+                    )
+
+    async def _copy(self, table: str, columns: tuple[str, ...], records: list[Any]) -> None:
+        async with self._pool.acquire() as connection, connection.transaction():
+            await connection.copy_records_to_table(table, records=records, columns=columns)
