@@ -197,9 +197,11 @@ def _method() -> list[str]:
         "connection reading the `message` frame, both in the generator process: each text "
         "starts with `t=<perf_counter_ns>;`. It includes the generator's own scheduling; the "
         "echo relay's numbers show that floor.",
-        "- Lost: an acknowledged message some member's connection never received within the "
-        "grace period (5 s after sending stops, 10 s in E). Duplicated: a message a connection "
-        "received twice. Unacknowledged: a send with neither `ack` nor `error`.",
+        "- Lost: an acknowledged message some member's connection never received: after "
+        "sending stops, the generator waits until everything owed has arrived, or until 5 s "
+        "(10 s in E) pass with nothing arriving, 60 s at most; a server that is behind is "
+        "late, not lossy. Duplicated: a message a connection received twice. "
+        "Unacknowledged: a send with neither `ack` nor `error`.",
         "- Fixed rates are open loop: sends are made when due, whatever the answers. "
         '"As fast as acks allow" keeps a bounded number of sends unacknowledged per sender.',
         "- The generator ceiling: the same generator jobs against `bench/echo_server.py`, a "

@@ -192,8 +192,20 @@ def problems(results: Results) -> list[str]:
             for phase_label, phase in _phases(letter, result):
                 for key in ("lost", "duplicated", "unacknowledged"):
                     if phase.get(key):
-                        found.append(f"{letter}{label} {phase_label}: {phase[key]} {key}")
+                        found.append(
+                            f"{letter}{label} {phase_label}: {phase[key]} {key}"
+                            + (_who(phase) if key == "lost" else "")
+                        )
     return found
+
+
+def _who(phase: Results) -> str:
+    """Which connections the lost deliveries were owed to (the five that missed most)."""
+    worst = phase.get("lost_by_connection") or {}
+    if not worst:
+        return ""
+    shown = ", ".join(f"#{link}: {count}" for link, count in worst.items())
+    return f" (connections missing most: {shown})"
 
 
 def _phases(letter: str, result: Results) -> list[tuple[str, Results]]:

@@ -177,11 +177,27 @@ async def windowed(
         link.window = None
 
 
-async def drain(ledger: Ledger, grace: float) -> float:
-    """Wait until every send is answered and every owed delivery arrived, or `grace` ran out."""
-    started = time.perf_counter()
-    while time.perf_counter() - started < grace:
+# However long answers keep arriving, a drain ends this long after sending stopped.
+DRAIN_LIMIT_SECONDS = 60.0
+
+
+async def drain(ledger: Ledger, grace: float, *, limit: float = DRAIN_LIMIT_SECONDS) -> float:
+    """Wait until every send is answered and every owed delivery arrived; the seconds waited.
+
+    A server that is behind is still answering: the wait ends only once `grace`
+    seconds pass with no ack, refusal or delivery arriving (or after `limit`),
+    so what it delivers late is counted late, not lost.
+    """
+    started = last_progress = time.perf_counter()
+    seen = -1
+    while True:
         if ledger.settled():
+            break
+        now = time.perf_counter()
+        progress = ledger.acks + ledger.deliveries + sum(ledger.refusals.values())
+        if progress != seen:
+            seen, last_progress = progress, now
+        if now - last_progress >= grace or now - started >= limit:
             break
         await asyncio.sleep(0.05)
     return time.perf_counter() - started

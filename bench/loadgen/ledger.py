@@ -133,11 +133,15 @@ class Ledger:
 
     def lost(self) -> int:
         """Deliveries owed for acknowledged messages that never arrived."""
-        missing = 0
+        return sum(self.missing().values())
+
+    def missing(self) -> Counter[int]:
+        """Connection index -> deliveries owed to it that never arrived."""
+        missing: Counter[int] = Counter()
         for key, sender in self.acked.items():
             for link in self.recipients.get(key[0], ()):
                 if link != sender and key not in self.received.get(link, ()):
-                    missing += 1
+                    missing[link] += 1
         return missing
 
 
@@ -168,6 +172,7 @@ def summarise(ledger: Ledger) -> dict[str, Any]:
     """The phase's counts, rates and latency percentiles, ready for JSON."""
     ack_span = (ledger.last_ack_ns - ledger.first_send_ns) / 1e9
     delivery_span = (ledger.last_delivery_ns - ledger.first_send_ns) / 1e9
+    missing = ledger.missing()
     return {
         "sent": len(ledger.sent),
         "acked": ledger.acks,
@@ -175,7 +180,8 @@ def summarise(ledger: Ledger) -> dict[str, Any]:
         "refused": dict(ledger.refusals),
         "delivered": ledger.deliveries,
         "owed": ledger.owed,
-        "lost": ledger.lost(),
+        "lost": sum(missing.values()),
+        "lost_by_connection": dict(missing.most_common(5)),
         "duplicated": ledger.duplicates,
         "acked_per_s": round(ledger.acks / ack_span, 1) if ack_span > 0 else 0.0,
         "delivered_per_s": round(ledger.deliveries / delivery_span, 1)

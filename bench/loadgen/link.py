@@ -47,6 +47,15 @@ class Link:
         self._reader: asyncio.Task[None] | None = None
 
     @property
+    def reader_failed(self) -> str | None:
+        """Why this link's reader stopped, if it failed: its frames are no longer counted."""
+        reader = self._reader
+        if reader is None or not reader.done() or reader.cancelled():
+            return None
+        error = reader.exception()
+        return None if error is None else f"{type(error).__name__}: {error}"
+
+    @property
     def is_open(self) -> bool:
         return self.socket is not None and not self.socket.closed
 

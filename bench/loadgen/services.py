@@ -17,7 +17,9 @@ and its numbers are an upper bound. The probe's own `INFO` calls are left out.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -245,23 +247,90 @@ def without_services(usage: dict[str, Any], load: dict[str, Any]) -> dict[str, A
     return usage
 
 
+class WaitSampler:
+    """What the cluster's PostgreSQL backends are doing, sampled every `interval` s.
+
+    Each sample reads `pg_stat_activity` for the cluster's database (from a
+    connection to another database, so the readings do not count as the
+    cluster's): per backend, running (active, no wait), waiting on a lock,
+    on I/O (WAL writes and syncs), or on the node (idle in a transaction,
+    between two statements of a batch), or idle.
+    """
+
+    def __init__(self, spec: dict[str, Any], interval: float = 0.02) -> None:
+        self._spec = spec
+        self._interval = interval
+        self._counts: Counter[str] = Counter()
+        self._samples = 0
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run())
+
+    async def stop(self) -> dict[str, Any]:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        total = sum(self._counts.values())
+        return {
+            "samples": self._samples,
+            "backends_per_sample": round(total / self._samples, 2) if self._samples else 0.0,
+            "shares": {name: round(count / total, 3) for name, count in self._counts.most_common()}
+            if total
+            else {},
+        }
+
+    async def _run(self) -> None:
+        connection = await asyncpg.connect(self._spec["admin_url"])
+        try:
+            while True:
+                rows = await connection.fetch(
+                    "SELECT state, wait_event_type, wait_event FROM pg_stat_activity "
+                    "WHERE datname = $1 AND backend_type = 'client backend' "
+                    "AND pid <> pg_backend_pid()",
+                    self._spec["database"],
+                )
+                self._samples += 1
+                for row in rows:
+                    self._counts[_activity(row)] += 1
+                await asyncio.sleep(self._interval)
+        finally:
+            await connection.close()
+
+
+def _activity(row: asyncpg.Record) -> str:
+    state, kind, event = row["state"], row["wait_event_type"], row["wait_event"]
+    if state == "idle":
+        return "idle"
+    if state == "idle in transaction":
+        return "in a transaction, waiting for the node"
+    if kind is None:
+        return "running"
+    return f"waiting: {kind}/{event}"
+
+
 class ServiceMeter:
     """Readings around one measured stretch: Redis's at its ends, PostgreSQL's once every
-    backend has published its counters (`settle_seconds` after each end, when exact)."""
+    backend has published its counters (`settle_seconds` after each end, when exact),
+    and what PostgreSQL's backends were doing meanwhile."""
 
     def __init__(self, probe: ServiceProbe, settle_seconds: float) -> None:
         self._probe = probe
         self._settle = settle_seconds
         self._before: Snapshot | None = None
+        self._waits = WaitSampler(probe.spec)
 
     async def begin(self) -> None:
         if self._settle:
             await asyncio.sleep(self._settle)
         self._before = await self._probe.snapshot()
+        self._waits.start()
 
     async def end(self, messages: int) -> dict[str, Any]:
         if self._before is None:
             raise RuntimeError("end before begin")
+        waits = await self._waits.stop()
         redis_after = await self._probe.snapshot()
         postgres_after = redis_after
         if self._settle:
@@ -273,5 +342,6 @@ class ServiceMeter:
                 self._before, postgres_after, messages, shared=spec["database_shared"]
             ),
             "redis": redis_load(self._before, redis_after, messages, private=spec["redis_private"]),
+            "postgres_activity": waits,
             "stats_settle_seconds": self._settle,
         }

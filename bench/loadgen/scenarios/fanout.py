@@ -82,8 +82,14 @@ async def run(target: Target, params: Params) -> dict[str, Any]:
             await meter.begin()
         cpu = CpuWindow(target)
         pacing = await paced(params.rate, params.seconds, send_paced)
-        await drain(ledger, params.grace_seconds)
-        fixed = {**summarise(ledger), "pacing": pacing.as_dict(), "cpu": cpu.finish()}
+        usage = cpu.finish()
+        drained = await drain(ledger, params.grace_seconds)
+        fixed = {
+            **summarise(ledger),
+            "pacing": pacing.as_dict(),
+            "cpu": usage,
+            "drain_seconds": round(drained, 3),
+        }
         if meter is not None:
             # The warm-up's messages are in the ledger too, but were stored before `begin`.
             fixed["services"] = await meter.end(max(0, ledger.acks - warm.sent))
@@ -93,15 +99,18 @@ async def run(target: Target, params: Params) -> dict[str, Any]:
         cpu = CpuWindow(target)
         started = time.perf_counter()
         await windowed(senders, params.window, params.max_seconds, send_windowed)
-        await drain(ledger, params.grace_seconds)
+        drained = await drain(ledger, params.grace_seconds)
         seconds = time.perf_counter() - started
         fastest = {
             **summarise(ledger),
             "window": params.window,
             "cpu": cpu.finish(),
             "seconds_with_drain": round(seconds, 3),
+            "drain_seconds": round(drained, 3),
         }
     finally:
+        closed = {link.index: link.close_codes for link in group.links if link.close_codes}
+        failed = {link.index: link.reader_failed for link in group.links if link.reader_failed}
         if probe is not None:
             await probe.close()
         await close_all(group.links, group.session)
@@ -110,6 +119,8 @@ async def run(target: Target, params: Params) -> dict[str, Any]:
         "members": len(group.links),
         "senders": len(senders),
         "connect_failures": group.failures,
+        "closed_by_server": closed,
+        "readers_failed": failed,
         "fixed_rate": {"offered_rate": params.rate, **fixed},
         "as_fast_as_acks_allow": fastest,
     }
