@@ -16,7 +16,8 @@ def render_report(results: Results) -> str:
     parts = [
         "# Benchmarks",
         "",
-        "Made by `.venv/bin/python -m bench`, which starts the server as its own process on a "
+        "Made by `.venv/bin/python -m bench --mode both`, which starts the server as its own "
+        "process on a "
         "fresh data folder for every scenario, drives it over real WebSockets from a separate "
         "load-generator process, and writes this file and `bench/results/latest.json`. "
         "`python -m bench --quick` runs every scenario at tiny sizes in seconds (for CI; its "
@@ -88,7 +89,7 @@ def _modes_paragraph(meta: Results) -> list[str]:
         return []
     return [
         "",
-        "`--mode both` (the run that makes this page) also runs A, B, C and E against three "
+        "`--mode both` also runs A, B, C and E against three "
         "`chatapp serve` nodes on PostgreSQL and Redis, with the same generator jobs; a fresh "
         "schema and cluster name for each scenario. The embedded server's turn and the "
         "cluster's come one after the other for each scenario, so their ratios are from one "

@@ -144,6 +144,30 @@ def _commands(load: Results, phase: Results) -> str:
     return ", ".join(f"`{name}` {number(count)}" for name, count in list(top.items())[:6]) or "—"
 
 
+def _activity(load: Results, phase: Results) -> str:
+    """What the cluster's backends were doing, in shares of backend-samples."""
+    activity = load.get("postgres_activity") or {}
+    shares = activity.get("shares") or {}
+    if not shares:
+        return "—"
+    locks = sum(v for k, v in shares.items() if k.startswith("waiting: Lock"))
+    io = sum(v for k, v in shares.items() if k.startswith("waiting: IO"))
+    parts = [
+        ("running", shares.get("running", 0.0)),
+        (
+            "in a transaction, waiting for the node",
+            shares.get("in a transaction, waiting for the node", 0.0),
+        ),
+        ("lock waits", locks),
+        ("I/O waits", io),
+        ("idle", shares.get("idle", 0.0)),
+    ]
+    backends = activity.get("backends_per_sample", 0)
+    return f"{number(backends)} backends: " + ", ".join(
+        f"{name} {percent(share)}" for name, share in parts
+    )
+
+
 def _node_cpu_ms(load: Results, phase: Results) -> str:
     cpu = phase.get("cpu") or {}
     seconds, share = cpu.get("seconds"), cpu.get("server_cpu")
@@ -172,6 +196,7 @@ _MEASURES = [
         "PostgreSQL CPU, ms per 1,000 messages",
         lambda load, phase: number(load["postgres"]["cpu_ms_per_1000_messages"]),
     ),
+    ("PostgreSQL backends' time (not per message)", _activity),
     ("Redis commands", _redis("commands")),
     ("Redis commands, the most frequent", _commands),
     (
