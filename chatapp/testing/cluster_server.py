@@ -24,7 +24,7 @@ from typing import Any
 
 from chatapp.client import ChatClient
 from chatapp.testing.cluster import LocalCluster
-from chatapp.testing.server import DEFAULT_PASSWORD
+from chatapp.testing.server import ServerUsers
 
 _BUS_SAMPLES = {
     "chatapp_bus_events_sent_total": "sent",
@@ -44,7 +44,7 @@ class NotOnCluster(TypeError):
     """The test asked for something only an in-process server has; mark it embedded_only."""
 
 
-class ClusterServer:
+class ClusterServer(ServerUsers):
     """The nodes of `cluster` as one server, in the shape of `RunningServer`."""
 
     def __init__(self, cluster: LocalCluster) -> None:
@@ -71,29 +71,6 @@ class ClusterServer:
         """An HTTP client of the next node in turn, closed with the cluster."""
         return self.cluster.client(next(self._turns), token)
 
-    async def user(
-        self,
-        username: str | None = None,
-        password: str = DEFAULT_PASSWORD,
-        *,
-        device_name: str | None = None,
-    ) -> ChatClient:
-        name = username or f"user{next(self._names)}"
-        client = self.client()
-        await client.signup(name, password)
-        await client.login(name, password, device_name)
-        return client
-
-    async def users(self, count: int) -> list[ChatClient]:
-        return [await self.user() for _ in range(count)]
-
-    async def device(
-        self, username: str, password: str = DEFAULT_PASSWORD, *, device_name: str | None = None
-    ) -> ChatClient:
-        client = self.client()
-        await client.login(username, password, device_name)
-        return client
-
     async def make_admin(self, username: str) -> None:
         """Make the user a server admin: `chatapp grant-admin` on the cluster."""
         granted = await self.cluster.run_cli("grant-admin", username)
@@ -105,12 +82,6 @@ class ClusterServer:
         revoked = await self.cluster.run_cli("revoke-admin", username)
         if revoked.returncode != 0:
             raise AssertionError(f"revoke-admin {username} failed: {revoked.stderr}")
-
-    async def admin(self, username: str | None = None) -> ChatClient:
-        """A new user, made a server admin, logged in as its first device."""
-        client = await self.user(username)
-        await self.make_admin((await client.me()).username)
-        return client
 
     async def close_clients(self) -> None:
         await self.cluster.close_clients()

@@ -42,8 +42,56 @@ def free_port(host: str = "127.0.0.1") -> int:
         return port
 
 
+class ServerUsers:
+    """Users and devices made through a server's `client()`, whatever runs behind it.
+
+    `RunningServer` (one process) and `ClusterServer` (nodes) share these; each
+    says how it makes a client and an admin.
+    """
+
+    _names: itertools.count[int]
+
+    def client(self, token: str | None = None) -> ChatClient:
+        raise NotImplementedError
+
+    async def make_admin(self, username: str) -> None:
+        raise NotImplementedError
+
+    async def user(
+        self,
+        username: str | None = None,
+        password: str = DEFAULT_PASSWORD,
+        *,
+        device_name: str | None = None,
+    ) -> ChatClient:
+        """Sign up a new user and return a client logged in as its first device."""
+        name = username or f"user{next(self._names)}"
+        client = self.client()
+        await client.signup(name, password)
+        await client.login(name, password, device_name)
+        return client
+
+    async def users(self, count: int) -> list[ChatClient]:
+        """Several new users, each logged in once."""
+        return [await self.user() for _ in range(count)]
+
+    async def device(
+        self, username: str, password: str = DEFAULT_PASSWORD, *, device_name: str | None = None
+    ) -> ChatClient:
+        """Log an existing user in again: another device of the same account."""
+        client = self.client()
+        await client.login(username, password, device_name)
+        return client
+
+    async def admin(self, username: str | None = None) -> ChatClient:
+        """A new user, made a server admin, logged in as its first device."""
+        client = await self.user(username)
+        await self.make_admin((await client.me()).username)
+        return client
+
+
 @dataclass
-class RunningServer:
+class RunningServer(ServerUsers):
     url: str
     ws_url: str
     data_dir: Path
@@ -80,32 +128,6 @@ class RunningServer:
         self._clients.append(client)
         return client
 
-    async def user(
-        self,
-        username: str | None = None,
-        password: str = DEFAULT_PASSWORD,
-        *,
-        device_name: str | None = None,
-    ) -> ChatClient:
-        """Sign up a new user and return a client logged in as its first device."""
-        name = username or f"user{next(self._names)}"
-        client = self.client()
-        await client.signup(name, password)
-        await client.login(name, password, device_name)
-        return client
-
-    async def users(self, count: int) -> list[ChatClient]:
-        """Several new users, each logged in once."""
-        return [await self.user() for _ in range(count)]
-
-    async def device(
-        self, username: str, password: str = DEFAULT_PASSWORD, *, device_name: str | None = None
-    ) -> ChatClient:
-        """Log an existing user in again: another device of the same account."""
-        client = self.client()
-        await client.login(username, password, device_name)
-        return client
-
     async def make_admin(self, username: str) -> None:
         """Make the user a server admin, as `chatapp grant-admin` does."""
         await self.services.accounts.set_role(username, "admin")
@@ -113,12 +135,6 @@ class RunningServer:
     async def revoke_admin(self, username: str) -> None:
         """Make an admin a member again, as `chatapp revoke-admin` does."""
         await self.services.accounts.set_role(username, "member")
-
-    async def admin(self, username: str | None = None) -> ChatClient:
-        """A new user, made a server admin, logged in as its first device."""
-        client = await self.user(username)
-        await self.make_admin((await client.me()).username)
-        return client
 
     async def close_clients(self) -> None:
         for client in self._clients:
