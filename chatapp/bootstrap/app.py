@@ -93,12 +93,13 @@ async def open_server(
         presence: PresenceKeeper = cluster.cluster_presence(joined, settings, clock)
         limiters: LimiterFactory | None = cluster.shared_limiters(joined, clock)
         windows: PushWindows | None = cluster.cluster_push_windows(joined, settings, clock)
+        vapid_key = await cluster.shared_vapid_key(joined, settings, clock)
     else:
         stores = await open_stores(settings.data_dir, clock, stack)
         bus, own_events = InProcessBus(), None
         presence = build_presence(settings, stores.presence, bus=bus, clock=clock)
         limiters = None
-        windows = None
+        windows, vapid_key = None, None
     stack.push_async_callback(presence.close)
     metrics = Metrics()
     metrics.watch_bus(bus.stats)
@@ -111,6 +112,7 @@ async def open_server(
         clock=clock,
         metrics=metrics,
         windows=windows,
+        vapid_key=vapid_key,
     )
     registry = ConnectionRegistry()
     gateway = Gateway(

@@ -12,6 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import asyncpg
+import structlog
+from cryptography.hazmat.primitives.asymmetric import ec
 from pydantic import BaseModel
 from redis.asyncio import Redis
 
@@ -33,6 +35,7 @@ from chatapp.errors import StartupRefused, StoreFailed
 from chatapp.events import event_codec
 from chatapp.messaging.adapters.postgres_messages import PostgresMessageStore
 from chatapp.notify.adapters.postgres_windows import PostgresPushWindows
+from chatapp.notify.vapid import KEY_FILE, key_from_pem, new_key_pem
 from chatapp.notify.windows import PushWindows
 from chatapp.presence.adapters.postgres_presence import PostgresPresenceStore
 from chatapp.ratelimit import LimiterFactory, RateLimiter
@@ -40,6 +43,10 @@ from chatapp.services import ReadinessCheck
 from chatapp.social.adapters.postgres_channels import PostgresChannelStore
 from chatapp.social.adapters.postgres_friends import PostgresFriendStore
 from chatapp.storage.postgres import apply_postgres_migrations, open_postgres, postgres_answers
+
+log = structlog.get_logger(__name__)
+
+VAPID_SECRET = "vapid_private_key"
 
 
 @dataclass(frozen=True)
@@ -118,6 +125,40 @@ def cluster_push_windows(cluster: Cluster, settings: Settings, clock: Clock) -> 
         window_ms=settings.push_collapse_window_ms,
         lease_ms=delivery_lease_ms(settings),
     )
+
+
+async def shared_vapid_key(
+    cluster: Cluster, settings: Settings, clock: Clock
+) -> ec.EllipticCurvePrivateKey | None:
+    """The cluster's Web Push key, made by the first node that needs it (None without webpush).
+
+    Browsers tie each subscription to one key, so every node must sign with the
+    same. The first node offers the key in its data folder if it has one (as
+    copied by hand before the key lived in the database), else a new one; the
+    others take what is stored.
+    """
+    if "webpush" not in settings.push_providers:
+        return None
+    local = settings.data_dir / KEY_FILE
+    offered = local.read_bytes() if local.exists() else new_key_pem()
+    key_from_pem(offered, str(local))  # never store a key that cannot be used
+    try:
+        async with cluster.pool.acquire() as connection:
+            await connection.execute(
+                "INSERT INTO cluster_secrets (name, value, created_at) VALUES ($1, $2, $3)"
+                " ON CONFLICT (name) DO NOTHING",
+                VAPID_SECRET,
+                offered,
+                clock.now_ms(),
+            )
+            stored = await connection.fetchval(
+                "SELECT value FROM cluster_secrets WHERE name = $1", VAPID_SECRET
+            )
+    except (asyncpg.PostgresError, OSError) as failure:
+        raise StartupRefused(f"the cluster's Web Push key cannot be read: {failure}") from None
+    if local.exists() and bytes(stored) != offered:
+        log.warning("vapid_key_of_the_cluster_used", ignored=str(local))
+    return key_from_pem(bytes(stored), "the cluster's Web Push key (cluster_secrets)")
 
 
 def delivery_lease_ms(settings: Settings) -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 
 import aiohttp
+from cryptography.hazmat.primitives.asymmetric import ec
 
 from chatapp.accounts import Accounts, PushTarget
 from chatapp.clock import Clock
@@ -28,17 +29,23 @@ async def open_push(
     clock: Clock,
     metrics: Metrics,
     windows: PushWindows | None = None,
+    vapid_key: ec.EllipticCurvePrivateKey | None = None,
 ) -> Push:
     """The enabled providers with a delivery queue each, and the notifier that feeds them.
 
-    Collapse windows wait in memory unless `windows` says where (a cluster's database).
+    Collapse windows wait in memory unless `windows` says where (a cluster's
+    database); the Web Push key is the data folder's unless `vapid_key` is given.
     """
     session = aiohttp.ClientSession()
     stack.push_async_callback(session.close)
     targets = target_session(allow_private=settings.push_allow_private_targets)
     stack.push_async_callback(targets.close)
     context = ProviderContext(
-        session=session, target_session=targets, clock=clock, data_dir=settings.data_dir
+        session=session,
+        target_session=targets,
+        clock=clock,
+        data_dir=settings.data_dir,
+        vapid_key=vapid_key,
     )
     providers = build_providers(settings, context)
     retry = RetryPolicy(

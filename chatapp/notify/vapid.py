@@ -37,13 +37,37 @@ def load_or_create_key(data_dir: Path) -> ec.EllipticCurvePrivateKey:
         raise VapidKeyError(f"{path}: the VAPID key cannot be written ({exc})") from None
 
 
-def _create(data_dir: Path, path: Path) -> ec.EllipticCurvePrivateKey:
-    key = ec.generate_private_key(ec.SECP256R1())
-    pem = key.private_bytes(
+def new_key_pem() -> bytes:
+    """A new P-256 key as unencrypted PKCS#8 PEM."""
+    return key_pem(ec.generate_private_key(ec.SECP256R1()))
+
+
+def key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
+    return key.private_bytes(
         serialization.Encoding.PEM,
         serialization.PrivateFormat.PKCS8,
         serialization.NoEncryption(),
     )
+
+
+def key_from_pem(pem: bytes, where: str) -> ec.EllipticCurvePrivateKey:
+    """The key in `pem`; `VapidKeyError` naming `where` when it is not a P-256 key."""
+    try:
+        key = serialization.load_pem_private_key(pem, password=None)
+    except (ValueError, TypeError) as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise VapidKeyError(
+            f"{where}: the VAPID key is not a readable, unencrypted PEM private key ({reason});"
+            " restore it from a backup (a new key would orphan every Web Push subscription)"
+        ) from None
+    if not isinstance(key, ec.EllipticCurvePrivateKey) or not isinstance(key.curve, ec.SECP256R1):
+        raise VapidKeyError(f"{where}: not a P-256 (prime256v1) EC key")
+    return key
+
+
+def _create(data_dir: Path, path: Path) -> ec.EllipticCurvePrivateKey:
+    key = ec.generate_private_key(ec.SECP256R1())
+    pem = key_pem(key)
     data_dir.mkdir(parents=True, exist_ok=True)
     # Written whole under another name, then renamed: a crash never leaves half a key.
     partial = path.with_suffix(".pem.partial")
@@ -69,13 +93,10 @@ def public_key_text(key: ec.EllipticCurvePrivateKey) -> str:
 
 def _load(path: Path) -> ec.EllipticCurvePrivateKey:
     try:
-        key = serialization.load_pem_private_key(path.read_bytes(), password=None)
-    except (OSError, ValueError, TypeError) as exc:
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        pem = path.read_bytes()
+    except OSError as exc:
         raise VapidKeyError(
-            f"{path}: the VAPID key is not a readable, unencrypted PEM private key ({reason});"
+            f"{path}: the VAPID key is not a readable, unencrypted PEM private key ({exc});"
             " restore it from a backup (a new key would orphan every Web Push subscription)"
         ) from None
-    if not isinstance(key, ec.EllipticCurvePrivateKey) or not isinstance(key.curve, ec.SECP256R1):
-        raise VapidKeyError(f"{path}: not a P-256 (prime256v1) EC key")
-    return key
+    return key_from_pem(pem, str(path))

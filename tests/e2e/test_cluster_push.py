@@ -19,6 +19,7 @@ import asyncpg
 import pytest
 
 from chatapp.client import ChatClient
+from chatapp.notify.vapid import new_key_pem
 from chatapp.testing import PushReceiver
 from chatapp.testing.cluster import LocalCluster, local_cluster
 
@@ -136,3 +137,38 @@ async def test_a_window_outlives_the_node_that_opened_it(
     assert await receiver.silent(0), "n1 sent before it was killed"
     pushes = await pushes_until_quiet(receiver, len(devices))
     assert_one_per_device(pushes, devices, [message.message_id for message in sent])
+
+
+def key_files(base: Path) -> list[Path]:
+    return list(base.glob("*/vapid_private.pem"))
+
+
+def give_a_key_file_of_its_own(data_dir: Path) -> None:
+    data_dir.mkdir(parents=True)
+    (data_dir / "vapid_private.pem").write_bytes(new_key_pem())
+
+
+async def test_every_node_signs_web_push_with_the_one_key_the_first_node_made(
+    tmp_path: Path,
+) -> None:
+    """With Web Push on, the nodes share one VAPID key, kept in the database: both answer
+    the same public key, no node writes a key file of its own, and a node started later
+    (with a stale key file of its own) takes the cluster's."""
+    settings = {
+        "CHATAPP_PUSH_PROVIDERS": "webpush",
+        "CHATAPP_PUSH_VAPID_SUBJECT": "mailto:ops@example.org",
+    }
+    async with local_cluster(tmp_path, nodes=("n1", "n2"), settings=settings) as cluster:
+        alice = await cluster.user("alice", "n1")
+        keys = {
+            node_id: (await cluster.client(node_id, alice.token).push_config()).webpush_public_key
+            for node_id in ("n1", "n2")
+        }
+        assert keys["n1"] is not None
+        assert keys["n1"] == keys["n2"]
+        assert key_files(tmp_path) == []
+
+        give_a_key_file_of_its_own(cluster.data_dir("n3"))
+        await cluster.start("n3")
+        n3 = await cluster.client("n3", alice.token).push_config()
+        assert n3.webpush_public_key == keys["n1"]

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import aiohttp
+from cryptography.hazmat.primitives.asymmetric import ec
 
 from chatapp.clock import Clock
 
@@ -19,3 +20,5 @@ class ProviderContext:
     clock: Clock
     data_dir: Path
     """Where a provider keeps what it makes for itself (the VAPID key)."""
+    vapid_key: ec.EllipticCurvePrivateKey | None = None
+    """The Web Push key when it is kept elsewhere (a cluster's database); else the file's."""

@@ -132,7 +132,7 @@ def vapid_subject(settings: Settings) -> str:
 def build(settings: Settings, context: ProviderContext) -> WebPushProvider:
     return WebPushProvider(
         context.target_session,
-        key=load_or_create_key(context.data_dir),
+        key=context.vapid_key or load_or_create_key(context.data_dir),
         subject=vapid_subject(settings),
         ttl_seconds=settings.push_webpush_ttl_seconds,
         allow_http=settings.push_allow_http_targets,
