@@ -229,6 +229,8 @@ class ClusterUnderTest:
     folder: Path
     placement: Placement
     source: Path | None = None
+    bystanders: int = 0
+    """Nodes more that the generator never connects to: what hearing every event costs."""
 
     def __post_init__(self) -> None:
         suffix = secrets.token_hex(4)
@@ -236,8 +238,9 @@ class ClusterUnderTest:
         self.keys = ClusterKeys(f"bench_{suffix}")
         self.nodes: list[ServerUnderTest] = []
 
-    def start(self, node_ids: tuple[str, ...] = NODE_IDS) -> ClusterUnderTest:
+    def start(self) -> ClusterUnderTest:
         self.services.create_schema(self.schema)
+        node_ids = [*NODE_IDS, *(f"b{index + 1}" for index in range(self.bystanders))]
         for node_id in node_ids:
             env = {
                 "CHATAPP_DATABASE_URL": self.services.database_url(self.schema),
@@ -267,11 +270,13 @@ class ClusterUnderTest:
         return [node.pid for node in self.nodes]
 
     def target(self) -> dict[str, Any]:
+        serving = self.nodes[: len(NODE_IDS)]
         return {
             "kind": "chat",
-            "urls": [node.url for node in self.nodes],
-            "ws_urls": [node.ws_url for node in self.nodes],
-            "pids": self.pids,
+            "urls": [node.url for node in serving],
+            "ws_urls": [node.ws_url for node in serving],
+            "pids": [node.pid for node in serving],
+            "bystander_pids": [node.pid for node in self.nodes[len(NODE_IDS) :]],
             "services": {
                 "admin_url": self.services.admin_url,
                 "database_url": self.services.database_url(self.schema),

@@ -99,8 +99,9 @@ def run_on_cluster(
     sizes: Sizes,
     placement: str,
     running: ClusterUnderTest | None,
+    bystanders: int = 0,
 ) -> dict[str, Any]:
-    """Scenario `letter` on three nodes: fresh ones, or `running`."""
+    """Scenario `letter` on three nodes (and `bystanders` more): fresh ones, or `running`."""
     scenario, params, seconds = job(letter, sizes, cluster=True)
     return bench.drive_cluster(
         f"{letter}-cluster",
@@ -110,6 +111,7 @@ def run_on_cluster(
         timeout=seconds + JOB_MARGIN_SECONDS,
         placement=node_placement(bench, placement),
         running=running,
+        bystanders=bystanders,
     )
 
 

@@ -75,6 +75,14 @@ def _parser() -> argparse.ArgumentParser:
         help="change one size, e.g. --size idle_steps=1000,2000 (see bench/sizes.py)",
     )
     parser.add_argument(
+        "--bystanders",
+        type=int,
+        default=0,
+        metavar="N",
+        help="start N more cluster nodes that hold no connection, to measure what hearing "
+        "every event costs a node",
+    )
+    parser.add_argument(
         "--no-ceiling",
         action="store_true",
         help="skip the generator-ceiling runs on the echo relay",
@@ -123,7 +131,14 @@ def main(argv: list[str] | None = None) -> int:
     if cluster_skipped:
         print(f"bench: {cluster_skipped}", file=sys.stderr)
     canonical = (
-        not (args.quick or args.size or args.profile or args.baseline or args.no_ceiling)
+        not (
+            args.quick
+            or args.size
+            or args.profile
+            or args.baseline
+            or args.no_ceiling
+            or args.bystanders
+        )
         and scenarios == list(ALL_SCENARIOS)
         and mode == CANONICAL_MODE
         and args.cluster_placement == "spread"
@@ -216,6 +231,7 @@ def main(argv: list[str] | None = None) -> int:
                         sizes,
                         args.cluster_placement,
                         shared_cluster,
+                        args.bystanders,
                     ),
                     quiet_wait,
                 )

@@ -60,7 +60,8 @@ def job(letter: str, s: Sizes, *, cluster: bool = False) -> tuple[str, dict[str,
             "rate": s.storm_rate,
             "before_seconds": s.storm_seconds,
             "after_seconds": s.storm_seconds,
+            "idle_seconds": s.idle_seconds,
             "text_chars": s.text_chars,
         }
-        return "reconnect", params, 90.0
+        return "reconnect", params, 90.0 + s.idle_seconds
     raise ValueError(f"no generator job for scenario {letter}")

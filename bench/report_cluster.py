@@ -55,6 +55,7 @@ def _cpu_section(cluster: Results) -> list[str]:
                 percent(cpu.get("generator_cpu")),
                 percent(cpu.get("other_cpu")),
                 " / ".join(number(rss) for rss in cpu.get("node_rss_mib") or []) or "—",
+                " / ".join(percent(share) for share in cpu.get("bystander_cpu") or []) or "—",
             ]
         )
     header = [
@@ -66,6 +67,7 @@ def _cpu_section(cluster: Results) -> list[str]:
         "generator",
         "other",
         "node RSS MiB",
+        "bystander nodes (`--bystanders`)",
     ]
     return [
         "## Cluster: where the CPU went",
@@ -89,7 +91,8 @@ def _services_section(meta: Results, cluster: Results) -> list[str]:
         ),
     ]
     present = [(label, load, phase) for label, load, phase in loads if load and phase]
-    if not present:
+    storm = cluster.get("E") or {}
+    if not present and not storm.get("redis_per_connection"):
         return []
     rows = [[name, *(read(load, phase) for _, load, phase in present)] for name, read in _MEASURES]
     lines = [
@@ -102,7 +105,7 @@ def _services_section(meta: Results, cluster: Results) -> list[str]:
         "run inside Lua scripts are counted as well as the `EVALSHA` that ran them). Divided "
         "by the messages acknowledged in the measured stretch.",
         "",
-        *table(["per message", *(label for label, _, _ in present)], rows),
+        *(table(["per message", *(label for label, _, _ in present)], rows) if present else []),
     ]
     tables = sorted(
         {name for _, load, _ in present for name in load["postgres"]["tables_per_message"]}
@@ -126,14 +129,30 @@ def _services_section(meta: Results, cluster: Results) -> list[str]:
             "",
             *table(["table", *(label for label, _, _ in present)], table_rows),
         ]
-    storm = (cluster.get("E") or {}).get("redis_per_connection")
-    if storm:
+    opened = storm.get("redis_per_connection")
+    if opened:
         lines += [
-            f"Opening E's {number(storm['messages'])} connections (each a `hello` on a node) "
-            f"cost Redis {number(storm['per_message']['commands'])} commands each and "
-            f"{number(storm['memory_bytes_change'] / max(1, storm['messages']))} bytes of "
+            f"Opening E's {number(opened['messages'])} connections (each a `hello` on a node) "
+            f"cost Redis {number(opened['per_message']['commands'])} commands each and "
+            f"{number(opened['memory_bytes_change'] / max(1, opened['messages']))} bytes of "
             "memory each while open (presence: the device's set, deadline and connection "
             "entries).",
+            "",
+        ]
+    beats = storm.get("idle_heartbeats")
+    if beats:
+        redis = beats["redis_per_heartbeat"]
+        lines += [
+            f"Before the storm, the {number(beats['connections'])} connections only heartbeat "
+            f"(every {number(beats['interval_s'])} s) for {number(beats['cpu']['seconds'])} s: "
+            f"{number(beats['heartbeats'])} heartbeats cost Redis "
+            f"{number(redis['per_message']['commands'])} commands each ("
+            + ", ".join(
+                f"`{name}` {number(count)}"
+                for name, count in list(redis["commands_per_message"].items())[:4]
+            )
+            + f"), {number(redis['cpu_ms_per_1000_messages'])} ms of Redis CPU per 1,000, and "
+            f"the nodes {number(beats['node_cpu_us_per_heartbeat'])} µs of CPU each.",
             "",
         ]
     return lines
@@ -177,6 +196,15 @@ def _node_cpu_ms(load: Results, phase: Results) -> str:
     return number(1e6 * share / acked)
 
 
+def _bystander_us(load: Results, phase: Results) -> str:
+    """CPU per message of a node that hears every event and holds no connection."""
+    shares = (phase.get("cpu") or {}).get("bystander_cpu") or []
+    acked = phase.get("acked_per_s")
+    if not shares or not acked:
+        return "— (run with --bystanders 1)"
+    return number(1e6 * (sum(shares) / len(shares)) / acked)
+
+
 def _pg(key: str) -> Any:
     return lambda load, phase: number(load["postgres"]["per_message"][key])
 
@@ -214,6 +242,7 @@ _MEASURES = [
         ),
     ),
     ("the nodes' CPU, ms per 1,000 messages", _node_cpu_ms),
+    ("a node holding no recipient, CPU µs per message", _bystander_us),
 ]
 
 

@@ -82,6 +82,7 @@ class Bench:
         timeout: float,
         placement: Placement,
         running: ClusterUnderTest | None = None,
+        bystanders: int = 0,
     ) -> dict[str, Any]:
         """Fresh nodes on a fresh schema and cluster name, the generator's `scenario` against
         them; `placement` says where the nodes run (the generator stays on the client side).
@@ -92,7 +93,9 @@ class Bench:
         from bench.cluster import ClusterUnderTest
 
         folder = self.folder(name)
-        cluster = running or ClusterUnderTest(services, folder, placement, source=self.source)
+        cluster = running or ClusterUnderTest(
+            services, folder, placement, source=self.source, bystanders=bystanders
+        )
         if running is None:
             cluster.start()
         profilers = []

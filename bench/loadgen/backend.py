@@ -37,6 +37,8 @@ class Target:
     ws_urls: list[str]
     pids: list[int]
     services: dict[str, Any] | None = None
+    bystander_pids: list[int] = field(default_factory=list)
+    """Cluster nodes with no connection of the generator's (`--bystanders`)."""
 
     @property
     def nodes(self) -> int:

@@ -218,6 +218,7 @@ class CpuWindow:
 
     def __post_init__(self) -> None:
         self._servers = [procstat.sample(pid) for pid in self.target.pids]
+        self._bystanders = [procstat.sample(pid) for pid in self.target.bystander_pids]
         self._own = procstat.sample(os.getpid())
         self._machine = procstat.machine_busy_seconds()
 
@@ -240,6 +241,15 @@ class CpuWindow:
             "other_cpu": round(max(0.0, machine_cpu - server_cpu - own_cpu), 3),
             "server_rss_mib": round(sum(sample.rss_bytes for sample in servers) / 2**20, 1),
         }
+        if self._bystanders:
+            # Counted as "other" above: they are not the nodes under load.
+            usage["bystander_cpu"] = [
+                round(procstat.cpu_share(before, procstat.sample(pid)), 3)
+                for before, pid in zip(self._bystanders, self.target.bystander_pids, strict=True)
+            ]
+            usage["other_cpu"] = round(
+                max(0.0, usage["other_cpu"] - sum(usage["bystander_cpu"])), 3
+            )
         if len(servers) > 1:
             usage["node_cpu"] = [round(share, 3) for share in shares]
             usage["node_rss_mib"] = [round(sample.rss_bytes / 2**20, 1) for sample in servers]

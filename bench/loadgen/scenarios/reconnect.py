@@ -21,6 +21,7 @@ from bench.loadgen.backend import Account, Backend, Target, backend_for, bounded
 from bench.loadgen.fleet import (
     CONNECT_CONCURRENCY,
     CpuWindow,
+    Heartbeats,
     close_all,
     connect_all,
     drain,
@@ -30,7 +31,7 @@ from bench.loadgen.fleet import (
 )
 from bench.loadgen.ledger import Ledger, now_ns, percentiles_ms, stamped_text, summarise
 from bench.loadgen.link import Link, LinkFailed
-from bench.loadgen.services import probe_for, redis_load
+from bench.loadgen.services import ServiceProbe, probe_for, redis_load
 
 RESYNC_BOUND_SECONDS = 60.0
 
@@ -45,6 +46,9 @@ class Params:
     before_seconds: float = 3.0
     after_seconds: float = 3.0
     grace_seconds: float = 10.0
+    idle_seconds: float = 5.0
+    """Against a cluster: every connection heartbeats, nothing is sent, for this long first
+    (what presence costs Redis and the nodes per heartbeat)."""
     text_chars: int = 64
 
 
@@ -85,10 +89,13 @@ async def run(target: Target, params: Params) -> dict[str, Any]:
     failures = await _connect_each(devices, sessions, target)
     failures += await connect_all(sending, sender_session, target)
     connections: dict[str, Any] = {}
+    heartbeats: dict[str, Any] = {}
     if probe is not None and before is not None:
         # What the open connections hold in Redis (presence), and what opening them cost.
         opened = len(devices) + len(sending)
-        connections = redis_load(before, await probe.snapshot(), opened, private=probe.private)
+        connected = await probe.snapshot()
+        connections = redis_load(before, connected, opened, private=probe.private)
+        heartbeats = await _heartbeats(target, [*devices, *sending], probe, params.idle_seconds)
         await probe.close()
     text = params.text_chars
 
@@ -127,6 +134,31 @@ async def run(target: Target, params: Params) -> dict[str, Any]:
         "cpu": usage,
         "drain_seconds": round(drained, 3),
         **({"redis_per_connection": connections} if connections else {}),
+        **({"idle_heartbeats": heartbeats} if heartbeats else {}),
+    }
+
+
+async def _heartbeats(
+    target: Target, links: list[Link], probe: ServiceProbe, seconds: float
+) -> dict[str, Any]:
+    """Connections only heartbeating: Redis commands and node CPU per heartbeat."""
+    interval = links[0].heartbeat_interval if links else 5.0
+    beats = Heartbeats(links, interval=interval)
+    before = await probe.snapshot()
+    cpu = CpuWindow(target)
+    beats.start()
+    await asyncio.sleep(seconds)
+    await beats.stop()
+    usage = cpu.finish()
+    load = redis_load(before, await probe.snapshot(), max(1, beats.sent), private=probe.private)
+    node_seconds = usage["server_cpu"] * usage["seconds"]
+    return {
+        "connections": len(links),
+        "interval_s": interval,
+        "heartbeats": beats.sent,
+        "redis_per_heartbeat": load,
+        "cpu": usage,
+        "node_cpu_us_per_heartbeat": round(1e6 * node_seconds / max(1, beats.sent), 1),
     }
 
 
