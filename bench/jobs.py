@@ -63,5 +63,5 @@ def job(letter: str, s: Sizes, *, cluster: bool = False) -> tuple[str, dict[str,
             "idle_seconds": s.idle_seconds,
             "text_chars": s.text_chars,
         }
-        return "reconnect", params, 90.0 + s.idle_seconds
+        return "reconnect", params, 91.0 + s.idle_seconds
     raise ValueError(f"no generator job for scenario {letter}")

@@ -144,6 +144,8 @@ async def _heartbeats(
     """Connections only heartbeating: Redis commands and node CPU per heartbeat."""
     interval = links[0].heartbeat_interval if links else 5.0
     beats = Heartbeats(links, interval=interval)
+    # What opening the connections set off (presence, replays) settles first.
+    await asyncio.sleep(min(1.0, seconds))
     before = await probe.snapshot()
     cpu = CpuWindow(target)
     beats.start()
