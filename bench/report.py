@@ -93,7 +93,8 @@ def _modes_paragraph(meta: Results) -> list[str]:
         "`chatapp serve` nodes on PostgreSQL and Redis, with the same generator jobs; a fresh "
         "schema and cluster name for each scenario. The embedded server's turn and the "
         "cluster's come one after the other for each scenario, so their ratios are from one "
-        "run on one machine.",
+        "run on one machine. What bounds the cluster on this machine, and what its per-message "
+        "costs mean for many nodes, is in `docs/scaling.md`.",
     ]
 
 
