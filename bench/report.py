@@ -84,7 +84,8 @@ def _machine_table(meta: Results) -> list[str]:
 def _modes_paragraph(meta: Results) -> list[str]:
     cluster = meta.get("cluster") or {}
     if cluster.get("skipped"):
-        return ["", f"The cluster did not run: {cluster['skipped']}."]
+        why = str(cluster["skipped"]).removeprefix("cluster part skipped: ")
+        return ["", f"The cluster part did not run: {why}."]
     if not cluster:
         return []
     return [
