@@ -88,7 +88,13 @@ class Session:
         while True:
             try:
                 await self._replay(self.connection.delivered_seq, limit=None)
-                return
+                if self.connection.state is not State.CATCHING_UP:
+                    return
+                # Going live released a held message that had overtaken one not
+                # yet read (a bus between nodes reorders): that is a new gap, and
+                # its `fill_gap` found this fill still running. Fill it now, or
+                # the device would wait behind it for good.
+                continue
             except (Refused, StoreFailed) as failure:
                 log.warning(
                     "gap_not_filled",

@@ -9,7 +9,7 @@ from dataclasses import replace
 from chatapp.gateway import frames
 from chatapp.gateway.connection import Connection
 from chatapp.gateway.session import Session
-from chatapp.messaging import AcceptedMessage
+from chatapp.messaging import AcceptedMessage, InboxPage
 from chatapp.testing.fakes import FakeSocket, build_modules_on_fakes
 
 
@@ -151,6 +151,51 @@ async def test_a_gap_fill_the_store_refuses_is_tried_again_until_it_answers() ->
         (fourth,) = (await socket.wait_for_frames(4))[3:]
         assert fourth["seq"] == 4
         assert modules.messages.failures == 2
+    finally:
+        await session.close()
+        await connection.finish()
+
+
+async def test_a_gap_met_while_a_fill_goes_live_is_filled_too() -> None:
+    """The fill reads the store up to seq 1; meanwhile seqs 2 and 3 are stored and 3
+    arrives live first (another node was faster). Going live then meets a new gap
+    (2 is missing) while the first fill is still running: it is filled as well, and
+    bob gets 1, 2, 3 and then live messages, instead of waiting behind the gap for good."""
+    modules = build_modules_on_fakes()
+    alice, bob = [(await modules.sign_up(name)).user.user_id for name in ("alice", "bob")]
+    channel, _ = await modules.social.open_direct(alice, bob)
+    socket = FakeSocket()
+    connection = Connection(socket, connection_id="n-1", user_id=bob, device_id=1, queue_size=64)
+    session = Session(connection, modules.session_modules())
+    store = modules.messages
+    read_inbox = store.inbox
+    later: list[AcceptedMessage] = []
+
+    def live(accepted: AcceptedMessage) -> None:
+        seq = accepted.inbox_seqs[bob]
+        connection.deliver(seq, frames.message_frame(seq, accepted.message.model_dump_json()))
+
+    async def inbox_raced_by_the_bus(user_id: int, *, since: int, limit: int) -> InboxPage:
+        page = await read_inbox(user_id, since=since, limit=limit)
+        if not later:  # only the first read: 2 and 3 are stored just after it
+            later.extend(
+                [
+                    await modules.messaging.accept(alice, channel.channel_id, f"m{n}", f"t{n}")
+                    for n in (2, 3)
+                ]
+            )
+            live(later[1])  # 3 overtakes 2, and is held while the fill runs
+        return page
+
+    store.inbox = inbox_raced_by_the_bus  # type: ignore[method-assign]
+    try:
+        await modules.messaging.accept(alice, channel.channel_id, "m1", "t1")
+        connection.skip_to(0)
+        session.fill_gap()  # as after a bus reconnect: seq 1 was never heard live
+        received = await socket.wait_for_frames(3)
+        assert [frame["seq"] for frame in received] == [1, 2, 3]
+        live(await modules.messaging.accept(alice, channel.channel_id, "m4", "t4"))
+        assert [frame["seq"] for frame in await socket.wait_for_frames(4)] == [1, 2, 3, 4]
     finally:
         await session.close()
         await connection.finish()
