@@ -10,7 +10,19 @@ from chatapp.gateway import frames
 from chatapp.gateway.connection import Connection
 from chatapp.gateway.session import Session
 from chatapp.messaging import AcceptedMessage, InboxPage
+from chatapp.social import Channel
 from chatapp.testing.fakes import FakeSocket, build_modules_on_fakes
+from chatapp.testing.fakes.modules import ModulesOnFakes
+
+
+async def bobs_connection() -> tuple[ModulesOnFakes, int, int, Channel, FakeSocket, Connection]:
+    """Modules on fakes, alice and bob in a direct channel, and a connection of bob's."""
+    modules = build_modules_on_fakes()
+    alice, bob = [(await modules.sign_up(name)).user.user_id for name in ("alice", "bob")]
+    channel, _ = await modules.social.open_direct(alice, bob)
+    socket = FakeSocket()
+    connection = Connection(socket, connection_id="n-1", user_id=bob, device_id=1, queue_size=64)
+    return modules, alice, bob, channel, socket, connection
 
 
 async def test_a_skipped_seq_is_sent_from_the_store_before_what_follows() -> None:
@@ -19,11 +31,7 @@ async def test_a_skipped_seq_is_sent_from_the_store_before_what_follows() -> Non
     That is what a bus between nodes can do; the store, not the bus, decides
     what the device gets.
     """
-    modules = build_modules_on_fakes()
-    alice, bob = [(await modules.sign_up(name)).user.user_id for name in ("alice", "bob")]
-    channel, _ = await modules.social.open_direct(alice, bob)
-    socket = FakeSocket()
-    connection = Connection(socket, connection_id="n-1", user_id=bob, device_id=1, queue_size=64)
+    modules, alice, bob, channel, socket, connection = await bobs_connection()
     session = Session(connection, modules.session_modules())
     try:
         connection.skip_to(0)
@@ -53,11 +61,7 @@ async def test_a_skipped_seq_is_sent_from_the_store_before_what_follows() -> Non
 
 async def test_own_sends_are_not_mistaken_for_a_gap() -> None:
     """A seq this connection sent itself (it got an ack) leaves no gap and is never echoed."""
-    modules = build_modules_on_fakes()
-    alice, bob = [(await modules.sign_up(name)).user.user_id for name in ("alice", "bob")]
-    channel, _ = await modules.social.open_direct(alice, bob)
-    socket = FakeSocket()
-    connection = Connection(socket, connection_id="n-1", user_id=bob, device_id=1, queue_size=64)
+    modules, alice, bob, channel, socket, connection = await bobs_connection()
     session = Session(connection, modules.session_modules())
     try:
         connection.skip_to(0)
@@ -81,11 +85,7 @@ async def test_a_gap_fill_leaves_a_send_in_flight_to_its_ack() -> None:
     The fake store makes the send readable and completes its future at once; the
     pipeline records the ack a few steps later, and the fill runs in between.
     """
-    modules = build_modules_on_fakes()
-    alice, bob = [(await modules.sign_up(name)).user.user_id for name in ("alice", "bob")]
-    channel, _ = await modules.social.open_direct(alice, bob)
-    socket = FakeSocket()
-    connection = Connection(socket, connection_id="n-1", user_id=bob, device_id=1, queue_size=64)
+    modules, alice, _bob, channel, socket, connection = await bobs_connection()
     session = Session(connection, modules.session_modules())
     try:
         connection.skip_to(0)
@@ -117,11 +117,7 @@ async def test_a_gap_fill_the_store_refuses_is_tried_again_until_it_answers() ->
     """The store fails the first two reads of a gap fill: the session waits and reads again
     (its pauses doubling), and bob gets 1, 2, 3 once each, then live messages as usual.
     Going live with the gap instead would leave the connection stuck behind it."""
-    modules = build_modules_on_fakes()
-    alice, bob = [(await modules.sign_up(name)).user.user_id for name in ("alice", "bob")]
-    channel, _ = await modules.social.open_direct(alice, bob)
-    socket = FakeSocket()
-    connection = Connection(socket, connection_id="n-1", user_id=bob, device_id=1, queue_size=64)
+    modules, alice, bob, channel, socket, connection = await bobs_connection()
     pauses: list[float] = []
 
     async def pause(seconds: float) -> None:
@@ -161,11 +157,7 @@ async def test_a_gap_met_while_a_fill_goes_live_is_filled_too() -> None:
     arrives live first (another node was faster). Going live then meets a new gap
     (2 is missing) while the first fill is still running: it is filled as well, and
     bob gets 1, 2, 3 and then live messages, instead of waiting behind the gap for good."""
-    modules = build_modules_on_fakes()
-    alice, bob = [(await modules.sign_up(name)).user.user_id for name in ("alice", "bob")]
-    channel, _ = await modules.social.open_direct(alice, bob)
-    socket = FakeSocket()
-    connection = Connection(socket, connection_id="n-1", user_id=bob, device_id=1, queue_size=64)
+    modules, alice, bob, channel, socket, connection = await bobs_connection()
     session = Session(connection, modules.session_modules())
     store = modules.messages
     read_inbox = store.inbox
