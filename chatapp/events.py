@@ -7,14 +7,19 @@ from pydantic import BaseModel
 from chatapp.accounts.events import DeviceRevoked
 from chatapp.bus.codec import EventCodec
 from chatapp.gateway.events import TypingStarted
-from chatapp.messaging.events import MessageAccepted
+from chatapp.messaging.events import MessageAccepted, MessageUpdated
 from chatapp.presence.events import (
     ConnectionClosed,
     ConnectionOpened,
     HeartbeatReceived,
     PresenceChanged,
 )
-from chatapp.social.events import ChannelChanged, FriendshipChanged, ReadMarkerMoved
+from chatapp.social.events import (
+    ChannelChanged,
+    FriendshipChanged,
+    ReadMarkerMoved,
+    ReceiptShared,
+)
 
 EVENT_TYPES: tuple[type[BaseModel], ...] = (
     ChannelChanged,
@@ -24,8 +29,10 @@ EVENT_TYPES: tuple[type[BaseModel], ...] = (
     FriendshipChanged,
     HeartbeatReceived,
     MessageAccepted,
+    MessageUpdated,
     PresenceChanged,
     ReadMarkerMoved,
+    ReceiptShared,
     TypingStarted,
 )
 

@@ -8,7 +8,9 @@ from chatapp.client.frames import (
     MessageEvent,
     PresenceEvent,
     ReadEvent,
+    ReceiptEvent,
     TypingEvent,
+    UpdateEvent,
 )
 from chatapp.client.http import ChatApiError, ChatClient, RawAnswer
 from chatapp.client.realtime import Backoff, RealtimeClient, RealtimeError, State
@@ -27,6 +29,8 @@ __all__ = [
     "ReadEvent",
     "RealtimeClient",
     "RealtimeError",
+    "ReceiptEvent",
     "State",
     "TypingEvent",
+    "UpdateEvent",
 ]

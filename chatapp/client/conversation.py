@@ -20,9 +20,11 @@ from chatapp.client.frames import (
     PresenceEvent,
     ReadEvent,
     Ready,
+    ReceiptEvent,
     ServerFrame,
     Synced,
     TypingEvent,
+    UpdateEvent,
     parse_server_frame,
 )
 from chatapp.client.inbox_position import InboxPosition
@@ -169,6 +171,11 @@ class Conversation:
     async def _handle(self, ws: aiohttp.ClientWebSocketResponse, frame: ServerFrame | None) -> None:
         if isinstance(frame, MessageEvent):
             self._received(frame)
+        elif isinstance(frame, UpdateEvent):
+            news = self._position.is_news(frame.seq)
+            self._position.advance(frame.seq)
+            if news:
+                self._events.put(frame)
         elif isinstance(frame, Ack):
             self._acknowledged(frame)
         elif isinstance(frame, Synced):
@@ -180,7 +187,9 @@ class Conversation:
                 self._on_caught_up()
         elif isinstance(frame, ErrorEvent):
             self._refused(frame)
-        elif isinstance(frame, PresenceEvent | ReadEvent | TypingEvent | ChannelEvent):
+        elif isinstance(
+            frame, PresenceEvent | ReadEvent | ReceiptEvent | TypingEvent | ChannelEvent
+        ):
             self._events.put(frame)
 
     def _received(self, frame: MessageEvent) -> None:

@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from chatapp.protocol.http import ChannelOut, MessageOut
+from chatapp.protocol.http import ChannelOut, MessageOut, UpdateOut
 
 
 class ServerFrame(BaseModel):
@@ -20,6 +20,14 @@ class MessageEvent(ServerFrame):
     message: MessageOut
 
 
+class UpdateEvent(ServerFrame):
+    """A message was edited, deleted or reacted to: `update.kind` says which."""
+
+    type: Literal["update"] = "update"
+    seq: int
+    update: UpdateOut
+
+
 class PresenceEvent(ServerFrame):
     type: Literal["presence"] = "presence"
     user_id: int
@@ -30,6 +38,15 @@ class PresenceEvent(ServerFrame):
 class ReadEvent(ServerFrame):
     type: Literal["read"] = "read"
     channel_id: int
+    message_id: int
+
+
+class ReceiptEvent(ServerFrame):
+    """Another member (who shares read receipts, as this user does) has read up to `message_id`."""
+
+    type: Literal["receipt"] = "receipt"
+    channel_id: int
+    user_id: int
     message_id: int
 
 
@@ -78,15 +95,26 @@ class Synced(ServerFrame):
     has_more: bool
 
 
-Event = MessageEvent | PresenceEvent | ReadEvent | TypingEvent | ChannelEvent | ErrorEvent
+Event = (
+    MessageEvent
+    | UpdateEvent
+    | PresenceEvent
+    | ReadEvent
+    | ReceiptEvent
+    | TypingEvent
+    | ChannelEvent
+    | ErrorEvent
+)
 
 _FRAME_TYPES: dict[str, type[ServerFrame]] = {
     "ready": Ready,
     "synced": Synced,
     "ack": Ack,
     "message": MessageEvent,
+    "update": UpdateEvent,
     "presence": PresenceEvent,
     "read": ReadEvent,
+    "receipt": ReceiptEvent,
     "typing": TypingEvent,
     "channel": ChannelEvent,
     "error": ErrorEvent,

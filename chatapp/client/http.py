@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import urllib.parse
 import uuid
 from dataclasses import dataclass
 from types import TracebackType
@@ -10,7 +11,14 @@ from typing import Any, BinaryIO, Self
 
 import aiohttp
 
-from chatapp.protocol.admin import ClusterAnswer, NodeOut
+from chatapp.protocol.admin import (
+    AdminUsersAnswer,
+    AuditAnswer,
+    ClusterAnswer,
+    InviteOut,
+    InvitesAnswer,
+    NodeOut,
+)
 from chatapp.protocol.http import (
     ChannelAnswer,
     ChannelOut,
@@ -19,7 +27,14 @@ from chatapp.protocol.http import (
     DevicesAnswer,
     DiscoveryAnswer,
     LoginAnswer,
+    MessageAnswer,
+    MessageOut,
     MessagesAnswer,
+    OwnUser,
+    OwnUserAnswer,
+    ReceiptOut,
+    ReceiptsAnswer,
+    SearchAnswer,
     SendAnswer,
     SyncAnswer,
     User,
@@ -98,10 +113,20 @@ class ChatClient:
 
     # -- accounts ---------------------------------------------------------------
 
-    async def signup(self, username: str, password: str, display_name: str | None = None) -> User:
+    async def signup(
+        self,
+        username: str,
+        password: str,
+        display_name: str | None = None,
+        *,
+        invite_code: str | None = None,
+    ) -> User:
+        """Create an account; `invite_code` is needed while registration is by invite."""
         body: dict[str, Any] = {"username": username, "password": password}
         if display_name is not None:
             body["display_name"] = display_name
+        if invite_code is not None:
+            body["invite_code"] = invite_code
         return UserAnswer.model_validate(
             await self.request("POST", "/api/v1/auth/signup", body)
         ).user
@@ -120,16 +145,25 @@ class ChatClient:
     async def logout(self) -> None:
         await self.request("POST", "/api/v1/auth/logout")
 
-    async def me(self) -> User:
-        return UserAnswer.model_validate(await self.request("GET", "/api/v1/me")).user
+    async def me(self) -> OwnUser:
+        return OwnUserAnswer.model_validate(await self.request("GET", "/api/v1/me")).user
 
-    async def update_me(self, *, display_name: str | None = None, about: str | None = None) -> User:
-        body = {
-            key: value
-            for key, value in {"display_name": display_name, "about": about}.items()
-            if value is not None
+    async def update_me(
+        self,
+        *,
+        display_name: str | None = None,
+        about: str | None = None,
+        share_read_receipts: bool | None = None,
+    ) -> OwnUser:
+        """Change the fields given (None leaves one as it is)."""
+        fields: dict[str, Any] = {
+            "display_name": display_name,
+            "about": about,
+            "share_read_receipts": share_read_receipts,
         }
-        return UserAnswer.model_validate(await self.request("PATCH", "/api/v1/me", body)).user
+        body = {key: value for key, value in fields.items() if value is not None}
+        answer = await self.request("PATCH", "/api/v1/me", body)
+        return OwnUserAnswer.model_validate(answer).user
 
     async def devices(self) -> list[DeviceInfo]:
         return DevicesAnswer.model_validate(await self.request("GET", "/api/v1/me/devices")).devices
@@ -203,20 +237,68 @@ class ChatClient:
         return MessagesAnswer.model_validate(answer)
 
     async def send_message(
-        self, channel_id: int, text: str, client_msg_id: str | None = None
+        self,
+        channel_id: int,
+        text: str,
+        client_msg_id: str | None = None,
+        *,
+        reply_to: int | None = None,
     ) -> SendAnswer:
-        """Send over HTTP; pass the same client_msg_id to retry safely."""
-        body = {"client_msg_id": client_msg_id or uuid.uuid4().hex, "text": text}
+        """Send over HTTP; pass the same client_msg_id to retry safely.
+
+        `reply_to` names the message of the channel this one quotes.
+        """
+        body: dict[str, Any] = {"client_msg_id": client_msg_id or uuid.uuid4().hex, "text": text}
+        if reply_to is not None:
+            body["reply_to"] = reply_to
         answer = await self.request("POST", f"/api/v1/channels/{channel_id}/messages", body)
         return SendAnswer.model_validate(answer)
+
+    async def edit_message(self, channel_id: int, message_id: int, text: str) -> MessageOut:
+        """New text for one's own message; the message as it is then."""
+        path = f"/api/v1/channels/{channel_id}/messages/{message_id}"
+        answer = await self.request("PATCH", path, {"text": text})
+        return MessageAnswer.model_validate(answer).message
+
+    async def delete_message(self, channel_id: int, message_id: int) -> None:
+        """Delete a message: one's own, any in a group one owns, or any as a server admin."""
+        await self.request("DELETE", f"/api/v1/channels/{channel_id}/messages/{message_id}")
+
+    async def react(self, channel_id: int, message_id: int, emoji: str) -> None:
+        """Add this user's reaction `emoji` (doing it twice changes nothing)."""
+        await self.request("PUT", _reaction_path(channel_id, message_id, emoji))
+
+    async def unreact(self, channel_id: int, message_id: int, emoji: str) -> None:
+        """Take back this user's reaction `emoji`."""
+        await self.request("DELETE", _reaction_path(channel_id, message_id, emoji))
 
     async def mark_read(self, channel_id: int, message_id: int) -> None:
         path = f"/api/v1/channels/{channel_id}/read"
         await self.request("POST", path, {"message_id": message_id})
 
+    async def receipts(self, channel_id: int) -> list[ReceiptOut]:
+        """How far the channel's members who share read receipts have read (only this user's
+        own entry when this user does not share)."""
+        answer = await self.request("GET", f"/api/v1/channels/{channel_id}/receipts")
+        return ReceiptsAnswer.model_validate(answer).receipts
+
     async def sync(self, since: int = 0, limit: int | None = None) -> SyncAnswer:
         params = {"since": str(since)} | ({"limit": str(limit)} if limit else {})
         return SyncAnswer.model_validate(await self.request("GET", "/api/v1/sync", params=params))
+
+    async def search(
+        self,
+        q: str,
+        channel_id: int | None = None,
+        before: str | None = None,
+        limit: int | None = None,
+    ) -> SearchAnswer:
+        """Messages of this user's channels (or of `channel_id`) that `q` finds, newest first;
+        pass the answer's `next_before` as `before` for the next page."""
+        wanted = {"q": q, "channel_id": channel_id, "before": before, "limit": limit}
+        params = {key: str(value) for key, value in wanted.items() if value is not None}
+        answer = await self.request("GET", "/api/v1/search", params=params)
+        return SearchAnswer.model_validate(answer)
 
     async def discovery(self) -> str:
         return DiscoveryAnswer.model_validate(await self.request("GET", "/api/v1/discovery")).ws_url
@@ -227,6 +309,45 @@ class ChatClient:
         """The deployment's live nodes; 403 `forbidden` unless this user is an admin."""
         answer = await self.request("GET", "/api/v1/admin/cluster")
         return ClusterAnswer.model_validate(answer).nodes
+
+    async def admin_users(
+        self, query: str = "", *, after: int | None = None, limit: int | None = None
+    ) -> AdminUsersAnswer:
+        """Accounts whose username starts with `query`, by user id above `after`."""
+        params = {"query": query} | _query(after=after, limit=limit)
+        answer = await self.request("GET", "/api/v1/admin/users", params=params)
+        return AdminUsersAnswer.model_validate(answer)
+
+    async def deactivate(self, user_id: int, reason: str | None = None) -> None:
+        """Refuse the user's logins and revoke every device of it now."""
+        body = {} if reason is None else {"reason": reason}
+        await self.request("POST", f"/api/v1/admin/users/{user_id}/deactivate", body)
+
+    async def reactivate(self, user_id: int) -> None:
+        """Let a deactivated user log in again (its old tokens stay revoked)."""
+        await self.request("POST", f"/api/v1/admin/users/{user_id}/reactivate", {})
+
+    async def create_invite(
+        self, uses: int | None = None, expires_in_s: int | None = None
+    ) -> InviteOut:
+        """A new invite code for `uses` signups (1 by default), expiring after `expires_in_s`
+        seconds (never, by default)."""
+        body = _present(uses=uses, expires_in_s=expires_in_s)
+        return InviteOut.model_validate(await self.request("POST", "/api/v1/admin/invites", body))
+
+    async def invites(self) -> list[InviteOut]:
+        answer = await self.request("GET", "/api/v1/admin/invites")
+        return InvitesAnswer.model_validate(answer).invites
+
+    async def revoke_invite(self, code: str) -> None:
+        quoted = urllib.parse.quote(code, safe="")
+        await self.request("DELETE", f"/api/v1/admin/invites/{quoted}")
+
+    async def audit(self, *, after: int | None = None, limit: int | None = None) -> AuditAnswer:
+        """The audit log's events after the event id `after`, oldest first."""
+        params = _query(after=after, limit=limit)
+        answer = await self.request("GET", "/api/v1/admin/audit", params=params)
+        return AuditAnswer.model_validate(answer)
 
     # -- transport --------------------------------------------------------------
 
@@ -282,3 +403,19 @@ class ChatClient:
         if self.login_answer is None:
             raise RuntimeError("log in first")
         return self.login_answer
+
+
+def _present(**values: int | None) -> dict[str, Any]:
+    """The values given (not None), for a body."""
+    return {key: value for key, value in values.items() if value is not None}
+
+
+def _query(**values: int | None) -> dict[str, str]:
+    """The values given (not None), as query parameters."""
+    return {key: str(value) for key, value in values.items() if value is not None}
+
+
+def _reaction_path(channel_id: int, message_id: int, emoji: str) -> str:
+    # Every byte that is not unreserved is escaped, so "/" or "?" in an emoji stays in it.
+    quoted = urllib.parse.quote(emoji, safe="")
+    return f"/api/v1/channels/{channel_id}/messages/{message_id}/reactions/{quoted}"

@@ -16,13 +16,15 @@ def hello_frame(token: str, last_seq: int | None) -> str:
     return encode(hello)
 
 
-def send_frame(client_msg_id: str, channel_id: int, text: str) -> str:
-    frame = {
+def send_frame(client_msg_id: str, channel_id: int, text: str, reply_to: int | None = None) -> str:
+    frame: dict[str, object] = {
         "type": "send",
         "client_msg_id": client_msg_id,
         "channel_id": channel_id,
         "text": text,
     }
+    if reply_to is not None:
+        frame["reply_to"] = reply_to
     return encode(frame)
 
 

@@ -154,8 +154,17 @@ class RealtimeClient:
 
     # -- what the application does ------------------------------------------------------
 
-    async def send(self, channel_id: int, text: str, client_msg_id: str | None = None) -> Ack:
+    async def send(
+        self,
+        channel_id: int,
+        text: str,
+        client_msg_id: str | None = None,
+        *,
+        reply_to: int | None = None,
+    ) -> Ack:
         """Send until acknowledged; RealtimeError if the server refuses it or the client stops.
+
+        `reply_to` names the message of the channel this one quotes.
 
         Cancelling the wait does not take the message back: it stays in the
         outbox and is delivered when a connection allows.
@@ -165,7 +174,7 @@ class RealtimeClient:
         client_msg_id = client_msg_id or uuid.uuid4().hex
         outgoing = self._outbox.get(client_msg_id)
         if outgoing is None:
-            frame = send_frame(client_msg_id, channel_id, text)
+            frame = send_frame(client_msg_id, channel_id, text, reply_to)
             outgoing = self._outbox.add(client_msg_id, frame)
             await self._outbox.write_unwritten()
         return await asyncio.shield(outgoing.answer)

@@ -1,7 +1,8 @@
 """Channels' counters and the previews of their last messages, read in batches and kept.
 
-A message never changes once stored, so a preview stays right for as long as
-its channel's `last_message_id` has not moved: each preview is kept with the
+A preview stays right for as long as its channel's `last_message_id` has not
+moved and its message was not changed (edited, deleted: `MessageUpdated` on
+the bus, from any node, makes `forget` drop it): each preview is kept with the
 counter it was checked against, and read again once the counter differs. The
 channel objects of one change to a 100-member group (one per member) then
 cost one read, not a hundred, and a second `GET /channels` reads only the
@@ -74,6 +75,12 @@ class LastMessages:
                 if preview is not None:
                     previews[channel_id] = preview
         return counters, previews
+
+    def forget(self, channel_id: int, message_id: int) -> None:
+        """A message of the channel changed: a kept preview of it is read again when next asked."""
+        kept = self._kept.get(channel_id)
+        if kept is not None and (kept.preview is None or kept.preview.message_id == message_id):
+            del self._kept[channel_id]
 
     def _checked(self, channel_id: int, fresh: _Kept | None, last: int) -> _Kept | None:
         """The preview read now or kept, if it is the last message as of counter `last`."""

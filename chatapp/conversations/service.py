@@ -28,7 +28,7 @@ import asyncio
 from typing import Final
 
 from chatapp.conversations.previews import LastMessages
-from chatapp.messaging import MessagePreview, Messaging
+from chatapp.messaging import MessagePreview, MessageUpdated, Messaging
 from chatapp.protocol.http import PREVIEW_CHARS, ChannelOut, LastMessageOut
 from chatapp.social import Channel, Social
 
@@ -40,6 +40,11 @@ class Conversations:
     def __init__(self, social: Social, messaging: Messaging) -> None:
         self._social = social
         self._last_messages = LastMessages(messaging, max_chars=PREVIEW_CHARS)
+
+    async def message_updated(self, event: MessageUpdated) -> None:
+        """From the bus: an edited or deleted last message changes the channel's preview."""
+        if event.update != "reactions":
+            self._last_messages.forget(event.message.channel_id, event.message.message_id)
 
     async def view(
         self, channel: Channel, user_id: int, read_message_id: int | None = None
@@ -111,6 +116,8 @@ def _last_message_out(preview: MessagePreview) -> LastMessageOut:
         created_at=preview.created_at,
         text=preview.text,
         truncated=preview.truncated,
+        edited=preview.edited,
+        deleted=preview.deleted,
     )
 
 

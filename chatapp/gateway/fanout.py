@@ -9,9 +9,17 @@ from chatapp.gateway import frames
 from chatapp.gateway.connection import CLOSE_UNAUTHORIZED
 from chatapp.gateway.events import TypingStarted
 from chatapp.gateway.registry import ConnectionRegistry
-from chatapp.messaging import MessageAccepted
+from chatapp.messaging import MessageAccepted, MessageUpdated
+from chatapp.messaging.updates import update_object
 from chatapp.presence import PresenceChanged, PresenceTracker
-from chatapp.social import ChannelChanged, Friends, FriendshipChanged, ReadMarkerMoved, Social
+from chatapp.social import (
+    ChannelChanged,
+    Friends,
+    FriendshipChanged,
+    ReadMarkerMoved,
+    ReceiptShared,
+    Social,
+)
 
 
 class FanOut:
@@ -35,8 +43,10 @@ class FanOut:
 
     def subscribe(self, bus: Bus) -> None:
         bus.subscribe(MessageAccepted, self.message_accepted, name="gateway.messages")
+        bus.subscribe(MessageUpdated, self.message_updated, name="gateway.updates")
         bus.subscribe(ChannelChanged, self.channel_changed, name="gateway.channels")
         bus.subscribe(ReadMarkerMoved, self.read_marker_moved, name="gateway.reads")
+        bus.subscribe(ReceiptShared, self.receipt_shared, name="gateway.receipts")
         bus.subscribe(TypingStarted, self.typing_started, name="gateway.typing")
         bus.subscribe(DeviceRevoked, self.device_revoked, name="gateway.revocations")
         bus.subscribe(PresenceChanged, self.presence_changed, name="gateway.presence")
@@ -51,6 +61,15 @@ class FanOut:
                     connection.own(seq)  # it gets an ack instead
                     continue
                 frame = frame or frames.message_frame(seq, message_json)
+                connection.deliver(seq, frame)
+
+    async def message_updated(self, event: MessageUpdated) -> None:
+        """Every live connection of every member, the actor's included, gets the update."""
+        update_json = frames.encode(update_object(event.update, event.present()))
+        for user_id, seq in event.inbox_seqs.items():
+            frame: str | None = None
+            for connection in self._registry.of_user(user_id):
+                frame = frame or frames.update_frame(seq, update_json)
                 connection.deliver(seq, frame)
 
     async def channel_changed(self, event: ChannelChanged) -> None:
@@ -73,6 +92,20 @@ class FanOut:
         )
         for connection in self._registry.of_user(event.user_id):
             if connection.id != event.origin_connection:
+                connection.push(frame)
+
+    async def receipt_shared(self, event: ReceiptShared) -> None:
+        """The viewers were chosen where the marker moved; each node tells the ones it holds."""
+        frame = frames.encode(
+            {
+                "type": "receipt",
+                "channel_id": event.channel_id,
+                "user_id": event.user_id,
+                "message_id": event.message_id,
+            }
+        )
+        for viewer in event.viewer_ids:
+            for connection in self._registry.of_user(viewer):
                 connection.push(frame)
 
     async def typing_started(self, event: TypingStarted) -> None:

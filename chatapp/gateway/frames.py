@@ -8,6 +8,8 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
 from chatapp.errors import BadRequest
+from chatapp.messaging import InboxEntry
+from chatapp.messaging.updates import update_object
 from chatapp.protocol import parse_json
 from chatapp.protocol.validation import describe_validation_error
 
@@ -50,6 +52,7 @@ class Send(ClientFrame):
     client_msg_id: Ref
     channel_id: Id
     text: str
+    reply_to: Id | None = None
 
 
 class Heartbeat(ClientFrame):
@@ -134,6 +137,18 @@ def encode(frame: dict[str, Any]) -> str:
 def message_frame(seq: int, message_json: str) -> str:
     """A `message` frame around an already-encoded message, so fan-out encodes it once."""
     return f'{{"type":"message","seq":{seq},"message":{message_json}}}'
+
+
+def update_frame(seq: int, update_json: str) -> str:
+    """An `update` frame around an already-encoded update object."""
+    return f'{{"type":"update","seq":{seq},"update":{update_json}}}'
+
+
+def entry_frame(entry: InboxEntry) -> str:
+    """The frame of one inbox entry: a `message`, or an `update` as of the message's present."""
+    if entry.update is None:
+        return message_frame(entry.seq, entry.message.model_dump_json())
+    return update_frame(entry.seq, encode(update_object(entry.update, entry.message)))
 
 
 def error_frame(

@@ -89,7 +89,11 @@ class SendPipeline:
             stored: asyncio.Future[AcceptedMessage]
             try:
                 checked = await messaging.check(
-                    self.connection.user_id, frame.channel_id, frame.client_msg_id, frame.text
+                    self.connection.user_id,
+                    frame.channel_id,
+                    frame.client_msg_id,
+                    frame.text,
+                    reply_to=frame.reply_to,
                 )
             except (Refused, StoreFailed) as failure:
                 refusal = failure if isinstance(failure, Refused) else _store_unavailable(failure)

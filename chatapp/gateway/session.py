@@ -164,12 +164,11 @@ class Session:
                     user_id, since=cursor, limit=batch, max_bytes=left
                 )
                 for entry in page.entries:
-                    await self._own_send_answered(entry.message)
-                    message_json = entry.message.model_dump_json()
-                    sent_bytes += frame_bytes(message_json)
-                    await connection.replayed(
-                        entry.seq, frames.message_frame(entry.seq, message_json)
-                    )
+                    if entry.update is None:
+                        await self._own_send_answered(entry.message)
+                    frame = frames.entry_frame(entry)
+                    sent_bytes += frame_bytes(frame)
+                    await connection.replayed(entry.seq, frame)
                     cursor = entry.seq
                 sent += len(page.entries)
                 if page.has_more and not page.entries:

@@ -4,7 +4,7 @@ The LevelDB store is in `chatapp.messaging.adapters`, which only the
 composition root imports.
 """
 
-from chatapp.messaging.events import MessageAccepted
+from chatapp.messaging.events import MessageAccepted, MessageUpdated
 from chatapp.messaging.models import (
     AcceptedMessage,
     InboxEntry,
@@ -12,8 +12,10 @@ from chatapp.messaging.models import (
     InboxRecord,
     MessagePage,
     MessagePreview,
+    Reaction,
     SendRecord,
     StoredMessage,
+    UpdateKind,
 )
 from chatapp.messaging.service import CheckedSend, Membership, Messaging
 from chatapp.messaging.store import MessageStore, MessageStoreError
@@ -30,7 +32,10 @@ __all__ = [
     "MessagePreview",
     "MessageStore",
     "MessageStoreError",
+    "MessageUpdated",
     "Messaging",
+    "Reaction",
     "SendRecord",
     "StoredMessage",
+    "UpdateKind",
 ]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict
 
-from chatapp.messaging.models import StoredMessage
+from chatapp.messaging.models import StoredMessage, UpdateKind
 
 
 class MessageAccepted(BaseModel):
@@ -20,3 +20,26 @@ class MessageAccepted(BaseModel):
     message: StoredMessage
     inbox_seqs: dict[int, int]
     origin_connection: str | None = None
+
+
+class MessageUpdated(BaseModel):
+    """A message was edited, deleted or reacted to, and every member's inbox has the update.
+
+    `message` is the message as the change left it; `inbox_seqs` maps each
+    member to the seq of the update entry in their inbox. A change over HTTP
+    has no origin connection: every live connection of the actor gets it too.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    update: UpdateKind
+    message: StoredMessage
+    inbox_seqs: dict[int, int]
+    deleted_by: int | None = None
+    """Who deleted it, for a deletion: the message object does not carry it across the bus."""
+
+    def present(self) -> StoredMessage:
+        """The message with who deleted it, as the store has it."""
+        if self.deleted_by is None or self.message.deleted_by == self.deleted_by:
+            return self.message
+        return self.message.model_copy(update={"deleted_by": self.deleted_by})

@@ -2,7 +2,22 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict
+from dataclasses import dataclass
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+UpdateKind = Literal["edited", "deleted", "reactions"]
+"""What an `update` inbox entry says changed about its message."""
+
+
+class Reaction(BaseModel):
+    """One emoji on a message and who put it there, in the order they did."""
+
+    model_config = ConfigDict(frozen=True, strict=True)
+
+    emoji: str
+    user_ids: list[int]
 
 
 class StoredMessage(BaseModel):
@@ -19,6 +34,18 @@ class StoredMessage(BaseModel):
     created_at: int
     """Milliseconds since the Unix epoch, UTC."""
     client_msg_id: str
+    edited_at: int | None = None
+    """When the text was last edited; None when it never was."""
+    deleted: bool = False
+    """A deleted message keeps its id; its text is "" and its mentions and reactions are empty."""
+    reply_to: int | None = None
+    """The `message_id` of the message of the same channel that this one quotes."""
+    mentions: list[int] = Field(default_factory=list)
+    """Members named as `@username` in the text, each once, in order of appearance."""
+    reactions: list[Reaction] = Field(default_factory=list)
+    """In the order of each emoji's first reaction."""
+    deleted_by: int | None = Field(default=None, exclude=True)
+    """Who deleted it: the `update` entry says so, the message object does not."""
 
 
 class AcceptedMessage(BaseModel):
@@ -46,6 +73,9 @@ class InboxEntry(BaseModel):
 
     seq: int
     message: StoredMessage
+    """The message as it is now, also for an update entry."""
+    update: UpdateKind | None = None
+    """None for the entry that delivered the message; else what changed about it."""
 
 
 class MessagePage(BaseModel):
@@ -79,6 +109,9 @@ class MessagePreview(BaseModel):
     """The first `max_chars` code points of the text (all of it when shorter)."""
     truncated: bool
     """True when the text has more than `max_chars` code points, so `text` is a prefix."""
+    deleted: bool = False
+    """A deleted message's preview has the empty text."""
+    edited: bool = False
 
 
 class InboxRecord(BaseModel):
@@ -90,6 +123,8 @@ class InboxRecord(BaseModel):
     seq: int
     channel_id: int
     message_id: int
+    update: UpdateKind | None = None
+    """None for a message entry; else the kind of its update entry."""
 
 
 class SendRecord(BaseModel):
@@ -103,3 +138,54 @@ class SendRecord(BaseModel):
     message_id: int
     seq: int
     """The sender's inbox seq for the message."""
+
+
+class ChangeOutcome(BaseModel):
+    """The outcome of `MessageStore.change`: the change and its inbox entries are on disk."""
+
+    model_config = ConfigDict(frozen=True)
+
+    message: StoredMessage
+    """The message as it is after the change (its reactions included)."""
+    update: UpdateKind
+    inbox_seqs: dict[int, int]
+    """user_id -> that member's inbox seq for the update entry; empty when nothing changed."""
+
+    @property
+    def changed(self) -> bool:
+        """False for a change that changed nothing, so appended nothing."""
+        return bool(self.inbox_seqs)
+
+
+@dataclass(frozen=True, slots=True)
+class Edit:
+    """New text for a message; only its sender may ask (checked before the store)."""
+
+    channel_id: int
+    message_id: int
+    text: str
+    mentions: tuple[int, ...]
+    edited_at: int
+
+
+@dataclass(frozen=True, slots=True)
+class Deletion:
+    """A message deleted by `deleted_by` (whose right to was checked before the store)."""
+
+    channel_id: int
+    message_id: int
+    deleted_by: int
+
+
+@dataclass(frozen=True, slots=True)
+class ReactionChange:
+    """`user_id`'s reaction `emoji` added (`add`) or taken back."""
+
+    channel_id: int
+    message_id: int
+    user_id: int
+    emoji: str
+    add: bool
+
+
+MessageChange = Edit | Deletion | ReactionChange

@@ -1,32 +1,54 @@
-"""Messaging: accepting sends, history and sync, on top of a MessageStore."""
+"""Messaging: accepting sends and changes to messages, history and sync, on top of a
+MessageStore."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
 from chatapp.bus import Bus
 from chatapp.clock import Clock
-from chatapp.errors import BadRequest, InvalidInput, RateLimited, Unavailable
-from chatapp.messaging.events import MessageAccepted
+from chatapp.errors import (
+    BadRequest,
+    Conflict,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    RateLimited,
+    Unavailable,
+)
+from chatapp.messaging.events import MessageAccepted, MessageUpdated
+from chatapp.messaging.mentions import find_mentions, mentioned_names
 from chatapp.messaging.models import (
     AcceptedMessage,
+    ChangeOutcome,
+    Deletion,
+    Edit,
     InboxEntry,
     InboxPage,
+    MessageChange,
     MessagePage,
     MessagePreview,
+    ReactionChange,
     StoredMessage,
 )
-from chatapp.messaging.store import MessageStore, MessageStoreError
+from chatapp.messaging.store import (
+    MessageIsDeleted,
+    MessageMissing,
+    MessageStore,
+    MessageStoreError,
+    TooManyReactions,
+)
 from chatapp.ratelimit import RateLimiter
 
 TEXT_MAX = 100_000
 CLIENT_MSG_ID_MAX = 64
 HISTORY_LIMIT_MAX = 200
 SYNC_LIMIT_MAX = 1000
+EMOJI_MAX = 16
 
 
 class Membership(Protocol):
@@ -34,6 +56,30 @@ class Membership(Protocol):
 
     async def require_member(self, caller_id: int, channel_id: int) -> frozenset[int]:
         """The channel's members; NotFound or Forbidden(not_member) otherwise."""
+        ...
+
+    async def members(self, channel_id: int) -> frozenset[int] | None:
+        """The channel's members; None when there is no such channel."""
+        ...
+
+    async def group_owner(self, channel_id: int) -> int | None:
+        """The owner of a group; None for a direct channel or one that does not exist."""
+        ...
+
+
+class Named(Protocol):
+    @property
+    def user_id(self) -> int: ...
+
+    @property
+    def username(self) -> str: ...
+
+
+class Directory(Protocol):
+    """What messaging needs from accounts: the usernames that mentions name."""
+
+    async def get_users(self, user_ids: Iterable[int]) -> Sequence[Named]:
+        """The users of those ids that exist."""
         ...
 
 
@@ -49,6 +95,8 @@ class CheckedSend:
     # Set when this send was stored before: it is answered with the original,
     # whatever has changed since (the sender may have left the channel).
     original: AcceptedMessage | None = None
+    reply_to: int | None = None
+    mentions: tuple[int, ...] = ()
 
 
 class Messaging:
@@ -61,8 +109,10 @@ class Messaging:
         *,
         send_limiter: RateLimiter | None = None,
         page_max_bytes: int | None = None,
+        directory: Directory | None = None,
     ) -> None:
         self._store = store
+        self._directory = directory
         self._page_max_bytes = page_max_bytes
         self._send_limiter = send_limiter
         self._membership = membership
@@ -76,16 +126,24 @@ class Messaging:
         client_msg_id: str,
         text: str,
         *,
+        reply_to: int | None = None,
         origin_connection: str | None = None,
     ) -> AcceptedMessage:
         """Check and store a send; the original when `(sender, client_msg_id)` was seen."""
-        checked = await self.check(sender_id, channel_id, client_msg_id, text)
+        checked = await self.check(sender_id, channel_id, client_msg_id, text, reply_to=reply_to)
         return await self.store(checked, origin_connection=origin_connection)
 
     async def check(
-        self, sender_id: int, channel_id: int, client_msg_id: str, text: str
+        self,
+        sender_id: int,
+        channel_id: int,
+        client_msg_id: str,
+        text: str,
+        *,
+        reply_to: int | None = None,
     ) -> CheckedSend:
-        """Every check a send must pass before it is stored (text, id, membership).
+        """Every check a send must pass before it is stored (text, id, membership, the
+        message it replies to), and the members it mentions.
 
         A repeat of a stored send passes at once, so a retry gets the original.
         """
@@ -106,19 +164,37 @@ class Messaging:
             )
         check_text(text)
         members = await self._membership.require_member(sender_id, channel_id)
-        if self._send_limiter is not None:
-            retry_after = await self._send_limiter.acquire(str(sender_id))
-            if retry_after is not None:
-                raise RateLimited(
-                    retry_after, f"too many messages; try again in {max(retry_after, 0.1):.1f} s"
-                )
+        await self._count_action(sender_id)
+        if reply_to is not None and await self.message(channel_id, reply_to) is None:
+            raise InvalidInput("bad_reply", f"reply_to: channel {channel_id} has no such message")
         return CheckedSend(
             sender_id=sender_id,
             channel_id=channel_id,
             client_msg_id=client_msg_id,
             text=text,
             member_ids=members,
+            reply_to=reply_to,
+            mentions=await self._mentions(text, members, sender_id),
         )
+
+    async def _count_action(self, user_id: int) -> None:
+        """Sends and changes share one per-user rate limit."""
+        if self._send_limiter is None:
+            return
+        retry_after = await self._send_limiter.acquire(str(user_id))
+        if retry_after is not None:
+            raise RateLimited(
+                retry_after, f"too many messages; try again in {max(retry_after, 0.1):.1f} s"
+            )
+
+    async def _mentions(
+        self, text: str, members: Collection[int], sender_id: int
+    ) -> tuple[int, ...]:
+        if self._directory is None or not mentioned_names(text):
+            return ()
+        users = await self._directory.get_users(members)
+        by_name = {user.username: user.user_id for user in users}
+        return tuple(find_mentions(text, by_name, sender_id=sender_id))
 
     async def store(
         self, send: CheckedSend, *, origin_connection: str | None = None
@@ -147,6 +223,8 @@ class Messaging:
                 text=send.text,
                 member_ids=sorted(send.member_ids),
                 created_at=self._clock.now_ms(),
+                reply_to=send.reply_to,
+                mentions=send.mentions,
             )
         except MessageStoreError:
             answer.set_exception(_not_stored())
@@ -176,6 +254,95 @@ class Messaging:
 
         stored.add_done_callback(landed)
         return answer
+
+    async def edit(
+        self, caller_id: int, channel_id: int, message_id: int, text: str
+    ) -> StoredMessage:
+        """New text for the caller's own message; the message as it is then."""
+        check_text(text)
+        members = await self._membership.require_member(caller_id, channel_id)
+        await self._count_action(caller_id)
+        message = await self._existing(channel_id, message_id)
+        if message.sender_id != caller_id:
+            raise Forbidden("forbidden", "only its sender may edit a message")
+        if message.deleted:
+            raise _deleted()
+        edit = Edit(
+            channel_id=channel_id,
+            message_id=message_id,
+            text=text,
+            mentions=await self._mentions(text, members, caller_id),
+            edited_at=self._clock.now_ms(),
+        )
+        return (await self._change(edit, members)).message
+
+    async def delete(
+        self, caller_id: int, channel_id: int, message_id: int, *, caller_is_admin: bool = False
+    ) -> ChangeOutcome:
+        """Delete a message: its sender, the group's owner or a server admin may.
+
+        An admin needs no membership; everyone else does. The outcome says whether this
+        deleted it (not when it was deleted already), and whose message it was.
+        """
+        members = await self._membership.members(channel_id)
+        if members is None:
+            raise NotFound("not_found", f"no channel {channel_id}")
+        if not caller_is_admin:
+            members = await self._membership.require_member(caller_id, channel_id)
+        await self._count_action(caller_id)
+        message = await self._existing(channel_id, message_id)
+        may_delete = caller_is_admin or caller_id == message.sender_id
+        if not may_delete and await self._membership.group_owner(channel_id) != caller_id:
+            raise Forbidden("forbidden", "only the sender or the group's owner may delete it")
+        deletion = Deletion(channel_id=channel_id, message_id=message_id, deleted_by=caller_id)
+        return await self._change(deletion, members)
+
+    async def react(
+        self, caller_id: int, channel_id: int, message_id: int, emoji: str, *, add: bool
+    ) -> None:
+        """Add (or take back, `add=False`) the caller's reaction `emoji`."""
+        check_emoji(emoji)
+        members = await self._membership.require_member(caller_id, channel_id)
+        await self._count_action(caller_id)
+        change = ReactionChange(
+            channel_id=channel_id, message_id=message_id, user_id=caller_id, emoji=emoji, add=add
+        )
+        await self._change(change, members)
+
+    async def _existing(self, channel_id: int, message_id: int) -> StoredMessage:
+        message = await self.message(channel_id, message_id)
+        if message is None:
+            raise NotFound("not_found", f"channel {channel_id} has no message {message_id}")
+        return message
+
+    async def _change(self, change: MessageChange, members: frozenset[int]) -> ChangeOutcome:
+        """Store a change; tell the bus when it changed something."""
+        try:
+            outcome = await self._store.change(change, member_ids=sorted(members))
+        except MessageMissing:
+            raise NotFound(
+                "not_found", f"channel {change.channel_id} has no message {change.message_id}"
+            ) from None
+        except MessageIsDeleted:
+            raise _deleted() from None
+        except TooManyReactions:
+            raise InvalidInput(
+                "too_many_reactions", "a message carries at most 20 different emoji"
+            ) from None
+        except MessageStoreError:
+            raise Unavailable(
+                "store_unavailable", "the change could not be stored; try again"
+            ) from None
+        if outcome.changed:
+            self._bus.publish(
+                MessageUpdated(
+                    update=outcome.update,
+                    message=outcome.message,
+                    inbox_seqs=outcome.inbox_seqs,
+                    deleted_by=outcome.message.deleted_by,
+                )
+            )
+        return outcome
 
     async def history(
         self,
@@ -341,6 +508,20 @@ def check_text(text: str) -> None:
         text.encode("utf-8")
     except UnicodeEncodeError:
         raise BadRequest("text: contains a lone surrogate, which is not Unicode text") from None
+
+
+def _deleted() -> Conflict:
+    return Conflict("message_deleted", "the message is deleted")
+
+
+def check_emoji(emoji: str) -> None:
+    """1 to 16 code points, none of them whitespace (or a lone surrogate)."""
+    if not 1 <= len(emoji) <= EMOJI_MAX or any(c.isspace() for c in emoji):
+        raise InvalidInput("bad_emoji", f"emoji: 1 to {EMOJI_MAX} characters, no whitespace")
+    try:
+        emoji.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidInput("bad_emoji", "emoji: must be valid Unicode") from None
 
 
 def check_client_msg_id(client_msg_id: str) -> None:

@@ -9,8 +9,10 @@ from typing import Protocol
 from chatapp.errors import StoreFailed
 from chatapp.messaging.models import (
     AcceptedMessage,
+    ChangeOutcome,
     InboxPage,
     InboxRecord,
+    MessageChange,
     MessagePage,
     MessagePreview,
     SendRecord,
@@ -24,6 +26,26 @@ class MessageStoreError(StoreFailed):
     Also raised by a store that is closed, could not be opened, or finds a
     record pointing at a message that is not there.
     """
+
+
+MAX_REACTION_EMOJI = 20
+"""The most different emoji one message carries."""
+
+
+class ChangeRefused(Exception):
+    """A change the message's present state does not allow; nothing was written."""
+
+
+class MessageMissing(ChangeRefused):
+    """The channel has no message with that id."""
+
+
+class MessageIsDeleted(ChangeRefused):
+    """The message is deleted: it cannot be edited or reacted to."""
+
+
+class TooManyReactions(ChangeRefused):
+    """The message carries `MAX_REACTION_EMOJI` different emoji already."""
 
 
 class MessageStore(Protocol):
@@ -44,6 +66,8 @@ class MessageStore(Protocol):
         text: str,
         member_ids: Sequence[int],
         created_at: int,
+        reply_to: int | None = None,
+        mentions: Sequence[int] = (),
     ) -> AcceptedMessage:
         """Store a message and one inbox entry for every member, atomically.
 
@@ -70,12 +94,42 @@ class MessageStore(Protocol):
         text: str,
         member_ids: Sequence[int],
         created_at: int,
+        reply_to: int | None = None,
+        mentions: Sequence[int] = (),
     ) -> asyncio.Future[AcceptedMessage]:
         """`append` without waiting: the send is queued now, in call order.
 
         The future completes as `append` would return or raise. Callers that
         must keep several sends in order without a task each use this.
         """
+        ...
+
+    async def change(self, change: MessageChange, *, member_ids: Sequence[int]) -> ChangeOutcome:
+        """Apply an edit, deletion or reaction, with an update entry for every member.
+
+        The change and its inbox entries (kind `change`'s update) are written
+        in one atomic, fsync'ed batch, in order with sends and other changes.
+        A change that changes nothing (the same text, a reaction already
+        there or not there, deleting what is deleted) writes nothing and
+        answers with empty `inbox_seqs`.
+
+        - an edit overwrites the text and sets `edited_at` and `mentions`;
+        - a deletion overwrites the text with "", empties mentions and
+          reactions, and keeps the message id; the old text is not kept;
+        - reactions are kept apart from the message, so reacting never
+          rewrites its text.
+
+        Raises `MessageMissing`, `MessageIsDeleted` (edit or reaction),
+        `TooManyReactions` (a new emoji on a message with the most), and
+        `MessageStoreError` as `append` does. Who may make the change is the
+        caller's to check.
+        """
+        ...
+
+    def submit_change(
+        self, change: MessageChange, *, member_ids: Sequence[int]
+    ) -> asyncio.Future[ChangeOutcome]:
+        """`change` without waiting: queued now, in call order with sends."""
         ...
 
     async def history(
@@ -103,6 +157,8 @@ class MessageStore(Protocol):
 
     async def inbox(self, user_id: int, *, since: int, limit: int) -> InboxPage:
         """A user's inbox entries with `seq > since`, ascending, at most `limit`.
+
+        Every entry carries its message as it is now (an update entry too).
 
         `has_more` says whether entries exist past the page. `limit <= 0`
         gives an empty page.

@@ -37,6 +37,8 @@ class Notification(BaseModel):
     count: int
     """How many new messages this notification stands for."""
     created_at: int
+    mentioned: bool = False
+    """Added to version 1: whether any of the `count` messages mentions the recipient."""
     text: str | None = None
     text_truncated: bool | None = None
 

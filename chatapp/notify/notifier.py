@@ -101,6 +101,7 @@ class Notifier:
         if not offline:
             return
         text, truncated = preview(message.text) if self._include_text else (None, None)
+        mentioned = set(message.mentions)
         openings = [
             Opening(
                 user_id=target.user_id,
@@ -112,6 +113,7 @@ class Notifier:
                 created_at=message.created_at,
                 text=text,
                 text_truncated=truncated,
+                mentioned=target.user_id in mentioned,
             )
             for target in await self._directory.push_targets_of(offline)
             # A target of a provider the server no longer enables is kept
@@ -188,6 +190,7 @@ def _notification(window: Window, sender_name: str) -> Notification:
         seq=newest.seq,
         count=window.count,
         created_at=newest.created_at,
+        mentioned=window.mentioned,
         text=newest.text,
         text_truncated=newest.text_truncated,
     )

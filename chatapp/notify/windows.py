@@ -43,6 +43,8 @@ class Opening:
     text: str | None
     """The preview a notification shows, None when text is kept out of push."""
     text_truncated: bool | None
+    mentioned: bool = False
+    """Whether the message mentions the recipient."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +54,8 @@ class Window:
     notification_id: str
     newest: Opening
     count: int
+    mentioned: bool = False
+    """Whether any of the window's messages mentions the recipient."""
 
 
 class PushWindows(Protocol):
@@ -112,11 +116,14 @@ class MemoryWindows:
             found = self._open.get(key)
             if found is None:
                 due = self._clock.monotonic() + self._window
-                self._open[key] = (due, Window(uuid.uuid4().hex, opening, 1))
+                window = Window(uuid.uuid4().hex, opening, 1, mentioned=opening.mentioned)
+                self._open[key] = (due, window)
                 continue
             due, window = found
             newest = opening if opening.seq > window.newest.seq else window.newest
-            self._open[key] = (due, replace(window, newest=newest, count=window.count + 1))
+            mentioned = window.mentioned or opening.mentioned
+            joined = replace(window, newest=newest, count=window.count + 1, mentioned=mentioned)
+            self._open[key] = (due, joined)
 
     async def take_due(self) -> list[Window]:
         now = self._clock.monotonic()

@@ -268,7 +268,7 @@ async def inbox_of(url: str, token: str) -> list[str]:
     async with ChatClient(url, token=token) as client:
         while True:
             page = await client.sync(since, limit=1000)
-            found += [event.message.client_msg_id for event in page.events]
+            found += [e.message.client_msg_id for e in page.events if e.message is not None]
             since = page.next_since
             if not page.has_more:
                 return found

@@ -293,7 +293,7 @@ async def synced_inbox(client: ChatClient) -> list[tuple[int, MessageOut]]:
     since = 0
     while True:
         answer = await client.sync(since)
-        entries.extend((event.seq, event.message) for event in answer.events)
+        entries.extend((e.seq, e.message) for e in answer.events if e.message is not None)
         if not answer.has_more:
             return entries
         since = answer.next_since

@@ -113,6 +113,7 @@ async def inbox(client: ChatClient) -> dict[int, Place]:
         page = await client.sync(since, limit=1000)
         for event in page.events:
             assert event.seq not in entries, f"seq {event.seq} twice in one inbox"
+            assert event.message is not None, "only sends here: no update entries"
             entries[event.seq] = (event.message.channel_id, event.message.message_id)
         since = page.next_since
         if not page.has_more:

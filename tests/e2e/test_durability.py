@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 
@@ -127,6 +128,81 @@ async def test_acknowledged_sends_survive_sigkill(tmp_path: Path) -> None:
         for client, expected in ((alice, sum(totals.values())), (bob, sum(totals.values())),
                                  (carol, totals[channels[1]])):  # fmt: skip
             assert await all_inbox_seqs(client) == list(range(1, expected + 1))
+    finally:
+        for client in clients:
+            await client.close()
+        with contextlib.suppress(Exception):
+            server.stop()
+
+
+async def test_acknowledged_changes_survive_sigkill(tmp_path: Path) -> None:
+    """Reactions and edits acknowledged before a SIGKILL are there after it; seqs stay
+    contiguous, and every inbox still converges on what history shows."""
+    data = tmp_path / "data"
+    server = ServerProcess(data).start()
+    clients: list[ChatClient] = []
+    try:
+        alice, bob = [await signed_in(server.url, name) for name in ("alice", "bob")]
+        clients = [alice, bob]
+        pair = await alice.request("POST", "/api/v1/channels/direct", {"user_id": bob.user_id})
+        channel_id = pair["channel"]["channel_id"]
+        targets = [
+            (await alice.send_message(channel_id, f"message {i}")).message.message_id
+            for i in range(5)
+        ]
+        reacted: set[tuple[int, str]] = set()
+        edited: dict[int, str] = {}
+        enough = asyncio.Event()
+
+        async def keep_reacting(client: ChatClient) -> None:
+            for i in range(10_000):
+                message_id, emoji = targets[i % len(targets)], f"r{i // len(targets) % 19}"
+                try:
+                    await client.react(channel_id, message_id, emoji)
+                except (aiohttp.ClientError, ChatApiError):
+                    return
+                if client is bob:
+                    reacted.add((message_id, emoji))
+                if len(reacted) >= 40:
+                    enough.set()
+
+        async def keep_editing() -> None:
+            for i in range(10_000):
+                message_id = targets[i % len(targets)]
+                try:
+                    await alice.edit_message(channel_id, message_id, f"edit {i}")
+                except (aiohttp.ClientError, ChatApiError):
+                    return
+                edited[message_id] = f"edit {i}"
+
+        workers = [
+            asyncio.create_task(keep_reacting(bob)),
+            asyncio.create_task(keep_reacting(alice)),
+            asyncio.create_task(keep_editing()),
+        ]
+        await enough.wait()
+        server.kill()
+        await asyncio.gather(*workers)
+
+        server.start()
+        stored: dict[int, Any] = {
+            int(str(m["message_id"])): m for m in await all_messages(alice, channel_id)
+        }
+        for message_id, emoji in reacted:
+            users = {
+                user
+                for reaction in stored[message_id]["reactions"]
+                if reaction["emoji"] == emoji
+                for user in reaction["user_ids"]
+            }
+            assert bob.user_id in users, (message_id, emoji)
+        for message_id, text in edited.items():
+            # The last acknowledged edit, or one after it that landed without its answer.
+            number = int(str(stored[message_id]["text"]).removeprefix("edit "))
+            assert number >= int(text.removeprefix("edit "))
+        for client in clients:
+            seqs = await all_inbox_seqs(client)
+            assert seqs == list(range(1, len(seqs) + 1))
     finally:
         for client in clients:
             await client.close()

@@ -293,6 +293,6 @@ async def all_inbox(client: ChatClient) -> list[tuple[int, int]]:
     while True:
         since = entries[-1][0] if entries else 0
         answer = await client.sync(since=since, limit=200)
-        entries += [(event.seq, event.message.message_id) for event in answer.events]
+        entries += [(e.seq, e.message.message_id) for e in answer.events if e.message is not None]
         if not answer.has_more:
             return entries

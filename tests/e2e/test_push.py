@@ -176,6 +176,7 @@ async def test_offline_recipients_get_one_signed_notification_per_device(tmp_pat
         "seq": phone["seq"],
         "count": 1,
         "created_at": clock.now_ms() - 1000,
+        "mentioned": False,
         "text": "hello all",
         "text_truncated": False,
     }
@@ -370,3 +371,29 @@ async def test_a_hanging_receiver_does_not_slow_sends(tmp_path: Path) -> None:
     assert attempts == 2  # one request per worker, each still hanging
     assert counts[("webhook", "dropped")] == count - 2 - 10
     assert counts[("webhook", "sent")] == 0
+
+
+async def test_a_notification_says_whether_its_messages_mention_the_recipient(
+    tmp_path: Path,
+) -> None:
+    """A window with a mention among its messages says `mentioned`; edits and reactions
+    notify nobody."""
+    clock = ManualClock()
+    async with PushReceiver() as receiver, webhook_server(tmp_path, receiver, clock) as server:
+        alice = await server.user("alice")
+        bob, carol = await server.user("bob"), await server.user("carol")
+        group = await alice.create_group("team", [bob.user_id, carol.user_id])
+        await bob.set_push_target(bob.device_id, "webhook", "bob")
+        await carol.set_push_target(carol.device_id, "webhook", "carol")
+        await alice.send_message(group.channel_id, "hello @bob")
+        last = await alice.send_message(group.channel_id, "and everyone")
+        await window_ends(server, clock)
+        notes = [verified(await receiver.next())["notification"] for _ in range(2)]
+        by_user = {note["user_id"]: note for note in notes}
+        assert by_user[bob.user_id]["mentioned"] is True
+        assert by_user[bob.user_id]["count"] == 2
+        assert by_user[carol.user_id]["mentioned"] is False
+        await alice.edit_message(group.channel_id, last.message.message_id, "and @carol")
+        await alice.react(group.channel_id, last.message.message_id, "👍")
+        await window_ends(server, clock)
+        assert await receiver.silent(0.3)

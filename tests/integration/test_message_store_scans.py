@@ -29,7 +29,7 @@ from chatapp.messaging.adapters.postgres_messages import PostgresMessageStore
 from chatapp.testing.fakes import FakeMessageStore
 from tests.integration.store_engines import fresh_schema
 
-MIGRATION = Path(__file__).resolve().parents[2] / "migrations/postgresql/002_messages.sql"
+MIGRATIONS = sorted((Path(__file__).resolve().parents[2] / "migrations/postgresql").glob("*.sql"))
 SENDS = [
     (sender, channel, f"{tag}-{number}")
     for number in range(7)
@@ -52,7 +52,8 @@ async def opened(engine: str, tmp_path: Path) -> AsyncIterator[MessageStore]:
         async with fresh_schema() as url:
             pool = await asyncpg.create_pool(url, min_size=1, max_size=2)
             try:
-                await pool.execute(MIGRATION.read_text())
+                for migration in MIGRATIONS:
+                    await pool.execute(migration.read_text())
                 store_pg = PostgresMessageStore(pool)
                 yield store_pg
                 await store_pg.close()

@@ -14,18 +14,19 @@ from chatapp.messaging import AcceptedMessage, MessageStoreError
 from chatapp.messaging.adapters.postgres_messages import PostgresMessageStore
 from chatapp.testing.cluster_services import fresh_name, postgres_url
 
-MIGRATION = Path(__file__).resolve().parents[2] / "migrations/postgresql/002_messages.sql"
+MIGRATIONS = sorted((Path(__file__).resolve().parents[2] / "migrations/postgresql").glob("*.sql"))
 
 
 @pytest_asyncio.fixture
 async def schema_url() -> AsyncIterator[str]:
-    """A database URL whose search_path is a fresh schema with the message tables."""
+    """A database URL whose search_path is a fresh schema with every migration applied."""
     url = postgres_url()
     schema = fresh_name("t")
     admin = await asyncpg.connect(url)
     try:
         await admin.execute(f"CREATE SCHEMA {schema}")
-        await admin.execute(f"SET search_path = {schema}; {MIGRATION.read_text()}")
+        for migration in MIGRATIONS:
+            await admin.execute(f"SET search_path = {schema}; {migration.read_text()}")
         yield f"{url}?search_path={schema}"
     finally:
         await admin.execute(f"DROP SCHEMA {schema} CASCADE")

@@ -1,4 +1,4 @@
-"""FakeMessageStore keeps the MessageStore contract as the LevelDB store does."""
+"""FakeMessageStore keeps the MessageStore contract as the LevelDB store does, changes included."""
 
 from __future__ import annotations
 
@@ -7,6 +7,13 @@ from collections.abc import Sequence
 import pytest
 
 from chatapp.messaging import AcceptedMessage, MessageStore, MessageStoreError, StoredMessage
+from chatapp.messaging.models import Deletion, Edit, ReactionChange
+from chatapp.messaging.store import (
+    MAX_REACTION_EMOJI,
+    MessageIsDeleted,
+    MessageMissing,
+    TooManyReactions,
+)
 from chatapp.testing.fakes import FakeMessageStore
 
 
@@ -211,3 +218,112 @@ async def test_close_stores_held_sends_then_refuses_every_call() -> None:
         await send(store, "late")
     with pytest.raises(MessageStoreError, match="closed"):
         await store.inbox(1, since=0, limit=1)
+
+
+def react(user_id: int, emoji: str, *, add: bool = True, message_id: int = 1) -> ReactionChange:
+    return ReactionChange(
+        channel_id=1, message_id=message_id, user_id=user_id, emoji=emoji, add=add
+    )
+
+
+async def test_replies_and_mentions_are_stored_as_given() -> None:
+    """reply_to and mentions come back on the answer and from every read."""
+    store = FakeMessageStore()
+    await send(store, "a")
+    sent = await store.append(
+        sender_id=1,
+        channel_id=1,
+        client_msg_id="b",
+        text="@bob",
+        member_ids=[1, 2],
+        created_at=0,
+        reply_to=1,
+        mentions=[2],
+    )
+    assert (sent.message.reply_to, sent.message.mentions) == (1, [2])
+    assert await store.get(1, 2) == sent.message
+    with pytest.raises(ValueError, match="reply_to"):
+        store.submit(
+            sender_id=1,
+            channel_id=1,
+            client_msg_id="c",
+            text="re",
+            member_ids=[1],
+            created_at=0,
+            reply_to=-1,
+        )
+
+
+async def test_edits_and_deletions_append_update_entries_and_inboxes_show_the_present() -> None:
+    """An edit and a deletion each take the next seq of every member given; the same text
+    or a second deletion append nothing; every entry carries the message as it is now."""
+    store = FakeMessageStore()
+    await send(store, "a", text="hello")
+    edit = Edit(channel_id=1, message_id=1, text="hello @bob", mentions=(2,), edited_at=5)
+    edited = await store.change(edit, member_ids=[1, 2, 2])
+    assert (edited.update, edited.inbox_seqs) == ("edited", {1: 2, 2: 2})
+    assert not (await store.change(edit, member_ids=[1, 2])).changed
+    deletion = Deletion(channel_id=1, message_id=1, deleted_by=2)
+    deleted = await store.change(deletion, member_ids=[1, 2])
+    gone = deleted.message
+    assert (gone.text, gone.deleted, gone.mentions, gone.edited_at, gone.deleted_by) == (
+        "",
+        True,
+        [],
+        5,
+        2,
+    )
+    assert not (await store.change(deletion, member_ids=[1, 2])).changed
+    entries = (await store.inbox(2, since=0, limit=10)).entries
+    assert [(e.seq, e.update) for e in entries] == [(1, None), (2, "edited"), (3, "deleted")]
+    assert all(e.message == gone for e in entries)
+    records = await store.scan_inbox(limit=10)
+    assert [r.update for r in records if r.user_id == 1] == [None, "edited", "deleted"]
+
+
+async def test_refusals_and_the_order_of_reactions() -> None:
+    """Missing or deleted messages refuse; emoji keep their place while anyone reacts with
+    them and come back last; the 21st emoji is TooManyReactions."""
+    store = FakeMessageStore()
+    await send(store, "a")
+    await send(store, "b")
+    with pytest.raises(MessageMissing):
+        await store.change(react(1, "👍", message_id=9), member_ids=[1, 2])
+    for user_id, emoji in ((2, "👍"), (1, "🎉"), (1, "👍")):
+        await store.change(react(user_id, emoji), member_ids=[1, 2])
+    await store.change(react(2, "👍", add=False), member_ids=[1, 2])
+    await store.change(react(1, "🎉", add=False), member_ids=[1, 2])
+    outcome = await store.change(react(2, "🎉"), member_ids=[1, 2])
+    assert [(r.emoji, r.user_ids) for r in outcome.message.reactions] == [
+        ("👍", [1]),
+        ("🎉", [2]),
+    ]
+    for n in range(MAX_REACTION_EMOJI):
+        await store.change(react(1, chr(0x1F600 + n), message_id=2), member_ids=[1])
+    with pytest.raises(TooManyReactions):
+        await store.change(react(1, "🦀", message_id=2), member_ids=[1])
+    await store.change(Deletion(channel_id=1, message_id=2, deleted_by=1), member_ids=[1])
+    with pytest.raises(MessageIsDeleted):
+        await store.change(react(1, "🦀", message_id=2, add=False), member_ids=[1])
+
+
+async def test_held_changes_keep_their_place_among_sends_and_a_refusal_fails_alone() -> None:
+    """Held sends and changes are stored in the order submitted; a refused change raises
+    for its caller only."""
+    store = FakeMessageStore()
+    store.hold()
+    first = store.submit(
+        sender_id=1, channel_id=1, client_msg_id="a", text="1", member_ids=[1], created_at=0
+    )
+    missing = store.submit_change(react(1, "👍", message_id=5), member_ids=[1])
+    reacted = store.submit_change(react(1, "👍"), member_ids=[1])
+    second = store.submit(
+        sender_id=1, channel_id=1, client_msg_id="b", text="2", member_ids=[1], created_at=0
+    )
+    assert store.held == 4
+    store.release()
+    assert (await first).seq == 1
+    with pytest.raises(MessageMissing):
+        await missing
+    assert (await reacted).inbox_seqs == {1: 2}
+    assert (await second).seq == 3

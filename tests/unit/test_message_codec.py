@@ -10,16 +10,22 @@ from hypothesis import strategies as st
 from chatapp.messaging import StoredMessage
 from chatapp.messaging.adapters.codec import (
     FORMAT_VERSION,
+    LIFECYCLE_VERSION,
     CodecError,
+    MessageHead,
     UnknownFormatVersionError,
+    decode_entry,
     decode_message,
     decode_message_preview,
     decode_pointer,
+    decode_reactions,
     decode_receipt,
     encode_message,
     encode_pointer,
+    encode_reactions,
     encode_receipt,
 )
+from chatapp.messaging.models import Reaction, UpdateKind
 
 AWKWARD_TEXT = "\x00 héllo 👩🏽‍🚀 עברית 漢字 \U0010ffff trailing space "
 
@@ -58,9 +64,9 @@ def test_value_starts_with_the_version_byte_then_msgpack() -> None:
 
 def test_unknown_version_is_refused_with_a_clear_error() -> None:
     """A value written by a newer format is refused and the error names both versions."""
-    newer = bytes((FORMAT_VERSION + 1,)) + encode_pointer(4, 9)[1:]
+    newer = bytes((LIFECYCLE_VERSION + 1,)) + encode_pointer(4, 9)[1:]
 
-    with pytest.raises(UnknownFormatVersionError, match=r"version 2 .* reads version 1"):
+    with pytest.raises(UnknownFormatVersionError, match=r"version 3 .* reads versions 1, 2"):
         decode_pointer(newer)
 
 
@@ -103,7 +109,7 @@ def test_preview_is_the_texts_first_code_points(text: str, max_chars: int) -> No
 
     preview = decode_message_preview(value, max_chars=max_chars)
 
-    assert preview == (9, 2**41, text[:max_chars], len(text) > max_chars)
+    assert preview == MessageHead(9, 2**41, text[:max_chars], len(text) > max_chars)
 
 
 def test_preview_of_the_longest_text_cuts_on_a_code_point() -> None:
@@ -111,7 +117,7 @@ def test_preview_of_the_longest_text_cuts_on_a_code_point() -> None:
     text = "😀" * 100_000
     value = encode_message(sender_id=1, created_at=0, client_msg_id="c", text=text)
 
-    assert decode_message_preview(value, max_chars=200) == (1, 0, "😀" * 200, True)
+    assert decode_message_preview(value, max_chars=200) == MessageHead(1, 0, "😀" * 200, True)
 
 
 @pytest.mark.parametrize(
@@ -132,3 +138,76 @@ def test_malformed_value_is_refused_by_the_preview_too(value: bytes) -> None:
     """Reading only the start of a damaged message value is still CodecError, never a guess."""
     with pytest.raises(CodecError):
         decode_message_preview(value, max_chars=200)
+
+
+def test_a_plain_message_is_still_written_in_version_1() -> None:
+    """A message without lifecycle fields stays readable by a build that knows version 1."""
+    value = encode_message(sender_id=1, created_at=2, client_msg_id="c", text="t")
+    assert value[0] == FORMAT_VERSION
+    assert msgpack.unpackb(value[1:]) == [1, 2, "c", "t"]
+
+
+@given(
+    text=TEXTS,
+    reply_to=st.none() | st.integers(1, 2**53),
+    edited_at=st.none() | st.integers(0, 2**53),
+    deleted_by=st.none() | st.integers(1, 2**53),
+    mentions=st.lists(st.integers(1, 2**53), max_size=5),
+)
+def test_a_lifecycle_message_round_trips_in_version_2(
+    text: str,
+    reply_to: int | None,
+    edited_at: int | None,
+    deleted_by: int | None,
+    mentions: list[int],
+) -> None:
+    value = encode_message(
+        sender_id=3,
+        created_at=4,
+        client_msg_id="c",
+        text=text,
+        reply_to=reply_to,
+        edited_at=edited_at,
+        deleted_by=deleted_by,
+        mentions=mentions,
+    )
+    message = decode_message(value, channel_id=5, message_id=6)
+    assert (message.reply_to, message.edited_at, message.mentions) == (
+        reply_to,
+        edited_at,
+        mentions,
+    )
+    assert (message.deleted, message.deleted_by, message.text) == (
+        deleted_by is not None,
+        deleted_by,
+        text,
+    )
+    head = decode_message_preview(value, max_chars=10)
+    assert head == MessageHead(
+        3,
+        4,
+        text[:10],
+        len(text) > 10,
+        edited=edited_at is not None,
+        deleted=deleted_by is not None,
+    )
+
+
+def test_entries_say_whether_they_are_a_message_or_an_update() -> None:
+    assert decode_entry(encode_pointer(4, 9)) == (4, 9, None)
+    kinds: tuple[UpdateKind, ...] = ("edited", "deleted", "reactions")
+    for kind in kinds:
+        value = encode_pointer(4, 9, kind)
+        assert value[0] == LIFECYCLE_VERSION
+        assert decode_entry(value) == (4, 9, kind)
+        assert decode_pointer(value) == (4, 9)
+    with pytest.raises(CodecError):
+        decode_entry(bytes((LIFECYCLE_VERSION,)) + msgpack.packb([4, 9, 77]))
+
+
+def test_reactions_round_trip_in_their_order() -> None:
+    reactions = [Reaction(emoji="👍", user_ids=[3, 1]), Reaction(emoji="🎉", user_ids=[2])]
+    assert decode_reactions(encode_reactions(reactions)) == reactions
+    for bad in (msgpack.packb([["x"]]), msgpack.packb([["x", "y"]]), msgpack.packb([[1, [2]]])):
+        with pytest.raises(CodecError):
+            decode_reactions(b"\x01" + bad)

@@ -4,20 +4,43 @@ A value is one format-version byte followed by a msgpack array. The version
 lets the layout change later: a new build can read both layouts and rewrite
 lazily, and an old build refuses a layout it does not know instead of
 misreading it.
+
+Version 1 is every record as the first release wrote it. Version 2 adds what
+message lifecycle needs, and is written only where version 1 cannot say it,
+so that a store without edits, replies or mentions stays readable by a build
+that knows version 1 alone:
+
+- a message record with `reply_to`, `edited_at`, `deleted_by` or `mentions`:
+  `[sender_id, created_at, client_msg_id, reply_to, edited_at, deleted_by,
+  mentions, text]`, nil for what is absent; the text stays the last field;
+- an update entry of an inbox: `[channel_id, message_id, kind]`, where a
+  message entry is version 1's `[channel_id, message_id]`.
+
+A message's reactions are a record of their own (version 1,
+`[[emoji, [user_id, ...]], ...]`), so reacting never rewrites the text.
 """
 
 from __future__ import annotations
 
 import io
 import struct
+from dataclasses import dataclass
 from typing import Any, Final
 
 import msgpack
 
-from chatapp.messaging.models import StoredMessage
+from chatapp.messaging.models import Reaction, StoredMessage, UpdateKind
 from chatapp.messaging.preview import cut_utf8, head_bytes
 
 FORMAT_VERSION = 1
+LIFECYCLE_VERSION = 2
+"""The version of message records and inbox entries that carry lifecycle fields."""
+KNOWN_VERSIONS: Final = (FORMAT_VERSION, LIFECYCLE_VERSION)
+
+_UPDATE_CODES: Final[dict[UpdateKind, int]] = {"edited": 1, "deleted": 2, "reactions": 3}
+_UPDATE_KINDS: Final[dict[int, UpdateKind]] = {code: kind for kind, code in _UPDATE_CODES.items()}
+_PLAIN_FIELDS: Final = 4
+_LIFECYCLE_FIELDS: Final = 8
 
 # msgpack's string headers: fixstr holds its length in the low five bits, the
 # others in the 1, 2 or 4 big-endian bytes after the type byte.
@@ -32,6 +55,18 @@ _STR_LENGTHS: Final = {
 _FIELDS_READ_SIZE: Final = 128
 
 
+@dataclass(frozen=True, slots=True)
+class MessageHead:
+    """What a preview needs of a message record."""
+
+    sender_id: int
+    created_at: int
+    text: str
+    truncated: bool
+    edited: bool = False
+    deleted: bool = False
+
+
 class CodecError(ValueError):
     """A stored value could not be decoded."""
 
@@ -40,18 +75,59 @@ class UnknownFormatVersionError(CodecError):
     """A stored value was written in a format this build does not read."""
 
 
-def encode_message(*, sender_id: int, created_at: int, client_msg_id: str, text: str) -> bytes:
+def encode_message(
+    *,
+    sender_id: int,
+    created_at: int,
+    client_msg_id: str,
+    text: str,
+    reply_to: int | None = None,
+    edited_at: int | None = None,
+    deleted_by: int | None = None,
+    mentions: tuple[int, ...] | list[int] = (),
+) -> bytes:
     """The value of a message record.
 
     The channel and message ids live in the key only, so the value can be
     encoded before the writer assigns them.
     """
-    return _encode([sender_id, created_at, client_msg_id, text])
+    if reply_to is None and edited_at is None and deleted_by is None and not mentions:
+        return _encode([sender_id, created_at, client_msg_id, text])
+    fields = [sender_id, created_at, client_msg_id, reply_to, edited_at, deleted_by]
+    return _encode([*fields, list(mentions), text], version=LIFECYCLE_VERSION)
+
+
+def encode_stored(message: StoredMessage) -> bytes:
+    """The record of `message` as it is (its reactions are a record of their own)."""
+    return encode_message(
+        sender_id=message.sender_id,
+        created_at=message.created_at,
+        client_msg_id=message.client_msg_id,
+        text=message.text,
+        reply_to=message.reply_to,
+        edited_at=message.edited_at,
+        deleted_by=message.deleted_by,
+        mentions=message.mentions,
+    )
 
 
 def decode_message(data: bytes, *, channel_id: int, message_id: int) -> StoredMessage:
-    """A message record read back; its ids come from the key."""
-    sender_id, created_at, client_msg_id, text = _decode(data, (int, int, str, str))
+    """A message record read back, without reactions; its ids come from the key."""
+    version = _check_version(data)
+    if version == FORMAT_VERSION:
+        sender_id, created_at, client_msg_id, text = _decode(data, (int, int, str, str))
+        return StoredMessage(
+            channel_id=channel_id,
+            message_id=message_id,
+            sender_id=sender_id,
+            text=text,
+            created_at=created_at,
+            client_msg_id=client_msg_id,
+        )
+    fields = _decode(data, (int, int, str, _OptionalInt, _OptionalInt, _OptionalInt, list, str))
+    sender_id, created_at, client_msg_id, reply_to, edited_at, deleted_by, mentions, text = fields
+    if not all(type(user_id) is int for user_id in mentions):
+        raise CodecError(f"malformed version {version} value: mentions are not ids")
     return StoredMessage(
         channel_id=channel_id,
         message_id=message_id,
@@ -59,30 +135,50 @@ def decode_message(data: bytes, *, channel_id: int, message_id: int) -> StoredMe
         text=text,
         created_at=created_at,
         client_msg_id=client_msg_id,
+        reply_to=reply_to,
+        edited_at=edited_at,
+        deleted=deleted_by is not None,
+        deleted_by=deleted_by,
+        mentions=mentions,
     )
 
 
-def decode_message_preview(data: bytes, *, max_chars: int) -> tuple[int, int, str, bool]:
-    """`(sender_id, created_at, text, truncated)` of a message record, the text cut by `cut_utf8`.
+def encode_reactions(reactions: list[Reaction]) -> bytes:
+    """The value of a message's reactions record."""
+    return _encode([[reaction.emoji, list(reaction.user_ids)] for reaction in reactions])
+
+
+def decode_reactions(data: bytes) -> list[Reaction]:
+    """A message's reactions read back, in their order."""
+    fields = _decode(data, None)
+    try:
+        return [Reaction(emoji=emoji, user_ids=user_ids) for emoji, user_ids in fields]
+    except (TypeError, ValueError) as exc:  # a pair that is not one, or pydantic's ValidationError
+        raise CodecError(f"malformed reactions value: {exc}") from None
+
+
+def decode_message_preview(data: bytes, *, max_chars: int) -> MessageHead:
+    """The start of a message record, the text cut by `cut_utf8`.
 
     Only the fields before the text and the first `head_bytes(max_chars)`
     bytes of the text are decoded: a preview of a 100,000-character message
     costs what one of 200 characters does. The text is the last field, so its
     msgpack header says where it starts and how long it is.
     """
-    _check_version(data)
+    version = _check_version(data)
     stream = io.BytesIO(data)  # shares `data`'s buffer: nothing is copied
     stream.seek(1)
     unpacker = msgpack.Unpacker(stream, raw=False, read_size=_FIELDS_READ_SIZE)
     try:
         count = unpacker.read_array_header()
-        fields = [unpacker.unpack() for _ in range(min(count, 3))]
+        expected = _PLAIN_FIELDS if version == FORMAT_VERSION else _LIFECYCLE_FIELDS
+        fields = [unpacker.unpack() for _ in range(min(count, expected - 1))]
     except (ValueError, msgpack.UnpackException) as exc:
-        raise CodecError(f"malformed version {FORMAT_VERSION} value: {exc}") from exc
-    if count != 4:
-        raise CodecError(f"malformed version {FORMAT_VERSION} value: expected 4 fields")
-    _check_types(fields, (int, int, str))
-    sender_id, created_at, _client_msg_id = fields
+        raise CodecError(f"malformed version {version} value: {exc}") from exc
+    if count != expected:
+        raise CodecError(f"malformed version {version} value: expected {expected} fields")
+    _check_types(fields[:3], (int, int, str))
+    sender_id, created_at, _client_msg_id = fields[:3]
     start, length = _str_header(data, 1 + unpacker.tell())
     if start + length != len(data):
         raise CodecError(f"malformed version {FORMAT_VERSION} value: the text does not end it")
@@ -91,7 +187,9 @@ def decode_message_preview(data: bytes, *, max_chars: int) -> tuple[int, int, st
         text, truncated = cut_utf8(head, whole=len(head) == length, max_chars=max_chars)
     except UnicodeDecodeError as exc:
         raise CodecError(f"malformed version {FORMAT_VERSION} value: {exc}") from exc
-    return sender_id, created_at, text, truncated
+    edited = version == LIFECYCLE_VERSION and fields[4] is not None
+    deleted = version == LIFECYCLE_VERSION and fields[5] is not None
+    return MessageHead(sender_id, created_at, text, truncated, edited=edited, deleted=deleted)
 
 
 def _str_header(data: bytes, at: int) -> tuple[int, int]:
@@ -108,15 +206,29 @@ def _str_header(data: bytes, at: int) -> tuple[int, int]:
     return at + 1 + size.size, int(length)
 
 
-def encode_pointer(channel_id: int, message_id: int) -> bytes:
-    """The value of an inbox entry: where its message is."""
-    return _encode([channel_id, message_id])
+def encode_pointer(channel_id: int, message_id: int, update: UpdateKind | None = None) -> bytes:
+    """The value of an inbox entry: where its message is, and what changed for an update."""
+    if update is None:
+        return _encode([channel_id, message_id])
+    return _encode([channel_id, message_id, _UPDATE_CODES[update]], version=LIFECYCLE_VERSION)
 
 
 def decode_pointer(data: bytes) -> tuple[int, int]:
-    """`(channel_id, message_id)` of an inbox entry."""
-    channel_id, message_id = _decode(data, (int, int))
+    """`(channel_id, message_id)` of an inbox entry of either kind."""
+    channel_id, message_id, _ = decode_entry(data)
     return channel_id, message_id
+
+
+def decode_entry(data: bytes) -> tuple[int, int, UpdateKind | None]:
+    """`(channel_id, message_id, update)` of an inbox entry; `update` None for a message."""
+    if _check_version(data) == FORMAT_VERSION:
+        channel_id, message_id = _decode(data, (int, int))
+        return channel_id, message_id, None
+    channel_id, message_id, code = _decode(data, (int, int, int))
+    update = _UPDATE_KINDS.get(code)
+    if update is None:
+        raise CodecError(f"malformed version {LIFECYCLE_VERSION} value: unknown update {code}")
+    return channel_id, message_id, update
 
 
 def encode_receipt(channel_id: int, message_id: int, seq: int) -> bytes:
@@ -130,20 +242,26 @@ def decode_receipt(data: bytes) -> tuple[int, int, int]:
     return channel_id, message_id, seq
 
 
-def _encode(fields: list[int | str]) -> bytes:
+class _OptionalInt:
+    """Marks a field that is an int or nil."""
+
+
+def _encode(fields: list[Any], *, version: int = FORMAT_VERSION) -> bytes:
     packed: bytes = msgpack.packb(fields, use_bin_type=True)
-    return bytes((FORMAT_VERSION,)) + packed
+    return bytes((version,)) + packed
 
 
-def _decode(data: bytes, types: tuple[type, ...]) -> list[Any]:
+def _decode(data: bytes, types: tuple[type, ...] | None) -> list[Any]:
+    """The fields of a value, checked against `types` (any list when None)."""
     version = _check_version(data)
     try:
         fields = msgpack.unpackb(data[1:], raw=False, use_list=True)
     except (ValueError, msgpack.UnpackException) as exc:
         raise CodecError(f"malformed version {version} value: {exc}") from exc
     if not isinstance(fields, list):
-        raise CodecError(f"malformed version {version} value: expected {len(types)} fields")
-    _check_types(fields, types)
+        raise CodecError(f"malformed version {version} value: expected a list of fields")
+    if types is not None:
+        _check_types(fields, types, version)
     return fields
 
 
@@ -151,17 +269,23 @@ def _check_version(data: bytes) -> int:
     if not data:
         raise CodecError("empty value: no format version byte")
     version = data[0]
-    if version != FORMAT_VERSION:
+    if version not in KNOWN_VERSIONS:
         raise UnknownFormatVersionError(
             f"value format version {version} is unknown to this build, which reads "
-            f"version {FORMAT_VERSION}; was it written by a newer chatapp?"
+            f"versions {', '.join(map(str, KNOWN_VERSIONS))}; was it written by a newer chatapp?"
         )
     return version
 
 
-def _check_types(fields: list[Any], types: tuple[type, ...]) -> None:
+def _check_types(fields: list[Any], types: tuple[type, ...], version: int = FORMAT_VERSION) -> None:
     # bool is an int subclass, and a bool where an id belongs means corruption.
     if len(fields) != len(types) or not all(
-        type(f) is t for f, t in zip(fields, types, strict=True)
+        _has_type(f, t) for f, t in zip(fields, types, strict=True)
     ):
-        raise CodecError(f"malformed version {FORMAT_VERSION} value: expected {len(types)} fields")
+        raise CodecError(f"malformed version {version} value: expected {len(types)} fields")
+
+
+def _has_type(field: Any, expected: type) -> bool:
+    if expected is _OptionalInt:
+        return field is None or type(field) is int
+    return type(field) is expected

@@ -9,7 +9,9 @@ on.
 Every message must decode and have an idempotency record that names it,
 whose seq is the sender's inbox entry pointing back at it; every inbox entry
 must point at a message; every idempotency record must name a message of its
-sender with its client_msg_id; the watermark's message must be there.
+sender with its client_msg_id; every reactions record must decode and belong
+to a message that is there and not deleted; the watermark's message must be
+there.
 """
 
 from __future__ import annotations
@@ -27,6 +29,8 @@ from chatapp.messaging.adapters.leveldb_layout import (
     INBOX,
     MESSAGE,
     PREFIX_LEN,
+    REACTIONS,
+    RETENTION,
     U64,
     DamagedStore,
     decode_message,
@@ -38,7 +42,7 @@ from chatapp.messaging.adapters.leveldb_layout import (
 from chatapp.messaging.adapters.leveldb_watermark import UNKNOWN, Watermark, read_watermark
 
 EXAMPLES: Final = 3
-KNOWN_TABLES: Final = (MESSAGE, INBOX, DEDUP, FLOOR)
+KNOWN_TABLES: Final = (MESSAGE, REACTIONS, INBOX, DEDUP, FLOOR, RETENTION)
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +72,8 @@ class Audit:
     orphans: list[bytes] = field(default_factory=list)
     """Idempotency records naming a message that is not there or not theirs."""
     unreceipted: list[Unreceipted] = field(default_factory=list)
+    stray_reactions: list[bytes] = field(default_factory=list)
+    """Reactions of a message that is not there, or is deleted."""
     corrupt: str | None = None
     """Why the scan stopped early: a block failed its checksum."""
     watermark: Watermark | None = None
@@ -100,6 +106,7 @@ class Audit:
             (self.unreadable, "records do not decode or belong to no table"),
             (self.dangling, "inbox entries point at missing messages"),
             (self.orphans, "idempotency records name a missing or different message"),
+            (self.stray_reactions, "reactions belong to a missing or deleted message"),
         ):
             if keys:
                 lines.append(f"{len(keys)} {what}, e.g. {_examples([k.hex() for k in keys])}")
@@ -122,6 +129,7 @@ def audit_store(db: Any, folder: pathlib.Path) -> Audit:
         _scan_messages(db, found)
         _scan_inboxes(db, found)
         _scan_receipts(db, found)
+        _scan_reactions(db, found)
         _scan_others(db, found)
     except plyvel.Error as exc:
         found.corrupt = error_text(exc)
@@ -209,6 +217,24 @@ def _scan_receipts(db: Any, found: Audit) -> None:
                 client_msg_id,
             ):
                 found.orphans.append(key)
+
+
+def _scan_reactions(db: Any, found: Audit) -> None:
+    with db.iterator(prefix=REACTIONS, verify_checksums=True) as rows:
+        for key, value in rows:
+            channel_id, message_id = int(U64.unpack_from(key, 1)[0]), id_at_end(key)
+            try:
+                decoded(codec.decode_reactions, value)
+                message = db.get(MESSAGE + key[1:], verify_checksums=True)
+                gone = (
+                    message is None
+                    or decode_message(message, channel_id=channel_id, message_id=message_id).deleted
+                )
+            except DamagedStore:
+                found.unreadable.append(key)
+                continue
+            if gone:
+                found.stray_reactions.append(key)
 
 
 def _scan_others(db: Any, found: Audit) -> None:

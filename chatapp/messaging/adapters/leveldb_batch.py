@@ -1,7 +1,9 @@
-"""Turning queued sends into one write batch: ids from the counters, repeats answered.
+"""Turning queued sends and changes into one write batch: ids from the counters,
+repeats answered, edits, deletions and reactions applied to the present state.
 
 A batch is formed on the event loop between two writes, so what it reads
-from disk is exactly what earlier batches committed. Nothing here is
+from disk is exactly what earlier batches committed; what earlier changes of
+the same batch wrote is read from the batch itself. Nothing here is
 committed: the writer moves the counters only once the batch is on disk.
 """
 
@@ -19,11 +21,32 @@ from chatapp.messaging.adapters.leveldb_layout import (
     U64,
     check_id,
     counter_at,
+    decode_message,
+    decoded,
     dedup_key,
     find_original,
     members_with_sender,
+    message_key,
+    reactions_key,
+    with_reactions,
 )
-from chatapp.messaging.models import AcceptedMessage, StoredMessage
+from chatapp.messaging.models import (
+    AcceptedMessage,
+    ChangeOutcome,
+    Deletion,
+    Edit,
+    MessageChange,
+    Reaction,
+    ReactionChange,
+    StoredMessage,
+    UpdateKind,
+)
+from chatapp.messaging.store import (
+    MAX_REACTION_EMOJI,
+    MessageIsDeleted,
+    MessageMissing,
+    TooManyReactions,
+)
 
 
 @dataclass(slots=True)
@@ -39,13 +62,32 @@ class PendingSend:
 
 
 @dataclass(slots=True)
+class PendingChange:
+    """One edit, deletion or reaction waiting for the writer."""
+
+    change: MessageChange
+    member_ids: tuple[int, ...]
+    future: asyncio.Future[ChangeOutcome]
+
+
+Pending = PendingSend | PendingChange
+
+
+@dataclass(slots=True)
 class WriteBatch:
     """What one write batch will store, and the counters it moves if it lands."""
 
-    puts: list[tuple[bytes, bytes]] = field(default_factory=list)
-    answers: list[tuple[asyncio.Future[AcceptedMessage], AcceptedMessage]] = field(
+    puts: list[tuple[bytes, bytes | None]] = field(default_factory=list)
+    """In order; a value of None deletes the key."""
+    answers: list[tuple[asyncio.Future[Any], AcceptedMessage | ChangeOutcome]] = field(
         default_factory=list
     )
+    refusals: list[tuple[asyncio.Future[ChangeOutcome], Exception]] = field(default_factory=list)
+    """Changes the present state does not allow: answered with the error once the batch lands."""
+    written: dict[bytes, bytes | None] = field(default_factory=dict)
+    """The message and reaction records that changes of this batch wrote, newest value."""
+    erased: list[bytes] = field(default_factory=list)
+    """Keys of deleted messages' records, whose old values must leave the files."""
     last_message_ids: dict[int, int] = field(default_factory=dict)
     max_seqs: dict[int, int] = field(default_factory=dict)
     last_message: tuple[int, int] | None = None
@@ -101,6 +143,8 @@ def prepare_send(
     text: str,
     member_ids: Sequence[int],
     created_at: int,
+    reply_to: int | None = None,
+    mentions: Sequence[int] = (),
 ) -> PendingSend:
     """Check and encode one append, with the future its caller will await."""
     check_id("channel_id", channel_id)
@@ -113,26 +157,40 @@ def prepare_send(
         text=text,
         created_at=created_at,
         client_msg_id=client_msg_id,
+        reply_to=reply_to,
+        mentions=list(mentions),
     )
     return PendingSend(
         draft=draft,
         member_ids=members_with_sender(sender_id, member_ids),
         dedup_key=dedup_key(sender_id, client_msg_id),
-        value=codec.encode_message(
-            sender_id=sender_id,
-            created_at=created_at,
-            client_msg_id=client_msg_id,
-            text=text,
-        ),
+        value=codec.encode_stored(draft),
         future=asyncio.get_running_loop().create_future(),
     )
 
 
-def form_batch(db: Any, sends: Iterable[PendingSend], committed: Counters) -> WriteBatch:
-    """Assign ids to a batch on tentative counters, and answer repeats with their original."""
+def prepare_change(change: MessageChange, member_ids: Sequence[int]) -> PendingChange:
+    """Check one change's ids, with the future its caller will await."""
+    check_id("channel_id", change.channel_id)
+    check_id("message_id", change.message_id)
+    for user_id in member_ids:
+        check_id("member_ids", user_id)
+    return PendingChange(
+        change=change,
+        member_ids=tuple(dict.fromkeys(member_ids)),
+        future=asyncio.get_running_loop().create_future(),
+    )
+
+
+def form_batch(db: Any, pending: Iterable[Pending], committed: Counters) -> WriteBatch:
+    """Assign ids to a batch on tentative counters, answer repeats with their original,
+    and apply changes in their turn."""
     batch = WriteBatch()
     accepted_here: dict[bytes, AcceptedMessage] = {}
-    for send in sends:
+    for send in pending:
+        if isinstance(send, PendingChange):
+            _apply(db, send, batch, committed)
+            continue
         original = accepted_here.get(send.dedup_key)
         if original is None:
             original = find_original(db, send.draft.sender_id, send.draft.client_msg_id)
@@ -173,6 +231,8 @@ def _assign(db: Any, send: PendingSend, batch: WriteBatch, committed: Counters) 
         text=draft.text,
         created_at=draft.created_at,
         client_msg_id=draft.client_msg_id,
+        reply_to=draft.reply_to,
+        mentions=draft.mentions,
     )
     return AcceptedMessage(message=message, seq=seq, inbox_seqs=inbox_seqs, duplicate=False)
 
@@ -199,3 +259,119 @@ def _as_duplicate(original: AcceptedMessage) -> AcceptedMessage:
         inbox_seqs={original.message.sender_id: original.seq},
         duplicate=True,
     )
+
+
+def _apply(db: Any, pending: PendingChange, batch: WriteBatch, committed: Counters) -> None:
+    """Apply one change to the message as this batch leaves it, with its update entries."""
+    change = pending.change
+    key = message_key(change.channel_id, change.message_id)
+    value = _present(db, batch, key)
+    if value is None:
+        batch.refusals.append((pending.future, MessageMissing(_named(change))))
+        return
+    message = decode_message(value, channel_id=change.channel_id, message_id=change.message_id)
+    reactions_at = reactions_key(change.channel_id, change.message_id)
+    stored_reactions = _present(db, batch, reactions_at)
+    reactions = (
+        [] if stored_reactions is None else decoded(codec.decode_reactions, stored_reactions)
+    )
+    try:
+        kind, after, after_reactions = _changed(change, message, reactions)
+    except MessageIsDeleted:
+        refusal: Exception = MessageIsDeleted(
+            f"message ({change.channel_id}, {change.message_id}) is deleted"
+        )
+        batch.refusals.append((pending.future, refusal))
+        return
+    except TooManyReactions as refusal:
+        batch.refusals.append((pending.future, refusal))
+        return
+    changed = after is not message or after_reactions is not reactions
+    inbox_seqs: dict[int, int] = {}
+    if changed:
+        if kind == "deleted":
+            batch.erased += [key, reactions_at]
+        if after is not message:
+            batch.puts.append((key, _record(batch, key, codec.encode_stored(after))))
+        if after_reactions is not reactions:
+            encoded = codec.encode_reactions(after_reactions) if after_reactions else None
+            batch.puts.append((reactions_at, _record(batch, reactions_at, encoded)))
+        pointer = codec.encode_pointer(change.channel_id, change.message_id, kind)
+        for user_id in pending.member_ids:
+            seq = _next_id(db, INBOX, user_id, batch.max_seqs, committed.max_seqs)
+            inbox_seqs[user_id] = seq
+            batch.puts.append((INBOX + U64.pack(user_id) + U64.pack(seq), pointer))
+    outcome = ChangeOutcome(
+        message=with_reactions(after, after_reactions), update=kind, inbox_seqs=inbox_seqs
+    )
+    batch.answers.append((pending.future, outcome))
+
+
+def _changed(
+    change: MessageChange, message: StoredMessage, reactions: list[Reaction]
+) -> tuple[UpdateKind, StoredMessage, list[Reaction]]:
+    """What `change` makes of the message and its reactions; the same objects when nothing."""
+    if isinstance(change, Deletion):
+        if message.deleted:
+            return "deleted", message, reactions
+        gone = message.model_copy(
+            update={"text": "", "mentions": [], "deleted": True, "deleted_by": change.deleted_by}
+        )
+        return "deleted", gone, [] if reactions else reactions
+    if message.deleted:
+        raise MessageIsDeleted
+    if isinstance(change, Edit):
+        if change.text == message.text:
+            return "edited", message, reactions
+        edited = message.model_copy(
+            update={
+                "text": change.text,
+                "edited_at": change.edited_at,
+                "mentions": list(change.mentions),
+            }
+        )
+        return "edited", edited, reactions
+    return "reactions", message, _reacted(change, reactions)
+
+
+def _reacted(change: ReactionChange, reactions: list[Reaction]) -> list[Reaction]:
+    """The reactions after `change`; the same list when it changes nothing."""
+    index = next((i for i, r in enumerate(reactions) if r.emoji == change.emoji), None)
+    present = index is not None and change.user_id in reactions[index].user_ids
+    if change.add == present:
+        return reactions
+    if index is None:
+        if len(reactions) >= MAX_REACTION_EMOJI:
+            raise TooManyReactions(
+                f"message ({change.channel_id}, {change.message_id}) carries "
+                f"{MAX_REACTION_EMOJI} different emoji already"
+            )
+        return [*reactions, Reaction(emoji=change.emoji, user_ids=[change.user_id])]
+    old = reactions[index]
+    if change.add:
+        users = [*old.user_ids, change.user_id]
+    else:
+        users = [user_id for user_id in old.user_ids if user_id != change.user_id]
+    after = list(reactions)
+    if users:
+        after[index] = Reaction(emoji=old.emoji, user_ids=users)
+    else:
+        del after[index]  # an emoji nobody reacts with leaves the list
+    return after
+
+
+def _present(db: Any, batch: WriteBatch, key: bytes) -> bytes | None:
+    """A record as this batch leaves it so far: its own writes first, then the disk."""
+    if key in batch.written:
+        return batch.written[key]
+    value: bytes | None = db.get(key, verify_checksums=True)
+    return value
+
+
+def _record(batch: WriteBatch, key: bytes, value: bytes | None) -> bytes | None:
+    batch.written[key] = value
+    return value
+
+
+def _named(change: MessageChange) -> str:
+    return f"channel {change.channel_id} has no message {change.message_id}"

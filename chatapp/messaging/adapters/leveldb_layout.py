@@ -3,10 +3,14 @@
 Keys sort the way they are read: a one-letter table, then fixed-width
 big-endian integers.
 
-    b"m" channel_id message_id   -> the message
-    b"i" user_id seq             -> (channel_id, message_id): the text is stored once
+    b"m" channel_id message_id   -> the message, as it is now (edited, or deleted: text "")
+    b"r" channel_id message_id   -> its reactions (absent when it has none)
+    b"i" user_id seq             -> (channel_id, message_id[, update kind]): the text is
+                                    stored once, and an update entry reads the message's present
     b"d" sender_id client_msg_id -> (channel_id, message_id, sender's seq)
     b"f" table owner_id          -> the lowest id a repair left free (absent unless repaired)
+    b"e" channel_id              -> message_id: every message up to it expired and is deleted
+                                    (retention's cursor, see `leveldb_retention`)
 
 b"p" belongs to presence and is never touched here.
 
@@ -29,13 +33,15 @@ from typing import Any, Final, TypeVar
 import plyvel
 
 from chatapp.messaging.adapters import codec
-from chatapp.messaging.models import AcceptedMessage, StoredMessage
+from chatapp.messaging.models import AcceptedMessage, Reaction, StoredMessage, UpdateKind
 from chatapp.messaging.store import MessageStoreError
 
 MESSAGE: Final = b"m"
+REACTIONS: Final = b"r"
 INBOX: Final = b"i"
 DEDUP: Final = b"d"
 FLOOR: Final = b"f"
+RETENTION: Final = b"e"
 ID_COUNT: Final = 2**64
 U64: Final = struct.Struct(">Q")
 PREFIX_LEN: Final = 1 + U64.size
@@ -211,22 +217,45 @@ def read_original(
     return AcceptedMessage(message=message, seq=seq, inbox_seqs={sender_id: seq}, duplicate=True)
 
 
+def message_key(channel_id: int, message_id: int) -> bytes:
+    return MESSAGE + pack_id("channel_id", channel_id) + pack_id("message_id", message_id)
+
+
+def reactions_key(channel_id: int, message_id: int) -> bytes:
+    return REACTIONS + pack_id("channel_id", channel_id) + pack_id("message_id", message_id)
+
+
 def read_message(reader: Any, channel_id: int, message_id: int) -> StoredMessage | None:
-    key = MESSAGE + pack_id("channel_id", channel_id) + pack_id("message_id", message_id)
-    value: bytes | None = reader.get(key, verify_checksums=True)
+    """The message as it is now, its reactions included; None when there is none."""
+    value: bytes | None = reader.get(message_key(channel_id, message_id), verify_checksums=True)
     if value is None:
         return None
-    return decode_message(value, channel_id=channel_id, message_id=message_id)
+    message = decode_message(value, channel_id=channel_id, message_id=message_id)
+    return with_reactions(message, read_reactions(reader, channel_id, message_id))
 
 
-def read_pointed(reader: Any, inbox_key: bytes, pointer: bytes) -> StoredMessage:
-    channel_id, message_id = decoded(codec.decode_pointer, pointer)
+def read_reactions(reader: Any, channel_id: int, message_id: int) -> list[Reaction]:
+    value: bytes | None = reader.get(reactions_key(channel_id, message_id), verify_checksums=True)
+    return [] if value is None else decoded(codec.decode_reactions, value)
+
+
+def with_reactions(message: StoredMessage, reactions: list[Reaction]) -> StoredMessage:
+    if not reactions:
+        return message
+    return message.model_copy(update={"reactions": reactions})
+
+
+def read_pointed(
+    reader: Any, inbox_key: bytes, pointer: bytes
+) -> tuple[StoredMessage, UpdateKind | None]:
+    """The message an inbox entry points at, as it is now, and the entry's update kind."""
+    channel_id, message_id, update = decoded(codec.decode_entry, pointer)
     message = read_message(reader, channel_id, message_id)
     if message is None:
         raise DamagedStore(
             f"inbox entry {inbox_key.hex()} points at missing message ({channel_id}, {message_id})"
         )
-    return message
+    return message, update
 
 
 def decode_message(value: bytes, *, channel_id: int, message_id: int) -> StoredMessage:

@@ -16,10 +16,11 @@ from typing import Any
 from chatapp.messaging.adapters import codec
 from chatapp.messaging.adapters.leveldb_layout import (
     INBOX,
-    MESSAGE,
     dedup_key,
+    message_key,
     open_db,
     pack_id,
+    reactions_key,
 )
 from chatapp.messaging.adapters.leveldb_watermark import Watermark, write_watermark
 from chatapp.messaging.models import InboxRecord, SendRecord, StoredMessage
@@ -41,20 +42,13 @@ class LevelDBLoader:
     def put_messages(self, messages: Sequence[StoredMessage]) -> None:
         with self._db.write_batch(sync=True) as batch:
             for message in messages:
-                key = (
-                    MESSAGE
-                    + pack_id("channel_id", message.channel_id)
-                    + pack_id("message_id", message.message_id)
-                )
-                batch.put(
-                    key,
-                    codec.encode_message(
-                        sender_id=message.sender_id,
-                        created_at=message.created_at,
-                        client_msg_id=message.client_msg_id,
-                        text=message.text,
-                    ),
-                )
+                key = message_key(message.channel_id, message.message_id)
+                batch.put(key, codec.encode_stored(message))
+                if message.reactions:
+                    batch.put(
+                        reactions_key(message.channel_id, message.message_id),
+                        codec.encode_reactions(message.reactions),
+                    )
                 self._last = max(self._last, (message.channel_id, message.message_id))
         self._messages += len(messages)
 
@@ -62,7 +56,9 @@ class LevelDBLoader:
         with self._db.write_batch(sync=True) as batch:
             for entry in entries:
                 key = INBOX + pack_id("user_id", entry.user_id) + pack_id("seq", entry.seq)
-                batch.put(key, codec.encode_pointer(entry.channel_id, entry.message_id))
+                batch.put(
+                    key, codec.encode_pointer(entry.channel_id, entry.message_id, entry.update)
+                )
 
     def put_sends(self, sends: Sequence[SendRecord]) -> None:
         with self._db.write_batch(sync=True) as batch:

@@ -16,6 +16,7 @@ from chatapp.messaging.adapters.leveldb_layout import (
     INBOX,
     MESSAGE,
     RANGE_END,
+    REACTIONS,
     U64,
     counter_at,
     decode_message,
@@ -24,8 +25,16 @@ from chatapp.messaging.adapters.leveldb_layout import (
     id_at_end,
     pack_id,
     read_pointed,
+    with_reactions,
 )
-from chatapp.messaging.models import InboxEntry, InboxPage, MessagePage, MessagePreview
+from chatapp.messaging.models import (
+    InboxEntry,
+    InboxPage,
+    MessagePage,
+    MessagePreview,
+    Reaction,
+    StoredMessage,
+)
 
 
 def read_history(
@@ -39,24 +48,47 @@ def read_history(
         return MessagePage(messages=[], has_more=False)
     # Without `after` the page hugs the upper end, so it is read downwards.
     downwards = after is None
-    with db.iterator(
-        start=start,
-        include_start=after is None,
-        stop=stop,
-        include_stop=before is None,
-        reverse=downwards,
+    with db.snapshot() as snapshot:
+        with snapshot.iterator(
+            start=start,
+            include_start=after is None,
+            stop=stop,
+            include_stop=before is None,
+            reverse=downwards,
+            verify_checksums=True,
+        ) as rows:
+            page = list(islice(rows, limit + 1))
+        has_more = len(page) > limit
+        del page[limit:]
+        if downwards:
+            page.reverse()
+        messages = [
+            decode_message(value, channel_id=channel_id, message_id=id_at_end(key))
+            for key, value in page
+        ]
+        if messages:
+            reactions = _reactions_between(
+                snapshot, channel_id, messages[0].message_id, messages[-1].message_id
+            )
+            messages = [
+                with_reactions(message, reactions.get(message.message_id, []))
+                for message in messages
+            ]
+    return MessagePage(messages=messages, has_more=has_more)
+
+
+def _reactions_between(
+    snapshot: Any, channel_id: int, first: int, last: int
+) -> dict[int, list[Reaction]]:
+    """The reactions of a page's messages, in one range read: most messages have none."""
+    prefix = REACTIONS + pack_id("channel_id", channel_id)
+    with snapshot.iterator(
+        start=prefix + pack_id("first", first),
+        stop=prefix + pack_id("last", last),
+        include_stop=True,
         verify_checksums=True,
     ) as rows:
-        page = list(islice(rows, limit + 1))
-    has_more = len(page) > limit
-    del page[limit:]
-    if downwards:
-        page.reverse()
-    messages = [
-        decode_message(value, channel_id=channel_id, message_id=id_at_end(key))
-        for key, value in page
-    ]
-    return MessagePage(messages=messages, has_more=has_more)
+        return {id_at_end(key): decoded(codec.decode_reactions, value) for key, value in rows}
 
 
 def read_inbox(db: Any, user_id: int, *, since: int, limit: int) -> InboxPage:
@@ -74,10 +106,16 @@ def read_inbox(db: Any, user_id: int, *, since: int, limit: int) -> InboxPage:
             verify_checksums=True,
         ) as rows:
             page = list(islice(rows, limit + 1))
-        entries = [
-            InboxEntry(seq=id_at_end(key), message=read_pointed(snapshot, key, value))
-            for key, value in page[:limit]
-        ]
+        # A message and its updates are often on one page: each is read once.
+        read: dict[tuple[int, int], StoredMessage] = {}
+        entries = []
+        for key, value in page[:limit]:
+            channel_id, message_id, update = decoded(codec.decode_entry, value)
+            message = read.get((channel_id, message_id))
+            if message is None:
+                message, _ = read_pointed(snapshot, key, value)
+                read[channel_id, message_id] = message
+            entries.append(InboxEntry(seq=id_at_end(key), message=message, update=update))
     return InboxPage(entries=entries, has_more=len(page) > limit)
 
 
@@ -115,13 +153,15 @@ def read_last_messages(
         counters[channel_id] = last_id if floor is None else max(last_id, U64.unpack(floor)[0])
         if last is None:
             continue
-        sender_id, created_at, text, truncated = decoded(decode, last[1])
+        head = decoded(decode, last[1])
         previews[channel_id] = MessagePreview(
             channel_id=channel_id,
             message_id=last_id,
-            sender_id=sender_id,
-            created_at=created_at,
-            text=text,
-            truncated=truncated,
+            sender_id=head.sender_id,
+            created_at=head.created_at,
+            text=head.text,
+            truncated=head.truncated,
+            edited=head.edited,
+            deleted=head.deleted,
         )
     return previews, counters

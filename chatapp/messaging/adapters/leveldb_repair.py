@@ -103,12 +103,13 @@ def _fix(
 ) -> None:
     lost_before = found.problems()
     batch = db.write_batch(sync=True)
-    for key in (*found.unreadable, *found.dangling, *found.orphans):
+    for key in (*found.unreadable, *found.dangling, *found.orphans, *found.stray_reactions):
         batch.delete(key)
     for what, keys in (
         ("unreadable records", found.unreadable),
         ("inbox entries of lost messages", found.dangling),
         ("wrong idempotency records", found.orphans),
+        ("reactions of missing or deleted messages", found.stray_reactions),
     ):
         if keys:
             done.append(f"removed {len(keys)} {what}")

@@ -19,6 +19,8 @@ from chatapp.messaging.adapters.leveldb_layout import (
     decoded,
     id_at_end,
     pack_id,
+    read_reactions,
+    with_reactions,
 )
 from chatapp.messaging.models import InboxRecord, SendRecord, StoredMessage
 
@@ -41,24 +43,26 @@ def _start(table: bytes, first: int, second: int) -> bytes:
 
 def scan_messages(db: Any, *, after: tuple[int, int], limit: int) -> list[StoredMessage]:
     """See `MessageStore.scan_messages`."""
-    rows = _page(db, MESSAGE, _start(MESSAGE, *after), limit)
-    return [
-        decode_message(value, channel_id=U64.unpack_from(key, 1)[0], message_id=id_at_end(key))
-        for key, value in rows
-    ]
+    found: list[StoredMessage] = []
+    for key, value in _page(db, MESSAGE, _start(MESSAGE, *after), limit):
+        channel_id, message_id = U64.unpack_from(key, 1)[0], id_at_end(key)
+        message = decode_message(value, channel_id=channel_id, message_id=message_id)
+        found.append(with_reactions(message, read_reactions(db, channel_id, message_id)))
+    return found
 
 
 def scan_inbox(db: Any, *, after: tuple[int, int], limit: int) -> list[InboxRecord]:
     """See `MessageStore.scan_inbox`."""
     found: list[InboxRecord] = []
     for key, value in _page(db, INBOX, _start(INBOX, *after), limit):
-        channel_id, message_id = decoded(codec.decode_pointer, value)
+        channel_id, message_id, update = decoded(codec.decode_entry, value)
         found.append(
             InboxRecord(
                 user_id=U64.unpack_from(key, 1)[0],
                 seq=id_at_end(key),
                 channel_id=channel_id,
                 message_id=message_id,
+                update=update,
             )
         )
     return found

@@ -14,12 +14,14 @@ import functools
 import pathlib
 from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 import structlog
 
 from chatapp.messaging.adapters import leveldb_scans
-from chatapp.messaging.adapters.leveldb_batch import prepare_send
+from chatapp.messaging.adapters.leveldb_batch import prepare_change, prepare_send
+from chatapp.messaging.adapters.leveldb_copy import CopiedStore, copy_store
+from chatapp.messaging.adapters.leveldb_eraser import Eraser
 from chatapp.messaging.adapters.leveldb_handle import LevelDBHandle
 from chatapp.messaging.adapters.leveldb_layout import (
     INBOX,
@@ -55,8 +57,10 @@ from chatapp.messaging.adapters.leveldb_writer import (
 )
 from chatapp.messaging.models import (
     AcceptedMessage,
+    ChangeOutcome,
     InboxPage,
     InboxRecord,
+    MessageChange,
     MessagePage,
     MessagePreview,
     SendRecord,
@@ -73,6 +77,8 @@ VERIFY_PAUSE_S: Final = 0.05
 
 _log = structlog.get_logger(__name__)
 
+T = TypeVar("T")
+
 
 class LevelDBMessageStore:
     """`MessageStore` on one LevelDB folder.
@@ -86,6 +92,8 @@ class LevelDBMessageStore:
         database: LevelDBHandle,
         writer: GroupCommitWriter,
         watermark: Watermark | None = None,
+        *,
+        eraser: Eraser | None = None,
     ) -> None:
         """Use `open`; this takes the opened database and the writer that owns its writes.
 
@@ -94,6 +102,7 @@ class LevelDBMessageStore:
         self._database = database
         self._writer = writer
         self._watermark = watermark
+        self._eraser = eraser
         self.created = False
         """True when `open` found no database and made a new one."""
         self._reader = LevelDBReader(database)
@@ -124,8 +133,9 @@ class LevelDBMessageStore:
             thread.shutdown(wait=False)
             raise MessageStoreError(f"could not open the message store in {path}: {exc}") from exc
         database = LevelDBHandle(db)
-        writer = GroupCommitWriter(database, thread, path, start, pause=pause)
-        store = cls(database, writer, found)
+        eraser = Eraser(database)
+        writer = GroupCommitWriter(database, thread, path, start, pause=pause, erase=eraser.erase)
+        store = cls(database, writer, found, eraser=eraser)
         store.created = found is None and start.mark.messages_stored == 0
         return store
 
@@ -167,6 +177,30 @@ class LevelDBMessageStore:
                 return checked
             await pause(VERIFY_PAUSE_S)
 
+    async def copy_to(self, target: pathlib.Path) -> CopiedStore:
+        """A consistent copy of the store as it is now, as a new store in `target`.
+
+        See `leveldb_copy`. The copy's snapshot keeps old versions alive, so
+        deletions made meanwhile are erased again once it is released.
+        """
+        if self._eraser is not None:
+            self._eraser.hold_back()
+        try:
+            return await copy_store(self.run_off_loop, target)
+        finally:
+            if self._eraser is not None:
+                self._eraser.let_go()
+
+    async def run_off_loop(self, work: Callable[[Any], T]) -> T:
+        """`work(db)` on a reader thread, under a lease, as every read here runs.
+
+        For the adapters that walk the database beside this one (retention's
+        cursors, a backup's snapshot copy); what they write is theirs to keep
+        in step with the writer. A plyvel error leaves as `MessageStoreError`.
+        """
+        self._ensure_open()
+        return await self._reader.off_loop(work)
+
     @property
     def batches_written(self) -> int:
         """How many write batches have landed on disk since the store was opened."""
@@ -181,6 +215,8 @@ class LevelDBMessageStore:
         text: str,
         member_ids: Sequence[int],
         created_at: int,
+        reply_to: int | None = None,
+        mentions: Sequence[int] = (),
     ) -> AcceptedMessage:
         """See `MessageStore.append`."""
         return await self.submit(
@@ -190,6 +226,8 @@ class LevelDBMessageStore:
             text=text,
             member_ids=member_ids,
             created_at=created_at,
+            reply_to=reply_to,
+            mentions=mentions,
         )
 
     def submit(
@@ -201,6 +239,8 @@ class LevelDBMessageStore:
         text: str,
         member_ids: Sequence[int],
         created_at: int,
+        reply_to: int | None = None,
+        mentions: Sequence[int] = (),
     ) -> asyncio.Future[AcceptedMessage]:
         """See `MessageStore.submit`."""
         self._ensure_open()
@@ -211,9 +251,24 @@ class LevelDBMessageStore:
             text=text,
             member_ids=member_ids,
             created_at=created_at,
+            reply_to=reply_to,
+            mentions=mentions,
         )
         self._writer.enqueue(send)
         return send.future
+
+    async def change(self, change: MessageChange, *, member_ids: Sequence[int]) -> ChangeOutcome:
+        """See `MessageStore.change`."""
+        return await self.submit_change(change, member_ids=member_ids)
+
+    def submit_change(
+        self, change: MessageChange, *, member_ids: Sequence[int]
+    ) -> asyncio.Future[ChangeOutcome]:
+        """See `MessageStore.submit_change`: queued with the sends, written by the same writer."""
+        self._ensure_open()
+        pending = prepare_change(change, member_ids)
+        self._writer.enqueue(pending)
+        return pending.future
 
     async def history(
         self,
@@ -379,10 +434,19 @@ class LevelDBMessageStore:
             return
         self._closed = True
         try:
+            if self._eraser is not None:
+                await self._eraser.settled()
             await self._writer.stop()
         finally:
+            if self._eraser is not None:
+                await self._eraser.close()
             self._reader.shutdown()
             self._fully_closed.set()
+
+    async def erased(self) -> None:
+        """Wait until the old texts of the deletions so far are compacted out of the files."""
+        if self._eraser is not None:
+            await self._eraser.settled()
 
     def _ensure_open(self) -> None:
         if self._closed:

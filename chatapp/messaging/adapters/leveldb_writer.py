@@ -26,7 +26,7 @@ from typing import Final
 import plyvel
 import structlog
 
-from chatapp.messaging.adapters.leveldb_batch import Counters, PendingSend, WriteBatch, form_batch
+from chatapp.messaging.adapters.leveldb_batch import Counters, Pending, WriteBatch, form_batch
 from chatapp.messaging.adapters.leveldb_handle import LevelDBHandle
 from chatapp.messaging.adapters.leveldb_layout import (
     DamagedStore,
@@ -57,7 +57,8 @@ _log = structlog.get_logger(__name__)
 
 
 class GroupCommitWriter:
-    """Writes queued sends in order, one batch at a time, and keeps the committed counters."""
+    """Writes queued sends and changes in order, one batch at a time, and keeps the
+    committed counters."""
 
     def __init__(
         self,
@@ -67,11 +68,14 @@ class GroupCommitWriter:
         watermark: WatermarkFile,
         *,
         pause: Pause = asyncio.sleep,
+        erase: Callable[[list[bytes]], None] | None = None,
     ) -> None:
         """Write to `database` on `thread` (one worker); `path` is where to reopen it.
 
-        `pause` waits between attempts to reopen.
+        `pause` waits between attempts to reopen; `erase` is told the keys
+        whose old values a landed batch overwrote to forget (deleted messages).
         """
+        self._erase = erase
         self._database = database
         self._thread = thread
         self._path = path
@@ -83,7 +87,7 @@ class GroupCommitWriter:
         # reopened before the next write: it recovers now and starts a fresh log.
         self._must_reopen = False
         self._stop_asked = asyncio.Event()
-        self._queue: asyncio.Queue[PendingSend | None] = asyncio.Queue()
+        self._queue: asyncio.Queue[Pending | None] = asyncio.Queue()
         self.committed = Counters()
         """Only the writer fills them: from disk, or after a batch landed."""
         self._batches_written = 0
@@ -99,7 +103,7 @@ class GroupCommitWriter:
         """Whether the writer takes no more sends."""
         return self._task.done()
 
-    def enqueue(self, send: PendingSend) -> None:
+    def enqueue(self, send: Pending) -> None:
         """Queue a send behind every send queued before it."""
         self._queue.put_nowait(send)
 
@@ -134,7 +138,7 @@ class GroupCommitWriter:
         return self._task.exception() is None
 
     async def _run(self) -> None:
-        batch: list[PendingSend] = []
+        batch: list[Pending] = []
         try:
             stopping = False
             while not stopping:
@@ -150,9 +154,9 @@ class GroupCommitWriter:
                     batch.append(queued)
             _fail_sends(batch, "the message store stopped before this send was stored")
 
-    async def _take_batch(self) -> tuple[list[PendingSend], bool]:
+    async def _take_batch(self) -> tuple[list[Pending], bool]:
         """Everything queued now, in arrival order, up to the cap; and whether to stop."""
-        batch: list[PendingSend] = []
+        batch: list[Pending] = []
         send = await self._queue.get()
         while send is not None:
             # A caller that gave up was promised nothing; storing its send would
@@ -164,7 +168,7 @@ class GroupCommitWriter:
             send = self._queue.get_nowait()
         return batch, True
 
-    async def _commit(self, sends: list[PendingSend]) -> None:
+    async def _commit(self, sends: list[Pending]) -> None:
         if not sends:
             return
         loop = asyncio.get_running_loop()
@@ -188,11 +192,16 @@ class GroupCommitWriter:
         self.committed.advance(batch)
         if batch.puts:
             self._batches_written += 1
+        if batch.erased and self._erase is not None:
+            self._erase(batch.erased)
         for future, accepted in batch.answers:
             if not future.done():
                 future.set_result(accepted)
+        for refused, refusal in batch.refusals:
+            if not refused.done():
+                refused.set_exception(refusal)
 
-    def _fail_batch(self, sends: list[PendingSend], exc: Exception) -> None:
+    def _fail_batch(self, sends: list[Pending], exc: Exception) -> None:
         # The counters were only tentative, so the next batch reuses the
         # same ids and nothing shows a gap.
         _log.warning("message_batch_failed", sends=len(sends), error=repr(exc))
@@ -262,7 +271,10 @@ class GroupCommitWriter:
         with self._database as db:
             writing = db.write_batch(sync=True)
             for key, value in batch.puts:
-                writing.put(key, value)
+                if value is None:
+                    writing.delete(key)
+                else:
+                    writing.put(key, value)
             writing.write()
         if batch.last_message is not None:
             try:
@@ -273,9 +285,7 @@ class GroupCommitWriter:
                 _log.warning("message_watermark_not_noted", error=repr(exc))
 
 
-def _fail_sends(
-    sends: Iterable[PendingSend], reason: str, cause: BaseException | None = None
-) -> None:
+def _fail_sends(sends: Iterable[Pending], reason: str, cause: BaseException | None = None) -> None:
     """Fail every send of `sends` not yet answered."""
     for send in sends:
         if not send.future.done():

@@ -6,9 +6,12 @@ commit): nobody is answered before that commit. Ids stay contiguous across
 nodes because they come from counter rows updated inside the transaction:
 a channel's `last_message_id` and a user's `max_seq` rows are locked until
 commit, so two nodes' batches touching one channel or one inbox take turns,
-and commit in id order. Every transaction locks channels first and users
-second, each in ascending order, so two batches never wait on each other in
-a cycle.
+and commit in id order. Every transaction takes its locks in one order
+(`postgres_batch`), so two batches never wait on each other in a cycle.
+
+Edits, deletions and reactions go through the same writer, in order with
+the sends; a change that the message's state refuses is answered so, and
+does not fail the rest of its batch.
 
 Text is stored as UTF-8 bytes: PostgreSQL's TEXT cannot hold U+0000, which a
 message may contain.
@@ -18,20 +21,36 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections import Counter
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from typing import Any, Final
 
 import asyncpg
 import structlog
 
 from chatapp.messaging.adapters import postgres_scans
+from chatapp.messaging.adapters.postgres_batch import (
+    Change,
+    Item,
+    Send,
+    duplicate_of,
+    store_batch,
+)
+from chatapp.messaging.adapters.postgres_rows import (
+    MESSAGE_FIELDS,
+    REACTIONS,
+    SELECT_MESSAGES,
+    message_from_row,
+    update_kind,
+)
 from chatapp.messaging.models import (
     AcceptedMessage,
+    ChangeOutcome,
+    Deletion,
+    Edit,
     InboxEntry,
     InboxPage,
     InboxRecord,
+    MessageChange,
     MessagePage,
     MessagePreview,
     SendRecord,
@@ -41,6 +60,7 @@ from chatapp.messaging.preview import cut_utf8, head_bytes
 from chatapp.messaging.store import MessageStoreError
 
 MAX_BATCH_SENDS: Final = 512
+"""The most sends and changes one transaction stores."""
 # BIGINT is signed: ids above this cannot be stored (the protocol's ids stay below 2**53).
 ID_LIMIT: Final = 2**63
 # How often a batch is tried again when another node stored the same
@@ -49,22 +69,13 @@ _RETRIES: Final = 3
 
 _log = structlog.get_logger(__name__)
 
-_MESSAGE_COLUMNS = "m.channel_id, m.message_id, m.sender_id, m.body, m.created_at, m.client_msg_id"
-
-
-@dataclass(slots=True)
-class _Send:
-    draft: StoredMessage
-    member_ids: tuple[int, ...]
-    future: asyncio.Future[AcceptedMessage]
-
 
 class PostgresMessageStore:
-    """`MessageStore` on a PostgreSQL pool (tables from `migrations/postgresql/002_*`)."""
+    """`MessageStore` on a PostgreSQL pool (tables from `migrations/postgresql/002_*`, `007_*`)."""
 
     def __init__(self, pool: asyncpg.Pool) -> None:
         self._pool = pool
-        self._queue: asyncio.Queue[_Send | None] = asyncio.Queue()
+        self._queue: asyncio.Queue[Item | None] = asyncio.Queue()
         self._closed = False
         self._writer = asyncio.create_task(self._run_writer(), name="message-store-writer")
 
@@ -79,6 +90,8 @@ class PostgresMessageStore:
         text: str,
         member_ids: Sequence[int],
         created_at: int,
+        reply_to: int | None = None,
+        mentions: Sequence[int] = (),
     ) -> AcceptedMessage:
         """See `MessageStore.append`."""
         return await self.submit(
@@ -88,6 +101,8 @@ class PostgresMessageStore:
             text=text,
             member_ids=member_ids,
             created_at=created_at,
+            reply_to=reply_to,
+            mentions=mentions,
         )
 
     def submit(
@@ -99,14 +114,18 @@ class PostgresMessageStore:
         text: str,
         member_ids: Sequence[int],
         created_at: int,
+        reply_to: int | None = None,
+        mentions: Sequence[int] = (),
     ) -> asyncio.Future[AcceptedMessage]:
         """See `MessageStore.submit`."""
         self._ensure_open()
-        for name, value in (
-            ("channel_id", channel_id),
-            ("sender_id", sender_id),
-            *(("member_ids", member) for member in member_ids),
-        ):
+        # Checked here, not left to the database: one bad value would fail the whole batch.
+        ids = [("channel_id", channel_id), ("sender_id", sender_id)]
+        ids += [("member_ids", member) for member in member_ids]
+        ids += [("mentions", mention) for mention in mentions]
+        if reply_to is not None:
+            ids.append(("reply_to", reply_to))
+        for name, value in ids:
             _check_id(name, value)
         if not client_msg_id or not client_msg_id.isascii():
             raise ValueError(f"client_msg_id must be non-empty ASCII, got {client_msg_id!r}")
@@ -118,8 +137,10 @@ class PostgresMessageStore:
             text=text,
             created_at=created_at,
             client_msg_id=client_msg_id,
+            reply_to=reply_to,
+            mentions=list(mentions),
         )
-        send = _Send(
+        send = Send(
             draft=draft,
             member_ids=tuple(dict.fromkeys((*member_ids, sender_id))),
             future=asyncio.get_running_loop().create_future(),
@@ -127,61 +148,57 @@ class PostgresMessageStore:
         self._queue.put_nowait(send)
         return send.future
 
+    async def change(self, change: MessageChange, *, member_ids: Sequence[int]) -> ChangeOutcome:
+        """See `MessageStore.change`."""
+        return await self.submit_change(change, member_ids=member_ids)
+
+    def submit_change(
+        self, change: MessageChange, *, member_ids: Sequence[int]
+    ) -> asyncio.Future[ChangeOutcome]:
+        """See `MessageStore.submit_change`: the members get entries as given, deduplicated."""
+        self._ensure_open()
+        _check_change(change)
+        for member in member_ids:
+            _check_id("member_ids", member)
+        queued = Change(
+            change=change,
+            member_ids=tuple(dict.fromkeys(member_ids)),
+            future=asyncio.get_running_loop().create_future(),
+        )
+        self._queue.put_nowait(queued)
+        return queued.future
+
     async def _run_writer(self) -> None:
         while True:
             first = await self._queue.get()
             if first is None:
                 return
-            sends = [first]
-            while len(sends) < MAX_BATCH_SENDS and not self._queue.empty():
+            items = [first]
+            while len(items) < MAX_BATCH_SENDS and not self._queue.empty():
                 queued = self._queue.get_nowait()
                 if queued is None:
                     self._queue.put_nowait(None)  # finish this batch, then stop
                     break
-                sends.append(queued)
-            await self._write_batch(sends)
+                items.append(queued)
+            await self._write_batch(items)
 
-    async def _write_batch(self, sends: list[_Send]) -> None:
+    async def _write_batch(self, items: list[Item]) -> None:
         for attempt in range(_RETRIES + 1):
             try:
-                answers = await self._transaction(sends)
+                async with self._pool.acquire() as connection, connection.transaction():
+                    answers = await store_batch(connection, items)
             except (asyncpg.UniqueViolationError, asyncpg.DeadlockDetectedError) as race:
                 if attempt < _RETRIES:
                     continue
-                _fail(sends, MessageStoreError(f"the batch kept racing another node: {race}"))
+                _fail(items, MessageStoreError(f"the batch kept racing another node: {race}"))
                 return
             except (asyncpg.PostgresError, OSError, asyncpg.InterfaceError) as error:
-                _log.warning("message_batch_failed", sends=len(sends), error=str(error))
-                _fail(sends, MessageStoreError(f"the messages could not be stored: {error}"))
+                _log.warning("message_batch_failed", items=len(items), error=str(error))
+                _fail(items, MessageStoreError(f"the messages could not be stored: {error}"))
                 return
-            for send, answer in zip(sends, answers, strict=True):
-                if not send.future.done():
-                    send.future.set_result(answer)
+            for item, answer in zip(items, answers, strict=True):
+                item.settle(answer)
             return
-
-    async def _transaction(self, sends: list[_Send]) -> list[AcceptedMessage]:
-        """Store the batch in one transaction; one answer per send, in order."""
-        async with self._pool.acquire() as connection, connection.transaction():
-            originals = await _originals(connection, sends)
-            fresh: list[_Send] = []
-            first_of: dict[tuple[int, str], int] = {}
-            for index, send in enumerate(sends):
-                key = (send.draft.sender_id, send.draft.client_msg_id)
-                if key not in originals and key not in first_of:
-                    first_of[key] = index
-                    fresh.append(send)
-            stored = await _store_fresh(connection, fresh)
-        answers: list[AcceptedMessage] = []
-        for index, send in enumerate(sends):
-            key = (send.draft.sender_id, send.draft.client_msg_id)
-            if key in originals:
-                answers.append(originals[key])
-            elif first_of[key] == index:
-                answers.append(stored[id(send)])
-            else:  # the same send twice in one batch: the second is a repeat
-                first = stored[id(sends[first_of[key]])]
-                answers.append(_as_duplicate(first, send.draft.sender_id))
-        return answers
 
     # -- reads -------------------------------------------------------------------------
 
@@ -203,7 +220,7 @@ class PostgresMessageStore:
         # Without `after` the page hugs the upper end, so it is read downwards.
         order = "DESC" if after is None else "ASC"
         rows = await self._fetch(
-            f"SELECT {_MESSAGE_COLUMNS} FROM messages AS m WHERE m.channel_id = $1"
+            f"{SELECT_MESSAGES}{REACTIONS} WHERE m.channel_id = $1"
             " AND m.message_id > $2 AND m.message_id < $3"
             f" ORDER BY m.message_id {order} LIMIT $4",
             channel_id,
@@ -212,7 +229,7 @@ class PostgresMessageStore:
             limit + 1,
         )
         has_more = len(rows) > limit
-        messages = [_message(row) for row in rows[:limit]]
+        messages = [message_from_row(row) for row in rows[:limit]]
         if after is None:
             messages.reverse()
         return MessagePage(messages=messages, has_more=has_more)
@@ -225,14 +242,21 @@ class PostgresMessageStore:
         if limit <= 0:
             return InboxPage(entries=[], has_more=False)
         rows = await self._fetch(
-            f"SELECT i.seq, {_MESSAGE_COLUMNS} FROM inbox AS i JOIN messages AS m"
+            f"SELECT i.seq, i.update_kind, {MESSAGE_FIELDS} FROM inbox AS i JOIN messages AS m"
             " ON m.channel_id = i.channel_id AND m.message_id = i.message_id"
-            " WHERE i.user_id = $1 AND i.seq > $2 ORDER BY i.seq LIMIT $3",
+            f"{REACTIONS} WHERE i.user_id = $1 AND i.seq > $2 ORDER BY i.seq LIMIT $3",
             user_id,
             since,
             limit + 1,
         )
-        entries = [InboxEntry(seq=row["seq"], message=_message(row)) for row in rows[:limit]]
+        entries = [
+            InboxEntry(
+                seq=row["seq"],
+                message=message_from_row(row),
+                update=update_kind(row["update_kind"]),
+            )
+            for row in rows[:limit]
+        ]
         return InboxPage(entries=entries, has_more=len(rows) > limit)
 
     async def last_message_id(self, channel_id: int) -> int:
@@ -275,6 +299,7 @@ class PostgresMessageStore:
         head = head_bytes(max_chars)
         rows = await self._fetch(
             "SELECT m.channel_id, m.message_id, m.sender_id, m.created_at,"
+            " m.edited_at IS NOT NULL AS edited, m.deleted_by IS NOT NULL AS deleted,"
             " substring(m.body FROM 1 FOR $2) AS head, octet_length(m.body) AS size"
             " FROM unnest($1::bigint[]) AS c(channel_id)"
             " CROSS JOIN LATERAL (SELECT * FROM messages AS last"
@@ -289,13 +314,13 @@ class PostgresMessageStore:
         self._ensure_open()
         _check_id("sender_id", sender_id)
         rows = await self._fetch(
-            f"SELECT s.seq, {_MESSAGE_COLUMNS} FROM sends AS s JOIN messages AS m"
+            f"SELECT s.seq, {MESSAGE_FIELDS} FROM sends AS s JOIN messages AS m"
             " ON m.channel_id = s.channel_id AND m.message_id = s.message_id"
-            " WHERE s.sender_id = $1 AND s.client_msg_id = $2",
+            f"{REACTIONS} WHERE s.sender_id = $1 AND s.client_msg_id = $2",
             sender_id,
             client_msg_id,
         )
-        return _duplicate_of(rows[0]) if rows else None
+        return duplicate_of(rows[0]) if rows else None
 
     async def get(self, channel_id: int, message_id: int) -> StoredMessage | None:
         """See `MessageStore.get`."""
@@ -303,12 +328,11 @@ class PostgresMessageStore:
         _check_id("channel_id", channel_id)
         _check_id("message_id", message_id)
         rows = await self._fetch(
-            f"SELECT {_MESSAGE_COLUMNS} FROM messages AS m"
-            " WHERE m.channel_id = $1 AND m.message_id = $2",
+            f"{SELECT_MESSAGES}{REACTIONS} WHERE m.channel_id = $1 AND m.message_id = $2",
             channel_id,
             message_id,
         )
-        return _message(rows[0]) if rows else None
+        return message_from_row(rows[0]) if rows else None
 
     # -- lifetime ----------------------------------------------------------------------
 
@@ -354,123 +378,6 @@ class PostgresMessageStore:
         return int(rows[0][0]) if rows else 0
 
 
-async def _originals(
-    connection: asyncpg.Connection, sends: list[_Send]
-) -> dict[tuple[int, str], AcceptedMessage]:
-    """The sends of this batch that were stored before, as duplicates."""
-    rows = await connection.fetch(
-        f"SELECT s.seq, {_MESSAGE_COLUMNS} FROM sends AS s"
-        " JOIN unnest($1::bigint[], $2::text[]) AS k(sender_id, client_msg_id)"
-        " ON s.sender_id = k.sender_id AND s.client_msg_id = k.client_msg_id"
-        " JOIN messages AS m ON m.channel_id = s.channel_id AND m.message_id = s.message_id",
-        [send.draft.sender_id for send in sends],
-        [send.draft.client_msg_id for send in sends],
-    )
-    found = (_duplicate_of(row) for row in rows)
-    return {(dup.message.sender_id, dup.message.client_msg_id): dup for dup in found}
-
-
-async def _store_fresh(
-    connection: asyncpg.Connection, sends: list[_Send]
-) -> dict[int, AcceptedMessage]:
-    """Assign ids from the counters and insert messages, inbox entries and send records."""
-    if not sends:
-        return {}
-    next_message_id = await _advance(
-        connection,
-        "channel_counters",
-        "channel_id",
-        "last_message_id",
-        Counter(send.draft.channel_id for send in sends),
-    )
-    next_seq = await _advance(
-        connection,
-        "inbox_counters",
-        "user_id",
-        "max_seq",
-        Counter(member for send in sends for member in send.member_ids),
-    )
-    stored: dict[int, AcceptedMessage] = {}
-    messages: list[tuple[int, int, int, bytes, int, str]] = []
-    inbox: list[tuple[int, int, int, int]] = []
-    records: list[tuple[int, str, int, int, int]] = []
-    for send in sends:
-        draft = send.draft
-        message_id = next_message_id[draft.channel_id]
-        next_message_id[draft.channel_id] += 1
-        seqs: dict[int, int] = {}
-        for member in send.member_ids:
-            seqs[member] = next_seq[member]
-            next_seq[member] += 1
-            inbox.append((member, seqs[member], draft.channel_id, message_id))
-        message = draft.model_copy(update={"message_id": message_id})
-        messages.append(
-            (
-                draft.channel_id,
-                message_id,
-                draft.sender_id,
-                draft.text.encode("utf-8"),
-                draft.created_at,
-                draft.client_msg_id,
-            )
-        )
-        records.append(
-            (
-                draft.sender_id,
-                draft.client_msg_id,
-                draft.channel_id,
-                message_id,
-                seqs[draft.sender_id],
-            )
-        )
-        stored[id(send)] = AcceptedMessage(
-            message=message, seq=seqs[draft.sender_id], inbox_seqs=seqs, duplicate=False
-        )
-    await connection.copy_records_to_table(
-        "messages",
-        records=messages,
-        columns=("channel_id", "message_id", "sender_id", "body", "created_at", "client_msg_id"),
-    )
-    await connection.copy_records_to_table(
-        "inbox", records=inbox, columns=("user_id", "seq", "channel_id", "message_id")
-    )
-    # Last, after every counter lock is held: a unique violation here means
-    # another node stored the same client_msg_id first; the batch is retried.
-    await connection.executemany(
-        "INSERT INTO sends (sender_id, client_msg_id, channel_id, message_id, seq)"
-        " VALUES ($1, $2, $3, $4, $5)",
-        records,
-    )
-    return stored
-
-
-async def _advance(
-    connection: asyncpg.Connection, table: str, key: str, column: str, counts: Counter[int]
-) -> dict[int, int]:
-    """Move each counter up by its count, in ascending key order; the first new id of each."""
-    keys = sorted(counts)
-    rows = await connection.fetch(
-        f"INSERT INTO {table} ({key}, {column})"
-        " SELECT k, n FROM unnest($1::bigint[], $2::bigint[]) AS t(k, n) ORDER BY k"
-        f" ON CONFLICT ({key}) DO UPDATE SET {column} = {table}.{column} + EXCLUDED.{column}"
-        f" RETURNING {key}, {column}",
-        keys,
-        [counts[k] for k in keys],
-    )
-    return {row[0]: row[1] - counts[row[0]] + 1 for row in rows}
-
-
-def _message(row: asyncpg.Record) -> StoredMessage:
-    return StoredMessage(
-        channel_id=row["channel_id"],
-        message_id=row["message_id"],
-        sender_id=row["sender_id"],
-        text=bytes(row["body"]).decode("utf-8"),
-        created_at=row["created_at"],
-        client_msg_id=row["client_msg_id"],
-    )
-
-
 def _preview(row: asyncpg.Record, max_chars: int) -> MessagePreview:
     head = bytes(row["head"])
     text, truncated = cut_utf8(head, whole=len(head) == row["size"], max_chars=max_chars)
@@ -481,32 +388,32 @@ def _preview(row: asyncpg.Record, max_chars: int) -> MessagePreview:
         created_at=row["created_at"],
         text=text,
         truncated=truncated,
+        edited=row["edited"],
+        deleted=row["deleted"],
     )
 
 
-def _duplicate_of(row: asyncpg.Record) -> AcceptedMessage:
-    message = _message(row)
-    return AcceptedMessage(
-        message=message,
-        seq=row["seq"],
-        inbox_seqs={message.sender_id: row["seq"]},
-        duplicate=True,
-    )
+def _check_change(change: MessageChange) -> None:
+    """Refuse, before queueing, what would fail the database and so the whole batch."""
+    _check_id("channel_id", change.channel_id)
+    _check_id("message_id", change.message_id)
+    if isinstance(change, Edit):
+        change.text.encode("utf-8")
+        for mention in change.mentions:
+            _check_id("mentions", mention)
+        if not -ID_LIMIT <= change.edited_at < ID_LIMIT:
+            raise ValueError(f"edited_at must fit a signed 64-bit integer, got {change.edited_at}")
+    elif isinstance(change, Deletion):
+        _check_id("deleted_by", change.deleted_by)
+    else:
+        _check_id("user_id", change.user_id)
+        change.emoji.encode("utf-8")
 
 
-def _as_duplicate(accepted: AcceptedMessage, sender_id: int) -> AcceptedMessage:
-    return AcceptedMessage(
-        message=accepted.message,
-        seq=accepted.seq,
-        inbox_seqs={sender_id: accepted.seq},
-        duplicate=True,
-    )
-
-
-def _fail(sends: Iterable[_Send], error: MessageStoreError) -> None:
-    for send in sends:
-        if not send.future.done():
-            send.future.set_exception(error)
+def _fail(items: Iterable[Item], error: MessageStoreError) -> None:
+    for item in items:
+        if not item.future.done():
+            item.future.set_exception(error)
 
 
 def _check_id(name: str, value: int) -> None:

@@ -7,33 +7,28 @@ from typing import Any
 
 import asyncpg
 
+from chatapp.messaging.adapters.postgres_rows import (
+    REACTIONS,
+    SELECT_MESSAGES,
+    message_from_row,
+    update_kind,
+)
 from chatapp.messaging.models import InboxRecord, SendRecord, StoredMessage
 
 Fetch = Callable[..., Awaitable[list[asyncpg.Record]]]
 
 
 async def scan_messages(fetch: Fetch, *, after: tuple[int, int], limit: int) -> list[StoredMessage]:
-    """See `MessageStore.scan_messages`."""
+    """See `MessageStore.scan_messages`: each message as it is now, its reactions included."""
     if limit <= 0:
         return []
     rows = await fetch(
-        "SELECT channel_id, message_id, sender_id, body, created_at, client_msg_id"
-        " FROM messages WHERE (channel_id, message_id) > ($1, $2)"
-        " ORDER BY channel_id, message_id LIMIT $3",
+        f"{SELECT_MESSAGES}{REACTIONS} WHERE (m.channel_id, m.message_id) > ($1, $2)"
+        " ORDER BY m.channel_id, m.message_id LIMIT $3",
         *after,
         limit,
     )
-    return [
-        StoredMessage(
-            channel_id=row["channel_id"],
-            message_id=row["message_id"],
-            sender_id=row["sender_id"],
-            text=bytes(row["body"]).decode("utf-8"),
-            created_at=row["created_at"],
-            client_msg_id=row["client_msg_id"],
-        )
-        for row in rows
-    ]
+    return [message_from_row(row) for row in rows]
 
 
 async def scan_inbox(fetch: Fetch, *, after: tuple[int, int], limit: int) -> list[InboxRecord]:
@@ -41,12 +36,21 @@ async def scan_inbox(fetch: Fetch, *, after: tuple[int, int], limit: int) -> lis
     if limit <= 0:
         return []
     rows = await fetch(
-        "SELECT user_id, seq, channel_id, message_id FROM inbox"
+        "SELECT user_id, seq, channel_id, message_id, update_kind FROM inbox"
         " WHERE (user_id, seq) > ($1, $2) ORDER BY user_id, seq LIMIT $3",
         *after,
         limit,
     )
-    return [InboxRecord(**dict(row)) for row in rows]
+    return [
+        InboxRecord(
+            user_id=row["user_id"],
+            seq=row["seq"],
+            channel_id=row["channel_id"],
+            message_id=row["message_id"],
+            update=update_kind(row["update_kind"]),
+        )
+        for row in rows
+    ]
 
 
 async def scan_sends(

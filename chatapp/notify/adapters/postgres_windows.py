@@ -33,12 +33,14 @@ CLAIM_BATCH: Final = 256
 
 _OPEN = """
 INSERT INTO push_windows (notification_id, user_id, device_id, channel_id, sender_id,
-    message_id, seq, created_at, text, text_truncated, count, due_at)
+    message_id, seq, created_at, text, text_truncated, count, due_at, mentioned)
 SELECT replace(gen_random_uuid()::text, '-', ''),
-    o.user_id, o.device_id, $1, $2, $3, o.seq, $4, $5, $6, 1, $7
-FROM unnest($8::bigint[], $9::bigint[], $10::bigint[]) AS o(user_id, device_id, seq)
+    o.user_id, o.device_id, $1, $2, $3, o.seq, $4, $5, $6, 1, $7, o.mentioned
+FROM unnest($8::bigint[], $9::bigint[], $10::bigint[], $11::boolean[])
+    AS o(user_id, device_id, seq, mentioned)
 ON CONFLICT (device_id, channel_id) WHERE claimed_by IS NULL DO UPDATE SET
     count = push_windows.count + 1,
+    mentioned = push_windows.mentioned OR excluded.mentioned,
     sender_id = CASE WHEN excluded.seq > push_windows.seq
         THEN excluded.sender_id ELSE push_windows.sender_id END,
     message_id = CASE WHEN excluded.seq > push_windows.seq
@@ -60,7 +62,7 @@ WHERE notification_id IN (
     ORDER BY due_at LIMIT $4
     FOR UPDATE SKIP LOCKED)
 RETURNING notification_id, user_id, device_id, channel_id, sender_id, message_id, seq,
-    created_at, text, text_truncated, count, due_at
+    created_at, text, text_truncated, count, due_at, mentioned
 """
 
 
@@ -108,6 +110,7 @@ class PostgresPushWindows:
             [opening.user_id for opening in openings],
             [opening.device_id for opening in openings],
             [opening.seq for opening in openings],
+            [opening.mentioned for opening in openings],
         )
 
     async def take_due(self) -> list[Window]:
@@ -139,6 +142,8 @@ def _window(row: asyncpg.Record) -> Window:
             created_at=row["created_at"],
             text=bytes(text).decode("utf-8") if text is not None else None,
             text_truncated=row["text_truncated"],
+            mentioned=row["mentioned"],
         ),
         count=row["count"],
+        mentioned=row["mentioned"],
     )

@@ -1,4 +1,4 @@
-"""A `MessageStore` in memory, with the LevelDB store's ids, idempotency and paging."""
+"""A `MessageStore` in memory, with the LevelDB store's ids, idempotency, paging and changes."""
 
 from __future__ import annotations
 
@@ -8,17 +8,21 @@ from dataclasses import dataclass
 
 from chatapp.messaging.models import (
     AcceptedMessage,
+    ChangeOutcome,
     InboxEntry,
     InboxPage,
     InboxRecord,
+    MessageChange,
     MessagePage,
     MessagePreview,
     SendRecord,
     StoredMessage,
+    UpdateKind,
 )
 from chatapp.messaging.preview import cut_text
-from chatapp.messaging.store import MessageStoreError
+from chatapp.messaging.store import ChangeRefused, MessageMissing, MessageStoreError
 from chatapp.testing.fakes.failures import CanFail
+from chatapp.testing.fakes.message_changes import changed
 
 _ID_COUNT = 2**64
 
@@ -30,6 +34,23 @@ class _Send:
     future: asyncio.Future[AcceptedMessage]
 
 
+@dataclass(slots=True)
+class _Change:
+    change: MessageChange
+    member_ids: tuple[int, ...]
+    future: asyncio.Future[ChangeOutcome]
+
+
+@dataclass(frozen=True, slots=True)
+class _Entry:
+    """An inbox entry points at its message, which is read as it is now."""
+
+    seq: int
+    channel_id: int
+    message_id: int
+    update: UpdateKind | None
+
+
 class FakeMessageStore(CanFail):
     """`MessageStore` in dicts: what `LevelDBMessageStore` does, without the disk.
 
@@ -38,14 +59,19 @@ class FakeMessageStore(CanFail):
     `duplicate=True`; arguments out of range raise `ValueError`; a closed store
     raises `MessageStoreError`.
 
-    Sends are stored as soon as they are submitted, unless the test calls
-    `hold()`: then they wait, in order, until `release()`, so a test can
-    look at what happens while a send is not yet durable. A repeat submitted
-    while its original is held is answered as a duplicate, like a repeat in
-    the same write batch.
+    Edits, deletions and reactions follow the same rules as the engines':
+    a change that changes nothing appends nothing, a refused one raises
+    `ChangeRefused`, and every inbox entry reads its message as it is now.
 
-    `failing`/`fail_next` (see `CanFail`) make reads raise and sends fail
-    their future with `MessageStoreError`; nothing is stored and no id is used.
+    Sends and changes are stored as soon as they are submitted, unless the
+    test calls `hold()`: then they wait, in order, until `release()`, so a
+    test can look at what happens while a send is not yet durable. A repeat
+    submitted while its original is held is answered as a duplicate, like a
+    repeat in the same write batch.
+
+    `failing`/`fail_next` (see `CanFail`) make reads raise and sends and
+    changes fail their future with `MessageStoreError`; nothing is stored and
+    no id is used.
     """
 
     error = MessageStoreError
@@ -53,10 +79,10 @@ class FakeMessageStore(CanFail):
     def __init__(self) -> None:
         super().__init__()
         self._channels: dict[int, list[StoredMessage]] = {}
-        self._inboxes: dict[int, list[InboxEntry]] = {}
+        self._inboxes: dict[int, list[_Entry]] = {}
         # (sender_id, client_msg_id) -> (channel_id, message_id, sender's seq)
         self._receipts: dict[tuple[int, str], tuple[int, int, int]] = {}
-        self._held: list[_Send] | None = None
+        self._held: list[_Send | _Change] | None = None
         self._submitted = asyncio.Event()
         self._closed = False
 
@@ -71,6 +97,8 @@ class FakeMessageStore(CanFail):
         text: str,
         member_ids: Sequence[int],
         created_at: int,
+        reply_to: int | None = None,
+        mentions: Sequence[int] = (),
     ) -> AcceptedMessage:
         """See `MessageStore.append`."""
         return await self.submit(
@@ -80,6 +108,8 @@ class FakeMessageStore(CanFail):
             text=text,
             member_ids=member_ids,
             created_at=created_at,
+            reply_to=reply_to,
+            mentions=mentions,
         )
 
     def submit(
@@ -91,6 +121,8 @@ class FakeMessageStore(CanFail):
         text: str,
         member_ids: Sequence[int],
         created_at: int,
+        reply_to: int | None = None,
+        mentions: Sequence[int] = (),
     ) -> asyncio.Future[AcceptedMessage]:
         """See `MessageStore.submit`."""
         self._ensure_open()
@@ -103,10 +135,16 @@ class FakeMessageStore(CanFail):
             text=text,
             created_at=created_at,
             client_msg_id=client_msg_id,
+            reply_to=reply_to,
+            mentions=list(mentions),
         )
         _check_id("sender_id", sender_id)
         for user_id in member_ids:
             _check_id("member_ids", user_id)
+        if reply_to is not None:
+            _check_id("reply_to", reply_to)
+        for user_id in mentions:
+            _check_id("mentions", user_id)
         _check_client_msg_id(client_msg_id)
         text.encode("utf-8")  # UnicodeEncodeError (a ValueError) for a lone surrogate
         send = _Send(
@@ -114,28 +152,57 @@ class FakeMessageStore(CanFail):
             member_ids=tuple(dict.fromkeys((*member_ids, sender_id))),
             future=asyncio.get_running_loop().create_future(),
         )
-        if self._held is not None:
-            self._held.append(send)
-            self._submitted.set()
-        else:
-            self._commit(send)
+        self._queue(send)
         return send.future
 
+    async def change(self, change: MessageChange, *, member_ids: Sequence[int]) -> ChangeOutcome:
+        """See `MessageStore.change`."""
+        return await self.submit_change(change, member_ids=member_ids)
+
+    def submit_change(
+        self, change: MessageChange, *, member_ids: Sequence[int]
+    ) -> asyncio.Future[ChangeOutcome]:
+        """See `MessageStore.submit_change`: the members get entries as given, deduplicated."""
+        self._ensure_open()
+        _check_id("channel_id", change.channel_id)
+        _check_id("message_id", change.message_id)
+        for user_id in member_ids:
+            _check_id("member_ids", user_id)
+        queued = _Change(
+            change=change,
+            member_ids=tuple(dict.fromkeys(member_ids)),
+            future=asyncio.get_running_loop().create_future(),
+        )
+        self._queue(queued)
+        return queued.future
+
+    def _queue(self, item: _Send | _Change) -> None:
+        if self._held is not None:
+            self._held.append(item)
+            self._submitted.set()
+        elif isinstance(item, _Send):
+            self._commit(item)
+        else:
+            self._commit_change(item)
+
     def hold(self) -> None:
-        """Keep every send submitted from now on waiting, until `release`."""
+        """Keep every send and change submitted from now on waiting, until `release`."""
         if self._held is None:
             self._held = []
 
     def release(self) -> int:
-        """Store the held sends, in the order submitted; returns how many were held."""
+        """Store the held sends and changes, in the order submitted; how many were held."""
         held, self._held = self._held or [], None
-        for send in held:
-            self._commit(send)
+        for item in held:
+            if isinstance(item, _Send):
+                self._commit(item)
+            else:
+                self._commit_change(item)
         return len(held)
 
     @property
     def held(self) -> int:
-        """How many sends are waiting for `release`."""
+        """How many sends and changes are waiting for `release`."""
         return len(self._held or ())
 
     async def wait_until_held(self, count: int, *, timeout: float = 2.0) -> None:
@@ -188,7 +255,15 @@ class FakeMessageStore(CanFail):
             return InboxPage(entries=[], has_more=False)
         # Seqs are contiguous from 1, so the entry with seq n is at index n - 1.
         later = self._inboxes.get(user_id, [])[since:]
-        return InboxPage(entries=later[:limit], has_more=len(later) > limit)
+        entries = [
+            InboxEntry(
+                seq=entry.seq,
+                message=self._channels[entry.channel_id][entry.message_id - 1],
+                update=entry.update,
+            )
+            for entry in later[:limit]
+        ]
+        return InboxPage(entries=entries, has_more=len(later) > limit)
 
     async def last_message_id(self, channel_id: int) -> int:
         """See `MessageStore.last_message_id`."""
@@ -233,6 +308,8 @@ class FakeMessageStore(CanFail):
                 created_at=last.created_at,
                 text=text,
                 truncated=truncated,
+                edited=last.edited_at is not None,
+                deleted=last.deleted,
             )
         return previews
 
@@ -273,8 +350,9 @@ class FakeMessageStore(CanFail):
             InboxRecord(
                 user_id=user_id,
                 seq=entry.seq,
-                channel_id=entry.message.channel_id,
-                message_id=entry.message.message_id,
+                channel_id=entry.channel_id,
+                message_id=entry.message_id,
+                update=entry.update,
             )
             for user_id in sorted(self._inboxes)
             for entry in self._inboxes[user_id]
@@ -300,7 +378,7 @@ class FakeMessageStore(CanFail):
         ]
 
     async def close(self) -> None:
-        """See `MessageStore.close`: held sends are stored first."""
+        """See `MessageStore.close`: held sends and changes are stored first."""
         if not self._closed:
             self.release()
             self._closed = True
@@ -330,13 +408,11 @@ class FakeMessageStore(CanFail):
             text=draft.text,
             created_at=draft.created_at,
             client_msg_id=draft.client_msg_id,
+            reply_to=draft.reply_to,
+            mentions=draft.mentions,
         )
         history.append(message)
-        inbox_seqs: dict[int, int] = {}
-        for user_id in send.member_ids:
-            inbox = self._inboxes.setdefault(user_id, [])
-            inbox.append(InboxEntry(seq=len(inbox) + 1, message=message))
-            inbox_seqs[user_id] = len(inbox)
+        inbox_seqs = self._deliver(message, send.member_ids, None)
         seq = inbox_seqs[draft.sender_id]
         self._receipts[(draft.sender_id, draft.client_msg_id)] = (
             draft.channel_id,
@@ -346,6 +422,42 @@ class FakeMessageStore(CanFail):
         send.future.set_result(
             AcceptedMessage(message=message, seq=seq, inbox_seqs=inbox_seqs, duplicate=False)
         )
+
+    def _deliver(
+        self, message: StoredMessage, member_ids: Sequence[int], update: UpdateKind | None
+    ) -> dict[int, int]:
+        """Append an entry for `message` to each member's inbox; the seq each got."""
+        inbox_seqs: dict[int, int] = {}
+        for user_id in member_ids:
+            inbox = self._inboxes.setdefault(user_id, [])
+            inbox.append(_Entry(len(inbox) + 1, message.channel_id, message.message_id, update))
+            inbox_seqs[user_id] = len(inbox)
+        return inbox_seqs
+
+    def _commit_change(self, queued: _Change) -> None:
+        if queued.future.done():  # the caller gave up: it was promised nothing
+            return
+        if self._should_fail("change"):
+            queued.future.set_exception(self._failure("change"))
+            return
+        change = queued.change
+        messages = self._channels.get(change.channel_id, [])
+        if not 1 <= change.message_id <= len(messages):
+            queued.future.set_exception(
+                MessageMissing(f"channel {change.channel_id} has no message {change.message_id}")
+            )
+            return
+        before = messages[change.message_id - 1]
+        try:
+            kind, after = changed(before, change)
+        except ChangeRefused as refusal:
+            queued.future.set_exception(refusal)
+            return
+        inbox_seqs: dict[int, int] = {}
+        if after != before:
+            messages[change.message_id - 1] = after
+            inbox_seqs = self._deliver(after, queued.member_ids, kind)
+        queued.future.set_result(ChangeOutcome(message=after, update=kind, inbox_seqs=inbox_seqs))
 
     def _stored_original(self, sender_id: int, client_msg_id: str) -> AcceptedMessage | None:
         receipt = self._receipts.get((sender_id, client_msg_id))
