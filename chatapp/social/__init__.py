@@ -4,10 +4,16 @@ The SQLite stores are in `chatapp.social.adapters`, which only the composition
 root imports.
 """
 
-from chatapp.social.events import ChannelChanged, FriendshipChanged, ReadMarkerMoved
+from chatapp.social.events import (
+    ChannelChanged,
+    FriendshipChanged,
+    ReadMarkerMoved,
+    ReceiptShared,
+)
 from chatapp.social.friend_store import Friendship, FriendStore
 from chatapp.social.friends import Friends
 from chatapp.social.models import Channel, Membership
+from chatapp.social.receipts import Receipt, Receipts, ReceiptSharing
 from chatapp.social.service import GROUP_LIMIT, Social, UserDirectory
 from chatapp.social.store import ChannelStore, ChannelStoreError
 
@@ -23,6 +29,10 @@ __all__ = [
     "FriendshipChanged",
     "Membership",
     "ReadMarkerMoved",
+    "Receipt",
+    "ReceiptShared",
+    "ReceiptSharing",
+    "Receipts",
     "Social",
     "UserDirectory",
 ]

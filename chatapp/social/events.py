@@ -31,6 +31,22 @@ class ReadMarkerMoved(BaseModel):
     origin_connection: str | None = None
 
 
+class ReceiptShared(BaseModel):
+    """A member who shares read receipts has read a channel up to `message_id`.
+
+    `viewer_ids` are the other members who share receipts too, as they were
+    when the marker moved: the ones whose devices are told, on whichever node
+    they are connected.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    channel_id: int
+    user_id: int
+    message_id: int
+    viewer_ids: tuple[int, ...]
+
+
 class FriendshipChanged(BaseModel):
     """A friendship between two users was requested, accepted or removed."""
 

@@ -13,6 +13,7 @@ from chatapp.errors import Forbidden, InvalidInput, NotFound, RateLimited
 from chatapp.ratelimit import RateLimiter
 from chatapp.social.events import ChannelChanged, ReadMarkerMoved
 from chatapp.social.models import Channel, Membership
+from chatapp.social.receipts import Receipt, Receipts
 from chatapp.social.sender_reads import SenderReadMarks
 from chatapp.social.store import ChannelStore
 
@@ -45,9 +46,11 @@ class Social:
         clock: Clock,
         sender_reads: SenderReadMarks,
         *,
+        receipts: Receipts,
         group_changes: RateLimiter | None = None,
     ) -> None:
         self._store = store
+        self._receipts = receipts
         self._group_changes = group_changes
         self.sender_reads = sender_reads
         self._users = users
@@ -72,6 +75,13 @@ class Social:
     async def get_channel(self, channel_id: int) -> Channel | None:
         """Any channel, member or not: for modules that already know who may see it."""
         return await self._store.get_channel(channel_id)
+
+    async def group_owner(self, channel_id: int) -> int | None:
+        """The owner of a group (who may delete its messages); None otherwise."""
+        channel = await self._store.get_channel(channel_id)
+        if channel is None or channel.kind != "group":
+            return None
+        return channel.owner_id
 
     async def open_direct(self, caller_id: int, other_id: int) -> tuple[Channel, bool]:
         """The one direct channel of this pair, created on first use; True when created now."""
@@ -204,7 +214,7 @@ class Social:
         origin_connection: str | None = None,
     ) -> int:
         """Move the user's read marker forward (never back); returns the marker now."""
-        await self.require_member(user_id, channel_id)
+        members = await self.require_member(user_id, channel_id)
         before = await self.read_marker(user_id, channel_id)
         stored = await self._store.advance_read_marker(channel_id, user_id, message_id) or 0
         after = self.sender_reads.merged(channel_id, user_id, stored)
@@ -217,7 +227,13 @@ class Social:
                     origin_connection=origin_connection,
                 )
             )
+            await self._receipts.share(user_id, channel_id, after, members)
         return after
+
+    async def receipts(self, caller_id: int, channel_id: int) -> list[Receipt]:
+        """The read receipts the caller may see in the channel (see `Receipts.visible_to`)."""
+        members = await self.require_member(caller_id, channel_id)
+        return await self._receipts.visible_to(caller_id, channel_id, members)
 
     async def _count_group_change(self, caller_id: int) -> None:
         if self._group_changes is None:

@@ -51,6 +51,10 @@ class ChannelStore(Protocol):
         """The member's read marker; None if not a member."""
         ...
 
+    async def read_markers(self, channel_id: int) -> dict[int, int]:
+        """Every member's read marker, by user id; empty for no such channel."""
+        ...
+
     async def advance_read_markers(self, marks: Sequence[tuple[int, int, int]]) -> None:
         """Move many `(channel_id, user_id, message_id)` markers forward in one transaction."""
         ...

@@ -136,6 +136,18 @@ async def test_a_read_marker_only_moves_forward(node: Node) -> None:
     assert await node.channels.read_marker(channel.channel_id, 9) is None
 
 
+async def test_a_channels_read_markers_are_read_together(node: Node) -> None:
+    """`read_markers` answers every member's marker (0 for nothing read) and no one else's;
+    nothing for a channel that does not exist."""
+    channel = await group(node, [1, 2, 3])
+    await group(node, [1, 4])
+    await node.channels.advance_read_marker(channel.channel_id, 2, 8)
+    assert await node.channels.read_markers(channel.channel_id) == {1: 0, 2: 8, 3: 0}
+    assert await node.channels.remove_member(channel.channel_id, 3)
+    assert await node.channels.read_markers(channel.channel_id) == {1: 0, 2: 8}
+    assert await node.channels.read_markers(10**9) == {}
+
+
 async def test_batched_markers_move_forward_only_and_skip_non_members(node: Node) -> None:
     """A batch moves each marker to its furthest mark, never back, and ignores non-members."""
     first = await group(node, [1, 2])

@@ -13,9 +13,9 @@ from chatapp.accounts import DeviceRevoked
 from chatapp.bus import EventCodec, UnknownEvent
 from chatapp.events import EVENT_TYPES, event_codec
 from chatapp.gateway.events import TypingStarted
-from chatapp.messaging import MessageAccepted, StoredMessage
+from chatapp.messaging import MessageAccepted, MessageUpdated, Reaction, StoredMessage
 from chatapp.presence import ConnectionClosed, ConnectionOpened, HeartbeatReceived, PresenceChanged
-from chatapp.social import ChannelChanged, FriendshipChanged, ReadMarkerMoved
+from chatapp.social import ChannelChanged, FriendshipChanged, ReadMarkerMoved, ReceiptShared
 
 MESSAGE = StoredMessage(
     channel_id=7,
@@ -33,8 +33,16 @@ ONE_OF_EACH: list[BaseModel] = [
     FriendshipChanged(user_ids=(1, 2), status="accepted", requested_by=1),
     HeartbeatReceived(user_id=1, device_id=2, connection_id="a1b2c3d4-1"),
     MessageAccepted(message=MESSAGE, inbox_seqs={1: 10, 2: 4}, origin_connection="a1b2c3d4-1"),
+    MessageUpdated(
+        update="reactions",
+        message=MESSAGE.model_copy(
+            update={"reactions": [Reaction(emoji="👍", user_ids=[2, 1])], "mentions": [2]}
+        ),
+        inbox_seqs={1: 11, 2: 5},
+    ),
     PresenceChanged(user_id=1, status="online", last_active_at=1_700_000_000_000),
     ReadMarkerMoved(user_id=2, channel_id=7, message_id=3, origin_connection=None),
+    ReceiptShared(channel_id=7, user_id=2, message_id=3, viewer_ids=(1, 5)),
     TypingStarted(channel_id=7, user_id=1, member_ids=(1, 2)),
 ]
 
@@ -89,3 +97,14 @@ def test_a_codec_encodes_only_the_types_it_knows() -> None:
     """An event outside the catalogue is refused on the way out, not sent half-known."""
     with pytest.raises(UnknownEvent):
         EventCodec([DeviceRevoked]).encode(TypingStarted(channel_id=1, user_id=1, member_ids=()))
+
+
+def test_a_deletion_says_who_deleted_across_the_bus() -> None:
+    """The message object leaves out who deleted it; the event carries it beside."""
+    gone = MESSAGE.model_copy(update={"text": "", "deleted": True, "deleted_by": 3})
+    event = MessageUpdated(update="deleted", message=gone, inbox_seqs={1: 12}, deleted_by=3)
+    codec = event_codec()
+    decoded = codec.decode(codec.encode(event))
+    assert isinstance(decoded, MessageUpdated)
+    assert decoded.message.deleted_by is None
+    assert decoded.present().deleted_by == 3

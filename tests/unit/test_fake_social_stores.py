@@ -45,6 +45,8 @@ async def test_members_and_read_markers() -> None:
     await store.advance_read_markers([(cid, 1, 4), (cid, 2, 7), (cid, 9, 1)])
     assert [await store.read_marker(cid, u) for u in (1, 2, 3, 9)] == [5, 7, 0, None]
     assert [m.read_message_id for m in await store.memberships(2)] == [7]
+    assert await store.read_markers(cid) == {1: 5, 2: 7, 3: 0}
+    assert await store.read_markers(99) == {}
 
     assert await store.remove_member(cid, 2)
     assert not await store.remove_member(cid, 2)

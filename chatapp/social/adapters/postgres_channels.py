@@ -137,6 +137,13 @@ class PostgresChannelStore:
         )
         return marker
 
+    async def read_markers(self, channel_id: int) -> dict[int, int]:
+        rows = await self._pool.fetch(
+            "SELECT user_id, read_message_id FROM channel_members WHERE channel_id = $1",
+            channel_id,
+        )
+        return {row["user_id"]: row["read_message_id"] for row in rows}
+
     async def advance_read_markers(self, marks: Sequence[tuple[int, int, int]]) -> None:
         # One row per member, the furthest mark of the batch; rows taken in key
         # order, so two nodes' batches over the same members never deadlock.

@@ -151,6 +151,13 @@ class SqliteChannelStore:
         )
         return row["read_message_id"] if row else None
 
+    async def read_markers(self, channel_id: int) -> dict[int, int]:
+        async with self._db.execute(
+            "SELECT user_id, read_message_id FROM channel_members WHERE channel_id = ?",
+            (channel_id,),
+        ) as cursor:
+            return {row["user_id"]: row["read_message_id"] async for row in cursor}
+
     async def advance_read_markers(self, marks: Sequence[tuple[int, int, int]]) -> None:
         async with self._write_lock:
             await self._db.execute("BEGIN IMMEDIATE")

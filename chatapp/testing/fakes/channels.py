@@ -128,6 +128,11 @@ class FakeChannelStore(CanFail):
         record = self._channels.get(channel_id)
         return record.read_markers.get(user_id) if record else None
 
+    async def read_markers(self, channel_id: int) -> dict[int, int]:
+        self._fail_if_told("read_markers")
+        record = self._channels.get(channel_id)
+        return dict(record.read_markers) if record else {}
+
     async def advance_read_markers(self, marks: Sequence[tuple[int, int, int]]) -> None:
         self._fail_if_told("advance_read_markers")
         for channel_id, user_id, message_id in marks:
