@@ -69,6 +69,9 @@ export class Api {
   me() {
     return this.request("GET", "/me");
   }
+  updateMe(fields) {
+    return this.request("PATCH", "/me", fields);
+  }
   /** {ws_url, node_id}: the chat server this device should connect to now. */
   discovery({ timeoutMs } = {}) {
     return this.request("GET", "/discovery", undefined, { timeoutMs });
@@ -115,6 +118,21 @@ export class Api {
     const suffix = query.size ? `?${query}` : "";
     return this.request("GET", `/channels/${channelId}/messages${suffix}`);
   }
+  editMessage(channelId, messageId, text) {
+    return this.request("PATCH", `/channels/${channelId}/messages/${messageId}`, { text });
+  }
+  deleteMessage(channelId, messageId) {
+    return this.request("DELETE", `/channels/${channelId}/messages/${messageId}`);
+  }
+  react(channelId, messageId, emoji) {
+    return this.request("PUT", reactionPath(channelId, messageId, emoji));
+  }
+  unreact(channelId, messageId, emoji) {
+    return this.request("DELETE", reactionPath(channelId, messageId, emoji));
+  }
+  receipts(channelId) {
+    return this.request("GET", `/channels/${channelId}/receipts`);
+  }
 
   // Friends
   friends() {
@@ -129,6 +147,10 @@ export class Api {
   unfriend(userId) {
     return this.request("DELETE", `/friends/${userId}`);
   }
+}
+
+function reactionPath(channelId, messageId, emoji) {
+  return `/channels/${channelId}/messages/${messageId}/reactions/${encodeURIComponent(emoji)}`;
 }
 
 /** The user with exactly this username (case-insensitive), or an ApiError. */

@@ -1,7 +1,7 @@
 // Start-up, the page frame and routing (#/login, #/signup, #/chats,
 // #/chats/ID, #/friends).
 
-import { friendActions, groupActions } from "./actions.js";
+import { friendActions, groupActions, messageActions } from "./actions.js";
 import { Api } from "./api.js";
 import { ChatClient } from "./chat-client.js";
 import { avatar, h, replace } from "./dom.js";
@@ -84,6 +84,12 @@ class Shell {
     this.meName = h("span", { class: "me-name" });
     this.meAvatar = h("span", { class: "avatar-wrap" });
     this.meDetail = h("p", { class: "menu-user" });
+    this.shareReceipts = h("input", {
+      type: "checkbox",
+      id: "share-receipts",
+      "aria-describedby": "share-receipts-hint",
+      onchange: () => this.setShareReceipts(this.shareReceipts.checked),
+    });
     this.menuButton = h(
       "button",
       {
@@ -101,6 +107,17 @@ class Shell {
       "div",
       { id: "account-panel", class: "menu-panel", hidden: true },
       this.meDetail,
+      h(
+        "div",
+        { class: "menu-setting" },
+        this.shareReceipts,
+        h("label", { for: "share-receipts" }, "Share read receipts"),
+        h(
+          "small",
+          { id: "share-receipts-hint", class: "hint" },
+          "Others see when you have read their messages, and you see when they have read yours.",
+        ),
+      ),
       this.notifyButton,
       h(
         "button",
@@ -179,7 +196,17 @@ class Shell {
     this.meName.textContent = me.display_name || me.username;
     replace(this.meAvatar, avatar(me.display_name || me.username, "small"));
     this.meDetail.textContent = `Signed in as @${me.username}`;
+    this.shareReceipts.checked = me.share_read_receipts !== false;
     this.notifyButton.hidden = !notificationsAvailable() || Notification.permission !== "default";
+  }
+
+  async setShareReceipts(share) {
+    try {
+      await this.client.setShareReceipts(share);
+    } catch (error) {
+      toast(`Not changed: ${error.message}`);
+      this.renderAccount();
+    }
   }
 
   async enableNotifications() {
@@ -263,16 +290,17 @@ class Shell {
     const view = new ChatView(
       this.state,
       {
-        send: (id, text) => client.send(id, text),
+        send: (id, text, replyTo) => client.send(id, text, replyTo),
         retry: (cmid) => client.retry(cmid),
         discard: (cmid) => client.discard(cmid),
         typing: (id) => client.typing(id),
         read: (id, messageId) => client.read(id, messageId),
-        loadLatest: (id) => client.loadLatest(id),
-        loadOlder: (id) => client.loadOlder(id),
+        loadLatest: (id) => client.pages.loadLatest(id),
+        loadOlder: (id) => client.pages.loadOlder(id),
         pendingFor: (id) => client.pendingFor(id),
         refreshPresence: (id) => client.refreshPresence(id),
         openMembers: (id) => membersDialog(this.state, id, groupActions(client, id)),
+        messages: messageActions(client, channelId),
       },
       channelId,
     );

@@ -2,13 +2,12 @@
 // from the WebSocket, and carries out what the views ask for.
 
 import { ApiError, userNamed } from "./api.js";
+import { HistoryPages } from "./history-loader.js";
 import { notifyMessage } from "./notify.js";
 import { Outbox } from "./outbox.js";
 import { ChatSocket, socketUrl } from "./socket.js";
 import { ChatState } from "./state.js";
 
-const PAGE = 50;
-const GAP_PAGE = 200;
 const TYPING_SHOWN_MS = 6_000;
 const SEND_RETRY_MS = 2_000;
 const REQUESTS_POLL_MS = 20_000;
@@ -23,6 +22,7 @@ export class ChatClient {
     this.toast = toast;
     this.navigate = navigate;
     this.state = new ChatState(session.user, session.device_id);
+    this.pages = new HistoryPages(api, this.state, (messages) => this.ensurePeopleIn(messages));
     this.outbox = new Outbox(window.localStorage, `chatapp.outbox.${session.device_id}`);
     this.socket = new ChatSocket({
       url: socketUrl(session.ws_url),
@@ -88,6 +88,17 @@ export class ChatClient {
 
   // Loading
 
+  /** Everyone a view of these messages names: senders, mentioned people, reactors. */
+  async ensurePeopleIn(messages) {
+    await this.ensureUsers(
+      messages.flatMap((message) => [
+        message.sender_id,
+        ...(message.mentions ?? []),
+        ...(message.reactions ?? []).flatMap((reaction) => reaction.user_ids),
+      ]),
+    );
+  }
+
   async ensureUsers(ids) {
     const missing = [...new Set(ids)].filter((id) => !this.state.users.has(id));
     if (!missing.length) return;
@@ -105,7 +116,7 @@ export class ChatClient {
         try {
           const { messages } = await this.api.messages(channel.channel_id, { limit: 1 });
           if (messages.length) {
-            await this.ensureUsers([messages[0].sender_id]);
+            await this.ensurePeopleIn(messages);
             this.state.setPreview(channel.channel_id, messages[0]);
           }
         } catch {
@@ -166,61 +177,16 @@ export class ChatClient {
     }
   }
 
-  async loadLatest(channelId) {
-    const history = this.state.history(channelId);
-    history.loading = true;
-    try {
-      const page = await this.api.messages(channelId, { limit: PAGE });
-      await this.ensureUsers(page.messages.map((message) => message.sender_id));
-      history.merge(page.messages);
-      history.hasMoreBefore = page.has_more;
-      history.loaded = true;
-      if (page.messages.length)
-        this.state.setPreview(channelId, page.messages[page.messages.length - 1]);
-    } finally {
-      history.loading = false;
-      this.state.changed("messages", { channelId });
-    }
-  }
-
-  async loadOlder(channelId) {
-    const history = this.state.history(channelId);
-    if (history.loading || !history.hasMoreBefore) return;
-    history.loading = true;
-    this.state.changed("messages", { channelId });
-    try {
-      const page = await this.api.messages(channelId, { before: history.oldestId, limit: PAGE });
-      await this.ensureUsers(page.messages.map((message) => message.sender_id));
-      history.merge(page.messages);
-      history.hasMoreBefore = page.has_more;
-    } finally {
-      history.loading = false;
-      this.state.changed("messages", { channelId });
-    }
-  }
-
-  /** Fetch what lies between the newest loaded message and a newer live one. */
-  async fillGap(channelId, afterId) {
-    const history = this.state.history(channelId);
-    let after = afterId;
-    for (;;) {
-      const page = await this.api.messages(channelId, { after, limit: GAP_PAGE });
-      await this.ensureUsers(page.messages.map((message) => message.sender_id));
-      history.merge(page.messages);
-      this.state.changed("messages", { channelId });
-      if (!page.has_more || !page.messages.length) return;
-      after = page.messages[page.messages.length - 1].message_id;
-    }
-  }
-
   // The socket
 
   synced({ reconnected }) {
     for (const item of this.outbox.unsent()) this.transmit(item);
     if (reconnected) {
-      // Channel and friend changes are not replayed; fetch them afresh.
+      // Channel and friend changes and receipts are not replayed; fetch them afresh.
       this.refreshChannels().catch(() => {});
       this.refreshFriends();
+      this.state.receipts.clear();
+      if (this.currentChannel !== null) this.loadReceipts(this.currentChannel);
     }
     this.onReadNeeded?.();
   }
@@ -236,6 +202,17 @@ export class ChatClient {
           .catch((error) => {
             console.error("message not shown", error);
           });
+        break;
+      case "update":
+        // In the same queue as messages: an update may name a message still on its way.
+        this.inbound = this.inbound
+          .then(() => this.updateArrived(frame.update))
+          .catch((error) => {
+            console.error("update not applied", error);
+          });
+        break;
+      case "receipt":
+        this.state.setReceipt(frame.channel_id, frame.user_id, frame.message_id);
         break;
       case "error":
         if (frame.client_msg_id) this.sendRefused(frame);
@@ -272,15 +249,43 @@ export class ChatClient {
         return;
       }
     }
-    await this.ensureUsers([message.sender_id]);
+    await this.ensurePeopleIn([message]);
     const history = this.state.histories.get(channelId);
     const gap =
       history?.loaded && message.message_id > history.newestId + 1 ? history.newestId : null;
     const news = this.state.addMessage(message);
     // After the message is in the history, so its line turns from pending to sent in place.
     if (message.sender_id === this.state.me.user_id) this.settle(message.client_msg_id);
-    if (gap !== null) this.fillGap(channelId, gap).catch(() => {});
+    if (gap !== null) this.pages.fillGap(channelId, gap).catch(() => {});
     if (news && message.sender_id !== this.state.me.user_id) this.notify(message);
+  }
+
+  async updateArrived(update) {
+    await this.ensureUsers([
+      ...(update.mentions ?? []),
+      ...(update.reactions ?? []).flatMap((reaction) => reaction.user_ids),
+    ]);
+    this.state.applyUpdate(update);
+  }
+
+  /** Sharing is both ways: off, one's own marker is hidden and others' are not shown. */
+  async setShareReceipts(share) {
+    const { user } = await this.api.updateMe({ share_read_receipts: share });
+    this.state.me = user;
+    this.state.rememberUsers([user]);
+    this.state.receipts.clear();
+    if (this.currentChannel !== null) await this.loadReceipts(this.currentChannel);
+    this.state.changed("receipts", { channelId: this.currentChannel });
+  }
+
+  /** How far the other members have read (those who share it); shown on one's own messages. */
+  async loadReceipts(channelId) {
+    try {
+      const { receipts } = await this.api.receipts(channelId);
+      this.state.setReceipts(channelId, receipts);
+    } catch {
+      // Shown without read marks until the next try.
+    }
   }
 
   notify(message) {
@@ -316,8 +321,8 @@ export class ChatClient {
 
   // Sending
 
-  send(channelId, text) {
-    const item = this.outbox.add(channelId, text);
+  send(channelId, text, replyTo = null) {
+    const item = this.outbox.add(channelId, text, replyTo);
     this.state.changed("outbox", { channelId });
     this.transmit(item);
   }
@@ -325,12 +330,14 @@ export class ChatClient {
   /** Put an unsent message on the wire; a dropped connection sends it again on resync. */
   transmit(item) {
     if (item.state === "failed") return;
-    this.socket.send({
+    const frame = {
       type: "send",
       client_msg_id: item.client_msg_id,
       channel_id: item.channel_id,
       text: item.text,
-    });
+    };
+    if (item.reply_to) frame.reply_to = item.reply_to;
+    this.socket.send(frame);
   }
 
   settle(clientMsgId) {

@@ -25,11 +25,12 @@ export class Outbox {
     for (const item of this.items) if (item.state === "sending") item.state = "pending";
   }
 
-  add(channelId, text) {
+  add(channelId, text, replyTo = null) {
     const item = {
       client_msg_id: newClientMsgId(),
       channel_id: channelId,
       text,
+      reply_to: replyTo,
       created_at: Date.now(),
       state: "pending",
       error: null,

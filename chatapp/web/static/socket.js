@@ -12,7 +12,8 @@ const DEFAULT_HEARTBEAT_MS = 5_000;
 /**
  * Events (all CustomEvent, the payload in `detail`):
  * - "state": {state, retryAt}; state is connecting | syncing | online | offline | stopped
- * - "frame": a server frame other than ready/synced/heartbeat_ack
+ * - "frame": a server frame other than ready/synced/heartbeat_ack (inbox
+ *   entries, `message` and `update`, advance last_seq once handled)
  * - "synced": {reconnected}, once caught up after each (re)connection
  * - "unauthorized": the token was refused or revoked (close code 4401)
  */
@@ -152,6 +153,7 @@ export class ChatSocket extends EventTarget {
       case "heartbeat_ack":
         break;
       case "message":
+      case "update":
         this.emit("frame", frame);
         // Only after the frame is handled: a crash in between replays it.
         this.lastSeq = frame.seq;

@@ -1,36 +1,9 @@
 // What the client knows: the signed-in user, users seen, channels with their
-// last message and unread count, loaded history, presence and typing.
-// Views read it and listen for "change" events naming what changed.
+// last message and unread count, loaded history, presence, typing and the
+// other members' read receipts. Views read it and listen for "change" events
+// naming what changed.
 
-export class History {
-  constructor() {
-    this.byId = new Map();
-    this.messages = []; // oldest first
-    this.loaded = false;
-    this.loading = false;
-    this.hasMoreBefore = true;
-  }
-
-  /** Add messages (any order, repeats ignored); true when something was new. */
-  merge(messages) {
-    let added = false;
-    for (const message of messages) {
-      if (this.byId.has(message.message_id)) continue;
-      this.byId.set(message.message_id, message);
-      added = true;
-    }
-    if (added) this.messages = [...this.byId.values()].sort((a, b) => a.message_id - b.message_id);
-    return added;
-  }
-
-  get oldestId() {
-    return this.messages.length ? this.messages[0].message_id : undefined;
-  }
-
-  get newestId() {
-    return this.messages.length ? this.messages[this.messages.length - 1].message_id : 0;
-  }
-}
+import { History, patched } from "./history.js";
 
 export class ChatState extends EventTarget {
   constructor(me, deviceId) {
@@ -44,6 +17,8 @@ export class ChatState extends EventTarget {
     this.friends = new Set();
     this.requests = { incoming: [], outgoing: [] };
     this.typing = new Map(); // channel_id -> Map(user_id -> expires at)
+    this.receipts = new Map(); // channel_id -> Map(user_id -> read_message_id)
+    this.updateClock = 0; // counts updates applied, to order them against fetches
     this.connection = { state: "connecting", retryAt: null };
   }
 
@@ -81,6 +56,7 @@ export class ChatState extends EventTarget {
     this.channels.delete(channelId);
     this.histories.delete(channelId);
     this.typing.delete(channelId);
+    this.receipts.delete(channelId);
     this.changed("channels", { channelId, removed: true });
   }
 
@@ -172,6 +148,20 @@ export class ChatState extends EventTarget {
     return news;
   }
 
+  /** An `update` frame: an edit, a deletion or new reactions, in seq order with messages. */
+  applyUpdate(update) {
+    const channelId = update.channel_id;
+    const channel = this.channels.get(channelId);
+    if (!channel && !this.histories.has(channelId)) return;
+    this.updateClock += 1;
+    const changed = this.history(channelId).apply(update, this.updateClock);
+    if (channel?.preview?.message_id === update.message_id) {
+      channel.preview = patched(channel.preview, update);
+      this.changed("channels", { channelId });
+    }
+    if (changed) this.changed("messages", { channelId, messageId: update.message_id });
+  }
+
   markRead(channelId, messageId) {
     const channel = this.channels.get(channelId);
     if (!channel || messageId <= channel.read_message_id) return false;
@@ -187,6 +177,41 @@ export class ChatState extends EventTarget {
     let total = 0;
     for (const channel of this.channels.values()) total += channel.unread_count;
     return total;
+  }
+
+  // Read receipts: how far the other members have read
+
+  setReceipts(channelId, receipts) {
+    const known = this.receipts.get(channelId) ?? new Map();
+    const fresh = new Map();
+    for (const { user_id: userId, read_message_id: at } of receipts) {
+      // Markers only move forward: a frame may have overtaken this answer.
+      fresh.set(userId, Math.max(at, known.get(userId) ?? 0));
+    }
+    this.receipts.set(channelId, fresh);
+    this.changed("receipts", { channelId });
+  }
+
+  setReceipt(channelId, userId, messageId) {
+    if (!this.receipts.has(channelId)) this.receipts.set(channelId, new Map());
+    const markers = this.receipts.get(channelId);
+    if ((markers.get(userId) ?? 0) >= messageId) return;
+    markers.set(userId, messageId);
+    this.changed("receipts", { channelId });
+  }
+
+  /** The other members (who share it) that have read up to `messageId`: ids, sorted by name. */
+  readBy(channelId, messageId) {
+    const markers = this.receipts.get(channelId);
+    const members = new Set(this.channels.get(channelId)?.members ?? []);
+    if (!markers) return [];
+    const readers = [];
+    for (const [userId, at] of markers) {
+      if (userId !== this.me.user_id && members.has(userId) && at >= messageId) {
+        readers.push(userId);
+      }
+    }
+    return readers.sort((a, b) => this.nameOf(a).localeCompare(this.nameOf(b)));
   }
 
   // Presence and friends

@@ -1,8 +1,10 @@
 // The channel list: direct chats and groups, most recent first, with the last
-// message, unread counts and presence dots for direct chats.
+// message (as edited, or deleted, since), unread counts and presence dots for
+// direct chats.
 
 import { avatar, h, presenceDot, reconcile, replace } from "../dom.js";
 import { formatWhen } from "../format.js";
+import { DELETED_TEXT } from "./message-parts.js";
 
 export class ChannelList {
   constructor(state, { onNewChat, onNewGroup }) {
@@ -85,7 +87,7 @@ export class ChannelList {
     let previewText = direct ? "" : `${channel.members.length} members`;
     if (preview) {
       const who = preview.sender_id === state.me.user_id ? "You" : state.nameOf(preview.sender_id);
-      const text = preview.text.replace(/\s+/g, " ").slice(0, 140);
+      const text = preview.deleted ? DELETED_TEXT : preview.text.replace(/\s+/g, " ").slice(0, 140);
       previewText = direct && who !== "You" ? text : `${who}: ${text}`;
     }
     const unread = channel.unread_count;
@@ -115,7 +117,7 @@ export class ChannelList {
           "span",
           { class: "channel-bottom" },
           preview ? h("span", { class: "visually-hidden" }, "Last message: ") : null,
-          h("span", { class: "channel-preview" }, previewText),
+          h("span", { class: `channel-preview${preview?.deleted ? " deleted" : ""}` }, previewText),
           unread
             ? [
                 h(

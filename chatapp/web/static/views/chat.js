@@ -1,20 +1,25 @@
 // One conversation: history paged in as the person scrolls up, live
-// messages, pending sends, the typing line, read markers and the composer.
+// messages, pending sends, the typing line, read markers and the composer;
+// edits, deletions, reactions and replies, and who has read one's messages.
 
 import { avatar, h, presenceDot, reconcile, replace } from "../dom.js";
 import { formatLastSeen, sameDay } from "../format.js";
 import { Composer } from "./composer.js";
+import { MessageControls } from "./message-controls.js";
+import { messageModels } from "./message-models.js";
 import { MessageNodes } from "./message-nodes.js";
+import { Popups } from "./popup.js";
 
 const LOAD_OLDER_WITHIN_PX = 200;
 const AT_BOTTOM_WITHIN_PX = 48;
 const RUN_GAP_MS = 5 * 60_000;
 
 /**
- * `actions` are the app's: send(channelId, text), retry(clientMsgId),
+ * `actions` are the app's: send(channelId, text, replyTo), retry(clientMsgId),
  * discard(clientMsgId), typing(channelId), read(channelId, messageId),
  * loadLatest(channelId), loadOlder(channelId), pendingFor(channelId),
- * refreshPresence(channelId), openMembers(channelId).
+ * refreshPresence(channelId), openMembers(channelId), and `messages`, the
+ * channel's message actions (see messageActions in actions.js).
  */
 export class ChatView {
   constructor(state, actions, channelId) {
@@ -39,7 +44,14 @@ export class ChatView {
       root: this.scroller,
       threshold: 0,
     });
-    this.items = new MessageNodes(state, this.observer, actions);
+    this.items = new MessageNodes(
+      state,
+      this.observer,
+      this.controls.nodeActions({
+        retry: (clientMsgId) => actions.retry(clientMsgId),
+        discard: (clientMsgId) => actions.discard(clientMsgId),
+      }),
+    );
   }
 
   destroy() {
@@ -48,8 +60,10 @@ export class ChatView {
     clearInterval(this.typingTimer);
     clearInterval(this.presenceTimer);
     clearTimeout(this.readTimer);
+    clearTimeout(this.flashTimer);
     cancelAnimationFrame(this.frame);
     this.observer.disconnect();
+    this.popups.destroy();
   }
 
   async start() {
@@ -57,6 +71,7 @@ export class ChatView {
     this.renderMessages();
     this.renderTyping();
     this.actions.refreshPresence(this.channelId);
+    this.actions.messages.loadReceipts();
     const history = this.state.history(this.channelId);
     if (!history.loaded) {
       try {
@@ -115,6 +130,8 @@ export class ChatView {
       this.list,
     );
     this.scroller.addEventListener("scroll", () => this.scrolled(), { passive: true });
+    this.wrap = h("div", { class: "messages-wrap" }, this.scroller);
+    this.popups = new Popups(this.wrap);
     this.jump = h(
       "button",
       { type: "button", class: "jump", hidden: true, onclick: () => this.scrollToBottom(true) },
@@ -123,29 +140,39 @@ export class ChatView {
     this.typingLine = h("p", { class: "typing", "aria-live": "polite" });
 
     this.composer = new Composer(channelId, {
-      onSend: (text) => {
+      onSend: (text, replyTo) => {
         this.unreadFrom = null;
-        this.actions.send(channelId, text);
+        this.actions.send(channelId, text, replyTo);
         this.scrollToBottom(false);
       },
+      onEdit: (messageId, text) => this.controls.saveEdit(messageId, text),
+      onEditLast: () => this.controls.editLast(),
       onTyping: () => this.actions.typing(channelId),
+      members: () => this.controls.mentionable(),
+    });
+    this.controls = new MessageControls(this.state, channelId, {
+      messages: this.actions.messages,
+      composer: this.composer,
+      popups: this.popups,
+      jumpTo: (messageId) => this.jumpTo(messageId),
     });
 
     this.element = h(
       "section",
       { class: "chat", "aria-labelledby": this.title.id, dataset: { channelId } },
       header,
-      h("div", { class: "messages-wrap" }, this.scroller, this.jump),
+      this.wrap,
       this.typingLine,
       this.composer.element,
     );
+    this.wrap.append(this.jump);
   }
 
   // State changes
 
   changed({ what, channelId }) {
     if (channelId !== undefined && channelId !== this.channelId && what !== "presence") return;
-    if (what === "messages" || what === "outbox") this.scheduleMessages();
+    if (what === "messages" || what === "outbox" || what === "receipts") this.scheduleMessages();
     else if (what === "typing") this.renderTyping();
     else if (what === "channels" || what === "users" || what === "presence") {
       this.renderHeader();
@@ -195,39 +222,6 @@ export class ChatView {
     if (this.typingLine.textContent !== text) this.typingLine.textContent = text;
   }
 
-  /** Every message as the list shows it: stored ones by id, then our unsent ones. */
-  models() {
-    const me = this.state.me.user_id;
-    const history = this.state.history(this.channelId);
-    const stored = history.messages.map((message) => ({
-      key: message.sender_id === me ? `c:${message.client_msg_id}` : `m:${message.message_id}`,
-      mine: message.sender_id === me,
-      senderId: message.sender_id,
-      messageId: message.message_id,
-      clientMsgId: message.client_msg_id,
-      text: message.text,
-      createdAt: message.created_at,
-      state: "sent",
-      error: null,
-    }));
-    const storedKeys = new Set(stored.map((model) => model.key));
-    const unsent = this.actions
-      .pendingFor(this.channelId)
-      .filter((item) => !storedKeys.has(`c:${item.client_msg_id}`))
-      .map((item) => ({
-        key: `c:${item.client_msg_id}`,
-        mine: true,
-        senderId: me,
-        messageId: null,
-        clientMsgId: item.client_msg_id,
-        text: item.text,
-        createdAt: item.created_at,
-        state: item.state === "failed" ? "failed" : "pending",
-        error: item.error,
-      }));
-    return [...stored, ...unsent];
-  }
-
   renderMessages() {
     const history = this.state.history(this.channelId);
     const before = {
@@ -237,7 +231,12 @@ export class ChatView {
       oldest: this.renderedOldest,
       count: this.list.childElementCount,
     };
-    const models = this.models();
+    const models = messageModels(
+      this.state,
+      this.channelId,
+      this.actions.pendingFor(this.channelId),
+      (messageId) => this.actions.messages.quote(messageId),
+    );
     const group = this.state.channels.get(this.channelId)?.kind === "group";
     const nodes = [];
     let previous = null;
@@ -267,6 +266,11 @@ export class ChatView {
     }
     reconcile(this.list, nodes);
     this.items.forget(new Set(nodes));
+    this.popups.place();
+    const editing = this.composer.context;
+    if (editing?.kind === "edit" && history.get(editing.messageId)?.deleted) {
+      this.composer.forget(editing.messageId);
+    }
 
     this.renderedOldest = history.oldestId;
     // Pages of history are not news: keep screen readers from reading them out.
@@ -304,6 +308,39 @@ export class ChatView {
     }
   }
 
+  /** Show the message a reply quotes, paging history back to it when it is not loaded. */
+  async jumpTo(messageId) {
+    if (!messageId) return;
+    const history = this.state.history(this.channelId);
+    if (!history.byId.has(messageId)) {
+      let found = false;
+      try {
+        found = await this.actions.messages.reach(messageId);
+      } catch (error) {
+        this.actions.messages.tell(`Could not load earlier messages: ${error.message}`);
+        return;
+      }
+      if (!found) {
+        this.actions.messages.tell("The original message is not available.");
+        return;
+      }
+    }
+    cancelAnimationFrame(this.frame);
+    this.frame = null;
+    this.renderMessages();
+    const node = this.items.nodeOf(messageId);
+    if (!node) return;
+    node.scrollIntoView({ block: "center" });
+    node.setAttribute("tabindex", "-1");
+    node.focus({ preventScroll: true });
+    node.classList.remove("flash");
+    // Restarted on a second jump to the same message.
+    void node.offsetWidth;
+    node.classList.add("flash");
+    clearTimeout(this.flashTimer);
+    this.flashTimer = setTimeout(() => node.classList.remove("flash"), 2000);
+  }
+
   // Scrolling and reading
 
   atBottom() {
@@ -320,6 +357,7 @@ export class ChatView {
   }
 
   scrolled() {
+    this.popups.place();
     if (this.atBottom()) this.jump.hidden = true;
     if (this.scroller.scrollTop < LOAD_OLDER_WITHIN_PX) this.loadOlder();
   }

@@ -1,18 +1,30 @@
 // The message box: Enter sends, Shift+Enter breaks the line, the length
 // limit is shown before sending, and typing is signalled (at most every 3 s).
+// It also replies (a quote of the message above the box) and edits (the
+// message's text in the box, saved instead of sent); Escape cancels either,
+// and Up in an empty box edits one's last message. `@` suggests members.
 
 import { h } from "../dom.js";
 import { MAX_TEXT, codePoints, formatCount } from "../format.js";
+import { MentionList } from "./mention-list.js";
 
 const TYPING_SEND_EVERY_MS = 3_000;
 const LIMIT_WARN_AT = 90_000;
 
 export class Composer {
-  /** `onSend(text)` gets what to send; `onTyping()` is called while typing. */
-  constructor(channelId, { onSend, onTyping }) {
+  /**
+   * `onSend(text, replyTo)` sends; `onEdit(messageId, text)` saves an edit;
+   * `onEditLast()` asks to edit one's last message; `onTyping()` is called
+   * while typing; `members()` answers who may be mentioned.
+   */
+  constructor(channelId, { onSend, onEdit, onEditLast, onTyping, members }) {
     this.onSend = onSend;
+    this.onEdit = onEdit;
+    this.onEditLast = onEditLast;
     this.onTyping = onTyping;
     this.lastTypingSent = 0;
+    this.context = null; // {kind: "reply" | "edit", messageId}
+    this.draft = "";
     this.textarea = h("textarea", {
       id: `composer-${channelId}`,
       class: "composer-text",
@@ -31,6 +43,24 @@ export class Composer {
       "Send",
     );
     this.label = h("label", { for: this.textarea.id, class: "visually-hidden" }, "Message");
+    this.contextTitle = h("strong", { class: "composer-context-title" });
+    this.contextText = h("span", { class: "composer-context-text" });
+    this.contextCancel = h(
+      "button",
+      { type: "button", class: "icon small-icon", onclick: () => this.cancel() },
+      "×",
+    );
+    this.contextBar = h(
+      "div",
+      { class: "composer-context", hidden: true },
+      h("span", { class: "composer-context-body" }, this.contextTitle, this.contextText),
+      this.contextCancel,
+    );
+    this.contextStatus = h("span", { class: "visually-hidden", role: "status" });
+    this.mentions = new MentionList(this.textarea, {
+      candidates: members,
+      onInsert: () => this.typed(),
+    });
     this.element = h(
       "form",
       { class: "composer" },
@@ -38,14 +68,20 @@ export class Composer {
       h(
         "small",
         { id: `composer-hint-${channelId}`, class: "visually-hidden" },
-        "Enter sends. Shift+Enter starts a new line.",
+        "Enter sends. Shift+Enter starts a new line. Up in an empty box edits your last message.",
       ),
+      this.contextBar,
+      this.contextStatus,
+      this.mentions.element,
       this.textarea,
       this.sendButton,
       this.limit,
     );
     this.textarea.addEventListener("keydown", (event) => this.keydown(event));
     this.textarea.addEventListener("input", () => this.typed());
+    this.textarea.addEventListener("keyup", (event) => {
+      if (["ArrowLeft", "ArrowRight", "Home", "End"].includes(event.key)) this.mentions.refresh();
+    });
     this.element.addEventListener("submit", (event) => {
       event.preventDefault();
       this.submit();
@@ -60,8 +96,75 @@ export class Composer {
     this.textarea.focus();
   }
 
+  /** Quote `text` by `name` above the box; the next send replies to `messageId`. */
+  startReply(messageId, name, text) {
+    this.endEdit();
+    this.context = { kind: "reply", messageId };
+    this.showContext(`Replying to ${name}`, text, "Cancel reply");
+    this.focus();
+  }
+
+  /** Put a message's text in the box; the next submit saves it as an edit. */
+  startEdit(messageId, text) {
+    if (this.context?.kind !== "edit") this.draft = this.textarea.value;
+    this.context = { kind: "edit", messageId };
+    this.showContext("Editing message", "Enter saves, Escape cancels", "Cancel editing");
+    this.textarea.value = text;
+    this.sendButton.textContent = "Save";
+    this.sendButton.setAttribute("aria-label", "Save edit");
+    this.typed();
+    this.focus();
+    this.textarea.setSelectionRange(text.length, text.length);
+  }
+
+  /** Leave a reply or an edit; an edit gives the box back its earlier draft. */
+  cancel() {
+    if (!this.context) return;
+    const announced = this.context.kind === "edit" ? "Editing cancelled." : "Reply cancelled.";
+    this.endEdit();
+    this.context = null;
+    this.contextBar.hidden = true;
+    this.contextStatus.textContent = announced;
+    this.focus();
+  }
+
+  /** Forget a reply or edit to this message (deleted meanwhile, say). */
+  forget(messageId) {
+    if (this.context?.messageId === messageId) this.cancel();
+  }
+
+  endEdit() {
+    if (this.context?.kind !== "edit") return;
+    this.textarea.value = this.draft;
+    this.draft = "";
+    this.sendButton.textContent = "Send";
+    this.sendButton.setAttribute("aria-label", "Send message");
+    this.typed();
+  }
+
+  showContext(title, text, cancelLabel) {
+    this.contextTitle.textContent = title;
+    this.contextText.textContent = text;
+    this.contextCancel.setAttribute("aria-label", cancelLabel);
+    this.contextCancel.title = cancelLabel;
+    this.contextBar.hidden = false;
+    this.contextStatus.textContent = `${title}.`;
+  }
+
   keydown(event) {
-    if (event.key !== "Enter" || event.shiftKey || event.isComposing || event.altKey) return;
+    if (event.isComposing) return;
+    if (this.mentions.keydown(event)) return;
+    if (event.key === "Escape" && this.context) {
+      event.preventDefault();
+      this.cancel();
+      return;
+    }
+    if (event.key === "ArrowUp" && !this.textarea.value && !this.context) {
+      event.preventDefault();
+      this.onEditLast();
+      return;
+    }
+    if (event.key !== "Enter" || event.shiftKey || event.altKey) return;
     event.preventDefault();
     this.submit();
   }
@@ -69,8 +172,13 @@ export class Composer {
   typed() {
     this.autosize();
     const length = this.updateLimit();
+    this.mentions.refresh();
     const now = Date.now();
-    if (length > 0 && now - this.lastTypingSent > TYPING_SEND_EVERY_MS) {
+    if (
+      this.context?.kind !== "edit" &&
+      length > 0 &&
+      now - this.lastTypingSent > TYPING_SEND_EVERY_MS
+    ) {
       this.lastTypingSent = now;
       this.onTyping();
     }
@@ -103,10 +211,23 @@ export class Composer {
       this.updateLimit();
       return;
     }
-    this.textarea.value = "";
+    const context = this.context;
+    this.context = null;
+    this.contextBar.hidden = true;
+    this.contextStatus.textContent = "";
+    if (context?.kind === "edit") {
+      this.textarea.value = this.draft;
+      this.draft = "";
+      this.sendButton.textContent = "Send";
+      this.sendButton.setAttribute("aria-label", "Send message");
+    } else {
+      this.textarea.value = "";
+    }
     this.autosize();
     this.updateLimit();
+    this.mentions.close();
     this.lastTypingSent = 0;
-    this.onSend(text);
+    if (context?.kind === "edit") this.onEdit(context.messageId, text);
+    else this.onSend(text, context?.messageId ?? null);
   }
 }

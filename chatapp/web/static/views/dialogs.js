@@ -1,4 +1,5 @@
-// Modal dialogs: start a direct chat, create a group, and a group's members.
+// Modal dialogs: start a direct chat, create a group, a group's members, and
+// confirmations.
 // Native <dialog> gives focus trapping and Escape to close.
 
 import { avatar, h, presenceDot, reconcile, replace } from "../dom.js";
@@ -27,6 +28,31 @@ function openDialog(titleText, body, { onClose } = {}) {
   });
   document.body.append(dialog);
   dialog.showModal();
+  return dialog;
+}
+
+/**
+ * Ask before something that cannot be undone. `confirm()` runs on the
+ * confirming button; `onClose()` runs however the dialog ends (to put the
+ * focus back where it belongs). The safe choice has the focus first.
+ */
+export function confirmDialog({ title, text, confirmLabel, confirm, onClose }) {
+  const cancel = h("button", { type: "button", class: "secondary" }, "Cancel");
+  const accept = h("button", { type: "submit", class: "danger" }, confirmLabel);
+  const form = h(
+    "form",
+    { class: "dialog-body" },
+    h("p", {}, text),
+    h("div", { class: "dialog-actions" }, cancel, accept),
+  );
+  const dialog = openDialog(title, form, { onClose });
+  cancel.addEventListener("click", () => dialog.close());
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    dialog.close();
+    confirm();
+  });
+  cancel.focus();
   return dialog;
 }
 
