@@ -7,13 +7,14 @@ imports.
 
 from chatapp.accounts.events import DeviceRevoked
 from chatapp.accounts.limits import AccountLimits
-from chatapp.accounts.models import Caller, Device, LoginResult, Role, User
+from chatapp.accounts.models import Account, Caller, Device, LoginResult, Role, User
 from chatapp.accounts.passwords import PasswordHashing
 from chatapp.accounts.push_targets import PushTarget, PushTargetStore
 from chatapp.accounts.service import Accounts
 from chatapp.accounts.store import UsernameTaken, UserStore, UserStoreError
 
 __all__ = [
+    "Account",
     "AccountLimits",
     "Accounts",
     "Caller",

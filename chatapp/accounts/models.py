@@ -11,7 +11,11 @@ Role = Literal["member", "admin"]
 
 
 class User(BaseModel):
-    """A person's public profile: exactly the protocol's `user` object."""
+    """A person's profile: the protocol's `user` object, and the user's own settings.
+
+    The HTTP edge shows others only the protocol's public fields
+    (`chatapp.protocol.http.User`); `share_read_receipts` is shown to the user alone.
+    """
 
     model_config = ConfigDict(frozen=True)
 
@@ -21,6 +25,9 @@ class User(BaseModel):
     about: str
     created_at: int
     role: Role = "member"
+    share_read_receipts: bool = True
+    """Whether the other members of the user's channels may see how far the user has read
+    (and so, reciprocally, whether the user sees how far they have)."""
 
     @property
     def is_admin(self) -> bool:
@@ -46,6 +53,25 @@ class Credentials(BaseModel):
 
     user: User
     password_hash: str
+    deactivated: bool = False
+    """An operator deactivated the account: a right password is refused (403 `deactivated`)."""
+
+
+class Account(BaseModel):
+    """A user as operators see it: the profile, its deactivation, when a device last called."""
+
+    model_config = ConfigDict(frozen=True)
+
+    user: User
+    deactivated_at: int | None = None
+    deactivation_reason: str | None = None
+    last_seen_at: int | None = None
+    """The latest `last_seen_at` of any of the user's devices, revoked ones too; None when the
+    user never logged in."""
+
+    @property
+    def deactivated(self) -> bool:
+        return self.deactivated_at is not None
 
 
 class Caller(BaseModel):

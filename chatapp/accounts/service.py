@@ -10,7 +10,7 @@ from pydantic import JsonValue
 from chatapp.accounts import rules
 from chatapp.accounts.events import DeviceRevoked
 from chatapp.accounts.limits import AccountLimits, enforce
-from chatapp.accounts.models import Caller, Device, LoginResult, Role, User
+from chatapp.accounts.models import Account, Caller, Device, LoginResult, Role, User
 from chatapp.accounts.passwords import PasswordHashing
 from chatapp.accounts.push_targets import PushTarget, PushTargetStore
 from chatapp.accounts.store import UsernameTaken, UserStore
@@ -86,6 +86,9 @@ class Accounts:
                 log.info("login_refused", username=name)
                 await attempt.failed()
                 raise Unauthorized("invalid_credentials", "wrong username or password")
+        # Only after the password matched: a wrong one learns nothing of the account.
+        if credentials.deactivated:
+            raise _deactivated()
         if self._hasher.needs_rehash(credentials.password_hash):
             new_hash = await self._hasher.hash(password)
             await self._store.set_password_hash(credentials.user.user_id, new_hash)
@@ -96,6 +99,7 @@ class Accounts:
             token_hash=hash_token(token),
             created_at=self._clock.now_ms(),
         )
+        await self._refuse_if_deactivated_meanwhile(name, device)
         log.info("device_logged_in", user_id=device.user_id, device_id=device.device_id)
         return LoginResult(token=token, device=device, user=credentials.user)
 
@@ -115,14 +119,20 @@ class Accounts:
         await self.revoke_device(caller, caller.device_id)
 
     async def revoke_device(self, caller: Caller, device_id: int) -> None:
+        if not await self._revoke(caller.user_id, device_id):
+            raise NotFound("not_found", f"no device {device_id}")
+
+    async def _revoke(self, user_id: int, device_id: int) -> bool:
+        """Revoke a live device and tell every process (its sockets close with 4401)."""
         revoked = await self._store.revoke_device(
-            caller.user_id, device_id, revoked_at=self._clock.now_ms()
+            user_id, device_id, revoked_at=self._clock.now_ms()
         )
         if not revoked:
-            raise NotFound("not_found", f"no device {device_id}")
+            return False
         await self._push_targets.remove_target(device_id)
-        log.info("device_revoked", user_id=caller.user_id, device_id=device_id)
-        self._bus.publish(DeviceRevoked(user_id=caller.user_id, device_id=device_id))
+        log.info("device_revoked", user_id=user_id, device_id=device_id)
+        self._bus.publish(DeviceRevoked(user_id=user_id, device_id=device_id))
+        return True
 
     async def list_devices(self, caller: Caller) -> list[Device]:
         return await self._store.list_devices(caller.user_id)
@@ -146,7 +156,12 @@ class Accounts:
         return await self._store.find_users(prefix, limit=USER_SEARCH_LIMIT)
 
     async def update_profile(
-        self, caller: Caller, *, display_name: str | None, about: str | None
+        self,
+        caller: Caller,
+        *,
+        display_name: str | None,
+        about: str | None,
+        share_read_receipts: bool | None = None,
     ) -> User:
         user = await self._store.update_profile(
             caller.user_id,
@@ -154,10 +169,18 @@ class Accounts:
             if display_name is not None
             else None,
             about=rules.check_about(about) if about is not None else None,
+            share_read_receipts=share_read_receipts,
         )
         if user is None:
             raise NotFound("not_found", "the account no longer exists")
+        if share_read_receipts is not None:
+            log.info("read_receipts_set", user_id=user.user_id, share=share_read_receipts)
         return user
+
+    async def receipt_sharers(self, user_ids: Iterable[int]) -> set[int]:
+        """Which of these users share their read receipts (read from the store each time, so a
+        change made on any node counts at once)."""
+        return await self._store.receipt_sharers(user_ids)
 
     async def set_password(self, username: str, password: str) -> User:
         """Set a new password (an operator's reset): every device must log in again."""
@@ -184,6 +207,51 @@ class Accounts:
             raise NotFound("not_found", f"no user {username!r}")
         log.info("role_set", user_id=user.user_id, role=role)
         return user
+
+    # -- deactivation: an operator's decision, on every device at once --
+
+    async def deactivate(self, user_id: int, reason: str | None = None) -> tuple[User, bool]:
+        """Refuse the user's logins and revoke every device; the user, and whether this
+        changed anything (deactivating again keeps the first reason).
+
+        The mark is written before the devices are read, so a login racing with it
+        either sees the mark or has made a device that is revoked here.
+        """
+        user = await self.get_user(user_id)
+        changed = await self._store.deactivate_user(user_id, at=self._clock.now_ms(), reason=reason)
+        for device in await self._store.list_devices(user_id):
+            await self._revoke(user_id, device.device_id)
+        if changed:
+            log.info("user_deactivated", user_id=user_id)
+        return user, changed
+
+    async def reactivate(self, user_id: int) -> tuple[User, bool]:
+        """Allow the user's logins again; revoked devices stay revoked (they log in anew)."""
+        user = await self.get_user(user_id)
+        changed = await self._store.reactivate_user(user_id)
+        if changed:
+            log.info("user_reactivated", user_id=user_id)
+        return user, changed
+
+    async def user_named(self, username: str) -> User:
+        credentials = await self._store.get_credentials(username.lower())
+        if credentials is None:
+            raise NotFound("not_found", f"no user {username!r}")
+        return credentials.user
+
+    async def list_accounts(self, username_prefix: str, *, after: int, limit: int) -> list[Account]:
+        """Accounts as operators see them, by user id above `after`."""
+        return await self._store.list_accounts(username_prefix.lower(), after=after, limit=limit)
+
+    async def _refuse_if_deactivated_meanwhile(self, username: str, device: Device) -> None:
+        """A deactivation between the password check and the new device revoked the devices
+        it found, not this one: look again, and take the device back if so."""
+        again = await self._store.get_credentials(username)
+        if again is None or again.deactivated:
+            await self._store.revoke_device(
+                device.user_id, device.device_id, revoked_at=self._clock.now_ms()
+            )
+            raise _deactivated()
 
     async def require_admin(self, caller: Caller) -> User:
         """The caller's user when it is an admin now; Forbidden otherwise."""
@@ -221,3 +289,7 @@ class Accounts:
     async def forget_push_target(self, device_id: int) -> None:
         """Drop a target its provider said is gone for good (an expired subscription)."""
         await self._push_targets.remove_target(device_id)
+
+
+def _deactivated() -> Forbidden:
+    return Forbidden("deactivated", "this account is deactivated")

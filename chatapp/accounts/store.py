@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Protocol
 
-from chatapp.accounts.models import Credentials, Device, Role, User
+from chatapp.accounts.models import Account, Credentials, Device, Role, User
 from chatapp.errors import StoreFailed
 
 
@@ -47,9 +47,18 @@ class UserStore(Protocol):
     async def set_password_hash(self, user_id: int, password_hash: str) -> None: ...
 
     async def update_profile(
-        self, user_id: int, *, display_name: str | None, about: str | None
+        self,
+        user_id: int,
+        *,
+        display_name: str | None,
+        about: str | None,
+        share_read_receipts: bool | None = None,
     ) -> User | None:
         """Change the given fields (None leaves one as it is); return the new profile."""
+        ...
+
+    async def receipt_sharers(self, user_ids: Iterable[int]) -> set[int]:
+        """The subset of these ids whose users share their read receipts."""
         ...
 
     async def set_role(self, user_id: int, role: Role) -> User | None:
@@ -58,6 +67,20 @@ class UserStore(Protocol):
 
     async def find_users(self, username_prefix: str, *, limit: int) -> list[User]:
         """Users whose name starts with the prefix; an exact match comes first."""
+        ...
+
+    async def deactivate_user(self, user_id: int, *, at: int, reason: str | None) -> bool:
+        """Mark an active user deactivated; False when it already was (the first reason stays)
+        or there is no such user."""
+        ...
+
+    async def reactivate_user(self, user_id: int) -> bool:
+        """Clear a user's deactivation; False when it was not deactivated."""
+        ...
+
+    async def list_accounts(self, username_prefix: str, *, after: int, limit: int) -> list[Account]:
+        """Accounts whose name starts with the prefix (any, when empty) and whose user id is
+        above `after`, by user id."""
         ...
 
     async def create_device(

@@ -94,6 +94,31 @@ async def test_password_and_profile_changes(node: Node) -> None:
     assert await node.users.update_profile(10**9, display_name="X", about=None) is None
 
 
+async def test_read_receipts_are_shared_by_default_and_the_setting_changes_alone(
+    database: Database,
+) -> None:
+    """A new user shares read receipts; `update_profile` turns it off and on again without
+    touching the other fields, every read shows it (on another node too), and
+    `receipt_sharers` answers the subset of the ids asked that share."""
+    first, second = await database.racers()
+    alice, bob = await make_user(first, "alice"), await make_user(first, "bob")
+    assert (alice.share_read_receipts, bob.share_read_receipts) == (True, True)
+    hidden = await first.users.update_profile(
+        alice.user_id, display_name=None, about=None, share_read_receipts=False
+    )
+    assert hidden == alice.model_copy(update={"share_read_receipts": False})
+    assert await second.users.get_user(alice.user_id) == hidden
+    renamed = await first.users.update_profile(alice.user_id, display_name="Al", about=None)
+    assert renamed == hidden.model_copy(update={"display_name": "Al"})
+    ids = [alice.user_id, bob.user_id, 10**9]
+    assert await second.users.receipt_sharers(ids) == {bob.user_id}
+    assert await second.users.receipt_sharers([]) == set()
+    await second.users.update_profile(
+        alice.user_id, display_name=None, about=None, share_read_receipts=True
+    )
+    assert await first.users.receipt_sharers(ids) == {alice.user_id, bob.user_id}
+
+
 async def test_roles_are_member_by_default_set_alone_and_read_everywhere(
     database: Database,
 ) -> None:

@@ -78,6 +78,27 @@ async def test_update_profile_changes_only_the_fields_given() -> None:
     assert await store.update_profile(9, display_name="x", about=None) is None
 
 
+async def test_receipt_sharing_is_on_by_default_and_changes_alone() -> None:
+    """A new user shares; turning it off changes nothing else and leaves them out of
+    `receipt_sharers`, which ignores unknown ids."""
+    store = FakeUserStore()
+    alice = await store.create_user(
+        username="alice", display_name="Alice", password_hash="h", created_at=1
+    )
+    bob = await store.create_user(
+        username="bob", display_name="Bob", password_hash="h", created_at=1
+    )
+    assert await store.receipt_sharers([alice.user_id, bob.user_id, 9]) == {
+        alice.user_id,
+        bob.user_id,
+    }
+    hidden = await store.update_profile(
+        alice.user_id, display_name=None, about=None, share_read_receipts=False
+    )
+    assert hidden == alice.model_copy(update={"share_read_receipts": False})
+    assert await store.receipt_sharers([alice.user_id, bob.user_id]) == {bob.user_id}
+
+
 async def test_a_revoked_device_is_never_found_or_listed_again() -> None:
     """revoke_device is True once, for the owner only; its token stops working."""
     store = FakeUserStore()

@@ -6,8 +6,15 @@ from collections.abc import Iterable
 
 import asyncpg
 
-from chatapp.accounts.adapters.rows import DEVICE_COLUMNS, USER_COLUMNS, device_from, user_from
-from chatapp.accounts.models import Credentials, Device, Role, User
+from chatapp.accounts.adapters.rows import (
+    ACCOUNT_COLUMNS,
+    DEVICE_COLUMNS,
+    USER_COLUMNS,
+    account_from,
+    device_from,
+    user_from,
+)
+from chatapp.accounts.models import Account, Credentials, Device, Role, User
 from chatapp.accounts.store import UsernameTaken, UserStoreError
 from chatapp.storage.postgres import raises
 
@@ -87,9 +94,15 @@ class PostgresUserStore:
 
     async def get_credentials(self, username: str) -> Credentials | None:
         row = await self._pool.fetchrow(
-            f"SELECT {USER_COLUMNS}, password_hash FROM users WHERE username = $1", username
+            f"SELECT {USER_COLUMNS}, password_hash, deactivated_at IS NOT NULL AS deactivated"
+            " FROM users WHERE username = $1",
+            username,
         )
-        return Credentials(user=user_from(row), password_hash=row["password_hash"]) if row else None
+        if row is None:
+            return None
+        return Credentials(
+            user=user_from(row), password_hash=row["password_hash"], deactivated=row["deactivated"]
+        )
 
     async def set_password_hash(self, user_id: int, password_hash: str) -> None:
         await self._pool.execute(
@@ -97,19 +110,36 @@ class PostgresUserStore:
         )
 
     async def update_profile(
-        self, user_id: int, *, display_name: str | None, about: str | None
+        self,
+        user_id: int,
+        *,
+        display_name: str | None,
+        about: str | None,
+        share_read_receipts: bool | None = None,
     ) -> User | None:
         # RETURNING answers with the row as this statement left it, not as a
         # later read might find it after another node's change.
         row = await self._pool.fetchrow(
             "UPDATE users SET display_name = COALESCE($2, display_name),"
-            " about = COALESCE($3, about)"
+            " about = COALESCE($3, about),"
+            " share_read_receipts = COALESCE($4, share_read_receipts)"
             f" WHERE user_id = $1 RETURNING {USER_COLUMNS}",
             user_id,
             display_name,
             about,
+            share_read_receipts,
         )
         return user_from(row) if row else None
+
+    async def receipt_sharers(self, user_ids: Iterable[int]) -> set[int]:
+        wanted = list(set(user_ids))
+        if not wanted:
+            return set()
+        rows = await self._pool.fetch(
+            "SELECT user_id FROM users WHERE user_id = ANY($1::bigint[]) AND share_read_receipts",
+            wanted,
+        )
+        return {row["user_id"] for row in rows}
 
     async def set_role(self, user_id: int, role: Role) -> User | None:
         row = await self._pool.fetchrow(
@@ -134,6 +164,39 @@ class PostgresUserStore:
             limit,
         )
         return [user_from(row) for row in rows]
+
+    async def deactivate_user(self, user_id: int, *, at: int, reason: str | None) -> bool:
+        # The condition is checked again on a row another node just changed: of two racing
+        # deactivations one answers True, and the first reason stays.
+        changed = await self._pool.fetchval(
+            "UPDATE users SET deactivated_at = $2, deactivation_reason = $3"
+            " WHERE user_id = $1 AND deactivated_at IS NULL RETURNING true",
+            user_id,
+            at,
+            reason,
+        )
+        return changed is not None
+
+    async def reactivate_user(self, user_id: int) -> bool:
+        changed = await self._pool.fetchval(
+            "UPDATE users SET deactivated_at = NULL, deactivation_reason = NULL"
+            " WHERE user_id = $1 AND deactivated_at IS NOT NULL RETURNING true",
+            user_id,
+        )
+        return changed is not None
+
+    async def list_accounts(self, username_prefix: str, *, after: int, limit: int) -> list[Account]:
+        pattern = (
+            username_prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        )
+        rows = await self._pool.fetch(
+            f"SELECT {ACCOUNT_COLUMNS} FROM users WHERE username LIKE $1 ESCAPE '\\'"
+            " AND user_id > $2 ORDER BY user_id LIMIT $3",
+            pattern,
+            after,
+            limit,
+        )
+        return [account_from(row) for row in rows]
 
     async def create_device(
         self, *, user_id: int, name: str, token_hash: str, created_at: int

@@ -4,10 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from chatapp.accounts.models import Device, User
+from chatapp.accounts.models import Account, Device, User
 
-USER_COLUMNS = "user_id, username, display_name, about, created_at, role"
+USER_COLUMNS = "user_id, username, display_name, about, created_at, role, share_read_receipts"
 DEVICE_COLUMNS = "device_id, user_id, name, created_at, last_seen_at"
+ACCOUNT_COLUMNS = (
+    f"{USER_COLUMNS}, deactivated_at, deactivation_reason,"
+    " (SELECT MAX(d.last_seen_at) FROM devices AS d WHERE d.user_id = users.user_id)"
+    " AS last_seen_at"
+)
+"""Of `FROM users`: a user, its deactivation and the last call of any of its devices."""
 
 
 def user_from(row: Any) -> User:
@@ -19,6 +25,18 @@ def user_from(row: Any) -> User:
         about=row["about"],
         created_at=row["created_at"],
         role=row["role"],
+        # SQLite keeps it as 0 or 1, PostgreSQL as a boolean.
+        share_read_receipts=bool(row["share_read_receipts"]),
+    )
+
+
+def account_from(row: Any) -> Account:
+    """A row with ACCOUNT_COLUMNS as an Account."""
+    return Account(
+        user=user_from(row),
+        deactivated_at=row["deactivated_at"],
+        deactivation_reason=row["deactivation_reason"],
+        last_seen_at=row["last_seen_at"],
     )
 
 

@@ -8,8 +8,15 @@ from typing import Any
 
 import aiosqlite
 
-from chatapp.accounts.adapters.rows import DEVICE_COLUMNS, USER_COLUMNS, device_from, user_from
-from chatapp.accounts.models import Credentials, Device, Role, User
+from chatapp.accounts.adapters.rows import (
+    ACCOUNT_COLUMNS,
+    DEVICE_COLUMNS,
+    USER_COLUMNS,
+    account_from,
+    device_from,
+    user_from,
+)
+from chatapp.accounts.models import Account, Credentials, Device, Role, User
 from chatapp.accounts.store import UsernameTaken, UserStoreError
 from chatapp.storage.sqlite import raises
 
@@ -76,9 +83,17 @@ class SqliteUserStore:
 
     async def get_credentials(self, username: str) -> Credentials | None:
         row = await self._one(
-            f"SELECT {USER_COLUMNS}, password_hash FROM users WHERE username = ?", (username,)
+            f"SELECT {USER_COLUMNS}, password_hash, deactivated_at IS NOT NULL AS deactivated"
+            " FROM users WHERE username = ?",
+            (username,),
         )
-        return Credentials(user=user_from(row), password_hash=row["password_hash"]) if row else None
+        if row is None:
+            return None
+        return Credentials(
+            user=user_from(row),
+            password_hash=row["password_hash"],
+            deactivated=bool(row["deactivated"]),
+        )
 
     async def set_password_hash(self, user_id: int, password_hash: str) -> None:
         await self._db.execute(
@@ -86,14 +101,31 @@ class SqliteUserStore:
         )
 
     async def update_profile(
-        self, user_id: int, *, display_name: str | None, about: str | None
+        self,
+        user_id: int,
+        *,
+        display_name: str | None,
+        about: str | None,
+        share_read_receipts: bool | None = None,
     ) -> User | None:
         await self._db.execute(
-            "UPDATE users SET display_name = COALESCE(?, display_name), about = COALESCE(?, about)"
+            "UPDATE users SET display_name = COALESCE(?, display_name), about = COALESCE(?, about),"
+            " share_read_receipts = COALESCE(?, share_read_receipts)"
             " WHERE user_id = ?",
-            (display_name, about, user_id),
+            (display_name, about, share_read_receipts, user_id),
         )
         return await self.get_user(user_id)
+
+    async def receipt_sharers(self, user_ids: Iterable[int]) -> set[int]:
+        wanted = list(set(user_ids))
+        if not wanted:
+            return set()
+        marks = ",".join("?" * len(wanted))
+        async with self._db.execute(
+            f"SELECT user_id FROM users WHERE user_id IN ({marks}) AND share_read_receipts = 1",
+            wanted,
+        ) as cursor:
+            return {row["user_id"] async for row in cursor}
 
     async def set_role(self, user_id: int, role: Role) -> User | None:
         await self._db.execute("UPDATE users SET role = ? WHERE user_id = ?", (role, user_id))
@@ -110,6 +142,30 @@ class SqliteUserStore:
             (pattern, username_prefix, limit),
         ) as cursor:
             return [user_from(row) async for row in cursor]
+
+    async def deactivate_user(self, user_id: int, *, at: int, reason: str | None) -> bool:
+        cursor = await self._db.execute(
+            "UPDATE users SET deactivated_at = ?, deactivation_reason = ?"
+            " WHERE user_id = ? AND deactivated_at IS NULL",
+            (at, reason, user_id),
+        )
+        return cursor.rowcount == 1
+
+    async def reactivate_user(self, user_id: int) -> bool:
+        cursor = await self._db.execute(
+            "UPDATE users SET deactivated_at = NULL, deactivation_reason = NULL"
+            " WHERE user_id = ? AND deactivated_at IS NOT NULL",
+            (user_id,),
+        )
+        return cursor.rowcount == 1
+
+    async def list_accounts(self, username_prefix: str, *, after: int, limit: int) -> list[Account]:
+        async with self._db.execute(
+            f"SELECT {ACCOUNT_COLUMNS} FROM users WHERE username LIKE ? ESCAPE '\\'"
+            " AND user_id > ? ORDER BY user_id LIMIT ?",
+            (_prefix_pattern(username_prefix), after, limit),
+        ) as cursor:
+            return [account_from(row) async for row in cursor]
 
     async def create_device(
         self, *, user_id: int, name: str, token_hash: str, created_at: int
@@ -160,3 +216,8 @@ class SqliteUserStore:
     async def _one(self, sql: str, params: tuple[Any, ...]) -> Any:
         async with self._db.execute(sql, params) as cursor:
             return await cursor.fetchone()
+
+
+def _prefix_pattern(prefix: str) -> str:
+    """`LIKE` matching names that start with `prefix`: `_` is legal in names and matches itself."""
+    return prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from chatapp.accounts.models import Credentials, Device, Role, User
+from chatapp.accounts.models import Account, Credentials, Device, Role, User
 from chatapp.accounts.store import UsernameTaken, UserStoreError
 from chatapp.testing.fakes.failures import CanFail
 
@@ -34,6 +34,7 @@ class FakeUserStore(CanFail):
         self._users: dict[int, User] = {}
         self._password_hashes: dict[int, str] = {}
         self._devices: dict[int, _DeviceRecord] = {}
+        self._deactivations: dict[int, tuple[int, str | None]] = {}
 
     # -- users -------------------------------------------------------------------
 
@@ -77,7 +78,11 @@ class FakeUserStore(CanFail):
         self._fail_if_told("get_credentials")
         for user in self._users.values():
             if user.username == username:
-                return Credentials(user=user, password_hash=self._password_hashes[user.user_id])
+                return Credentials(
+                    user=user,
+                    password_hash=self._password_hashes[user.user_id],
+                    deactivated=user.user_id in self._deactivations,
+                )
         return None
 
     async def set_password_hash(self, user_id: int, password_hash: str) -> None:
@@ -86,16 +91,33 @@ class FakeUserStore(CanFail):
             self._password_hashes[user_id] = password_hash
 
     async def update_profile(
-        self, user_id: int, *, display_name: str | None, about: str | None
+        self,
+        user_id: int,
+        *,
+        display_name: str | None,
+        about: str | None,
+        share_read_receipts: bool | None = None,
     ) -> User | None:
         self._fail_if_told("update_profile")
         user = self._users.get(user_id)
         if user is None:
             return None
-        changes = {"display_name": display_name, "about": about}
+        changes = {
+            "display_name": display_name,
+            "about": about,
+            "share_read_receipts": share_read_receipts,
+        }
         updated = user.model_copy(update={k: v for k, v in changes.items() if v is not None})
         self._users[user_id] = updated
         return updated
+
+    async def receipt_sharers(self, user_ids: Iterable[int]) -> set[int]:
+        self._fail_if_told("receipt_sharers")
+        return {
+            user_id
+            for user_id in user_ids
+            if user_id in self._users and self._users[user_id].share_read_receipts
+        }
 
     async def set_role(self, user_id: int, role: Role) -> User | None:
         self._fail_if_told("set_role")
@@ -115,6 +137,41 @@ class FakeUserStore(CanFail):
         )
         # SQLite reads a negative LIMIT as no limit at all.
         return found if limit < 0 else found[:limit]
+
+    async def deactivate_user(self, user_id: int, *, at: int, reason: str | None) -> bool:
+        self._fail_if_told("deactivate_user")
+        if user_id not in self._users or user_id in self._deactivations:
+            return False
+        self._deactivations[user_id] = (at, reason)
+        return True
+
+    async def reactivate_user(self, user_id: int) -> bool:
+        self._fail_if_told("reactivate_user")
+        return self._deactivations.pop(user_id, None) is not None
+
+    async def list_accounts(self, username_prefix: str, *, after: int, limit: int) -> list[Account]:
+        self._fail_if_told("list_accounts")
+        prefix = username_prefix.lower()
+        found = [
+            self._account(user)
+            for user_id, user in sorted(self._users.items())
+            if user_id > after and user.username.lower().startswith(prefix)
+        ]
+        return found[:limit]
+
+    def _account(self, user: User) -> Account:
+        at, reason = self._deactivations.get(user.user_id, (None, None))
+        seen = [
+            record.device.last_seen_at
+            for record in self._devices.values()
+            if record.device.user_id == user.user_id
+        ]
+        return Account(
+            user=user,
+            deactivated_at=at,
+            deactivation_reason=reason,
+            last_seen_at=max(seen, default=None),
+        )
 
     # -- devices -----------------------------------------------------------------
 
