@@ -69,6 +69,17 @@ class Metrics:
             "Bytes queued for WebSockets and not yet written, all connections together.",
             registry=self.registry,
         )
+        self.messages_expired = Counter(
+            "chatapp_messages_expired_total",
+            "Messages that message_retention_days turned into deleted messages.",
+            registry=self.registry,
+        )
+        self.retention_sweeps = Counter(
+            "chatapp_retention_sweeps_total",
+            "Retention sweeps by outcome: done, failed, or elsewhere (another node's turn).",
+            ["outcome"],
+            registry=self.registry,
+        )
         self.event_loop_lag = Gauge(
             "chatapp_event_loop_lag_seconds",
             "How late the event loop ran a timer in the last second: work that held it.",
