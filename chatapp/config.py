@@ -63,6 +63,9 @@ class Settings(BaseModel):
     login_attempts_per_username: int = Field(default=10, ge=1)
     login_attempts_per_address: int = Field(default=50, ge=1)
     signups_per_address: int = Field(default=20, ge=1)
+    # Who may sign up over HTTP: anyone ("open"), holders of an invite code an admin made
+    # ("invite"), or nobody ("closed"); `chatapp create-user` works whatever it says.
+    registration: Literal["open", "invite", "closed"] = "open"
     # Groups a user creates plus members they add, per window: putting people
     # into groups is how a stranger would reach them.
     group_changes_per_user: int = Field(default=60, ge=1)
@@ -79,6 +82,9 @@ class Settings(BaseModel):
     outgoing_bytes_total: int = Field(default=256 * 1024 * 1024, ge=1_048_576)
     # The most message text one /sync page, replay batch or history page carries.
     page_max_bytes: int = Field(default=4 * 1024 * 1024, ge=65_536)
+    # Messages older than this many days become deleted messages, in the
+    # background (`chatapp.messaging.retention`); 0 keeps them forever.
+    message_retention_days: int = Field(default=0, ge=0, le=36_500)
     max_connections: int = Field(default=16_000, ge=1)
     max_connections_per_user: int = Field(default=32, ge=1)
     send_rate_per_second: float = Field(default=20.0, gt=0)

@@ -20,9 +20,12 @@ from chatapp.config import Settings
 from chatapp.conversations import Conversations
 from chatapp.discovery import Discovery, NodeDirectory
 from chatapp.messaging import Messaging
+from chatapp.messaging.retention import Retention
 from chatapp.notify import Push
 from chatapp.observability import Metrics
+from chatapp.operators import Operators
 from chatapp.presence import PresenceTracker
+from chatapp.search import Search
 from chatapp.social import Friends, Social
 
 ReadinessCheck = Callable[[], Awaitable[bool]]
@@ -35,6 +38,7 @@ class Services:
     metrics: Metrics
     bus: Bus
     accounts: Accounts
+    operators: Operators
     discovery: Discovery
     nodes: NodeDirectory
     social: Social
@@ -43,9 +47,12 @@ class Services:
     friends: Friends
     presence: PresenceTracker
     push: Push
+    search: Search
     readiness_checks: list[ReadinessCheck] = field(default_factory=list)
     # Parsed from settings.trusted_proxies once, not per request.
     trusted_proxies: list[IPv4Network | IPv6Network] = field(default_factory=list)
+    # Sweeping expired messages; None when `message_retention_days` is 0.
+    retention: Retention | None = None
 
 
 # Where the running application keeps the container (the HTTP edge reads it).

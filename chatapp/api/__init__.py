@@ -9,8 +9,12 @@ from chatapp.api import (
     admin_routes,
     channel_routes,
     friends_routes,
+    message_routes,
+    operator_routes,
     ops_routes,
     push_routes,
+    receipt_routes,
+    search_routes,
 )
 from chatapp.api.call import SERVICES, Call
 from chatapp.api.endpoint import Endpoint, register
@@ -22,10 +26,14 @@ MIDDLEWARES = [observe_requests, envelope_errors]
 def add_routes(app: web.Application) -> None:
     register(app, accounts_routes.ENDPOINTS)
     register(app, channel_routes.ENDPOINTS)
+    register(app, message_routes.ENDPOINTS)
+    register(app, receipt_routes.ENDPOINTS)
+    register(app, search_routes.ENDPOINTS)
     register(app, friends_routes.ENDPOINTS)
     register(app, push_routes.ENDPOINTS)
     register(app, ops_routes.ENDPOINTS)
     register(app, admin_routes.ENDPOINTS)
+    register(app, operator_routes.ENDPOINTS)
     ops_routes.prepare(app)
 
 

@@ -11,6 +11,7 @@ from chatapp.protocol.http import (
     DevicesAnswer,
     LoginAnswer,
     LoginRequest,
+    OwnUserAnswer,
     ProfilePatch,
     SignupRequest,
     UserAnswer,
@@ -23,8 +24,12 @@ PREFIX = "/api/v1"
 
 async def signup(call: Call) -> web.Response:
     body = await call.body(SignupRequest)
-    user = await call.services.accounts.signup(
-        body.username, body.password, body.display_name, address=call.address
+    user = await call.services.operators.registration.signup(
+        body.username,
+        body.password,
+        body.display_name,
+        invite_code=body.invite_code,
+        address=call.address,
     )
     return json_answer(UserAnswer(user=user), status=201)
 
@@ -50,15 +55,20 @@ async def logout(call: Call) -> web.Response:
 
 
 async def get_me(call: Call) -> web.Response:
-    return json_answer(UserAnswer(user=await call.services.accounts.get_user(call.caller.user_id)))
+    """The caller's own user object: the public one, with the caller's settings."""
+    user = await call.services.accounts.get_user(call.caller.user_id)
+    return json_answer(OwnUserAnswer(user=user))
 
 
 async def patch_me(call: Call) -> web.Response:
     body = await call.body(ProfilePatch)
     user = await call.services.accounts.update_profile(
-        call.caller, display_name=body.display_name, about=body.about
+        call.caller,
+        display_name=body.display_name,
+        about=body.about,
+        share_read_receipts=body.share_read_receipts,
     )
-    return json_answer(UserAnswer(user=user))
+    return json_answer(OwnUserAnswer(user=user))
 
 
 async def list_devices(call: Call) -> web.Response:
@@ -97,15 +107,17 @@ async def find_users(call: Call) -> web.Response:
 
 ENDPOINTS = [
     Endpoint("POST", f"{PREFIX}/auth/signup", signup, "Create an account",
-             {201: UserAnswer}, body=SignupRequest, errors=(409, 422, 429), public=True,
+             {201: UserAnswer}, body=SignupRequest, errors=(403, 409, 422, 429), public=True,
              tag="auth"),
     Endpoint("POST", f"{PREFIX}/auth/login", login, "Log in as a new device",
-             {200: LoginAnswer}, body=LoginRequest, errors=(401, 429), public=True, tag="auth"),
+             {200: LoginAnswer}, body=LoginRequest, errors=(401, 403, 429), public=True,
+             tag="auth"),
     Endpoint("POST", f"{PREFIX}/auth/logout", logout, "Revoke this device's token",
              {204: None}, tag="auth"),
-    Endpoint("GET", f"{PREFIX}/me", get_me, "The caller's profile", {200: UserAnswer}, tag="me"),
-    Endpoint("PATCH", f"{PREFIX}/me", patch_me, "Change the caller's profile",
-             {200: UserAnswer}, body=ProfilePatch, errors=(422,), tag="me"),
+    Endpoint("GET", f"{PREFIX}/me", get_me, "The caller's profile and settings",
+             {200: OwnUserAnswer}, tag="me"),
+    Endpoint("PATCH", f"{PREFIX}/me", patch_me, "Change the caller's profile and settings",
+             {200: OwnUserAnswer}, body=ProfilePatch, errors=(422,), tag="me"),
     Endpoint("GET", f"{PREFIX}/me/devices", list_devices, "The caller's signed-in devices",
              {200: DevicesAnswer}, tag="me"),
     Endpoint("DELETE", f"{PREFIX}/me/devices/{{device_id}}", revoke_device, "Revoke a device",

@@ -8,7 +8,8 @@ from aiohttp import web
 
 from chatapp.api.call import Call
 from chatapp.api.endpoint import Endpoint, json_answer, no_content
-from chatapp.messaging.models import StoredMessage
+from chatapp.messaging.models import InboxEntry, StoredMessage
+from chatapp.messaging.updates import update_object
 from chatapp.protocol.http import (
     AddMemberRequest,
     ChannelAnswer,
@@ -25,6 +26,7 @@ from chatapp.protocol.http import (
     SyncAnswer,
     SyncEvent,
     SyncQuery,
+    UpdateOut,
 )
 
 PREFIX = "/api/v1"
@@ -34,6 +36,13 @@ CHANNELS_PER_PIECE = 32
 
 def message_out(message: StoredMessage) -> MessageOut:
     return MessageOut.model_validate(message.model_dump())
+
+
+def sync_event(entry: InboxEntry) -> SyncEvent:
+    if entry.update is None:
+        return SyncEvent(seq=entry.seq, message=message_out(entry.message))
+    update = UpdateOut.model_validate(update_object(entry.update, entry.message))
+    return SyncEvent(seq=entry.seq, update=update)
 
 
 async def open_direct(call: Call) -> web.Response:
@@ -120,7 +129,11 @@ async def list_messages(call: Call) -> web.Response:
 async def send_message(call: Call) -> web.Response:
     body = await call.body(SendRequest)
     accepted = await call.services.messaging.accept(
-        call.caller.user_id, call.path_id("id"), body.client_msg_id, body.text
+        call.caller.user_id,
+        call.path_id("id"),
+        body.client_msg_id,
+        body.text,
+        reply_to=body.reply_to,
     )
     return json_answer(
         SendAnswer(message=message_out(accepted.message), seq=accepted.seq),
@@ -143,9 +156,7 @@ async def sync(call: Call) -> web.Response:
     page = await call.services.messaging.inbox(
         call.caller.user_id, since=query.since, limit=query.limit
     )
-    events = [
-        SyncEvent(seq=entry.seq, message=message_out(entry.message)) for entry in page.entries
-    ]
+    events = [sync_event(entry) for entry in page.entries]
     return json_answer(
         SyncAnswer(
             events=events,

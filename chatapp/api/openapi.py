@@ -66,6 +66,16 @@ def _is_request(model: type[BaseModel], endpoints: Sequence[Endpoint]) -> bool:
     return any(endpoint.body is model for endpoint in endpoints)
 
 
+def _path_schema(name: str) -> dict[str, Any]:
+    """Path parameters are ids, except an emoji (1 to 16 code points, URL-encoded) and an
+    invite's code."""
+    if name == "emoji":
+        return {"type": "string", "minLength": 1, "maxLength": 16, "pattern": r"^\S+$"}
+    if name == "code":
+        return {"type": "string", "minLength": 1, "maxLength": 64}
+    return {"type": "integer", "minimum": 1}
+
+
 def _operation(endpoint: Endpoint) -> dict[str, Any]:
     operation: dict[str, Any] = {
         "summary": endpoint.summary,
@@ -74,7 +84,7 @@ def _operation(endpoint: Endpoint) -> dict[str, Any]:
         "responses": {},
     }
     parameters = [
-        {"name": name, "in": "path", "required": True, "schema": {"type": "integer", "minimum": 1}}
+        {"name": name, "in": "path", "required": True, "schema": _path_schema(name)}
         for name in re.findall(r"{(\w+)}", endpoint.path)
     ]
     if endpoint.query is not None:

@@ -13,7 +13,12 @@ The CLI builds what its commands need through the same pieces.
 """
 
 from chatapp.bootstrap.app import MAX_BODY_BYTES, build_app, open_server
-from chatapp.bootstrap.commands import CommandOutcome, migrate, run_accounts_command
+from chatapp.bootstrap.commands import (
+    CommandOutcome,
+    migrate,
+    run_accounts_command,
+    run_operators_command,
+)
 
 __all__ = [
     "MAX_BODY_BYTES",
@@ -22,4 +27,5 @@ __all__ = [
     "migrate",
     "open_server",
     "run_accounts_command",
+    "run_operators_command",
 ]

@@ -13,15 +13,19 @@ from aiohttp import web
 from chatapp.accounts import Accounts
 from chatapp.api import MIDDLEWARES, add_routes
 from chatapp.api.client_address import parse_networks
+from chatapp.bootstrap.backup import backup_requests
 from chatapp.bootstrap.modules import (
     SocialModules,
     build_accounts,
     build_messaging,
+    build_operators,
     build_presence,
     build_social,
     password_hasher,
 )
 from chatapp.bootstrap.push import open_push
+from chatapp.bootstrap.retention import start_retention
+from chatapp.bootstrap.search import open_search
 from chatapp.bootstrap.stores import Stores, open_stores
 from chatapp.bootstrap.wiring import RunningBus, SubscribeAll, start_tasks, subscribe_modules
 from chatapp.bus import Bus, InProcessBus
@@ -38,6 +42,7 @@ from chatapp.gateway.session import SessionModules
 from chatapp.messaging import Messaging
 from chatapp.notify.windows import PushWindows
 from chatapp.observability import LoopLag, Metrics
+from chatapp.operators import Operators
 from chatapp.presence import PresenceKeeper
 from chatapp.ratelimit import LimiterFactory
 from chatapp.services import SERVICES, Services
@@ -144,9 +149,30 @@ async def open_server(
         push=push,
         fan_out=fan_out,
         subscribe_push=own_events,
+        conversations=modules.conversations,
     )
     await start_tasks(
         stack, bus=bus, sender_reads=modules.social.sender_reads, presence=presence, push=push
+    )
+    retention = await start_retention(
+        settings,
+        stores.messages,
+        members=modules.social.social,
+        bus=bus,
+        clock=clock,
+        metrics=metrics,
+        stack=stack,
+        pool=joined.pool if settings.cluster_mode else None,
+    )
+    search = await open_search(
+        settings,
+        messages=stores.messages,
+        messaging=modules.messaging,
+        social=modules.social.social,
+        bus=bus,
+        subscribe_own=own_events,
+        stack=stack,
+        pool=joined.pool if settings.cluster_mode else None,
     )
     lag = LoopLag(metrics.event_loop_lag)
     lag.start()
@@ -166,7 +192,12 @@ async def open_server(
             connections=lambda: gateway.open_connections,
             clock=clock,
         )
-        control = ControlSocket(settings.data_dir, bus, event_codec())
+        control = ControlSocket(
+            settings.data_dir,
+            bus,
+            event_codec(),
+            requests=backup_requests(settings.data_dir, stores.messages),
+        )
         await control.start()
         stack.push_async_callback(control.close)
     services = Services(
@@ -175,6 +206,7 @@ async def open_server(
         metrics=metrics,
         bus=bus,
         accounts=modules.accounts,
+        operators=modules.operators,
         discovery=discovery,
         nodes=nodes,
         social=modules.social.social,
@@ -183,8 +215,10 @@ async def open_server(
         friends=modules.social.friends,
         presence=presence,
         push=push,
+        search=search,
         readiness_checks=stores.readiness_checks,
         trusted_proxies=parse_networks(settings.trusted_proxies),
+        retention=retention,
     )
     return services, gateway
 
@@ -192,6 +226,7 @@ async def open_server(
 @dataclass(frozen=True)
 class _Modules:
     accounts: Accounts
+    operators: Operators
     social: SocialModules
     messaging: Messaging
     conversations: Conversations
@@ -225,10 +260,24 @@ def _build_modules(
         limiters=limiters,
     )
     messaging = build_messaging(
-        settings, stores.messages, social=social.social, bus=bus, clock=clock, limiters=limiters
+        settings,
+        stores.messages,
+        social=social.social,
+        bus=bus,
+        clock=clock,
+        limiters=limiters,
+        directory=accounts,
+    )
+    operators = build_operators(
+        settings,
+        stores.accounts.operators.invites,
+        stores.accounts.operators.audit,
+        accounts=accounts,
+        clock=clock,
     )
     return _Modules(
         accounts=accounts,
+        operators=operators,
         social=social,
         messaging=messaging,
         conversations=Conversations(social.social, messaging),

@@ -2,7 +2,7 @@
 
 Every line is `{"type": T, T: object}`, in this order of T: `user`,
 `device`, `push_target`, `friend`, `channel` (with its members),
-`read_marker`, `message`, `inbox`, `idempotency`. The objects keep every id,
+`read_marker`, `message`, `inbox`, `idempotency`, `invite`, `audit`. The objects keep every id,
 seq, time and hash, so an imported deployment hands out the ids after the
 imported ones, every device token still works and every inbox continues
 where the device left it. Both ends hold one page of rows at a time.
@@ -22,9 +22,11 @@ from typing import Any, Final, Protocol, TextIO, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from chatapp.bootstrap.archive_tables import (
+    AUDIT_EVENTS,
     CHANNELS,
     DEVICES,
     FRIENDSHIPS,
+    INVITES,
     MEMBERS,
     PAGE_ROWS,
     PUSH_TARGETS,
@@ -46,6 +48,8 @@ KINDS: Final = (
     "message",
     "inbox",
     "idempotency",
+    "invite",
+    "audit",
 )
 _ROW_TABLES: Final = {
     "user": USERS,
@@ -53,7 +57,17 @@ _ROW_TABLES: Final = {
     "push_target": PUSH_TARGETS,
     "friend": FRIENDSHIPS,
 }
+_LAST_TABLES: Final = {"invite": INVITES, "audit": AUDIT_EVENTS}
+"""Written after the messages: what operators made, and what they did."""
 _JSON_COLUMNS: Final = {"target"}
+_BOOL_COLUMNS: Final = {"share_read_receipts"}
+"""SQLite keeps these as 0 or 1, PostgreSQL as booleans: the file holds JSON's true or false."""
+_ADDED_COLUMNS: Final[dict[str, Any]] = {
+    "share_read_receipts": True,
+    "deactivated_at": None,
+    "deactivation_reason": None,
+}
+"""Columns added after the file format was first used, and what an older file means by them."""
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
@@ -113,11 +127,7 @@ async def export_lines(
         out.write(_line(kind, value) + "\n")
         progress.tick(kind)
 
-    for kind, table in _ROW_TABLES.items():
-        async for row in walk(rows, table):
-            for column in _JSON_COLUMNS & row.keys():
-                row[column] = json.loads(row[column])
-            write(kind, row)
+    await _export_rows(rows, _ROW_TABLES, write)
     async for channel in _channels(rows):
         write("channel", channel)
     async for member in walk(rows, MEMBERS):
@@ -125,6 +135,19 @@ async def export_lines(
             del member["joined_at"]
             write("read_marker", member)
     await _export_messages(messages, write)
+    await _export_rows(rows, _LAST_TABLES, write)
+
+
+async def _export_rows(
+    rows: TableRows, tables: dict[str, Table], write: Callable[[str, dict[str, Any]], None]
+) -> None:
+    for kind, table in tables.items():
+        async for row in walk(rows, table):
+            for column in _JSON_COLUMNS & row.keys():
+                row[column] = json.loads(row[column])
+            for column in _BOOL_COLUMNS & row.keys():
+                row[column] = bool(row[column])
+            write(kind, row)
 
 
 async def _channels(rows: TableRows) -> AsyncIterator[dict[str, Any]]:
@@ -146,7 +169,8 @@ async def _export_messages(
     after: tuple[int, int] = (0, 0)
     while page := await messages.scan_messages(after=after, limit=PAGE_ROWS):
         for message in page:
-            write("message", message.model_dump())
+            # Who deleted a message is not in the message object, but restoring needs it.
+            write("message", message.model_dump() | {"deleted_by": message.deleted_by})
         after = (page[-1].channel_id, page[-1].message_id)
     after = (0, 0)
     while entries := await messages.scan_inbox(after=after, limit=PAGE_ROWS):
@@ -214,8 +238,9 @@ async def _flush(batch: _Batch, rows: TableRows, target: MessageTarget, progress
 async def _write(
     kind: str, values: list[dict[str, Any]], rows: TableRows, target: MessageTarget
 ) -> None:
-    if kind in _ROW_TABLES:
-        await rows.insert(_ROW_TABLES[kind], [_row(_ROW_TABLES[kind], value) for value in values])
+    if kind in _ROW_TABLES or kind in _LAST_TABLES:
+        table = {**_ROW_TABLES, **_LAST_TABLES}[kind]
+        await rows.insert(table, [_row(table, value) for value in values])
     elif kind == "channel":
         await rows.insert(CHANNELS, [_row(CHANNELS, value) for value in values])
         members = [
@@ -238,10 +263,19 @@ async def _write(
 
 
 def _row(table: Table, value: dict[str, Any]) -> list[Any]:
-    return [
-        json.dumps(value[column]) if column in _JSON_COLUMNS else value[column]
-        for column in table.columns
-    ]
+    """The line's values in `table.columns` order (KeyError when the line lacks one)."""
+    complete = _ADDED_COLUMNS | value
+    return [_cell(column, complete[column]) for column in table.columns]
+
+
+def _cell(column: str, cell: Any) -> Any:
+    """One column's value as the engine takes it."""
+    if column in _JSON_COLUMNS:
+        return json.dumps(cell)
+    if column in _BOOL_COLUMNS and not isinstance(cell, bool):
+        # Not converted: "false" would read as true. (SQLite stores a bool as 0 or 1.)
+        raise TypeError(f"{column} must be true or false, not {cell!r}")
+    return cell
 
 
 def _models(model: type[ModelT], values: list[dict[str, Any]]) -> list[ModelT]:

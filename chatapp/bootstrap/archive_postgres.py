@@ -22,6 +22,7 @@ from chatapp.config import Settings
 from chatapp.errors import StartupRefused, StoreFailed
 from chatapp.messaging import InboxRecord, MessageStore, SendRecord, StoredMessage
 from chatapp.messaging.adapters.postgres_messages import PostgresMessageStore
+from chatapp.messaging.adapters.postgres_rows import reaction_rows, update_code
 from chatapp.storage.postgres import apply_postgres_migrations, open_postgres
 
 
@@ -92,7 +93,18 @@ class PostgresTarget:
     async def put_messages(self, messages: list[StoredMessage]) -> None:
         await self._copy(
             "messages",
-            ("channel_id", "message_id", "sender_id", "body", "created_at", "client_msg_id"),
+            (
+                "channel_id",
+                "message_id",
+                "sender_id",
+                "body",
+                "created_at",
+                "client_msg_id",
+                "edited_at",
+                "deleted_by",
+                "reply_to",
+                "mentions",
+            ),
             [
                 (
                     m.channel_id,
@@ -101,16 +113,28 @@ class PostgresTarget:
                     m.text.encode("utf-8"),
                     m.created_at,
                     m.client_msg_id,
+                    m.edited_at,
+                    _deleted_by(m),
+                    m.reply_to,
+                    m.mentions,
                 )
                 for m in messages
             ],
+        )
+        await self._copy(
+            "message_reactions",
+            ("channel_id", "message_id", "emoji", "user_id", "emoji_position", "user_position"),
+            [row for m in messages for row in reaction_rows(m)],
         )
 
     async def put_inbox(self, entries: list[InboxRecord]) -> None:
         await self._copy(
             "inbox",
-            ("user_id", "seq", "channel_id", "message_id"),
-            [(e.user_id, e.seq, e.channel_id, e.message_id) for e in entries],
+            ("user_id", "seq", "channel_id", "message_id", "update_kind"),
+            [
+                (e.user_id, e.seq, e.channel_id, e.message_id, update_code(e.update))
+                for e in entries
+            ],
         )
 
     async def put_sends(self, sends: list[SendRecord]) -> None:
@@ -138,5 +162,18 @@ class PostgresTarget:
                     )
 
     async def _copy(self, table: str, columns: tuple[str, ...], records: list[Any]) -> None:
+        if not records:
+            return
         async with self._pool.acquire() as connection, connection.transaction():
             await connection.copy_records_to_table(table, records=records, columns=columns)
+
+
+def _deleted_by(message: StoredMessage) -> int | None:
+    """Who deleted the message; its sender when a deleted message's line does not say.
+
+    The cluster marks a message deleted by naming who deleted it, and the
+    message object of an export line leaves `deleted_by` out.
+    """
+    if message.deleted_by is not None or not message.deleted:
+        return message.deleted_by
+    return message.sender_id

@@ -1,6 +1,7 @@
 """The tables an export walks and an import fills, in either engine's SQL.
 
-Users, devices, push targets, friendships, channels and their members have
+Users, devices, push targets, friendships, channels and their members,
+invites and audit events have
 the same tables and columns on SQLite and on PostgreSQL (`migrations/`), so
 one description of each serves both; `TableRows` is what differs.
 """
@@ -39,7 +40,18 @@ class Table:
 
 USERS: Final = Table(
     "users",
-    ("user_id", "username", "display_name", "about", "role", "created_at", "password_hash"),
+    (
+        "user_id",
+        "username",
+        "display_name",
+        "about",
+        "role",
+        "share_read_receipts",
+        "created_at",
+        "password_hash",
+        "deactivated_at",
+        "deactivation_reason",
+    ),
     ("user_id",),
     identity="user_id",
 )
@@ -68,7 +80,28 @@ MEMBERS: Final = Table(
     ("channel_id", "user_id", "joined_at", "read_message_id"),
     ("channel_id", "user_id"),
 )
-SQL_TABLES: Final = (USERS, DEVICES, PUSH_TARGETS, FRIENDSHIPS, CHANNELS, MEMBERS)
+INVITES: Final = Table(
+    "invites",
+    ("invite_id", "code", "uses_left", "expires_at", "created_at", "created_by"),
+    ("invite_id",),
+    identity="invite_id",
+)
+AUDIT_EVENTS: Final = Table(
+    "audit_events",
+    ("event_id", "at", "actor_id", "action", "target", "reason"),
+    ("event_id",),
+    identity="event_id",
+)
+SQL_TABLES: Final = (
+    USERS,
+    DEVICES,
+    PUSH_TARGETS,
+    FRIENDSHIPS,
+    CHANNELS,
+    MEMBERS,
+    INVITES,
+    AUDIT_EVENTS,
+)
 
 
 class TableRows(Protocol):

@@ -19,7 +19,7 @@ from redis.asyncio import Redis
 
 from chatapp.accounts.adapters.postgres_push_targets import PostgresPushTargetStore
 from chatapp.accounts.adapters.postgres_users import PostgresUserStore
-from chatapp.bootstrap.stores import Stores, UserStores, message_store_answers
+from chatapp.bootstrap.stores import OperatorStores, Stores, UserStores, message_store_answers
 from chatapp.clock import Clock, SystemClock
 from chatapp.cluster.bus import RedisBus
 from chatapp.cluster.connection import ClusterUnavailable, open_redis
@@ -37,6 +37,7 @@ from chatapp.messaging.adapters.postgres_messages import PostgresMessageStore
 from chatapp.notify.adapters.postgres_windows import PostgresPushWindows
 from chatapp.notify.vapid import KEY_FILE, key_from_pem, new_key_pem
 from chatapp.notify.windows import PushWindows
+from chatapp.operators.adapters.postgres_operators import PostgresAuditLog, PostgresInviteStore
 from chatapp.presence.adapters.postgres_presence import PostgresPresenceStore
 from chatapp.ratelimit import LimiterFactory, RateLimiter
 from chatapp.services import ReadinessCheck
@@ -80,6 +81,7 @@ async def open_cluster_user_stores(
         users=PostgresUserStore(pool),
         push_targets=PostgresPushTargetStore(pool),
         answers=answers,
+        operators=OperatorStores(invites=PostgresInviteStore(pool), audit=PostgresAuditLog(pool)),
     )
     return stores, pool
 

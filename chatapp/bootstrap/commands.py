@@ -8,13 +8,14 @@ from dataclasses import dataclass
 from typing import Generic, TypeVar
 
 from chatapp.accounts import Accounts
-from chatapp.bootstrap.modules import build_accounts, password_hasher
-from chatapp.bootstrap.stores import open_user_stores, users_database
+from chatapp.bootstrap.modules import build_accounts, build_operators, password_hasher
+from chatapp.bootstrap.stores import UserStores, open_user_stores, users_database
 from chatapp.bus import RelayBus
 from chatapp.bus.control_socket import relay_to_running_server
-from chatapp.clock import SystemClock
+from chatapp.clock import Clock, SystemClock
 from chatapp.config import Settings
 from chatapp.events import event_codec
+from chatapp.operators import Operators
 from chatapp.storage import apply_migrations, find_migrations, open_sqlite
 
 ResultT = TypeVar("ResultT")
@@ -35,6 +36,29 @@ async def run_accounts_command(
     Raises ControlUnreachable when a server seems to run on the folder but did
     not take the events; the change itself is on disk by then.
     """
+
+    async def on_accounts(accounts: Accounts, stores: UserStores, clock: Clock) -> ResultT:
+        return await act(accounts)
+
+    return await _run_command(settings, on_accounts)
+
+
+async def run_operators_command(
+    settings: Settings, act: Callable[[Operators], Awaitable[ResultT]]
+) -> CommandOutcome[ResultT]:
+    """As `run_accounts_command`, for the operators' commands (invites, deactivation, roles):
+    what they change is in the audit log, with no actor (the command line)."""
+
+    async def on_operators(accounts: Accounts, stores: UserStores, clock: Clock) -> ResultT:
+        invites, audit = stores.operators.invites, stores.operators.audit
+        return await act(build_operators(settings, invites, audit, accounts=accounts, clock=clock))
+
+    return await _run_command(settings, on_operators)
+
+
+async def _run_command(
+    settings: Settings, act: Callable[[Accounts, UserStores, Clock], Awaitable[ResultT]]
+) -> CommandOutcome[ResultT]:
     clock = SystemClock()
     bus = RelayBus()
     async with contextlib.AsyncExitStack() as stack:
@@ -52,7 +76,7 @@ async def run_accounts_command(
             clock=clock,
             bus=bus,
         )
-        result = await act(accounts)
+        result = await act(accounts, stores, clock)
     if settings.cluster_mode:
         from chatapp.bootstrap.cluster import publish_to_cluster
 

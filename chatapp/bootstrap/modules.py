@@ -11,9 +11,20 @@ from chatapp.bus import Bus
 from chatapp.clock import Clock
 from chatapp.config import Settings
 from chatapp.messaging import MessageStore, Messaging
+from chatapp.messaging.service import Directory
+from chatapp.operators import (
+    AuditLog,
+    AuditTrail,
+    Invites,
+    InviteStore,
+    Moderation,
+    Operators,
+    Registration,
+)
 from chatapp.presence import LocalPresence, PresenceStore
 from chatapp.ratelimit import LimiterFactory, RateLimiter, local_limiters
 from chatapp.social import ChannelStore, Friends, FriendStore, Social
+from chatapp.social.receipts import Receipts
 from chatapp.social.sender_reads import SenderReadMarks
 
 
@@ -55,6 +66,24 @@ def build_accounts(
     )
 
 
+def build_operators(
+    settings: Settings,
+    invites: InviteStore,
+    audit_log: AuditLog,
+    *,
+    accounts: Accounts,
+    clock: Clock,
+) -> Operators:
+    audit = AuditTrail(audit_log, clock)
+    invite_codes = Invites(invites, audit, clock)
+    return Operators(
+        registration=Registration(settings.registration, accounts, invite_codes),
+        invites=invite_codes,
+        moderation=Moderation(accounts, audit),
+        audit=audit,
+    )
+
+
 @dataclass(frozen=True)
 class SocialModules:
     social: Social
@@ -78,8 +107,17 @@ def build_social(
         group_changes = (limiters or local_limiters(clock))(
             "group_changes", settings.group_changes_per_user, settings.rate_limit_window_seconds
         )
+    receipts = Receipts(channels, accounts, sender_reads, bus)
     return SocialModules(
-        social=Social(channels, accounts, bus, clock, sender_reads, group_changes=group_changes),
+        social=Social(
+            channels,
+            accounts,
+            bus,
+            clock,
+            sender_reads,
+            receipts=receipts,
+            group_changes=group_changes,
+        ),
         friends=Friends(friends, accounts, bus, clock),
         sender_reads=sender_reads,
     )
@@ -93,7 +131,9 @@ def build_messaging(
     bus: Bus,
     clock: Clock,
     limiters: LimiterFactory | None = None,
+    directory: Directory | None = None,
 ) -> Messaging:
+    """`directory` finds the usernames that mentions name; without one, nobody is mentioned."""
     return Messaging(
         store,
         social,
@@ -101,6 +141,7 @@ def build_messaging(
         clock,
         send_limiter=send_limiter(settings, limiters or local_limiters(clock)),
         page_max_bytes=settings.page_max_bytes,
+        directory=directory,
     )
 
 

@@ -28,6 +28,7 @@ from chatapp.config import Settings
 from chatapp.errors import StartupRefused
 from chatapp.messaging.adapters.leveldb_layout import MAX_OPEN_FILES as MESSAGE_STORE_FILES
 from chatapp.presence.adapters.leveldb_presence import MAX_OPEN_FILES as PRESENCE_STORE_FILES
+from chatapp.search.adapters.sqlite_index import CONNECTIONS as SEARCH_CONNECTIONS
 from chatapp.storage.sqlite import FILES_PER_CONNECTION as SQLITE_FILES_PER_CONNECTION
 
 PROCESS_FILES: Final = 32
@@ -91,7 +92,7 @@ def reserved_files(settings: Settings) -> int:
     if settings.cluster_mode:
         return shared + POSTGRES_CONNECTIONS + REDIS_CONNECTIONS
     stores = MESSAGE_STORE_FILES + PRESENCE_STORE_FILES
-    stores += SQLITE_CONNECTIONS * SQLITE_FILES_PER_CONNECTION
+    stores += (SQLITE_CONNECTIONS + SEARCH_CONNECTIONS) * SQLITE_FILES_PER_CONNECTION
     return shared + stores + CONTROL_SOCKET_FILES
 
 

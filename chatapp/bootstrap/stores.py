@@ -26,6 +26,8 @@ from chatapp.errors import StartupRefused
 from chatapp.messaging import MessageStore, MessageStoreError
 from chatapp.messaging.adapters import LevelDBMessageStore
 from chatapp.messaging.adapters.leveldb_layout import DamagedStore, StoreInUse
+from chatapp.operators import AuditLog, InviteStore
+from chatapp.operators.adapters import SqliteAuditLog, SqliteInviteStore
 from chatapp.presence import PresenceStore, PresenceStoreError
 from chatapp.presence.adapters import LevelDBPresenceStore
 from chatapp.presence.adapters.leveldb_presence import (
@@ -45,10 +47,19 @@ log = structlog.get_logger(__name__)
 
 
 @dataclass(frozen=True)
+class OperatorStores:
+    invites: InviteStore
+    audit: AuditLog
+
+
+@dataclass(frozen=True)
 class UserStores:
+    """The accounts module's stores, and the operators' beside them on the same database."""
+
     users: UserStore
     push_targets: PushTargetStore
     answers: ReadinessCheck
+    operators: OperatorStores
 
 
 @dataclass(frozen=True)
@@ -83,6 +94,9 @@ async def open_user_stores(
         users=SqliteUserStore(connection),
         push_targets=SqlitePushTargetStore(connection),
         answers=_sqlite_answers(connection),
+        operators=OperatorStores(
+            invites=SqliteInviteStore(connection), audit=SqliteAuditLog(connection)
+        ),
     )
 
 

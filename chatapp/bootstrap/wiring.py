@@ -8,12 +8,15 @@ from typing import Protocol
 from pydantic import BaseModel
 
 from chatapp.bus import Bus, BusStats, Subscriber
+from chatapp.conversations import Conversations
 from chatapp.gateway.fanout import FanOut
-from chatapp.messaging import MessageAccepted
+from chatapp.messaging import MessageAccepted, MessageUpdated
 from chatapp.notify import OBSERVED_EVENTS as NOTIFIER_EVENTS
 from chatapp.notify import Push
 from chatapp.presence import OBSERVED_EVENTS as PRESENCE_EVENTS
 from chatapp.presence import PresenceKeeper
+from chatapp.search import OBSERVED_EVENTS as SEARCH_EVENTS
+from chatapp.search import Indexer
 from chatapp.social import ChannelChanged, Friends, FriendshipChanged, Social
 from chatapp.social.sender_reads import SenderReadMarks
 
@@ -25,9 +28,12 @@ def subscribe_module_state(
     friends: Friends,
     sender_reads: SenderReadMarks,
     presence: PresenceKeeper,
+    conversations: Conversations | None = None,
 ) -> None:
     """What the modules keep in memory follows the bus, whoever published."""
     bus.subscribe(MessageAccepted, sender_reads.message_accepted, name="social.sender_reads")
+    if conversations is not None:
+        bus.subscribe(MessageUpdated, conversations.message_updated, name="conversations")
     bus.subscribe(ChannelChanged, social.channel_changed, name="social.membership")
     bus.subscribe(FriendshipChanged, friends.friendship_changed, name="social.friends")
     bus.subscribe_all(PRESENCE_EVENTS, presence.observe, name="presence")
@@ -43,15 +49,27 @@ def subscribe_modules(
     push: Push,
     fan_out: FanOut,
     subscribe_push: SubscribeAll | None = None,
+    conversations: Conversations | None = None,
 ) -> None:
     """`subscribe_push` is how the notifier hears events: in a cluster, only the events
     of its own node, so that each notification is sent by one node."""
     subscribe_module_state(
-        bus, social=social, friends=friends, sender_reads=sender_reads, presence=presence
+        bus,
+        social=social,
+        friends=friends,
+        sender_reads=sender_reads,
+        presence=presence,
+        conversations=conversations,
     )
     if push.enabled:
         (subscribe_push or bus.subscribe_all)(NOTIFIER_EVENTS, push.notifier.observe, name="notify")
     fan_out.subscribe(bus)
+
+
+def subscribe_search(bus: Bus, indexer: Indexer, subscribe_own: SubscribeAll | None) -> None:
+    """The search index follows the messages. In a cluster every node writes the events
+    it published itself (`subscribe_own`), so each is written once."""
+    (subscribe_own or bus.subscribe_all)(SEARCH_EVENTS, indexer.observe, name="search")
 
 
 class Startable(Protocol):

@@ -9,7 +9,13 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    model_serializer,
+)
 
 
 class Request(BaseModel):
@@ -43,6 +49,19 @@ class User(Answer):
     )
 
 
+class OwnUser(User):
+    """The caller's own user object (`/me`): the public profile and the caller's settings."""
+
+    # Optional here, so this model still reads a server that predates receipts.
+    share_read_receipts: bool = Field(
+        default=True,
+        description="added to version 1: whether the other members of the user's channels"
+        " see how far the user has read (`receipt` frames, GET /channels/{id}/receipts);"
+        " reciprocal, so a user who does not share sees no one else's either. Shown only"
+        " to the user themself; set with PATCH /me",
+    )
+
+
 class ErrorDetail(Answer):
     code: str = Field(description="snake_case error code")
     message: str = Field(description="text for a person")
@@ -56,6 +75,11 @@ class SignupRequest(Request):
     username: str
     password: str
     display_name: str | None = None
+    invite_code: str | None = Field(
+        default=None,
+        description="added to version 1: needed while the server's registration is by"
+        " invite (403 `invite_required` without a usable one); ignored while it is open",
+    )
 
 
 class LoginRequest(Request):
@@ -85,9 +109,18 @@ class UsersQuery(BaseModel):
     username: str = Field(description="exact name or prefix")
 
 
+class OwnUserAnswer(Answer):
+    user: OwnUser
+
+
 class ProfilePatch(Request):
     display_name: str | None = None
     about: str | None = None
+    share_read_receipts: bool | None = Field(
+        default=None,
+        description="added to version 1: false stops sharing read receipts (and seeing"
+        " others'), true shares them again; absent or null leaves the setting as it is",
+    )
 
 
 class DeviceInfo(Answer):
@@ -140,6 +173,11 @@ class LastMessageOut(Answer):
         " always a prefix of the message's text, nothing added",
     )
     truncated: bool = Field(description="whether the message's text is longer than `text`")
+    model_config = ConfigDict(frozen=True, json_schema_serialization_defaults_required=True)
+    edited: bool = Field(default=False, description="added: whether the message was edited")
+    deleted: bool = Field(
+        default=False, description='added: whether the message was deleted (then `text` is "")'
+    )
 
 
 class ChannelOut(Answer):
@@ -195,13 +233,40 @@ class HistoryQuery(Query):
     limit: int = Field(default=50, ge=1, le=200)
 
 
+class ReactionOut(Answer):
+    emoji: str
+    user_ids: list[int] = Field(description="who reacted with it, in the order they did")
+
+
 class MessageOut(Answer):
     channel_id: int
     message_id: int
     sender_id: int
-    text: str
+    text: str = Field(description='"" for a deleted message')
     created_at: int
     client_msg_id: str
+    # Added to version 1. Defaults here, so this model still reads a server without them;
+    # this server always sends them, so the document marks them required in answers.
+    model_config = ConfigDict(frozen=True, json_schema_serialization_defaults_required=True)
+    edited_at: int | None = Field(
+        default=None, description="added to version 1: when the text was last edited"
+    )
+    deleted: bool = Field(
+        default=False,
+        description="added to version 1: a deleted message keeps its id; its text is gone",
+    )
+    reply_to: int | None = Field(
+        default=None,
+        description="added to version 1: the message of the same channel this one quotes",
+    )
+    mentions: list[int] = Field(
+        default_factory=list,
+        description="added to version 1: members named as @username, each once, in order",
+    )
+    reactions: list[ReactionOut] = Field(
+        default_factory=list,
+        description="added to version 1: in the order of each emoji's first reaction",
+    )
 
 
 class MessagesAnswer(Answer):
@@ -212,6 +277,48 @@ class MessagesAnswer(Answer):
 class SendRequest(Request):
     client_msg_id: str
     text: str
+    reply_to: Id | None = Field(
+        default=None, description="added to version 1: the message_id this one quotes"
+    )
+
+
+class EditRequest(Request):
+    text: str
+
+
+class MessageAnswer(Answer):
+    message: MessageOut
+
+
+class _WithoutAbsent(Answer):
+    """Fields that are None are left out, not sent as null: they belong to another kind."""
+
+    # Not annotated with its return type: pydantic would describe the answer by that type
+    # instead of by the model's fields.
+    @model_serializer(mode="wrap")
+    def _without_absent(self, handler: SerializerFunctionWrapHandler):  # type: ignore[no-untyped-def]
+        data = handler(self)
+        if not isinstance(data, dict):
+            return data
+        return {name: value for name, value in data.items() if value is not None}
+
+
+class UpdateOut(_WithoutAbsent):
+    """What changed about a message: `kind` says which of the other fields it carries."""
+
+    kind: Literal["edited", "deleted", "reactions"]
+    channel_id: int
+    message_id: int
+    text: str | None = Field(default=None, description="kind edited")
+    edited_at: int | None = Field(default=None, description="kind edited")
+    mentions: list[int] | None = Field(default=None, description="kind edited")
+    deleted_by: int | None = Field(
+        default=None,
+        description="kind deleted: who deleted it; 0 for the server (message_retention_days)",
+    )
+    reactions: list[ReactionOut] | None = Field(
+        default=None, description="kind reactions: the message's whole current list"
+    )
 
 
 class SendAnswer(Answer):
@@ -223,20 +330,64 @@ class ReadRequest(Request):
     message_id: Cursor
 
 
+class ReceiptOut(Answer):
+    user_id: int
+    read_message_id: int = Field(description="the member's read marker; 0 when nothing is read")
+
+
+class ReceiptsAnswer(Answer):
+    receipts: list[ReceiptOut] = Field(
+        description="added to version 1: every member who shares read receipts, the caller"
+        " included, by user id; only the caller's own when the caller does not share"
+    )
+
+
 class SyncQuery(Query):
     since: Cursor = 0
     limit: int = Field(default=500, ge=1, le=1000)
 
 
-class SyncEvent(Answer):
+class SyncEvent(_WithoutAbsent):
+    """One inbox entry: `message` for a message, `update` (added to version 1) for a change."""
+
     seq: int
-    message: MessageOut
+    message: MessageOut | None = None
+    update: UpdateOut | None = None
 
 
 class SyncAnswer(Answer):
     events: list[SyncEvent]
     next_since: int
     has_more: bool
+
+
+# -- search (added to version 1) -------------------------------------------------------
+
+
+class SearchQuery(Query):
+    # Lengths are the search's own refusal (422 bad_query), not a 400: checked there.
+    q: str = Field(
+        description="words, all required, case-insensitive; the last also as a prefix;"
+        ' "quoted phrases" as phrases',
+        json_schema_extra={"minLength": 1, "maxLength": 200},
+    )
+    channel_id: Id | None = Field(default=None, description="only this channel's messages")
+    before: str | None = Field(default=None, description="the `next_before` of the last page")
+    limit: int = Field(default=20, ge=1, le=100)
+
+
+class SearchResult(Answer):
+    message: MessageOut
+
+
+class SearchAnswer(Answer):
+    results: list[SearchResult] = Field(
+        description="newest first: by created_at, then channel_id, then message_id"
+    )
+    has_more: bool
+    next_before: str | None = Field(
+        description="the `before` of the next page; null on the last page"
+    )
 
 
 # -- friends and presence --------------------------------------------------------------

@@ -13,8 +13,10 @@ tests are in `chatapp.testing.fakes` and re-exported here.
 from chatapp.testing.browser_push import BrowserSubscription
 from chatapp.testing.fakes import (
     CanFail,
+    FakeAuditLog,
     FakeChannelStore,
     FakeFriendStore,
+    FakeInviteStore,
     FakeMessageStore,
     FakePasswordHasher,
     FakePresenceStore,
@@ -35,8 +37,10 @@ from chatapp.testing.server import RunningServer, free_port, run_server
 __all__ = [
     "BrowserSubscription",
     "CanFail",
+    "FakeAuditLog",
     "FakeChannelStore",
     "FakeFriendStore",
+    "FakeInviteStore",
     "FakeMessageStore",
     "FakePasswordHasher",
     "FakePresenceStore",

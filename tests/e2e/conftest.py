@@ -26,7 +26,12 @@ ALSO_ON_CLUSTER = {
     "test_authorization_matrix.py",
     "test_channels_api.py",
     "test_gateway.py",
+    "test_message_lifecycle.py",
+    "test_moderation.py",
+    "test_read_receipts.py",
     "test_realtime_client.py",
+    "test_registration.py",
+    "test_search.py",
 }
 CLUSTER_NODES = ("n1", "n2")
 # The embedded server's timing, not the cluster suite's faster one: the tests

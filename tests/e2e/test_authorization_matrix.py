@@ -35,8 +35,20 @@ OWNER_ONLY = {
     "PATCH /api/v1/channels/{id}",
     "POST /api/v1/channels/{id}/members",
     "DELETE /api/v1/channels/{id}/members/{user_id}",
+    # On another member's message: only its sender edits; its sender or the owner deletes.
+    "PATCH /api/v1/channels/{id}/messages/{message_id}",
+    "DELETE /api/v1/channels/{id}/messages/{message_id}",
 }
-"""Channel actions a member who is not the owner may not take (on another member)."""
+"""Channel actions a member who is not the owner may not take (on another member, or on the
+owner's message)."""
+MEMBERS_ONLY_READS = {
+    "GET /api/v1/channels/{id}",
+    "GET /api/v1/channels/{id}/messages",
+    "GET /api/v1/channels/{id}/presence",
+    "GET /api/v1/channels/{id}/receipts",
+}
+"""Channel reads that must be in the matrix: each shows who is in the channel or what they
+said or read, so an outsider must learn nothing from them."""
 ADMIN_PREFIX = "/api/v1/admin/"
 """Every operation under it is the admin API's: a server admin's alone."""
 CHANNEL_NAME = "Project Nightingale"
@@ -71,8 +83,12 @@ class Scene:
     def request_for(self, operation: Operation, **path: int) -> tuple[str, Any]:
         """The operation's URL (ids of the group and of alice's device by default) and a
         valid body, so that a refusal can only be about who asks."""
-        values = {"id": self.group_id, "user_id": self.bob.user_id,
-                  "device_id": self.alice.device_id} | path  # fmt: skip
+        values: dict[str, int | str] = {
+            "id": self.group_id, "user_id": self.bob.user_id,
+            "device_id": self.alice.device_id, "message_id": 1, "emoji": "%F0%9F%91%8D",
+            "code": "no-such-invite",
+        }  # fmt: skip
+        values.update(path)
         url = operation.url(values)
         if operation.query_required:
             url += "?" + "&".join(f"{name}=alice_owner" for name in operation.query_required)
@@ -202,6 +218,7 @@ async def test_non_members_learn_nothing_and_change_nothing(chat_server: Running
     history_before = await scene.alice.messages(scene.group_id)
     channel_scoped = [op for op in operations(scene.document) if "/channels/{id}" in op.path]
     assert len(channel_scoped) >= 7, "the document lists fewer channel operations than expected"
+    assert {op.label for op in channel_scoped} >= MEMBERS_ONLY_READS
     failures = []
     for operation in channel_scoped:
         for channel_id, expected in ((scene.group_id, ("not_member", 403)),

@@ -303,6 +303,8 @@ async def test_channel_objects_carry_a_preview_of_the_last_message(
         "created_at": listed[short]["last_message"]["created_at"],
         "text": "hi 👋 there",
         "truncated": False,
+        "edited": False,
+        "deleted": False,
     }
     assert (listed[long]["last_message"]["text"], listed[long]["last_message"]["truncated"]) == (
         "x" * 200,

@@ -1,8 +1,9 @@
 """`chatapp export` and `chatapp import` through the real stack: a moved deployment answers alike.
 
 A real server is given users, devices, friends, a group and a direct channel,
-messages, read markers and a push target; it is stopped, exported with the
-CLI, imported into an empty folder, and a server started on that folder must
+messages, read markers, a push target and a user who does not share read
+receipts; it is stopped, exported with the CLI, imported into an empty
+folder, and a server started on that folder must
 answer every read endpoint identically for every user, keep every token and
 continue every id and seq where the first one stopped.
 """
@@ -49,7 +50,14 @@ async def seed(server: Any) -> list[str]:
         await (alice if number % 2 else bob).send_message(
             direct.channel_id, f"direct {number} \u00e9\u0000", f"d-{number}"
         )
+    # Changed messages move with their present state and every update entry.
+    await bob.edit_message(group.channel_id, 2, "group 1, edited for @carol")
+    await alice.delete_message(group.channel_id, 3)
+    await carol.react(group.channel_id, 4, "👍")
+    await alice.react(group.channel_id, 4, "👍")
+    await bob.send_message(group.channel_id, "a reply", "g-reply", reply_to=4)
     await carol.mark_read(group.channel_id, 7)
+    await carol.update_me(share_read_receipts=False)
     await alice.set_push_target(phone.device_id, "log", "alice's phone")
     revoked = await server.device("bob", device_name="old")
     await bob.revoke_device(revoked.device_id)
@@ -96,6 +104,8 @@ async def test_an_imported_folder_answers_as_the_exported_one_and_carries_on(
         "message",
         "inbox",
         "idempotency",
+        # alice, the group's owner, deleted carol's message: that is on the record.
+        "audit",
     }
     imported = cli("import", str(lines), "--data-dir", str(target))
     assert imported.returncode == 0, imported.stderr
@@ -115,7 +125,7 @@ async def test_an_imported_folder_answers_as_the_exported_one_and_carries_on(
         )
         assert not before[1]["/sync"]["has_more"]
         sent = await bob.send_message(group_id, "after the move", "moved-1")
-        assert sent.message.message_id == 13
+        assert sent.message.message_id == 14
         assert sent.seq == before[1]["/sync"]["next_since"] + 1
         repeated = await alice.send_message(group_id, "again?", "g-0")
         assert repeated.message.message_id == 1
@@ -147,6 +157,31 @@ def test_import_names_the_first_line_it_cannot_read(tmp_path: Path) -> None:
     assert refused.stderr.strip() == (
         "chatapp: cannot import: line 1 is not an export line of a known type"
     )
+
+
+def test_a_user_line_from_before_read_receipts_imports_as_sharing(tmp_path: Path) -> None:
+    """A `user` line without `share_read_receipts` (a file written before the setting) is a
+    user who shares; a value that is not true or false stops the import with its line."""
+    user: dict[str, Any] = {
+        "user_id": 7, "username": "olga", "display_name": "Olga", "about": "",
+        "role": "member", "created_at": 1000, "password_hash": "hash",
+    }  # fmt: skip
+    lines = tmp_path / "old.jsonl"
+    lines.write_text(json.dumps({"type": "user", "user": user}) + "\n")
+    imported = cli("import", str(lines), "--data-dir", str(tmp_path / "data"))
+    assert imported.returncode == 0, imported.stderr
+    again = tmp_path / "again.jsonl"
+    assert cli("export", str(again), "--data-dir", str(tmp_path / "data")).returncode == 0
+    [exported] = [json.loads(line) for line in again.read_text().splitlines()]
+    # A file from before deactivation existed reads as an active user, too.
+    active = {"deactivated_at": None, "deactivation_reason": None}
+    assert exported == {"type": "user", "user": user | {"share_read_receipts": True} | active}
+
+    lines.write_text(json.dumps({"type": "user", "user": user | {"share_read_receipts": "no"}}))
+    refused = cli("import", str(lines), "--data-dir", str(tmp_path / "other"))
+    assert refused.returncode == 2
+    assert "line 1" in refused.stderr
+    assert "share_read_receipts" in refused.stderr
 
 
 async def test_export_refuses_a_folder_a_server_runs_on(tmp_path: Path) -> None:
@@ -195,7 +230,7 @@ async def test_an_export_imported_into_an_empty_cluster_answers_as_the_embedded_
             c["channel_id"] for c in before[0]["/channels"]["channels"] if c["kind"] == "group"
         )
         sent = await bob.send_message(group_id, "after the move", "moved-1")
-        assert sent.message.message_id == 13
+        assert sent.message.message_id == 14
         assert sent.seq == before[1]["/sync"]["next_since"] + 1
         repeated = await cluster.client("n1", tokens[0]).send_message(group_id, "?", "g-0")
         assert repeated.message.message_id == 1

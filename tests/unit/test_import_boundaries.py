@@ -27,6 +27,8 @@ CONTRACTS = [
     "chatapp.gateway",
     "chatapp.gateway.events",
     "chatapp.notify.provider",
+    "chatapp.search",
+    "chatapp.search.index",
 ]
 
 

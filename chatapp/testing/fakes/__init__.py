@@ -19,20 +19,25 @@ from chatapp.testing.fakes.frame_socket import FakeSocket
 from chatapp.testing.fakes.friends import FakeFriendStore
 from chatapp.testing.fakes.messages import FakeMessageStore
 from chatapp.testing.fakes.modules import FAKE_PASSWORD, ModulesOnFakes, build_modules_on_fakes
+from chatapp.testing.fakes.operators import FakeAuditLog, FakeInviteStore
 from chatapp.testing.fakes.passwords import FakePasswordHasher
 from chatapp.testing.fakes.presence import FakePresenceStore
 from chatapp.testing.fakes.push_targets import FakePushTargetStore
+from chatapp.testing.fakes.search import FakeSearchIndex
 from chatapp.testing.fakes.users import FakeUserStore
 
 __all__ = [
     "FAKE_PASSWORD",
     "CanFail",
+    "FakeAuditLog",
     "FakeChannelStore",
     "FakeFriendStore",
+    "FakeInviteStore",
     "FakeMessageStore",
     "FakePasswordHasher",
     "FakePresenceStore",
     "FakePushTargetStore",
+    "FakeSearchIndex",
     "FakeSocket",
     "FakeUserStore",
     "ManualClock",

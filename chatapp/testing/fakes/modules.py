@@ -101,7 +101,9 @@ def build_modules_on_fakes(
     presence_store = FakePresenceStore()
     presence = build_presence(settings, presence_store, bus=bus, clock=clock)
     messages = FakeMessageStore()
-    messaging = build_messaging(settings, messages, social=social.social, bus=bus, clock=clock)
+    messaging = build_messaging(
+        settings, messages, social=social.social, bus=bus, clock=clock, directory=accounts
+    )
     subscribe_module_state(
         bus,
         social=social.social,
