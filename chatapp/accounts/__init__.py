@@ -7,7 +7,15 @@ imports.
 
 from chatapp.accounts.events import DeviceRevoked
 from chatapp.accounts.limits import AccountLimits
-from chatapp.accounts.models import Account, Caller, Device, LoginResult, Role, User
+from chatapp.accounts.models import (
+    Account,
+    Caller,
+    Device,
+    GroupAdds,
+    LoginResult,
+    Role,
+    User,
+)
 from chatapp.accounts.passwords import PasswordHashing
 from chatapp.accounts.push_targets import PushTarget, PushTargetStore
 from chatapp.accounts.service import Accounts
@@ -20,6 +28,7 @@ __all__ = [
     "Caller",
     "Device",
     "DeviceRevoked",
+    "GroupAdds",
     "LoginResult",
     "PasswordHashing",
     "PushTarget",

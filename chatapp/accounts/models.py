@@ -9,12 +9,16 @@ from pydantic import BaseModel, ConfigDict
 Role = Literal["member", "admin"]
 """What a user may do on this server: an admin may also use the admin API."""
 
+GroupAdds = Literal["everyone", "friends"]
+"""Who may add a user to a group: anyone, or only the user's friends."""
+
 
 class User(BaseModel):
     """A person's profile: the protocol's `user` object, and the user's own settings.
 
     The HTTP edge shows others only the protocol's public fields
-    (`chatapp.protocol.http.User`); `share_read_receipts` is shown to the user alone.
+    (`chatapp.protocol.http.User`); `share_read_receipts` and `group_adds` are shown to
+    the user alone.
     """
 
     model_config = ConfigDict(frozen=True)
@@ -28,6 +32,8 @@ class User(BaseModel):
     share_read_receipts: bool = True
     """Whether the other members of the user's channels may see how far the user has read
     (and so, reciprocally, whether the user sees how far they have)."""
+    group_adds: GroupAdds = "everyone"
+    """Who may add the user to a group (when it is made, or later)."""
 
     @property
     def is_admin(self) -> bool:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Protocol
 
-from chatapp.accounts.models import Account, Credentials, Device, Role, User
+from chatapp.accounts.models import Account, Credentials, Device, GroupAdds, Role, User
 from chatapp.errors import StoreFailed
 
 
@@ -53,12 +53,17 @@ class UserStore(Protocol):
         display_name: str | None,
         about: str | None,
         share_read_receipts: bool | None = None,
+        group_adds: GroupAdds | None = None,
     ) -> User | None:
         """Change the given fields (None leaves one as it is); return the new profile."""
         ...
 
     async def receipt_sharers(self, user_ids: Iterable[int]) -> set[int]:
         """The subset of these ids whose users share their read receipts."""
+        ...
+
+    async def only_friends_add(self, user_ids: Iterable[int]) -> set[int]:
+        """The subset of these ids whose users let only their friends add them to groups."""
         ...
 
     async def set_role(self, user_id: int, role: Role) -> User | None:

@@ -41,6 +41,7 @@ from chatapp.operators.adapters.postgres_operators import PostgresAuditLog, Post
 from chatapp.presence.adapters.postgres_presence import PostgresPresenceStore
 from chatapp.ratelimit import LimiterFactory, RateLimiter
 from chatapp.services import ReadinessCheck
+from chatapp.social.adapters.postgres_blocks import PostgresBlockStore
 from chatapp.social.adapters.postgres_channels import PostgresChannelStore
 from chatapp.social.adapters.postgres_friends import PostgresFriendStore
 from chatapp.storage.postgres import apply_postgres_migrations, open_postgres, postgres_answers
@@ -102,6 +103,7 @@ async def open_cluster(
         accounts=accounts,
         channels=PostgresChannelStore(pool),
         friends=PostgresFriendStore(pool),
+        blocks=PostgresBlockStore(pool),
         messages=messages,
         presence=PostgresPresenceStore(pool),
         readiness_checks=checks,

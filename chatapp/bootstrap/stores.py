@@ -35,8 +35,9 @@ from chatapp.presence.adapters.leveldb_presence import (
     PresenceStoreOutOfResources,
 )
 from chatapp.services import ReadinessCheck
-from chatapp.social import ChannelStore, FriendStore
-from chatapp.social.adapters import SqliteChannelStore, SqliteFriendStore
+from chatapp.social import BlockStore, ChannelStore, FriendStore
+from chatapp.social.adapters import SqliteBlockStore, SqliteChannelStore, SqliteFriendStore
+from chatapp.social.block_cache import RememberedBlocks
 from chatapp.storage import apply_migrations, find_migrations, open_sqlite
 
 SQLITE_CONNECTIONS: Final = 2
@@ -67,6 +68,7 @@ class Stores:
     accounts: UserStores
     channels: ChannelStore
     friends: FriendStore
+    blocks: BlockStore
     messages: MessageStore
     presence: PresenceStore
     readiness_checks: list[ReadinessCheck]
@@ -126,10 +128,15 @@ async def open_stores(data_dir: Path, clock: Clock, stack: contextlib.AsyncExitS
     check_every_message(messages, stack)
     # Closed by presence itself, after it records who was online.
     presence = await open_presence_store(data_dir)
+    # One lock for the writes of social's stores on their shared connection: a statement
+    # sent while another store's transaction is open would join it (and its rollback).
+    social_writes = asyncio.Lock()
     return Stores(
         accounts=accounts,
-        channels=SqliteChannelStore(social_connection),
-        friends=SqliteFriendStore(social_connection),
+        channels=SqliteChannelStore(social_connection, write_lock=social_writes),
+        friends=SqliteFriendStore(social_connection, write_lock=social_writes),
+        # This process is the only one that writes blocks: the answers can be kept.
+        blocks=RememberedBlocks(SqliteBlockStore(social_connection, write_lock=social_writes)),
         messages=messages,
         presence=presence,
         readiness_checks=[accounts.answers, leveldb_answers(messages)],

@@ -1,9 +1,10 @@
-"""Social: channels, membership, read markers and friendships.
+"""Social: channels, membership, read markers, friendships and blocks.
 
 The SQLite stores are in `chatapp.social.adapters`, which only the composition
 root imports.
 """
 
+from chatapp.social.block_store import BlockStore
 from chatapp.social.events import (
     ChannelChanged,
     FriendshipChanged,
@@ -19,6 +20,7 @@ from chatapp.social.store import ChannelStore, ChannelStoreError
 
 __all__ = [
     "GROUP_LIMIT",
+    "BlockStore",
     "Channel",
     "ChannelChanged",
     "ChannelStore",

@@ -7,6 +7,9 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict
 
 ChannelKind = Literal["direct", "group"]
+NotificationLevel = Literal["all", "mentions", "none"]
+"""Which of a channel's messages a member wants pushed: every one, those that mention the
+member (in a direct channel, every one), or none."""
 
 
 class Channel(BaseModel):
@@ -27,3 +30,23 @@ class Membership(BaseModel):
 
     channel: Channel
     read_message_id: int
+    notification_level: NotificationLevel = "all"
+
+
+class MemberState(BaseModel):
+    """What one member has made of a channel: how far they read, what they want pushed."""
+
+    model_config = ConfigDict(frozen=True)
+
+    read_message_id: int
+    notification_level: NotificationLevel
+
+
+class ChannelLevels(BaseModel):
+    """The notification levels of some members of one channel, and the channel's kind."""
+
+    model_config = ConfigDict(frozen=True)
+
+    kind: ChannelKind
+    levels: dict[int, NotificationLevel]
+    """By user id; a user who is not a member is not in it."""

@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Protocol
 
 from chatapp.errors import StoreFailed
-from chatapp.social.models import Channel, ChannelKind, Membership
+from chatapp.social.models import (
+    Channel,
+    ChannelKind,
+    ChannelLevels,
+    Membership,
+    MemberState,
+    NotificationLevel,
+)
 
 
 class ChannelStoreError(StoreFailed):
@@ -44,7 +51,24 @@ class ChannelStore(Protocol):
     async def set_owner(self, channel_id: int, owner_id: int | None) -> None: ...
 
     async def memberships(self, user_id: int) -> list[Membership]:
-        """Every channel the user is in, with the user's read marker."""
+        """Every channel the user is in, with the user's read marker and notification level."""
+        ...
+
+    async def member_state(self, channel_id: int, user_id: int) -> MemberState | None:
+        """The member's read marker and notification level; None if not a member."""
+        ...
+
+    async def set_notification_level(
+        self, channel_id: int, user_id: int, level: NotificationLevel
+    ) -> bool:
+        """Set the member's notification level; False if not a member."""
+        ...
+
+    async def channel_levels(
+        self, channel_id: int, user_ids: Collection[int]
+    ) -> ChannelLevels | None:
+        """The channel's kind and the levels of those of `user_ids` who are members; None
+        for no such channel."""
         ...
 
     async def read_marker(self, channel_id: int, user_id: int) -> int | None:

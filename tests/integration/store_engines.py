@@ -7,6 +7,7 @@ The fixtures that build these are in this folder's `conftest.py`.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
@@ -20,8 +21,9 @@ from chatapp.accounts import PushTargetStore, UserStore
 from chatapp.accounts.adapters import SqlitePushTargetStore, SqliteUserStore
 from chatapp.accounts.adapters.postgres_push_targets import PostgresPushTargetStore
 from chatapp.accounts.adapters.postgres_users import PostgresUserStore
-from chatapp.social import ChannelStore, FriendStore
-from chatapp.social.adapters import SqliteChannelStore, SqliteFriendStore
+from chatapp.social import BlockStore, ChannelStore, FriendStore
+from chatapp.social.adapters import SqliteBlockStore, SqliteChannelStore, SqliteFriendStore
+from chatapp.social.adapters.postgres_blocks import PostgresBlockStore
 from chatapp.social.adapters.postgres_channels import PostgresChannelStore
 from chatapp.social.adapters.postgres_friends import PostgresFriendStore
 from chatapp.storage import apply_migrations, find_migrations, open_sqlite
@@ -37,6 +39,7 @@ class Node:
     push_targets: PushTargetStore
     channels: ChannelStore
     friends: FriendStore
+    blocks: BlockStore
     closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
     async def close(self) -> None:
@@ -83,11 +86,13 @@ class SqliteDatabase:
     async def node(self) -> Node:
         accounts = await open_sqlite(self.path)
         social = await open_sqlite(self.path)
+        writes = asyncio.Lock()
         opened = Node(
             users=SqliteUserStore(accounts),
             push_targets=SqlitePushTargetStore(accounts),
-            channels=SqliteChannelStore(social),
-            friends=SqliteFriendStore(social),
+            channels=SqliteChannelStore(social, write_lock=writes),
+            friends=SqliteFriendStore(social, write_lock=writes),
+            blocks=SqliteBlockStore(social, write_lock=writes),
             closers=[accounts.close, social.close],
         )
         self.nodes.append(opened)
@@ -107,7 +112,7 @@ class SqliteDatabase:
 
 @dataclass
 class PostgresDatabase:
-    """One PostgreSQL schema; each node has a pool of its own, shared by its four stores."""
+    """One PostgreSQL schema; each node has a pool of its own, shared by its stores."""
 
     url: str
     engine: str = "postgresql"
@@ -129,6 +134,7 @@ class PostgresDatabase:
             push_targets=PostgresPushTargetStore(pool),
             channels=PostgresChannelStore(pool),
             friends=PostgresFriendStore(pool),
+            blocks=PostgresBlockStore(pool),
             closers=[pool.close],
         )
         self.nodes.append(opened)

@@ -67,6 +67,7 @@ async def test_a_sqlite_database_from_before_roles_reads_as_before(tmp_path: Pat
             "created_at": 1000,
             "role": "member",
             "share_read_receipts": True,
+            "group_adds": "everyone",
         }
         device = await users.device_for_token("token-hash")
         assert device is not None

@@ -14,7 +14,7 @@ from chatapp.accounts.adapters.rows import (
     device_from,
     user_from,
 )
-from chatapp.accounts.models import Account, Credentials, Device, Role, User
+from chatapp.accounts.models import Account, Credentials, Device, GroupAdds, Role, User
 from chatapp.accounts.store import UsernameTaken, UserStoreError
 from chatapp.storage.postgres import raises
 
@@ -116,18 +116,21 @@ class PostgresUserStore:
         display_name: str | None,
         about: str | None,
         share_read_receipts: bool | None = None,
+        group_adds: GroupAdds | None = None,
     ) -> User | None:
         # RETURNING answers with the row as this statement left it, not as a
         # later read might find it after another node's change.
         row = await self._pool.fetchrow(
             "UPDATE users SET display_name = COALESCE($2, display_name),"
             " about = COALESCE($3, about),"
-            " share_read_receipts = COALESCE($4, share_read_receipts)"
+            " share_read_receipts = COALESCE($4, share_read_receipts),"
+            " group_adds = COALESCE($5, group_adds)"
             f" WHERE user_id = $1 RETURNING {USER_COLUMNS}",
             user_id,
             display_name,
             about,
             share_read_receipts,
+            group_adds,
         )
         return user_from(row) if row else None
 
@@ -137,6 +140,17 @@ class PostgresUserStore:
             return set()
         rows = await self._pool.fetch(
             "SELECT user_id FROM users WHERE user_id = ANY($1::bigint[]) AND share_read_receipts",
+            wanted,
+        )
+        return {row["user_id"] for row in rows}
+
+    async def only_friends_add(self, user_ids: Iterable[int]) -> set[int]:
+        wanted = list(set(user_ids))
+        if not wanted:
+            return set()
+        rows = await self._pool.fetch(
+            "SELECT user_id FROM users"
+            " WHERE user_id = ANY($1::bigint[]) AND group_adds = 'friends'",
             wanted,
         )
         return {row["user_id"] for row in rows}

@@ -6,7 +6,9 @@ from typing import Any
 
 from chatapp.accounts.models import Account, Device, User
 
-USER_COLUMNS = "user_id, username, display_name, about, created_at, role, share_read_receipts"
+USER_COLUMNS = (
+    "user_id, username, display_name, about, created_at, role, share_read_receipts, group_adds"
+)
 DEVICE_COLUMNS = "device_id, user_id, name, created_at, last_seen_at"
 ACCOUNT_COLUMNS = (
     f"{USER_COLUMNS}, deactivated_at, deactivation_reason,"
@@ -27,6 +29,7 @@ def user_from(row: Any) -> User:
         role=row["role"],
         # SQLite keeps it as 0 or 1, PostgreSQL as a boolean.
         share_read_receipts=bool(row["share_read_receipts"]),
+        group_adds=row["group_adds"],
     )
 
 

@@ -16,7 +16,7 @@ from chatapp.accounts.adapters.rows import (
     device_from,
     user_from,
 )
-from chatapp.accounts.models import Account, Credentials, Device, Role, User
+from chatapp.accounts.models import Account, Credentials, Device, GroupAdds, Role, User
 from chatapp.accounts.store import UsernameTaken, UserStoreError
 from chatapp.storage.sqlite import raises
 
@@ -107,12 +107,14 @@ class SqliteUserStore:
         display_name: str | None,
         about: str | None,
         share_read_receipts: bool | None = None,
+        group_adds: GroupAdds | None = None,
     ) -> User | None:
         await self._db.execute(
             "UPDATE users SET display_name = COALESCE(?, display_name), about = COALESCE(?, about),"
-            " share_read_receipts = COALESCE(?, share_read_receipts)"
+            " share_read_receipts = COALESCE(?, share_read_receipts),"
+            " group_adds = COALESCE(?, group_adds)"
             " WHERE user_id = ?",
-            (display_name, about, share_read_receipts, user_id),
+            (display_name, about, share_read_receipts, group_adds, user_id),
         )
         return await self.get_user(user_id)
 
@@ -123,6 +125,17 @@ class SqliteUserStore:
         marks = ",".join("?" * len(wanted))
         async with self._db.execute(
             f"SELECT user_id FROM users WHERE user_id IN ({marks}) AND share_read_receipts = 1",
+            wanted,
+        ) as cursor:
+            return {row["user_id"] async for row in cursor}
+
+    async def only_friends_add(self, user_ids: Iterable[int]) -> set[int]:
+        wanted = list(set(user_ids))
+        if not wanted:
+            return set()
+        marks = ",".join("?" * len(wanted))
+        async with self._db.execute(
+            f"SELECT user_id FROM users WHERE user_id IN ({marks}) AND group_adds = 'friends'",
             wanted,
         ) as cursor:
             return {row["user_id"] async for row in cursor}

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any
 
 import asyncpg
 
-from chatapp.social.models import Channel, ChannelKind, Membership
+from chatapp.social.models import (
+    Channel,
+    ChannelKind,
+    ChannelLevels,
+    Membership,
+    MemberState,
+    NotificationLevel,
+)
 from chatapp.social.store import ChannelStoreError
 from chatapp.storage.postgres import raises
 
@@ -118,6 +125,7 @@ class PostgresChannelStore:
     async def memberships(self, user_id: int) -> list[Membership]:
         rows = await self._pool.fetch(
             "SELECT c.channel_id, c.kind, c.name, c.owner_id, c.created_at, me.read_message_id,"
+            " me.notification_level,"
             " ARRAY(SELECT m.user_id FROM channel_members AS m"
             "       WHERE m.channel_id = c.channel_id ORDER BY m.user_id) AS members"
             " FROM channel_members AS me JOIN channels AS c ON c.channel_id = me.channel_id"
@@ -125,9 +133,59 @@ class PostgresChannelStore:
             user_id,
         )
         return [
-            Membership(channel=_channel(row), read_message_id=row["read_message_id"])
+            Membership(
+                channel=_channel(row),
+                read_message_id=row["read_message_id"],
+                notification_level=row["notification_level"],
+            )
             for row in rows
         ]
+
+    async def member_state(self, channel_id: int, user_id: int) -> MemberState | None:
+        row = await self._pool.fetchrow(
+            "SELECT read_message_id, notification_level FROM channel_members"
+            " WHERE channel_id = $1 AND user_id = $2",
+            channel_id,
+            user_id,
+        )
+        if row is None:
+            return None
+        return MemberState(
+            read_message_id=row["read_message_id"], notification_level=row["notification_level"]
+        )
+
+    async def set_notification_level(
+        self, channel_id: int, user_id: int, level: NotificationLevel
+    ) -> bool:
+        changed = await self._pool.fetchval(
+            "UPDATE channel_members SET notification_level = $3"
+            " WHERE channel_id = $1 AND user_id = $2 RETURNING true",
+            channel_id,
+            user_id,
+            level,
+        )
+        return changed is not None
+
+    async def channel_levels(
+        self, channel_id: int, user_ids: Collection[int]
+    ) -> ChannelLevels | None:
+        # One statement: the kind and the levels from one snapshot.
+        row = await self._pool.fetchrow(
+            "SELECT c.kind, ARRAY(SELECT m.user_id FROM channel_members AS m"
+            "   WHERE m.channel_id = c.channel_id AND m.user_id = ANY($2::bigint[])"
+            "   ORDER BY m.user_id) AS user_ids,"
+            " ARRAY(SELECT m.notification_level FROM channel_members AS m"
+            "   WHERE m.channel_id = c.channel_id AND m.user_id = ANY($2::bigint[])"
+            "   ORDER BY m.user_id) AS levels"
+            " FROM channels AS c WHERE c.channel_id = $1",
+            channel_id,
+            sorted(set(user_ids)),
+        )
+        if row is None:
+            return None
+        return ChannelLevels(
+            kind=row["kind"], levels=dict(zip(row["user_ids"], row["levels"], strict=True))
+        )
 
     async def read_marker(self, channel_id: int, user_id: int) -> int | None:
         marker: int | None = await self._pool.fetchval(

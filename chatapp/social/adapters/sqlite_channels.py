@@ -4,12 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any
 
 import aiosqlite
 
-from chatapp.social.models import Channel, ChannelKind, Membership
+from chatapp.social.models import (
+    Channel,
+    ChannelKind,
+    ChannelLevels,
+    Membership,
+    MemberState,
+    NotificationLevel,
+)
 from chatapp.social.store import ChannelStoreError
 from chatapp.storage.sqlite import raises
 
@@ -19,12 +26,15 @@ class SqliteChannelStore:
     """Channels and members in SQLite.
 
     Writes hold a lock: on a shared connection, a statement issued while a
-    transaction is open joins it, and would be rolled back with it.
+    transaction is open joins it, and would be rolled back with it. The stores
+    that share the connection (friendships, blocks) are given the same lock.
     """
 
-    def __init__(self, connection: aiosqlite.Connection) -> None:
+    def __init__(
+        self, connection: aiosqlite.Connection, *, write_lock: asyncio.Lock | None = None
+    ) -> None:
         self._db = connection
-        self._write_lock = asyncio.Lock()
+        self._write_lock = write_lock or asyncio.Lock()
 
     async def create_channel(
         self,
@@ -129,6 +139,7 @@ class SqliteChannelStore:
     async def memberships(self, user_id: int) -> list[Membership]:
         async with self._db.execute(
             "SELECT c.channel_id, c.kind, c.name, c.owner_id, c.created_at, m.read_message_id,"
+            " m.notification_level,"
             " (SELECT group_concat(user_id) FROM"
             "   (SELECT user_id FROM channel_members WHERE channel_id = c.channel_id"
             "    ORDER BY user_id)) AS member_list"
@@ -140,9 +151,53 @@ class SqliteChannelStore:
                 Membership(
                     channel=_channel(row, tuple(map(int, row["member_list"].split(",")))),
                     read_message_id=row["read_message_id"],
+                    notification_level=row["notification_level"],
                 )
                 async for row in cursor
             ]
+
+    async def member_state(self, channel_id: int, user_id: int) -> MemberState | None:
+        row = await self._one(
+            "SELECT read_message_id, notification_level FROM channel_members"
+            " WHERE channel_id = ? AND user_id = ?",
+            (channel_id, user_id),
+        )
+        if row is None:
+            return None
+        return MemberState(
+            read_message_id=row["read_message_id"], notification_level=row["notification_level"]
+        )
+
+    async def set_notification_level(
+        self, channel_id: int, user_id: int, level: NotificationLevel
+    ) -> bool:
+        async with self._write_lock:
+            cursor = await self._db.execute(
+                "UPDATE channel_members SET notification_level = ?"
+                " WHERE channel_id = ? AND user_id = ?",
+                (level, channel_id, user_id),
+            )
+        return cursor.rowcount == 1
+
+    async def channel_levels(
+        self, channel_id: int, user_ids: Collection[int]
+    ) -> ChannelLevels | None:
+        row = await self._one("SELECT kind FROM channels WHERE channel_id = ?", (channel_id,))
+        if row is None:
+            return None
+        wanted = sorted(set(user_ids))
+        levels: dict[int, NotificationLevel] = {}
+        if wanted:
+            marks = ",".join("?" * len(wanted))
+            async with self._db.execute(
+                "SELECT user_id, notification_level FROM channel_members"
+                f" WHERE channel_id = ? AND user_id IN ({marks})",
+                (channel_id, *wanted),
+            ) as cursor:
+                levels = {
+                    member["user_id"]: member["notification_level"] async for member in cursor
+                }
+        return ChannelLevels(kind=row["kind"], levels=levels)
 
     async def read_marker(self, channel_id: int, user_id: int) -> int | None:
         row = await self._one(

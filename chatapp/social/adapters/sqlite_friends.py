@@ -13,10 +13,13 @@ from chatapp.storage.sqlite import raises
 
 @raises(ChannelStoreError)
 class SqliteFriendStore:
-    def __init__(self, connection: aiosqlite.Connection) -> None:
+    def __init__(
+        self, connection: aiosqlite.Connection, *, write_lock: asyncio.Lock | None = None
+    ) -> None:
         self._db = connection
-        # Shares social's connection: writes are serialised with its transactions.
-        self._write_lock = asyncio.Lock()
+        # Shares social's connection: given the channel store's lock, its writes
+        # never land inside a channel transaction (and leave with its rollback).
+        self._write_lock = write_lock or asyncio.Lock()
 
     async def get(self, user_a: int, user_b: int) -> Friendship | None:
         low, high = sorted((user_a, user_b))

@@ -12,6 +12,7 @@ can be told to fail with its store's error (`failing`, `fail_next`, see
 """
 
 from chatapp.clock import ManualClock
+from chatapp.testing.fakes.blocks import FakeBlockStore
 from chatapp.testing.fakes.bus import RecordingBus
 from chatapp.testing.fakes.channels import FakeChannelStore
 from chatapp.testing.fakes.failures import CanFail
@@ -30,6 +31,7 @@ __all__ = [
     "FAKE_PASSWORD",
     "CanFail",
     "FakeAuditLog",
+    "FakeBlockStore",
     "FakeChannelStore",
     "FakeFriendStore",
     "FakeInviteStore",

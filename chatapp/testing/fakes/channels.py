@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 
-from chatapp.social.models import Channel, ChannelKind, Membership
+from chatapp.social.models import (
+    Channel,
+    ChannelKind,
+    ChannelLevels,
+    Membership,
+    MemberState,
+    NotificationLevel,
+)
 from chatapp.social.store import ChannelStoreError
 from chatapp.testing.fakes.failures import CanFail
 
@@ -20,6 +27,11 @@ class _ChannelRecord:
     created_at: int
     # user_id -> read_message_id
     read_markers: dict[int, int] = field(default_factory=dict)
+    # user_id -> notification level, for members whose level is not "all"
+    levels: dict[int, NotificationLevel] = field(default_factory=dict)
+
+    def level_of(self, user_id: int) -> NotificationLevel:
+        return self.levels.get(user_id, "all")
 
     def channel(self) -> Channel:
         return Channel(
@@ -39,7 +51,8 @@ class FakeChannelStore(CanFail):
     second create with it returns None). Members are listed in ascending id,
     a read marker starts at 0 and only ever moves forward. Adding a member to
     a channel that does not exist raises `ChannelStoreError`, as SQLite's
-    foreign key would. `failing`/`fail_next` (see `CanFail`) raise
+    foreign key would. A member's notification level starts as "all" and leaves with
+    the member. `failing`/`fail_next` (see `CanFail`) raise
     `ChannelStoreError`; a failed call changes nothing.
 
     Tests may write to it directly to play "another process" (a CLI command,
@@ -108,6 +121,7 @@ class FakeChannelStore(CanFail):
         if record is None or user_id not in record.read_markers:
             return False
         del record.read_markers[user_id]
+        record.levels.pop(user_id, None)
         return True
 
     async def set_owner(self, channel_id: int, owner_id: int | None) -> None:
@@ -118,10 +132,48 @@ class FakeChannelStore(CanFail):
     async def memberships(self, user_id: int) -> list[Membership]:
         self._fail_if_told("memberships")
         return [
-            Membership(channel=record.channel(), read_message_id=record.read_markers[user_id])
+            Membership(
+                channel=record.channel(),
+                read_message_id=record.read_markers[user_id],
+                notification_level=record.level_of(user_id),
+            )
             for _, record in sorted(self._channels.items())
             if user_id in record.read_markers
         ]
+
+    async def member_state(self, channel_id: int, user_id: int) -> MemberState | None:
+        self._fail_if_told("member_state")
+        record = self._channels.get(channel_id)
+        if record is None or user_id not in record.read_markers:
+            return None
+        return MemberState(
+            read_message_id=record.read_markers[user_id],
+            notification_level=record.level_of(user_id),
+        )
+
+    async def set_notification_level(
+        self, channel_id: int, user_id: int, level: NotificationLevel
+    ) -> bool:
+        self._fail_if_told("set_notification_level")
+        record = self._channels.get(channel_id)
+        if record is None or user_id not in record.read_markers:
+            return False
+        record.levels[user_id] = level
+        return True
+
+    async def channel_levels(
+        self, channel_id: int, user_ids: Collection[int]
+    ) -> ChannelLevels | None:
+        self._fail_if_told("channel_levels")
+        record = self._channels.get(channel_id)
+        if record is None:
+            return None
+        levels = {
+            user_id: record.level_of(user_id)
+            for user_id in sorted(set(user_ids))
+            if user_id in record.read_markers
+        }
+        return ChannelLevels(kind=record.kind, levels=levels)
 
     async def read_marker(self, channel_id: int, user_id: int) -> int | None:
         self._fail_if_told("read_marker")

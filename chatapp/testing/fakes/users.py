@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from chatapp.accounts.models import Account, Credentials, Device, Role, User
+from chatapp.accounts.models import Account, Credentials, Device, GroupAdds, Role, User
 from chatapp.accounts.store import UsernameTaken, UserStoreError
 from chatapp.testing.fakes.failures import CanFail
 
@@ -97,6 +97,7 @@ class FakeUserStore(CanFail):
         display_name: str | None,
         about: str | None,
         share_read_receipts: bool | None = None,
+        group_adds: GroupAdds | None = None,
     ) -> User | None:
         self._fail_if_told("update_profile")
         user = self._users.get(user_id)
@@ -106,6 +107,7 @@ class FakeUserStore(CanFail):
             "display_name": display_name,
             "about": about,
             "share_read_receipts": share_read_receipts,
+            "group_adds": group_adds,
         }
         updated = user.model_copy(update={k: v for k, v in changes.items() if v is not None})
         self._users[user_id] = updated
@@ -117,6 +119,14 @@ class FakeUserStore(CanFail):
             user_id
             for user_id in user_ids
             if user_id in self._users and self._users[user_id].share_read_receipts
+        }
+
+    async def only_friends_add(self, user_ids: Iterable[int]) -> set[int]:
+        self._fail_if_told("only_friends_add")
+        return {
+            user_id
+            for user_id in user_ids
+            if user_id in self._users and self._users[user_id].group_adds == "friends"
         }
 
     async def set_role(self, user_id: int, role: Role) -> User | None:
