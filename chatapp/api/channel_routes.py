@@ -19,6 +19,7 @@ from chatapp.protocol.http import (
     HistoryQuery,
     MessageOut,
     MessagesAnswer,
+    NotificationsRequest,
     ReadRequest,
     RenameRequest,
     SendAnswer,
@@ -101,6 +102,14 @@ async def add_member(call: Call) -> web.Response:
     return json_answer(
         ChannelAnswer(channel=await call.services.conversations.view(channel, call.caller.user_id))
     )
+
+
+async def set_notifications(call: Call) -> web.Response:
+    body = await call.body(NotificationsRequest)
+    await call.services.social.set_notification_level(
+        call.caller.user_id, call.path_id("id"), body.level
+    )
+    return no_content()
 
 
 async def remove_member(call: Call) -> web.Response:
@@ -186,6 +195,9 @@ ENDPOINTS = [
     Endpoint("DELETE", f"{PREFIX}/channels/{{id}}/members/{{user_id}}", remove_member,
              "Remove a member (owner), or leave (self)", {204: None}, errors=(403, 404),
              tag="channels"),
+    Endpoint("PUT", f"{PREFIX}/channels/{{id}}/notifications", set_notifications,
+             "Choose which of the channel's messages are pushed to the caller", {204: None},
+             body=NotificationsRequest, errors=(403, 404), tag="channels"),
     Endpoint("GET", f"{PREFIX}/channels/{{id}}/messages", list_messages,
              "A page of history, oldest first", {200: MessagesAnswer}, query=HistoryQuery,
              errors=(403, 404), tag="messages"),

@@ -113,6 +113,7 @@ async def open_server(
         settings,
         stack,
         accounts=modules.accounts,
+        levels=modules.social.social,
         live_devices=presence,
         clock=clock,
         metrics=metrics,

@@ -12,6 +12,7 @@ from chatapp.clock import Clock
 from chatapp.config import Settings
 from chatapp.notify import Notifier, Push
 from chatapp.notify.delivery import DeliveryQueue, RetryPolicy
+from chatapp.notify.notifier import PushLevels
 from chatapp.notify.providers import ProviderContext, build_providers
 from chatapp.notify.providers.guard import target_session
 from chatapp.notify.providers.webpush import WebPushProvider
@@ -25,6 +26,7 @@ async def open_push(
     stack: contextlib.AsyncExitStack,
     *,
     accounts: Accounts,
+    levels: PushLevels,
     live_devices: LiveDevices,
     clock: Clock,
     metrics: Metrics,
@@ -72,6 +74,7 @@ async def open_push(
     window_seconds = settings.push_collapse_window_ms / 1000
     notifier = Notifier(
         directory=accounts,
+        levels=levels,
         live_devices=live_devices,
         queues=queues,
         windows=windows or MemoryWindows(clock, window_seconds=window_seconds),

@@ -7,7 +7,7 @@ import urllib.parse
 import uuid
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any, BinaryIO, Self
+from typing import Any, BinaryIO, Literal, Self
 
 import aiohttp
 
@@ -219,6 +219,14 @@ class ChatClient:
 
     async def remove_member(self, channel_id: int, user_id: int) -> None:
         await self.request("DELETE", f"/api/v1/channels/{channel_id}/members/{user_id}")
+
+    async def set_notification_level(
+        self, channel_id: int, level: Literal["all", "mentions", "none"]
+    ) -> None:
+        """Which of the channel's messages are pushed to this user's devices: every one, those
+        that mention the user (in a direct channel, every one), or none."""
+        path = f"/api/v1/channels/{channel_id}/notifications"
+        await self.request("PUT", path, {"level": level})
 
     async def messages(
         self,

@@ -31,6 +31,7 @@ from chatapp.conversations.previews import LastMessages
 from chatapp.messaging import MessagePreview, MessageUpdated, Messaging
 from chatapp.protocol.http import PREVIEW_CHARS, ChannelOut, LastMessageOut
 from chatapp.social import Channel, Social
+from chatapp.social.models import NotificationLevel
 
 PIECE: Final = 32
 """Channels handled between two turns of the event loop when a list is long."""
@@ -46,18 +47,17 @@ class Conversations:
         if event.update != "reactions":
             self._last_messages.forget(event.message.channel_id, event.message.message_id)
 
-    async def view(
-        self, channel: Channel, user_id: int, read_message_id: int | None = None
-    ) -> ChannelOut:
-        """The channel as `user_id` sees it, with their read marker, unread count and preview."""
+    async def view(self, channel: Channel, user_id: int) -> ChannelOut:
+        """The channel as `user_id` sees it: their read marker, unread count and notification
+        level, and the preview."""
         counters, previews = await self._last_messages.of([channel.channel_id])
-        read = (
-            read_message_id
-            if read_message_id is not None
-            else await self._social.read_marker(user_id, channel.channel_id)
-        )
+        state = await self._social.member_state(user_id, channel.channel_id)
         return _channel_out(
-            channel, counters[channel.channel_id], read, previews.get(channel.channel_id)
+            channel,
+            counters[channel.channel_id],
+            state.read_message_id,
+            state.notification_level,
+            previews.get(channel.channel_id),
         )
 
     async def list_for(self, user_id: int) -> list[ChannelOut]:
@@ -81,6 +81,7 @@ class Conversations:
                     membership.channel,
                     last_ids[membership.channel.channel_id],
                     membership.read_message_id,
+                    membership.notification_level,
                     previews.get(membership.channel.channel_id),
                 )
                 for membership in memberships[first : first + PIECE]
@@ -89,7 +90,11 @@ class Conversations:
 
 
 def _channel_out(
-    channel: Channel, last: int, read: int, preview: MessagePreview | None
+    channel: Channel,
+    last: int,
+    read: int,
+    level: NotificationLevel,
+    preview: MessagePreview | None,
 ) -> ChannelOut:
     if preview is not None:
         # The preview may have been read just after a message the counter has
@@ -106,6 +111,7 @@ def _channel_out(
         unread_count=max(0, last - read),
         created_at=channel.created_at,
         last_message=None if preview is None else _last_message_out(preview),
+        notification_level=level,
     )
 
 

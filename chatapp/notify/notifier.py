@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from typing import Protocol
 
 import structlog
@@ -18,6 +18,7 @@ from chatapp.notify.delivery import Delivery, DeliveryQueue
 from chatapp.notify.notification import Notification, preview
 from chatapp.notify.windows import Opening, PushWindows, Window
 from chatapp.presence.tracker import LiveDevices
+from chatapp.social.models import ChannelLevels, NotificationLevel
 
 log = structlog.get_logger(__name__)
 
@@ -42,20 +43,40 @@ class PushDirectory(Protocol):
         ...
 
 
+class PushLevels(Protocol):
+    """What the notifier needs from social: which of a channel's messages each member wants."""
+
+    async def channel_levels(
+        self, channel_id: int, user_ids: Collection[int]
+    ) -> ChannelLevels | None:
+        """The channel's kind and the levels of those of `user_ids` who are members."""
+        ...
+
+
+def wants_push(level: NotificationLevel, *, direct: bool, mentioned: bool) -> bool:
+    """Whether a member at `level` is pushed a message: `mentions` takes those that mention
+    the member, and every message of a direct channel (which is addressed to them)."""
+    if level == "all":
+        return True
+    return level == "mentions" and (direct or mentioned)
+
+
 class Notifier:
     """Learns of messages from the bus and hands notifications to the providers' queues.
 
     Recipients are the channel's members other than the sender who have no
-    live device; each of their devices with a push target gets one
-    notification per channel per collapse window (`windows`). A window that
-    ends while the recipient is connected again sends nothing: they are
-    reading.
+    live device and whose notification level wants the message (`wants_push`);
+    each of their devices with a push target gets one notification per channel
+    per collapse window (`windows`). A window that ends while the recipient is
+    connected again sends nothing: they are reading. Nor does one whose
+    recipient has since chosen a level that would not have opened it.
     """
 
     def __init__(
         self,
         *,
         directory: PushDirectory,
+        levels: PushLevels,
         live_devices: LiveDevices,
         queues: Mapping[str, DeliveryQueue],
         windows: PushWindows,
@@ -63,6 +84,7 @@ class Notifier:
         include_text: bool,
     ) -> None:
         self._directory = directory
+        self._levels = levels
         self._live = live_devices
         self._queues = queues
         self._windows = windows
@@ -100,8 +122,20 @@ class Notifier:
         ]
         if not offline:
             return
-        text, truncated = preview(message.text) if self._include_text else (None, None)
+        targets = [
+            target
+            for target in await self._directory.push_targets_of(offline)
+            # A target of a provider the server no longer enables is kept
+            # (it may come back) but not used.
+            if target.provider in self._queues
+        ]
+        if not targets:
+            return
         mentioned = set(message.mentions)
+        wanted = await self._wanting(
+            message.channel_id, {target.user_id: target.user_id in mentioned for target in targets}
+        )
+        text, truncated = preview(message.text) if self._include_text else (None, None)
         openings = [
             Opening(
                 user_id=target.user_id,
@@ -115,10 +149,8 @@ class Notifier:
                 text_truncated=truncated,
                 mentioned=target.user_id in mentioned,
             )
-            for target in await self._directory.push_targets_of(offline)
-            # A target of a provider the server no longer enables is kept
-            # (it may come back) but not used.
-            if target.provider in self._queues
+            for target in targets
+            if target.user_id in wanted
         ]
         if not openings:
             return
@@ -141,12 +173,18 @@ class Notifier:
                 {window.newest.user_id for window in due}
             )
         }
+        wanted = await self._still_wanted(due)
         names: dict[int, str] = {}
         for window in due:
             newest = window.newest
             target = targets.get(newest.device_id)
             queue = self._queues.get(target.provider) if target is not None else None
-            if target is None or queue is None or await self._live.has_live_device(newest.user_id):
+            if (
+                target is None
+                or queue is None
+                or (newest.channel_id, newest.user_id) not in wanted
+                or await self._live.has_live_device(newest.user_id)
+            ):
                 await self._windows.finished(window)
                 continue
             if newest.sender_id not in names:
@@ -158,6 +196,33 @@ class Notifier:
                     on_finished=functools.partial(self._windows.finished, window),
                 )
             )
+
+    async def _wanting(self, channel_id: int, mentioned: Mapping[int, bool]) -> set[int]:
+        """Those of the users (each with whether the message mentions them) whose level in
+        the channel wants it pushed; nobody when the channel is gone."""
+        found = await self._levels.channel_levels(channel_id, mentioned.keys())
+        if found is None:
+            return set()
+        direct = found.kind == "direct"
+        return {
+            user_id
+            for user_id, level in found.levels.items()
+            if wants_push(level, direct=direct, mentioned=mentioned[user_id])
+        }
+
+    async def _still_wanted(self, due: list[Window]) -> set[tuple[int, int]]:
+        """`(channel_id, user_id)` of the due windows whose recipient's level, read now,
+        still wants them: one read per channel."""
+        by_channel: dict[int, dict[int, bool]] = {}
+        for window in due:
+            newest = window.newest
+            mentions = by_channel.setdefault(newest.channel_id, {})
+            mentions[newest.user_id] = mentions.get(newest.user_id, False) or window.mentioned
+        return {
+            (channel_id, user_id)
+            for channel_id, mentioned in by_channel.items()
+            for user_id in await self._wanting(channel_id, mentioned)
+        }
 
     async def _flush_forever(self) -> None:
         while True:

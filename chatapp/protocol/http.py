@@ -200,6 +200,13 @@ class ChannelOut(Answer):
         " object carries it (GET /channels, GET /channels/{id}, the answers of the channel"
         " calls, `channel` frames)",
     )
+    notification_level: Literal["all", "mentions", "none"] = Field(
+        default="all",
+        description="added to version 1: the caller's own choice of which of the channel's"
+        " messages are pushed to their devices: every one, those that mention the caller"
+        " (in a direct channel every message counts as one), or none. Set with"
+        " PUT /channels/{id}/notifications; unread counts do not depend on it",
+    )
 
 
 class ChannelAnswer(Answer):
@@ -225,6 +232,14 @@ class RenameRequest(Request):
 
 class AddMemberRequest(Request):
     user_id: Id
+
+
+class NotificationsRequest(Request):
+    level: Literal["all", "mentions", "none"] = Field(
+        description="which of the channel's messages are pushed to the caller: `all`,"
+        " `mentions` (only those that mention the caller; every message of a direct channel),"
+        " `none`"
+    )
 
 
 class HistoryQuery(Query):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from typing import Protocol
 
 import structlog
@@ -12,7 +12,13 @@ from chatapp.clock import Clock
 from chatapp.errors import Forbidden, InvalidInput, NotFound, RateLimited
 from chatapp.ratelimit import RateLimiter
 from chatapp.social.events import ChannelChanged, ReadMarkerMoved
-from chatapp.social.models import Channel, Membership
+from chatapp.social.models import (
+    Channel,
+    ChannelLevels,
+    Membership,
+    MemberState,
+    NotificationLevel,
+)
 from chatapp.social.receipts import Receipt, Receipts
 from chatapp.social.sender_reads import SenderReadMarks
 from chatapp.social.store import ChannelStore
@@ -144,6 +150,29 @@ class Social:
             raise Forbidden("not_member", "you are not a member of this channel")
         return members
 
+    async def set_notification_level(
+        self, caller_id: int, channel_id: int, level: NotificationLevel
+    ) -> None:
+        """Which of the channel's messages the caller wants pushed; the caller's devices are
+        told with an `updated` channel event (none when the level is already this one)."""
+        await self.channel_for(caller_id, channel_id)
+        state = await self._store.member_state(channel_id, caller_id)
+        if state is not None and state.notification_level == level:
+            return
+        if not await self._store.set_notification_level(channel_id, caller_id, level):
+            raise Forbidden("not_member", "you are not a member of this channel")
+        log.info("notification_level_set", channel_id=channel_id, level=level)
+        self._bus.publish(
+            ChannelChanged(channel_id=channel_id, event="updated", user_ids=(caller_id,))
+        )
+
+    async def channel_levels(
+        self, channel_id: int, user_ids: Collection[int]
+    ) -> ChannelLevels | None:
+        """The channel's kind and the notification levels of those of `user_ids` who are
+        members (read from the store, so a change on any node counts at once)."""
+        return await self._store.channel_levels(channel_id, user_ids)
+
     async def rename(self, caller_id: int, channel_id: int, name: str) -> Channel:
         channel = await self._owned_group(caller_id, channel_id)
         await self._store.rename(channel_id, _check_name(name))
@@ -204,6 +233,16 @@ class Social:
     async def read_marker(self, user_id: int, channel_id: int) -> int:
         marker = await self._store.read_marker(channel_id, user_id)
         return self.sender_reads.merged(channel_id, user_id, marker or 0)
+
+    async def member_state(self, user_id: int, channel_id: int) -> MemberState:
+        """The user's read marker (with what they sent since) and notification level; for one
+        who is not a member, nothing read and the default level."""
+        state = await self._store.member_state(channel_id, user_id)
+        stored = state.read_message_id if state else 0
+        return MemberState(
+            read_message_id=self.sender_reads.merged(channel_id, user_id, stored),
+            notification_level=state.notification_level if state else "all",
+        )
 
     async def mark_read(
         self,

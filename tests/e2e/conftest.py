@@ -28,6 +28,7 @@ ALSO_ON_CLUSTER = {
     "test_gateway.py",
     "test_message_lifecycle.py",
     "test_moderation.py",
+    "test_notification_levels.py",
     "test_read_receipts.py",
     "test_realtime_client.py",
     "test_registration.py",

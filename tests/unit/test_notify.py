@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from pathlib import Path
 
 import pytest
@@ -18,15 +18,24 @@ from chatapp.messaging.models import StoredMessage
 from chatapp.notify import DeliveryFailed, Notification, Notifier, TargetGone
 from chatapp.notify.delivery import Delivery, DeliveryQueue, RetryPolicy
 from chatapp.notify.notification import PREVIEW_CHARS, preview
+from chatapp.notify.notifier import wants_push
 from chatapp.notify.providers.log import LogProvider
 from chatapp.notify.vapid import VapidKeyError, load_or_create_key, public_key_text
 from chatapp.notify.windows import MemoryWindows, Opening, Window
 from chatapp.observability import Metrics
+from chatapp.social.models import ChannelKind, ChannelLevels, NotificationLevel
 
 ALICE, BOB, CAROL = 1, 2, 3
+NAMES = {"alice": ALICE, "bob": BOB, "carol": CAROL}
 
 
-def message(message_id: int, *, channel_id: int = 10, sender_id: int = ALICE) -> StoredMessage:
+def message(
+    message_id: int,
+    *,
+    channel_id: int = 10,
+    sender_id: int = ALICE,
+    mentions: tuple[int, ...] = (),
+) -> StoredMessage:
     return StoredMessage(
         channel_id=channel_id,
         message_id=message_id,
@@ -34,6 +43,7 @@ def message(message_id: int, *, channel_id: int = 10, sender_id: int = ALICE) ->
         text=f"text {message_id}",
         created_at=1000 + message_id,
         client_msg_id=f"c{message_id}",
+        mentions=list(mentions),
     )
 
 
@@ -92,6 +102,24 @@ class FakeDirectory:
 
     async def forget_push_target(self, device_id: int) -> None:
         self.forgotten.append(device_id)
+
+
+class FakeLevels:
+    """Every member of channel 10 (a group, unless told) at `all`, unless told otherwise."""
+
+    def __init__(self, kind: ChannelKind = "group", **levels: NotificationLevel) -> None:
+        self.kind: ChannelKind = kind
+        self.levels = {user_id: levels.get(name, "all") for name, user_id in NAMES.items()}
+        self.reads = 0
+
+    async def channel_levels(
+        self, channel_id: int, user_ids: Collection[int]
+    ) -> ChannelLevels | None:
+        self.reads += 1
+        if channel_id != 10:
+            return None
+        chosen = {user_id: self.levels[user_id] for user_id in user_ids if user_id in self.levels}
+        return ChannelLevels(kind=self.kind, levels=chosen)
 
 
 class FakeLiveDevices:
@@ -197,6 +225,7 @@ async def test_the_notifier_skips_the_sender_and_connected_users() -> None:
     )
     notifier = Notifier(
         directory=directory,
+        levels=FakeLevels(),
         live_devices=FakeLiveDevices(CAROL),
         queues={"fake": queue},
         windows=MemoryWindows(clock, window_seconds=1.0),
@@ -217,6 +246,93 @@ async def test_the_notifier_skips_the_sender_and_connected_users() -> None:
     assert (first.user_id, first.seq, first.sender_name, first.text) == (BOB, 9, "Alice", None)
 
 
+def test_each_level_wants_what_it_says() -> None:
+    """`all` wants every message, `none` none, `mentions` those that mention the member and
+    every message of a direct channel."""
+    for direct in (False, True):
+        for mentioned in (False, True):
+            assert wants_push("all", direct=direct, mentioned=mentioned)
+            assert not wants_push("none", direct=direct, mentioned=mentioned)
+            assert wants_push("mentions", direct=direct, mentioned=mentioned) == (
+                direct or mentioned
+            )
+
+
+async def pushed(
+    levels: FakeLevels, *events: MessageAccepted, change: dict[int, NotificationLevel]
+) -> list[Notification]:
+    """What the notifier sends for `events` (one window) to bob (device 2) and carol
+    (device 3), when the levels in `change` are set after the events and before the window
+    ends."""
+    clock = ManualClock()
+    provider = FakeProvider()
+    queue, _ = delivery_queue(provider, Metrics())
+    notifier = Notifier(
+        directory=FakeDirectory([target(BOB, 2), target(CAROL, 3)]),
+        levels=levels,
+        live_devices=FakeLiveDevices(),
+        queues={"fake": queue},
+        windows=MemoryWindows(clock, window_seconds=1.0),
+        window_seconds=1.0,
+        include_text=True,
+    )
+    for event in events:
+        await notifier.message_accepted(event)
+    levels.levels.update(change)
+    clock.advance(1.0)
+    await notifier.flush_due()
+    queue.start()
+    try:
+        await asyncio.wait_for(queue.idle(), 2)
+    finally:
+        await queue.close()
+    return sorted(provider.sent, key=lambda sent: sent.device_id)
+
+
+async def test_members_are_pushed_what_their_level_wants() -> None:
+    """In a group, bob at `mentions` gets only the message that mentions him, carol at `none`
+    nothing; the count is of the messages pushed."""
+    levels = FakeLevels(bob="mentions", carol="none")
+    plain = MessageAccepted(message=message(1), inbox_seqs={BOB: 1, CAROL: 1})
+    naming = MessageAccepted(
+        message=message(2, mentions=(BOB, CAROL)), inbox_seqs={BOB: 2, CAROL: 2}
+    )
+    later = MessageAccepted(message=message(3), inbox_seqs={BOB: 3, CAROL: 3})
+    (sent,) = await pushed(levels, plain, naming, later, change={})
+    assert (sent.user_id, sent.message_id, sent.count, sent.mentioned) == (BOB, 2, 1, True)
+
+
+async def test_in_a_direct_channel_mentions_means_every_message() -> None:
+    """At `mentions`, every message of a direct channel is pushed, mention or not."""
+    levels = FakeLevels("direct", bob="mentions")
+    event = MessageAccepted(message=message(1), inbox_seqs={BOB: 1})
+    (sent,) = await pushed(levels, event, change={})
+    assert (sent.user_id, sent.message_id, sent.mentioned) == (BOB, 1, False)
+
+
+async def test_a_level_chosen_while_a_window_is_open_counts_when_it_ends() -> None:
+    """Bob turns notifications off and carol to mentions while their windows are open: at
+    the window's end neither is sent (carol's messages mentioned her not)."""
+    levels = FakeLevels()
+    event = MessageAccepted(message=message(1), inbox_seqs={BOB: 1, CAROL: 1})
+    assert await pushed(levels, event, change={BOB: "none", CAROL: "mentions"}) == []
+    levels = FakeLevels()
+    event = MessageAccepted(message=message(1, mentions=(CAROL,)), inbox_seqs={BOB: 1, CAROL: 1})
+    (sent,) = await pushed(levels, event, change={BOB: "none", CAROL: "mentions"})
+    assert sent.user_id == CAROL
+
+
+async def test_a_member_who_left_or_a_channel_gone_is_pushed_nothing() -> None:
+    """Levels name only members: a recipient who left the channel, or a channel that is gone,
+    gets no notification."""
+    levels = FakeLevels()
+    del levels.levels[CAROL]
+    event = MessageAccepted(message=message(1), inbox_seqs={BOB: 1, CAROL: 1})
+    assert [sent.user_id for sent in await pushed(levels, event, change={})] == [BOB]
+    elsewhere = MessageAccepted(message=message(1, channel_id=11), inbox_seqs={BOB: 1})
+    assert await pushed(FakeLevels(), elsewhere, change={}) == []
+
+
 async def test_a_window_that_ends_while_the_user_is_back_sends_nothing() -> None:
     """Someone who connected during the window is reading already."""
     clock = ManualClock()
@@ -225,6 +341,7 @@ async def test_a_window_that_ends_while_the_user_is_back_sends_nothing() -> None
     queue, _ = delivery_queue(provider, Metrics(), size=1)
     notifier = Notifier(
         directory=FakeDirectory([target(BOB, 2)]),
+        levels=FakeLevels(),
         live_devices=live,
         queues={"fake": queue},
         windows=MemoryWindows(clock, window_seconds=1.0),
@@ -337,6 +454,7 @@ async def test_a_window_is_finished_only_when_its_delivery_is_final() -> None:
     windows = RecordingWindows(clock, provider)
     notifier = Notifier(
         directory=FakeDirectory([target(BOB, 2)]),
+        levels=FakeLevels(),
         live_devices=FakeLiveDevices(),
         queues={"fake": queue},
         windows=windows,
@@ -365,6 +483,7 @@ async def test_a_window_for_a_device_that_came_back_is_finished_unsent() -> None
     live = FakeLiveDevices()
     notifier = Notifier(
         directory=FakeDirectory([target(BOB, 2)]),
+        levels=FakeLevels(),
         live_devices=live,
         queues={"fake": queue},
         windows=windows,
