@@ -26,7 +26,7 @@ from chatapp.observability import Metrics
 from chatapp.operators import Operators
 from chatapp.presence import PresenceTracker
 from chatapp.search import Search
-from chatapp.social import Friends, Social
+from chatapp.social import Blocks, Friends, Social
 
 ReadinessCheck = Callable[[], Awaitable[bool]]
 
@@ -45,6 +45,7 @@ class Services:
     messaging: Messaging
     conversations: Conversations
     friends: Friends
+    blocks: Blocks
     presence: PresenceTracker
     push: Push
     search: Search

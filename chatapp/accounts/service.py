@@ -10,7 +10,7 @@ from pydantic import JsonValue
 from chatapp.accounts import rules
 from chatapp.accounts.events import DeviceRevoked
 from chatapp.accounts.limits import AccountLimits, enforce
-from chatapp.accounts.models import Account, Caller, Device, LoginResult, Role, User
+from chatapp.accounts.models import Account, Caller, Device, GroupAdds, LoginResult, Role, User
 from chatapp.accounts.passwords import PasswordHashing
 from chatapp.accounts.push_targets import PushTarget, PushTargetStore
 from chatapp.accounts.store import UsernameTaken, UserStore
@@ -162,6 +162,7 @@ class Accounts:
         display_name: str | None,
         about: str | None,
         share_read_receipts: bool | None = None,
+        group_adds: GroupAdds | None = None,
     ) -> User:
         user = await self._store.update_profile(
             caller.user_id,
@@ -170,17 +171,25 @@ class Accounts:
             else None,
             about=rules.check_about(about) if about is not None else None,
             share_read_receipts=share_read_receipts,
+            group_adds=group_adds,
         )
         if user is None:
             raise NotFound("not_found", "the account no longer exists")
         if share_read_receipts is not None:
             log.info("read_receipts_set", user_id=user.user_id, share=share_read_receipts)
+        if group_adds is not None:
+            log.info("group_adds_set", user_id=user.user_id, group_adds=group_adds)
         return user
 
     async def receipt_sharers(self, user_ids: Iterable[int]) -> set[int]:
         """Which of these users share their read receipts (read from the store each time, so a
         change made on any node counts at once)."""
         return await self._store.receipt_sharers(user_ids)
+
+    async def only_friends_add(self, user_ids: Iterable[int]) -> set[int]:
+        """Which of these users let only their friends add them to groups (read from the store
+        each time, as `receipt_sharers`)."""
+        return await self._store.only_friends_add(user_ids)
 
     async def set_password(self, username: str, password: str) -> User:
         """Set a new password (an operator's reset): every device must log in again."""

@@ -7,6 +7,7 @@ from aiohttp import web
 from chatapp.api import (
     accounts_routes,
     admin_routes,
+    block_routes,
     channel_routes,
     friends_routes,
     message_routes,
@@ -30,6 +31,7 @@ def add_routes(app: web.Application) -> None:
     register(app, receipt_routes.ENDPOINTS)
     register(app, search_routes.ENDPOINTS)
     register(app, friends_routes.ENDPOINTS)
+    register(app, block_routes.ENDPOINTS)
     register(app, push_routes.ENDPOINTS)
     register(app, ops_routes.ENDPOINTS)
     register(app, admin_routes.ENDPOINTS)

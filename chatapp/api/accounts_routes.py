@@ -67,6 +67,7 @@ async def patch_me(call: Call) -> web.Response:
         display_name=body.display_name,
         about=body.about,
         share_read_receipts=body.share_read_receipts,
+        group_adds=body.group_adds,
     )
     return json_answer(OwnUserAnswer(user=user))
 

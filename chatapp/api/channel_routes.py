@@ -178,10 +178,10 @@ async def sync(call: Call) -> web.Response:
 ENDPOINTS = [
     Endpoint("POST", f"{PREFIX}/channels/direct", open_direct,
              "Open the direct channel with a user (created once)",
-             {200: ChannelAnswer, 201: ChannelAnswer}, body=DirectRequest, errors=(404,),
+             {200: ChannelAnswer, 201: ChannelAnswer}, body=DirectRequest, errors=(403, 404),
              tag="channels"),
     Endpoint("POST", f"{PREFIX}/channels/group", create_group, "Create a group",
-             {201: ChannelAnswer}, body=GroupRequest, errors=(404, 422), tag="channels"),
+             {201: ChannelAnswer}, body=GroupRequest, errors=(403, 404, 422), tag="channels"),
     Endpoint("GET", f"{PREFIX}/channels", list_channels,
              "The caller's channels, most recent activity first", {200: ChannelsAnswer},
              tag="channels"),

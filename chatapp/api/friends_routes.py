@@ -61,8 +61,8 @@ async def remove_friend(call: Call) -> web.Response:
 
 
 async def channel_presence(call: Call) -> web.Response:
-    channel = await call.services.social.channel_for(call.caller.user_id, call.path_id("id"))
-    presence = await call.services.presence.statuses(channel.members)
+    members = await call.services.social.presence_members(call.caller.user_id, call.path_id("id"))
+    presence = await call.services.presence.statuses(members)
     return json_answer(ChannelPresenceAnswer(presence=[presence_out(p) for p in presence]))
 
 
@@ -75,7 +75,7 @@ ENDPOINTS = [
     Endpoint("POST", f"{PREFIX}/friends", request_friend,
              "Ask to be friends; asking back accepts",
              {200: FriendStatusAnswer, 201: FriendStatusAnswer}, body=FriendRequest,
-             errors=(404,), tag="friends"),
+             errors=(403, 404), tag="friends"),
     Endpoint("DELETE", f"{PREFIX}/friends/{{user_id}}", remove_friend,
              "Remove a friend, or withdraw or decline a request", {204: None}, errors=(404,),
              tag="friends"),

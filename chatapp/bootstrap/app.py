@@ -214,6 +214,7 @@ async def open_server(
         messaging=modules.messaging,
         conversations=modules.conversations,
         friends=modules.social.friends,
+        blocks=modules.social.blocks,
         presence=presence,
         push=push,
         search=search,
@@ -254,6 +255,7 @@ def _build_modules(
     social = build_social(
         stores.channels,
         stores.friends,
+        stores.blocks,
         accounts=accounts,
         bus=bus,
         clock=clock,

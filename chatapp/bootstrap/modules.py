@@ -23,7 +23,7 @@ from chatapp.operators import (
 )
 from chatapp.presence import LocalPresence, PresenceStore
 from chatapp.ratelimit import LimiterFactory, RateLimiter, local_limiters
-from chatapp.social import ChannelStore, Friends, FriendStore, Social
+from chatapp.social import Blocks, BlockStore, ChannelStore, Consent, Friends, FriendStore, Social
 from chatapp.social.receipts import Receipts
 from chatapp.social.sender_reads import SenderReadMarks
 
@@ -88,12 +88,14 @@ def build_operators(
 class SocialModules:
     social: Social
     friends: Friends
+    blocks: Blocks
     sender_reads: SenderReadMarks
 
 
 def build_social(
     channels: ChannelStore,
     friends: FriendStore,
+    blocks: BlockStore,
     *,
     accounts: Accounts,
     bus: Bus,
@@ -108,6 +110,8 @@ def build_social(
             "group_changes", settings.group_changes_per_user, settings.rate_limit_window_seconds
         )
     receipts = Receipts(channels, accounts, sender_reads, bus)
+    consent = Consent(blocks, friends, accounts)
+    friendships = Friends(friends, accounts, bus, clock, consent=consent)
     return SocialModules(
         social=Social(
             channels,
@@ -116,9 +120,11 @@ def build_social(
             clock,
             sender_reads,
             receipts=receipts,
+            consent=consent,
             group_changes=group_changes,
         ),
-        friends=Friends(friends, accounts, bus, clock),
+        friends=friendships,
+        blocks=Blocks(blocks, friendships, accounts, clock),
         sender_reads=sender_reads,
     )
 

@@ -20,6 +20,7 @@ from chatapp.protocol.admin import (
     NodeOut,
 )
 from chatapp.protocol.http import (
+    BlocksAnswer,
     ChannelAnswer,
     ChannelOut,
     ChannelsAnswer,
@@ -154,16 +155,33 @@ class ChatClient:
         display_name: str | None = None,
         about: str | None = None,
         share_read_receipts: bool | None = None,
+        group_adds: Literal["everyone", "friends"] | None = None,
     ) -> OwnUser:
-        """Change the fields given (None leaves one as it is)."""
+        """Change the fields given (None leaves one as it is).
+
+        `group_adds="friends"` lets only this user's friends add them to groups.
+        """
         fields: dict[str, Any] = {
             "display_name": display_name,
             "about": about,
             "share_read_receipts": share_read_receipts,
+            "group_adds": group_adds,
         }
         body = {key: value for key, value in fields.items() if value is not None}
         answer = await self.request("PATCH", "/api/v1/me", body)
         return OwnUserAnswer.model_validate(answer).user
+
+    async def block(self, user_id: int) -> None:
+        """Block a user: they can no longer reach this user one-to-one, add them to groups or
+        see their presence; a friendship or request between the two ends."""
+        await self.request("PUT", f"/api/v1/me/blocks/{user_id}")
+
+    async def unblock(self, user_id: int) -> None:
+        await self.request("DELETE", f"/api/v1/me/blocks/{user_id}")
+
+    async def blocks(self) -> list[User]:
+        """The users this user blocks, by user id."""
+        return BlocksAnswer.model_validate(await self.request("GET", "/api/v1/me/blocks")).users
 
     async def devices(self) -> list[DeviceInfo]:
         return DevicesAnswer.model_validate(await self.request("GET", "/api/v1/me/devices")).devices

@@ -229,7 +229,8 @@ class Session:
         )
 
     async def _typing(self, frame: frames.Typing) -> None:
-        members = await self._modules.social.require_member(
+        # Typing is something new in the channel, as a send is: refused where one is.
+        members = await self._modules.social.require_sender(
             self.connection.user_id, frame.channel_id
         )
         self._modules.bus.publish(

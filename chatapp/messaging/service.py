@@ -58,6 +58,11 @@ class Membership(Protocol):
         """The channel's members; NotFound or Forbidden(not_member) otherwise."""
         ...
 
+    async def require_sender(self, caller_id: int, channel_id: int) -> frozenset[int]:
+        """The channel's members, if the caller may put something new in it (a message, an
+        edit, a reaction); NotFound or Forbidden (`not_member`, `blocked`) otherwise."""
+        ...
+
     async def members(self, channel_id: int) -> frozenset[int] | None:
         """The channel's members; None when there is no such channel."""
         ...
@@ -163,7 +168,7 @@ class Messaging:
                 original=original,
             )
         check_text(text)
-        members = await self._membership.require_member(sender_id, channel_id)
+        members = await self._membership.require_sender(sender_id, channel_id)
         await self._count_action(sender_id)
         if reply_to is not None and await self.message(channel_id, reply_to) is None:
             raise InvalidInput("bad_reply", f"reply_to: channel {channel_id} has no such message")
@@ -260,7 +265,7 @@ class Messaging:
     ) -> StoredMessage:
         """New text for the caller's own message; the message as it is then."""
         check_text(text)
-        members = await self._membership.require_member(caller_id, channel_id)
+        members = await self._membership.require_sender(caller_id, channel_id)
         await self._count_action(caller_id)
         message = await self._existing(channel_id, message_id)
         if message.sender_id != caller_id:
@@ -300,9 +305,16 @@ class Messaging:
     async def react(
         self, caller_id: int, channel_id: int, message_id: int, emoji: str, *, add: bool
     ) -> None:
-        """Add (or take back, `add=False`) the caller's reaction `emoji`."""
+        """Add (or take back, `add=False`) the caller's reaction `emoji`.
+
+        Taking one back, like deleting, is allowed where adding is not (a blocked direct
+        channel).
+        """
         check_emoji(emoji)
-        members = await self._membership.require_member(caller_id, channel_id)
+        membership = self._membership
+        members = await (membership.require_sender if add else membership.require_member)(
+            caller_id, channel_id
+        )
         await self._count_action(caller_id)
         change = ReactionChange(
             channel_id=channel_id, message_id=message_id, user_id=caller_id, emoji=emoji, add=add

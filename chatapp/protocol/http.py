@@ -60,6 +60,12 @@ class OwnUser(User):
         " reciprocal, so a user who does not share sees no one else's either. Shown only"
         " to the user themself; set with PATCH /me",
     )
+    group_adds: Literal["everyone", "friends"] = Field(
+        default="everyone",
+        description="added to version 1: who may add the user to a group (at its creation or"
+        " later): everyone, or only the user's friends. Shown only to the user themself; set"
+        " with PATCH /me",
+    )
 
 
 class ErrorDetail(Answer):
@@ -120,6 +126,18 @@ class ProfilePatch(Request):
         default=None,
         description="added to version 1: false stops sharing read receipts (and seeing"
         " others'), true shares them again; absent or null leaves the setting as it is",
+    )
+    group_adds: Literal["everyone", "friends"] | None = Field(
+        default=None,
+        description="added to version 1: `friends` lets only the user's friends add them to"
+        " a group (403 `forbidden` for anyone else), `everyone` lets anyone; absent or null"
+        " leaves the setting as it is",
+    )
+
+
+class BlocksAnswer(Answer):
+    users: list[User] = Field(
+        description="added to version 1: the users the caller blocks, by user id"
     )
 
 

@@ -5,6 +5,8 @@ root imports.
 """
 
 from chatapp.social.block_store import BlockStore
+from chatapp.social.blocks import Blocks
+from chatapp.social.consent import Consent, GroupAddSettings
 from chatapp.social.events import (
     ChannelChanged,
     FriendshipChanged,
@@ -13,7 +15,13 @@ from chatapp.social.events import (
 )
 from chatapp.social.friend_store import Friendship, FriendStore
 from chatapp.social.friends import Friends
-from chatapp.social.models import Channel, Membership
+from chatapp.social.models import (
+    Channel,
+    ChannelLevels,
+    Membership,
+    MemberState,
+    NotificationLevel,
+)
 from chatapp.social.receipts import Receipt, Receipts, ReceiptSharing
 from chatapp.social.service import GROUP_LIMIT, Social, UserDirectory
 from chatapp.social.store import ChannelStore, ChannelStoreError
@@ -21,15 +29,21 @@ from chatapp.social.store import ChannelStore, ChannelStoreError
 __all__ = [
     "GROUP_LIMIT",
     "BlockStore",
+    "Blocks",
     "Channel",
     "ChannelChanged",
+    "ChannelLevels",
     "ChannelStore",
     "ChannelStoreError",
+    "Consent",
     "FriendStore",
     "Friends",
     "Friendship",
     "FriendshipChanged",
+    "GroupAddSettings",
+    "MemberState",
     "Membership",
+    "NotificationLevel",
     "ReadMarkerMoved",
     "Receipt",
     "ReceiptShared",

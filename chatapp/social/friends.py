@@ -6,17 +6,24 @@ from typing import Literal
 
 from chatapp.bus import Bus
 from chatapp.clock import Clock
-from chatapp.errors import BadRequest, NotFound
+from chatapp.errors import BadRequest, Forbidden, NotFound
+from chatapp.social.consent import Consent
 from chatapp.social.events import FriendshipChanged
 from chatapp.social.friend_store import Friendship, FriendStore
 from chatapp.social.service import UserDirectory
 
 
 class Friends:
-    """Who is friends with whom. Accepted friends decide who sees whose presence."""
+    """Who is friends with whom. Accepted friends decide who sees whose presence.
 
-    def __init__(self, store: FriendStore, users: UserDirectory, bus: Bus, clock: Clock) -> None:
+    Two users of whom one blocks the other cannot be friends, nor ask to be.
+    """
+
+    def __init__(
+        self, store: FriendStore, users: UserDirectory, bus: Bus, clock: Clock, *, consent: Consent
+    ) -> None:
         self._store = store
+        self._consent = consent
         self._users = users
         self._bus = bus
         self._clock = clock
@@ -29,8 +36,16 @@ class Friends:
             raise BadRequest("user_id: you cannot befriend yourself")
         if not await self._users.existing_user_ids([other_id]):
             raise NotFound("not_found", f"no user {other_id}")
+        await self._consent.refuse_if_blocked(caller_id, other_id)
         before = await self._store.get(caller_id, other_id)
         after = await self._store.request(caller_id, other_id, at=self._clock.now_ms())
+        try:
+            # A block made meanwhile may have ended the pair's friendship before this request
+            # was written: the request must not outlive it.
+            await self._consent.refuse_if_blocked(caller_id, other_id)
+        except Forbidden:
+            await self.end(caller_id, other_id)
+            raise
         if before is None or before.status != after.status:
             self._forget(caller_id, other_id)
             self._bus.publish(
@@ -44,13 +59,20 @@ class Friends:
 
     async def remove(self, caller_id: int, other_id: int) -> None:
         """Remove a friend, withdraw a request, or decline one."""
-        if not await self._store.remove(caller_id, other_id):
+        if not await self.end(caller_id, other_id):
             raise NotFound("not_found", f"no friendship or request with user {other_id}")
+
+    async def end(self, caller_id: int, other_id: int) -> bool:
+        """Remove whatever there is between the two (a friendship, a request either way);
+        False when there was nothing."""
+        if not await self._store.remove(caller_id, other_id):
+            return False
         self._forget(caller_id, other_id)
         low, high = sorted((caller_id, other_id))
         self._bus.publish(
             FriendshipChanged(user_ids=(low, high), status="removed", requested_by=caller_id)
         )
+        return True
 
     async def friendship_changed(self, event: FriendshipChanged) -> None:
         """From the bus: a friendship changed, perhaps on another node; re-read both lists."""

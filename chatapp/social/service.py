@@ -11,6 +11,7 @@ from chatapp.bus import Bus
 from chatapp.clock import Clock
 from chatapp.errors import Forbidden, InvalidInput, NotFound, RateLimited
 from chatapp.ratelimit import RateLimiter
+from chatapp.social.consent import Consent
 from chatapp.social.events import ChannelChanged, ReadMarkerMoved
 from chatapp.social.models import (
     Channel,
@@ -42,6 +43,9 @@ class Social:
     this process's own writes at once, and every ChannelChanged from the bus
     (`channel_changed`) drops the channel's entry, so a change made by another
     process (a CLI command, another node) reaches it too.
+
+    What users let each other do (blocks, who may add whom) is `consent`'s,
+    asked where each action is taken.
     """
 
     def __init__(
@@ -53,9 +57,11 @@ class Social:
         sender_reads: SenderReadMarks,
         *,
         receipts: Receipts,
+        consent: Consent,
         group_changes: RateLimiter | None = None,
     ) -> None:
         self._store = store
+        self._consent = consent
         self._receipts = receipts
         self._group_changes = group_changes
         self.sender_reads = sender_reads
@@ -63,10 +69,13 @@ class Social:
         self._bus = bus
         self._clock = clock
         self._members: dict[int, frozenset[int]] = {}
+        # Which of the cached channels are direct: kept and dropped with their members.
+        self._direct: set[int] = set()
 
     async def channel_changed(self, event: ChannelChanged) -> None:
         """From the bus: whoever changed the channel, the cached members may be stale."""
         self._members.pop(event.channel_id, None)
+        self._direct.discard(event.channel_id)
 
     async def members(self, channel_id: int) -> frozenset[int] | None:
         """The channel's members, or None when there is no such channel."""
@@ -92,6 +101,7 @@ class Social:
     async def open_direct(self, caller_id: int, other_id: int) -> tuple[Channel, bool]:
         """The one direct channel of this pair, created on first use; True when created now."""
         await self._require_users([other_id])
+        await self._consent.refuse_if_blocked(caller_id, other_id)
         low, high = sorted((caller_id, other_id))
         key = f"{low}:{high}"
         existing = await self._store.direct_channel(key)
@@ -120,6 +130,7 @@ class Social:
             raise InvalidInput("group_full", f"a group has at most {GROUP_LIMIT} members")
         await self._count_group_change(caller_id)
         await self._require_users(members - {caller_id})
+        await self._consent.refuse_adds(caller_id, members)
         channel = await self._store.create_channel(
             kind="group",
             name=checked_name,
@@ -149,6 +160,23 @@ class Social:
         if caller_id not in members:
             raise Forbidden("not_member", "you are not a member of this channel")
         return members
+
+    async def require_sender(self, caller_id: int, channel_id: int) -> frozenset[int]:
+        """The channel's members, if the caller may post to it (a message, an edit, a
+        reaction, typing): a member, and in a direct channel, neither member blocks the other
+        (403 `blocked`)."""
+        members = await self.require_member(caller_id, channel_id)
+        if channel_id in self._direct:
+            for other in members - {caller_id}:
+                await self._consent.refuse_if_blocked(caller_id, other)
+        return members
+
+    async def presence_members(self, caller_id: int, channel_id: int) -> tuple[int, ...]:
+        """The members whose presence the caller may see: all of them, unless one of them
+        blocks the caller (403 `blocked`, the list refused whole)."""
+        channel = await self.channel_for(caller_id, channel_id)
+        await self._consent.refuse_if_any_blocks(caller_id, channel.members)
+        return channel.members
 
     async def set_notification_level(
         self, caller_id: int, channel_id: int, level: NotificationLevel
@@ -188,6 +216,7 @@ class Social:
             raise InvalidInput("group_full", f"a group has at most {GROUP_LIMIT} members")
         await self._count_group_change(caller_id)
         await self._require_users([user_id])
+        await self._consent.refuse_adds(caller_id, [user_id])
         await self._store.add_member(channel_id, user_id, joined_at=self._clock.now_ms())
         updated = await self._reload(channel_id)
         self._tell(updated, "added", (user_id,))
@@ -307,6 +336,8 @@ class Social:
     def _remember(self, channel: Channel) -> frozenset[int]:
         members = frozenset(channel.members)
         self._members[channel.channel_id] = members
+        if channel.kind == "direct":
+            self._direct.add(channel.channel_id)
         return members
 
     def _tell(self, channel: Channel, event: str, user_ids: Iterable[int]) -> None:

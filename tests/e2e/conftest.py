@@ -24,8 +24,10 @@ from chatapp.testing.server import run_server
 ALSO_ON_CLUSTER = {
     "test_accounts_api.py",
     "test_authorization_matrix.py",
+    "test_blocks.py",
     "test_channels_api.py",
     "test_gateway.py",
+    "test_group_adds.py",
     "test_message_lifecycle.py",
     "test_moderation.py",
     "test_notification_levels.py",

@@ -165,7 +165,7 @@ async def test_profile_can_be_read_and_changed(chat_server: RunningServer) -> No
     assert await kim.me() == updated
     other = await chat_server.user()
     public = (await other.user(kim.user_id)).model_dump()
-    assert public == updated.model_dump(exclude={"share_read_receipts"})
+    assert public == updated.model_dump(exclude={"share_read_receipts", "group_adds"})
 
 
 async def test_profile_limits_are_enforced(chat_server: RunningServer) -> None:

@@ -19,8 +19,9 @@ from chatapp.gateway.session import SessionModules
 from chatapp.messaging import Messaging
 from chatapp.observability import Metrics
 from chatapp.presence import LocalPresence
-from chatapp.social import Friends, Social
+from chatapp.social import Blocks, Friends, Social
 from chatapp.social.sender_reads import SenderReadMarks
+from chatapp.testing.fakes.blocks import FakeBlockStore
 from chatapp.testing.fakes.bus import RecordingBus
 from chatapp.testing.fakes.channels import FakeChannelStore
 from chatapp.testing.fakes.friends import FakeFriendStore
@@ -49,11 +50,13 @@ class ModulesOnFakes:
     hasher: FakePasswordHasher
     channels: FakeChannelStore
     friend_store: FakeFriendStore
+    block_store: FakeBlockStore
     messages: FakeMessageStore
     presence_store: FakePresenceStore
     accounts: Accounts
     social: Social
     friends: Friends
+    blocks: Blocks
     sender_reads: SenderReadMarks
     messaging: Messaging
     presence: LocalPresence
@@ -96,8 +99,10 @@ def build_modules_on_fakes(
     push_targets = FakePushTargetStore(users)
     hasher = FakePasswordHasher()
     accounts = build_accounts(settings, users, push_targets, hasher=hasher, clock=clock, bus=bus)
-    channels, friend_store = FakeChannelStore(), FakeFriendStore()
-    social = build_social(channels, friend_store, accounts=accounts, bus=bus, clock=clock)
+    channels, friend_store, block_store = FakeChannelStore(), FakeFriendStore(), FakeBlockStore()
+    social = build_social(
+        channels, friend_store, block_store, accounts=accounts, bus=bus, clock=clock
+    )
     presence_store = FakePresenceStore()
     presence = build_presence(settings, presence_store, bus=bus, clock=clock)
     messages = FakeMessageStore()
@@ -120,11 +125,13 @@ def build_modules_on_fakes(
         hasher=hasher,
         channels=channels,
         friend_store=friend_store,
+        block_store=block_store,
         messages=messages,
         presence_store=presence_store,
         accounts=accounts,
         social=social.social,
         friends=social.friends,
+        blocks=social.blocks,
         sender_reads=social.sender_reads,
         messaging=messaging,
         presence=presence,
