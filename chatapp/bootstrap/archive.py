@@ -1,7 +1,8 @@
 """A whole deployment as JSON lines: written by `chatapp export`, read by `chatapp import`.
 
-Every line is `{"type": T, T: object}`, in this order of T: `user`,
-`device`, `push_target`, `friend`, `channel` (with its members),
+Every line is `{"type": T, T: object}`, in this order of T: `user` (with
+the users it blocks, `blocks`, when there are any), `device`, `push_target`,
+`friend`, `channel` (with its members and each one's notification level),
 `read_marker`, `message`, `inbox`, `idempotency`, `invite`, `audit`. The objects keep every id,
 seq, time and hash, so an imported deployment hands out the ids after the
 imported ones, every device token still works and every inbox continues
@@ -23,6 +24,7 @@ from pydantic import BaseModel, ValidationError
 
 from chatapp.bootstrap.archive_tables import (
     AUDIT_EVENTS,
+    BLOCKS,
     CHANNELS,
     DEVICES,
     FRIENDSHIPS,
@@ -66,8 +68,17 @@ _ADDED_COLUMNS: Final[dict[str, Any]] = {
     "share_read_receipts": True,
     "deactivated_at": None,
     "deactivation_reason": None,
+    "group_adds": "everyone",
+    "notification_level": "all",
 }
 """Columns added after the file format was first used, and what an older file means by them."""
+_CHOICE_COLUMNS: Final[dict[str, tuple[str, ...]]] = {
+    "group_adds": ("everyone", "friends"),
+    "notification_level": ("all", "mentions", "none"),
+}
+"""Columns that hold one of a few words: anything else stops the import with its line."""
+_READ_MARKER: Final = ("channel_id", "user_id", "read_message_id")
+"""What a `read_marker` line holds of a member's row."""
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
@@ -132,8 +143,7 @@ async def export_lines(
         write("channel", channel)
     async for member in walk(rows, MEMBERS):
         if member["read_message_id"]:
-            del member["joined_at"]
-            write("read_marker", member)
+            write("read_marker", {key: member[key] for key in _READ_MARKER})
     await _export_messages(messages, write)
     await _export_rows(rows, _LAST_TABLES, write)
 
@@ -142,12 +152,28 @@ async def _export_rows(
     rows: TableRows, tables: dict[str, Table], write: Callable[[str, dict[str, Any]], None]
 ) -> None:
     for kind, table in tables.items():
-        async for row in walk(rows, table):
+        async for row in _users(rows) if kind == "user" else walk(rows, table):
             for column in _JSON_COLUMNS & row.keys():
                 row[column] = json.loads(row[column])
             for column in _BOOL_COLUMNS & row.keys():
                 row[column] = bool(row[column])
             write(kind, row)
+
+
+async def _users(rows: TableRows) -> AsyncIterator[dict[str, Any]]:
+    """Each user with the users it blocks (`blocks`, left out when none), by merging two walks
+    in user order."""
+    blocks = walk(rows, BLOCKS)
+    pending: dict[str, Any] | None = await anext(blocks, None)
+    async for user in walk(rows, USERS):
+        found: list[dict[str, Any]] = []
+        while pending is not None and pending["blocker_id"] <= user["user_id"]:
+            if pending["blocker_id"] == user["user_id"]:
+                found.append(
+                    {"user_id": pending["blocked_id"], "created_at": pending["created_at"]}
+                )
+            pending = await anext(blocks, None)
+        yield (user | {"blocks": found}) if found else user
 
 
 async def _channels(rows: TableRows) -> AsyncIterator[dict[str, Any]]:
@@ -158,7 +184,13 @@ async def _channels(rows: TableRows) -> AsyncIterator[dict[str, Any]]:
         found: list[dict[str, Any]] = []
         while pending is not None and pending["channel_id"] <= channel["channel_id"]:
             if pending["channel_id"] == channel["channel_id"]:
-                found.append({"user_id": pending["user_id"], "joined_at": pending["joined_at"]})
+                found.append(
+                    {
+                        "user_id": pending["user_id"],
+                        "joined_at": pending["joined_at"],
+                        "notification_level": pending["notification_level"],
+                    }
+                )
             pending = await anext(members, None)
         yield {**channel, "members": found}
 
@@ -241,10 +273,23 @@ async def _write(
     if kind in _ROW_TABLES or kind in _LAST_TABLES:
         table = {**_ROW_TABLES, **_LAST_TABLES}[kind]
         await rows.insert(table, [_row(table, value) for value in values])
+        if kind == "user":
+            blocks = [
+                (value["user_id"], block["user_id"], block["created_at"])
+                for value in values
+                for block in value.get("blocks", ())
+            ]
+            await rows.insert(BLOCKS, blocks)
     elif kind == "channel":
         await rows.insert(CHANNELS, [_row(CHANNELS, value) for value in values])
         members = [
-            (value["channel_id"], member["user_id"], member["joined_at"], 0)
+            (
+                value["channel_id"],
+                member["user_id"],
+                member["joined_at"],
+                0,
+                _cell("notification_level", (_ADDED_COLUMNS | member)["notification_level"]),
+            )
             for value in values
             for member in value["members"]
         ]
@@ -275,6 +320,10 @@ def _cell(column: str, cell: Any) -> Any:
     if column in _BOOL_COLUMNS and not isinstance(cell, bool):
         # Not converted: "false" would read as true. (SQLite stores a bool as 0 or 1.)
         raise TypeError(f"{column} must be true or false, not {cell!r}")
+    if column in _CHOICE_COLUMNS and cell not in _CHOICE_COLUMNS[column]:
+        raise TypeError(
+            f"{column} must be one of {', '.join(_CHOICE_COLUMNS[column])}, not {cell!r}"
+        )
     return cell
 
 

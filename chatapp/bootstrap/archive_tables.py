@@ -1,9 +1,9 @@
 """The tables an export walks and an import fills, in either engine's SQL.
 
-Users, devices, push targets, friendships, channels and their members,
-invites and audit events have
-the same tables and columns on SQLite and on PostgreSQL (`migrations/`), so
-one description of each serves both; `TableRows` is what differs.
+Users, devices, push targets, friendships, blocks, channels and their members,
+invites and audit events have the same tables and columns on SQLite and on
+PostgreSQL (`migrations/`), so one description of each serves both;
+`TableRows` is what differs.
 """
 
 from __future__ import annotations
@@ -47,6 +47,7 @@ USERS: Final = Table(
         "about",
         "role",
         "share_read_receipts",
+        "group_adds",
         "created_at",
         "password_hash",
         "deactivated_at",
@@ -77,7 +78,7 @@ CHANNELS: Final = Table(
 )
 MEMBERS: Final = Table(
     "channel_members",
-    ("channel_id", "user_id", "joined_at", "read_message_id"),
+    ("channel_id", "user_id", "joined_at", "read_message_id", "notification_level"),
     ("channel_id", "user_id"),
 )
 INVITES: Final = Table(
@@ -92,11 +93,15 @@ AUDIT_EVENTS: Final = Table(
     ("event_id",),
     identity="event_id",
 )
+BLOCKS: Final = Table(
+    "blocks", ("blocker_id", "blocked_id", "created_at"), ("blocker_id", "blocked_id")
+)
 SQL_TABLES: Final = (
     USERS,
     DEVICES,
     PUSH_TARGETS,
     FRIENDSHIPS,
+    BLOCKS,
     CHANNELS,
     MEMBERS,
     INVITES,

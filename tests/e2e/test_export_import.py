@@ -1,8 +1,9 @@
 """`chatapp export` and `chatapp import` through the real stack: a moved deployment answers alike.
 
 A real server is given users, devices, friends, a group and a direct channel,
-messages, read markers, a push target and a user who does not share read
-receipts; it is stopped, exported with the CLI, imported into an empty
+messages, read markers, a push target, a user who does not share read
+receipts and lets only friends add them to groups, blocks and notification
+levels; it is stopped, exported with the CLI, imported into an empty
 folder, and a server started on that folder must
 answer every read endpoint identically for every user, keep every token and
 continue every id and seq where the first one stopped.
@@ -57,7 +58,12 @@ async def seed(server: Any) -> list[str]:
     await alice.react(group.channel_id, 4, "👍")
     await bob.send_message(group.channel_id, "a reply", "g-reply", reply_to=4)
     await carol.mark_read(group.channel_id, 7)
-    await carol.update_me(share_read_receipts=False)
+    await carol.update_me(share_read_receipts=False, group_adds="friends")
+    # Blocks, notification levels and who may add whom move too.
+    await carol.block(bob.user_id)
+    await alice.block(carol.user_id)  # also ends carol's pending request
+    await bob.set_notification_level(group.channel_id, "mentions")
+    await alice.set_notification_level(direct.channel_id, "none")
     await alice.set_push_target(phone.device_id, "log", "alice's phone")
     revoked = await server.device("bob", device_name="old")
     await bob.revoke_device(revoked.device_id)
@@ -68,7 +74,15 @@ async def answers(url: str, token: str) -> dict[str, Any]:
     """Every read endpoint's JSON for the user of `token`."""
     async with ChatClient(url, token=token) as client:
         found: dict[str, Any] = {}
-        for path in ("/me", "/channels", "/sync", "/friends", "/friends/requests", "/me/devices"):
+        for path in (
+            "/me",
+            "/channels",
+            "/sync",
+            "/friends",
+            "/friends/requests",
+            "/me/devices",
+            "/me/blocks",
+        ):
             found[path] = await client.request("GET", f"/api/v1{path}")
         for channel in found["/channels"]["channels"]:
             path = f"/channels/{channel['channel_id']}"
@@ -160,8 +174,9 @@ def test_import_names_the_first_line_it_cannot_read(tmp_path: Path) -> None:
 
 
 def test_a_user_line_from_before_read_receipts_imports_as_sharing(tmp_path: Path) -> None:
-    """A `user` line without `share_read_receipts` (a file written before the setting) is a
-    user who shares; a value that is not true or false stops the import with its line."""
+    """A `user` line without `share_read_receipts` or `group_adds` (a file written before the
+    settings) is a user who shares and whom everyone may add to groups; a value that is not
+    true or false stops the import with its line."""
     user: dict[str, Any] = {
         "user_id": 7, "username": "olga", "display_name": "Olga", "about": "",
         "role": "member", "created_at": 1000, "password_hash": "hash",
@@ -175,13 +190,91 @@ def test_a_user_line_from_before_read_receipts_imports_as_sharing(tmp_path: Path
     [exported] = [json.loads(line) for line in again.read_text().splitlines()]
     # A file from before deactivation existed reads as an active user, too.
     active = {"deactivated_at": None, "deactivation_reason": None}
-    assert exported == {"type": "user", "user": user | {"share_read_receipts": True} | active}
+    settings = {"share_read_receipts": True, "group_adds": "everyone"}
+    assert exported == {"type": "user", "user": user | settings | active}
 
     lines.write_text(json.dumps({"type": "user", "user": user | {"share_read_receipts": "no"}}))
     refused = cli("import", str(lines), "--data-dir", str(tmp_path / "other"))
     assert refused.returncode == 2
     assert "line 1" in refused.stderr
     assert "share_read_receipts" in refused.stderr
+
+
+async def test_blocks_levels_and_group_adds_travel_in_the_lines_they_belong_to(
+    tmp_path: Path,
+) -> None:
+    """A user line lists whom the user blocks (`blocks`, only when there are any) and carries
+    `group_adds`; each member of a channel line carries its `notification_level`; no line of
+    another type is added for them."""
+    source, lines = tmp_path / "source", tmp_path / "export.jsonl"
+    async with run_server(source) as server:
+        await seed(server)
+    assert cli("export", str(lines), "--data-dir", str(source)).returncode == 0
+    records = [json.loads(line) for line in lines.read_text().splitlines()]
+    users = {r["user"]["username"]: r["user"] for r in records if r["type"] == "user"}
+    ids = {name: user["user_id"] for name, user in users.items()}
+    assert [block["user_id"] for block in users["carol"]["blocks"]] == [ids["bob"]]
+    assert [block["user_id"] for block in users["alice"]["blocks"]] == [ids["carol"]]
+    assert "blocks" not in users["bob"]
+    assert {name: user["group_adds"] for name, user in users.items()} == {
+        "alice": "everyone", "bob": "everyone", "carol": "friends",
+    }  # fmt: skip
+    levels = {
+        (r["channel"]["kind"], member["user_id"]): member["notification_level"]
+        for r in records
+        if r["type"] == "channel"
+        for member in r["channel"]["members"]
+    }
+    assert levels == {
+        ("group", ids["alice"]): "all", ("group", ids["bob"]): "mentions",
+        ("group", ids["carol"]): "all", ("direct", ids["alice"]): "none",
+        ("direct", ids["bob"]): "all",
+    }  # fmt: skip
+    friends = [r["friend"] for r in records if r["type"] == "friend"]
+    assert [(f["user_low"], f["user_high"]) for f in friends] == [(ids["alice"], ids["bob"])]
+
+
+def test_lines_from_before_levels_import_with_the_defaults(tmp_path: Path) -> None:
+    """A channel line whose members have no `notification_level` imports them at `all`; a
+    level or a `group_adds` that is not one of its words stops the import with its line."""
+    user: dict[str, Any] = {
+        "user_id": 7, "username": "olga", "display_name": "Olga", "about": "",
+        "role": "member", "created_at": 1000, "password_hash": "hash",
+    }  # fmt: skip
+    channel: dict[str, Any] = {
+        "channel_id": 3, "kind": "group", "name": "old", "owner_id": 7, "direct_key": None,
+        "created_at": 1000, "members": [{"user_id": 7, "joined_at": 1000}],
+    }  # fmt: skip
+    lines = tmp_path / "old.jsonl"
+    lines.write_text(
+        json.dumps({"type": "user", "user": user})
+        + "\n"
+        + json.dumps({"type": "channel", "channel": channel})
+        + "\n"
+    )
+    imported = cli("import", str(lines), "--data-dir", str(tmp_path / "data"))
+    assert imported.returncode == 0, imported.stderr
+    again = tmp_path / "again.jsonl"
+    assert cli("export", str(again), "--data-dir", str(tmp_path / "data")).returncode == 0
+    exported = [json.loads(line) for line in again.read_text().splitlines()]
+    assert exported[1]["channel"]["members"] == [
+        {"user_id": 7, "joined_at": 1000, "notification_level": "all"}
+    ]
+    for number, (kind, value) in enumerate(
+        [
+            ("user", user | {"group_adds": "nobody"}),
+            (
+                "channel",
+                channel
+                | {"members": [{"user_id": 7, "joined_at": 1, "notification_level": "loud"}]},
+            ),
+        ]
+    ):
+        lines.write_text(json.dumps({"type": kind, kind: value}) + "\n")
+        refused = cli("import", str(lines), "--data-dir", str(tmp_path / f"bad{number}"))
+        assert refused.returncode == 2
+        assert "line 1" in refused.stderr
+        assert ("group_adds" if kind == "user" else "notification_level") in refused.stderr
 
 
 async def test_export_refuses_a_folder_a_server_runs_on(tmp_path: Path) -> None:
