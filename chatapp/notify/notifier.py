@@ -115,26 +115,39 @@ class Notifier:
 
     async def message_accepted(self, event: MessageAccepted) -> None:
         message = event.message
-        offline = [
-            user_id
-            for user_id in event.inbox_seqs
-            if user_id != message.sender_id and not await self._live.has_live_device(user_id)
-        ]
-        if not offline:
+        mentioned = set(message.mentions)
+        recipients = {
+            user: user in mentioned for user in event.inbox_seqs if user != message.sender_id
+        }
+        if not recipients:
             return
+        # The levels are asked once someone is found offline, while the other questions are:
+        # the windows open no later than before levels existed (a node that dies just after
+        # accepting a message has had the same time to write them), and a message read by
+        # everyone at once asks nothing.
+        levels: asyncio.Future[set[int]] | None = None
+        offline: list[int] = []
+        try:
+            for user_id in recipients:
+                if await self._live.has_live_device(user_id):
+                    continue
+                if levels is None:
+                    levels = asyncio.ensure_future(self._wanting(message.channel_id, recipients))
+                offline.append(user_id)
+            if levels is None:
+                return
+            found = await self._directory.push_targets_of(offline)
+            wanted = await levels
+        finally:
+            if levels is not None:
+                levels.cancel()
         targets = [
             target
-            for target in await self._directory.push_targets_of(offline)
+            for target in found
             # A target of a provider the server no longer enables is kept
             # (it may come back) but not used.
-            if target.provider in self._queues
+            if target.provider in self._queues and target.user_id in wanted
         ]
-        if not targets:
-            return
-        mentioned = set(message.mentions)
-        wanted = await self._wanting(
-            message.channel_id, {target.user_id: target.user_id in mentioned for target in targets}
-        )
         text, truncated = preview(message.text) if self._include_text else (None, None)
         openings = [
             Opening(
@@ -150,7 +163,6 @@ class Notifier:
                 mentioned=target.user_id in mentioned,
             )
             for target in targets
-            if target.user_id in wanted
         ]
         if not openings:
             return

@@ -310,6 +310,30 @@ async def test_in_a_direct_channel_mentions_means_every_message() -> None:
     assert (sent.user_id, sent.message_id, sent.mentioned) == (BOB, 1, False)
 
 
+async def test_levels_are_asked_only_when_someone_is_offline() -> None:
+    """A message every recipient is connected for asks no level; one with a recipient
+    offline asks once, for the channel's recipients together."""
+    clock = ManualClock()
+    levels = FakeLevels()
+    live = FakeLiveDevices(BOB, CAROL)
+    queue, _ = delivery_queue(FakeProvider(), Metrics())
+    notifier = Notifier(
+        directory=FakeDirectory([target(BOB, 2), target(CAROL, 3)]),
+        levels=levels,
+        live_devices=live,
+        queues={"fake": queue},
+        windows=MemoryWindows(clock, window_seconds=1.0),
+        window_seconds=1.0,
+        include_text=True,
+    )
+    event = MessageAccepted(message=message(1), inbox_seqs={ALICE: 1, BOB: 1, CAROL: 1})
+    await notifier.message_accepted(event)
+    assert levels.reads == 0
+    live.connected.discard(CAROL)
+    await notifier.message_accepted(event)
+    assert levels.reads == 1
+
+
 async def test_a_level_chosen_while_a_window_is_open_counts_when_it_ends() -> None:
     """Bob turns notifications off and carol to mentions while their windows are open: at
     the window's end neither is sent (carol's messages mentioned her not)."""
