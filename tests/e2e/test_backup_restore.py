@@ -18,6 +18,7 @@ import aiohttp
 
 from chatapp.client import ChatApiError, ChatClient
 from chatapp.testing import ServerProcess
+from tests.e2e.whole_reads import all_inbox_seqs, all_messages
 
 PASSWORD = "correct horse battery"
 SENDERS = 20
@@ -31,34 +32,6 @@ def cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedPr
         timeout=300,
         env={**os.environ, **(env or {})},
     )
-
-
-async def all_messages(client: ChatClient, channel_id: int) -> list[dict[str, object]]:
-    messages: list[dict[str, object]] = []
-    after = 0
-    while True:
-        page = await client.request(
-            "GET",
-            f"/api/v1/channels/{channel_id}/messages",
-            params={"after": str(after), "limit": "200"},
-        )
-        messages += page["messages"]
-        if not page["has_more"]:
-            return messages
-        after = page["messages"][-1]["message_id"]
-
-
-async def all_inbox_seqs(client: ChatClient) -> list[int]:
-    seqs: list[int] = []
-    since = 0
-    while True:
-        page = await client.request(
-            "GET", "/api/v1/sync", params={"since": str(since), "limit": "1000"}
-        )
-        seqs += [event["seq"] for event in page["events"]]
-        since = page["next_since"]
-        if not page["has_more"]:
-            return seqs
 
 
 async def test_a_backup_taken_under_load_restores_every_acknowledged_message(
