@@ -14,6 +14,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from chatapp.messaging import change_rules
 from chatapp.messaging.adapters import codec
 from chatapp.messaging.adapters.leveldb_layout import (
     INBOX,
@@ -37,16 +38,10 @@ from chatapp.messaging.models import (
     Edit,
     MessageChange,
     Reaction,
-    ReactionChange,
     StoredMessage,
     UpdateKind,
 )
-from chatapp.messaging.store import (
-    MAX_REACTION_EMOJI,
-    MessageIsDeleted,
-    MessageMissing,
-    TooManyReactions,
-)
+from chatapp.messaging.store import MessageIsDeleted, MessageMissing, TooManyReactions
 
 
 @dataclass(slots=True)
@@ -277,13 +272,7 @@ def _apply(db: Any, pending: PendingChange, batch: WriteBatch, committed: Counte
     )
     try:
         kind, after, after_reactions = _changed(change, message, reactions)
-    except MessageIsDeleted:
-        refusal: Exception = MessageIsDeleted(
-            f"message ({change.channel_id}, {change.message_id}) is deleted"
-        )
-        batch.refusals.append((pending.future, refusal))
-        return
-    except TooManyReactions as refusal:
+    except (MessageIsDeleted, TooManyReactions) as refusal:
         batch.refusals.append((pending.future, refusal))
         return
     changed = after is not message or after_reactions is not reactions
@@ -312,52 +301,12 @@ def _changed(
 ) -> tuple[UpdateKind, StoredMessage, list[Reaction]]:
     """What `change` makes of the message and its reactions; the same objects when nothing."""
     if isinstance(change, Deletion):
-        if message.deleted:
-            return "deleted", message, reactions
-        gone = message.model_copy(
-            update={"text": "", "mentions": [], "deleted": True, "deleted_by": change.deleted_by}
-        )
-        return "deleted", gone, [] if reactions else reactions
-    if message.deleted:
-        raise MessageIsDeleted
+        gone = change_rules.deleted(message, change)
+        # The reactions are a record of their own: a deletion removes it.
+        return "deleted", gone, [] if gone is not message and reactions else reactions
     if isinstance(change, Edit):
-        if change.text == message.text:
-            return "edited", message, reactions
-        edited = message.model_copy(
-            update={
-                "text": change.text,
-                "edited_at": change.edited_at,
-                "mentions": list(change.mentions),
-            }
-        )
-        return "edited", edited, reactions
-    return "reactions", message, _reacted(change, reactions)
-
-
-def _reacted(change: ReactionChange, reactions: list[Reaction]) -> list[Reaction]:
-    """The reactions after `change`; the same list when it changes nothing."""
-    index = next((i for i, r in enumerate(reactions) if r.emoji == change.emoji), None)
-    present = index is not None and change.user_id in reactions[index].user_ids
-    if change.add == present:
-        return reactions
-    if index is None:
-        if len(reactions) >= MAX_REACTION_EMOJI:
-            raise TooManyReactions(
-                f"message ({change.channel_id}, {change.message_id}) carries "
-                f"{MAX_REACTION_EMOJI} different emoji already"
-            )
-        return [*reactions, Reaction(emoji=change.emoji, user_ids=[change.user_id])]
-    old = reactions[index]
-    if change.add:
-        users = [*old.user_ids, change.user_id]
-    else:
-        users = [user_id for user_id in old.user_ids if user_id != change.user_id]
-    after = list(reactions)
-    if users:
-        after[index] = Reaction(emoji=old.emoji, user_ids=users)
-    else:
-        del after[index]  # an emoji nobody reacts with leaves the list
-    return after
+        return "edited", change_rules.edited(message, change), reactions
+    return "reactions", message, change_rules.reacted(message, reactions, change)
 
 
 def _present(db: Any, batch: WriteBatch, key: bytes) -> bytes | None:

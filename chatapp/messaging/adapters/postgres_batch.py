@@ -21,7 +21,6 @@ from chatapp.messaging.adapters.postgres_changes import (
     Key,
     Target,
     Targets,
-    kind_of,
     lock_targets,
     write_targets,
 )
@@ -31,6 +30,7 @@ from chatapp.messaging.adapters.postgres_rows import (
     message_from_row,
     update_code,
 )
+from chatapp.messaging.change_rules import kind_of
 from chatapp.messaging.models import (
     AcceptedMessage,
     ChangeOutcome,

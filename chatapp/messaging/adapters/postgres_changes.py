@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 import asyncpg
 
+from chatapp.messaging import change_rules
 from chatapp.messaging.adapters.postgres_rows import MESSAGE_COLUMNS, grouped, message_from_row
 from chatapp.messaging.models import (
     Deletion,
@@ -25,14 +26,8 @@ from chatapp.messaging.models import (
     Reaction,
     ReactionChange,
     StoredMessage,
-    UpdateKind,
 )
-from chatapp.messaging.store import (
-    MAX_REACTION_EMOJI,
-    MessageIsDeleted,
-    MessageMissing,
-    TooManyReactions,
-)
+from chatapp.messaging.store import MessageMissing
 
 Key = tuple[int, int]
 """(channel_id, message_id)"""
@@ -80,67 +75,42 @@ class Targets:
         return _react(target, change)
 
 
-def kind_of(change: MessageChange) -> UpdateKind:
-    """The kind of update entry `change` appends."""
-    if isinstance(change, Edit):
-        return "edited"
-    if isinstance(change, Deletion):
-        return "deleted"
-    return "reactions"
-
-
 def _edit(target: Target, edit: Edit) -> bool:
-    message = target.message
-    if message.deleted:
-        raise MessageIsDeleted(f"message {message.message_id} is deleted")
-    if message.text == edit.text:
+    after = change_rules.edited(target.message, edit)
+    if after is target.message:
         return False
-    target.message = message.model_copy(
-        update={"text": edit.text, "edited_at": edit.edited_at, "mentions": list(edit.mentions)}
-    )
+    target.message = after
     target.rewritten = True
     return True
 
 
 def _delete(target: Target, deletion: Deletion) -> bool:
-    if target.message.deleted:
+    after = change_rules.deleted(target.message, deletion)
+    if after is target.message:
         return False
-    target.message = target.message.model_copy(
-        update={
-            "text": "",
-            "mentions": [],
-            "reactions": [],
-            "deleted": True,
-            "deleted_by": deletion.deleted_by,
-        }
-    )
+    target.message = after
     target.pairs = []
     target.rewritten = True
     return True
 
 
 def _react(target: Target, change: ReactionChange) -> bool:
-    if target.message.deleted:
-        raise MessageIsDeleted(f"message {target.message.message_id} is deleted")
-    mine = (change.emoji, change.user_id)
-    present = any((emoji, user) == mine for emoji, user, _, _ in target.pairs)
-    if change.add == present:
+    message = target.message
+    after = change_rules.reacted(message, message.reactions, change)
+    if after is message.reactions:
         return False
     if change.add:
         _add(target, change)
     else:
+        mine = (change.emoji, change.user_id)
         target.pairs = [pair for pair in target.pairs if (pair[0], pair[1]) != mine]
-    target.message = target.message.model_copy(update={"reactions": _reactions(target.pairs)})
+    target.message = message.model_copy(update={"reactions": after})
     return True
 
 
 def _add(target: Target, change: ReactionChange) -> None:
-    """Append the reaction: after its emoji's users, or as a new emoji at the end."""
+    """The row of a new reaction: after its emoji's users, or as a new emoji at the end."""
     positions = {emoji: position for emoji, _, position, _ in target.pairs}
-    if change.emoji not in positions and len(positions) >= MAX_REACTION_EMOJI:
-        raise TooManyReactions(
-            f"message {target.message.message_id} carries {MAX_REACTION_EMOJI} emoji already"
-        )
     position = target.next_position
     target.next_position += 1
     emoji_position = positions.get(change.emoji, position)
