@@ -19,6 +19,7 @@ from chatapp.client import ChatClient
 from chatapp.clock import ManualClock
 from chatapp.messaging.retention import DAY_MS, SERVER_ID, Retention
 from chatapp.testing import RawSocket, RunningServer, run_server
+from tests.e2e.whole_reads import all_messages
 
 DAY_S = DAY_MS / 1000
 
@@ -27,21 +28,6 @@ def retention_of(server: RunningServer) -> Retention:
     retention = server.services.retention
     assert retention is not None
     return retention
-
-
-async def history(client: ChatClient, channel_id: int) -> list[dict[str, Any]]:
-    found: list[dict[str, Any]] = []
-    after = 0
-    while True:
-        page = await client.request(
-            "GET",
-            f"/api/v1/channels/{channel_id}/messages",
-            params={"after": str(after), "limit": "200"},
-        )
-        found += page["messages"]
-        if not page["has_more"]:
-            return found
-        after = page["messages"][-1]["message_id"]
 
 
 async def deleted_updates(client: ChatClient, channel_id: int) -> list[tuple[int, int]]:
@@ -114,13 +100,13 @@ async def test_old_messages_become_deleted_while_sends_go_on(tmp_path: Path) -> 
 
         assert (swept.expired, swept.channels) == (151, 2)
         assert sent_while_sweeping > 0
-        messages = {m["message_id"]: m for m in await history(bob, group.channel_id)}
+        messages = {m["message_id"]: m for m in await all_messages(bob, group.channel_id)}
         assert sorted(messages) == list(range(1, len(messages) + 1))
         for message_id in old:
             assert (messages[message_id]["deleted"], messages[message_id]["text"]) == (True, "")
         for message_id in kept + during:
             assert messages[message_id]["deleted"] is False
-        [direct] = await history(alice, other.channel_id)
+        [direct] = await all_messages(alice, other.channel_id)
         assert direct["deleted"] is True
         expected = [(message_id, SERVER_ID) for message_id in old]
         assert await deleted_updates(bob, group.channel_id) == expected
@@ -170,7 +156,7 @@ async def test_on_a_cluster_one_node_sweeps_and_each_message_is_deleted_once(
             sweeps = await asyncio.gather(retention_of(first).sweep(), retention_of(second).sweep())
         assert sum(sweep.expired for sweep in sweeps) == len(old)
         assert len(during) > 0
-        messages = {m["message_id"]: m for m in await history(alice, group.channel_id)}
+        messages = {m["message_id"]: m for m in await all_messages(alice, group.channel_id)}
         assert sorted(messages) == list(range(1, len(messages) + 1))
         assert all(messages[message_id]["deleted"] for message_id in old)
         assert not any(messages[m]["deleted"] for m in [kept, *during])

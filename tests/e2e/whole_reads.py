@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from chatapp.client import ChatClient
 
 
-async def all_messages(client: ChatClient, channel_id: int) -> list[dict[str, object]]:
-    messages: list[dict[str, object]] = []
+async def all_messages(client: ChatClient, channel_id: int) -> list[dict[str, Any]]:
+    messages: list[dict[str, Any]] = []
     after = 0
     while True:
         page = await client.request(
