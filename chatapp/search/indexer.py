@@ -50,6 +50,11 @@ PENDING_BYTES: Final = 32 * 1024 * 1024
 PENDING_MESSAGES: Final = 50_000
 BATCH: Final = 1_000
 """Messages written per transaction."""
+BATCH_TEXT_BYTES: Final = 2 * 1024 * 1024
+"""New text written per transaction at most, so a batch of long messages is a short one."""
+CLOSE_BUDGET: Final = 2.0
+"""Seconds a stop spends writing what is noted; the rest is read from the store at the
+next start, so a backlog of long messages never holds up a restart."""
 LINGER: Final = 0.05
 """Seconds to gather a burst of events into one batch."""
 KEEP_ALIVE: Final = 10.0
@@ -73,14 +78,19 @@ class _Pending:
     def __len__(self) -> int:
         return len(self.added) + len(self.edited) + len(self.deleted)
 
-    def take(self, count: int) -> _Pending:
-        """Up to `count` messages of the oldest, removed from here."""
+    def take(self, count: int, text_bytes: int) -> _Pending:
+        """Up to `count` messages of the oldest, and new texts up to about `text_bytes`
+        (always at least one message), removed from here."""
         taken = _Pending()
-        for kind in ("added", "edited", "deleted"):
+        for key in list(itertools.islice(self.added, count)):
+            if taken.added and taken.text_bytes >= text_bytes:
+                break
+            message = taken.added[key] = self.added.pop(key)
+            taken.text_bytes += len(message.text)
+        for kind in ("edited", "deleted"):
             source, target = getattr(self, kind), getattr(taken, kind)
             for key in list(itertools.islice(source, max(0, count - len(taken)))):
                 target[key] = source.pop(key)
-        taken.text_bytes = sum(len(message.text) for message in taken.added.values())
         self.text_bytes -= taken.text_bytes
         return taken
 
@@ -100,6 +110,7 @@ class Indexer:
         pending_messages: int = PENDING_MESSAGES,
         batch: int = BATCH,
         linger: float = LINGER,
+        close_budget: float = CLOSE_BUDGET,
     ) -> None:
         self._index = index
         self._source = source
@@ -108,6 +119,8 @@ class Indexer:
         self._pending_messages = pending_messages
         self._batch = batch
         self._linger = linger
+        self._close_budget = close_budget
+        self._writing = 0
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
@@ -197,11 +210,17 @@ class Indexer:
             await self._walk.close()
             self._walk = None
         flushed = True
+        deadline = time.monotonic() + self._close_budget
         try:
-            while self._pending:
+            while self._pending and time.monotonic() < deadline:
                 await self._flush()
         except StoreFailed as failure:
             log.warning("search_index_not_flushed", error=str(failure), left=len(self._pending))
+            flushed = False
+        if self._pending and flushed:
+            # Marks only cover what was written, but a channel the index has never seen
+            # may be below the highest it knows: only a whole walk is sure to find it.
+            log.info("search_index_left_for_next_start", left=len(self._pending))
             flushed = False
         complete = flushed and not (self._missing_changes or self._missing_messages)
         with contextlib.suppress(StoreFailed):
@@ -209,8 +228,8 @@ class Indexer:
 
     @property
     def backlog(self) -> int:
-        """Messages noted and not yet written."""
-        return len(self._pending)
+        """Messages noted and not yet written, the batch being written included."""
+        return len(self._pending) + self._writing
 
     @property
     def walking(self) -> bool:
@@ -243,12 +262,15 @@ class Indexer:
                 await asyncio.sleep(_RETRY_MAX)
 
     async def _flush(self) -> None:
-        batch = self._pending.take(self._batch)
+        batch = self._pending.take(self._batch, BATCH_TEXT_BYTES)
+        self._writing = len(batch)
         try:
             await self._write(batch)
         except BaseException:
             self._put_back(batch)
             raise
+        finally:
+            self._writing = 0
         if batch.edited or batch.deleted:
             self._changed_since_compact = True
 

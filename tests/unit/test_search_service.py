@@ -226,3 +226,24 @@ async def test_a_catch_up_whose_reads_fail_starts_again() -> None:
     assert sorted(await s.ids("melon")) == sorted(sent)
     await s.indexer.close()
     assert s.index.clean is True
+
+
+async def test_a_stop_leaves_a_long_backlog_to_the_next_start() -> None:
+    """A stop writes what is noted for a bounded time only; what is left ends the run as
+    unclean, so the next start's whole walk reads it from the store and finds it."""
+    s = await scene()
+    s.indexer = Indexer(s.index, s.modules.messages, linger=0.0, close_budget=0.0)
+    s.modules.bus.subscribe_all(OBSERVED_EVENTS, s.indexer.observe, name="search-2")
+    await s.indexer.start()
+    await s.settle()
+    s.index.fail_next = True  # the first write fails, so the backlog is still there at close
+    sent = [await s.send(f"plum {n}") for n in range(3)]
+    await s.modules.bus.deliver()
+    await s.indexer.close()
+    assert s.index.clean is False
+    s.indexer = Indexer(s.index, s.modules.messages, linger=0.0)
+    await s.indexer.start()
+    await s.settle()
+    assert sorted(await s.ids("plum")) == sorted(sent)
+    await s.indexer.close()
+    assert s.index.clean is True
