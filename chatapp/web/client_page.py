@@ -4,10 +4,17 @@ The page is plain ES modules and CSS under `static/`; nothing is built. It
 speaks only the public protocol (HTTP under `/api/v1` and the WebSocket), so
 the server treats it as any other client. API answers keep their own headers;
 only the client's files get the page's security headers.
+
+The service worker is served at `/sw.js`, not under `/static/`, because a
+worker controls only the paths below its own: at the root it can serve the
+page offline. Its text starts with the list of the page's files and a digest
+of them, so each release has a worker of its own.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 from pathlib import Path
 
@@ -20,6 +27,8 @@ STATIC_DIR = Path(__file__).parent / "static"
 WEB_SETTINGS = web.AppKey("web_settings", Settings)
 INDEX = STATIC_DIR / "index.html"
 STATIC_PREFIX = "/static/"
+WORKER = STATIC_DIR / "sw.js"
+WORKER_PATH = "/sw.js"
 _PLAIN_HOST = re.compile(r"[A-Za-z0-9.\-]+(:\d{1,5})?|\[[0-9A-Fa-f:.]+\](:\d{1,5})?")
 
 # Explicit, so a machine's own mime.types cannot turn a module into text/plain
@@ -31,6 +40,7 @@ _CONTENT_TYPES = {
     ".svg": "image/svg+xml",
     ".png": "image/png",
     ".json": "application/json",
+    ".webmanifest": "application/manifest+json",
 }
 
 
@@ -38,6 +48,7 @@ def add_web_client(app: web.Application, settings: Settings) -> None:
     """Serve the page at `/` and its files at `/static/...`."""
     app[WEB_SETTINGS] = settings
     app.router.add_get("/", _index)
+    app.router.add_get(WORKER_PATH, _service_worker)
     app.router.add_get(STATIC_PREFIX + "{path:.+}", _static_file)
 
 
@@ -73,6 +84,41 @@ async def _static_file(request: web.Request) -> web.StreamResponse:
     # Revalidated each time: a server upgrade must never leave a page mixing
     # old and new modules. ETags keep the revalidation cheap.
     return _file_response(request, path, cache="no-cache", sockets=[])
+
+
+async def _service_worker(request: web.Request) -> web.StreamResponse:
+    body = worker_script()
+    response = web.Response(body=body, headers=_security_headers(request, []))
+    response.headers["Content-Type"] = _CONTENT_TYPES[".js"]
+    # Browsers revalidate a worker at least daily anyway; no-cache makes a
+    # release reach every open page at its next load.
+    response.headers["Cache-Control"] = "no-cache"
+    return response
+
+
+def shell_files() -> list[Path]:
+    """Every file the page may load, the worker itself left out."""
+    return sorted(
+        path
+        for path in STATIC_DIR.rglob("*")
+        if path.is_file() and path.suffix in _CONTENT_TYPES and path not in (WORKER, INDEX)
+    )
+
+
+def worker_script() -> bytes:
+    """The worker's text, after the shell's URLs and a digest of their contents."""
+    files = shell_files()
+    digest = hashlib.sha256()
+    for path in files:
+        digest.update(path.relative_to(STATIC_DIR).as_posix().encode())
+        digest.update(path.read_bytes())
+    digest.update(WORKER.read_bytes())
+    urls = ["/", *(STATIC_PREFIX + path.relative_to(STATIC_DIR).as_posix() for path in files)]
+    header = (
+        f"const SHELL = {json.dumps(urls)};\n"
+        f"const VERSION = {json.dumps(digest.hexdigest()[:16])};\n"
+    )
+    return header.encode() + WORKER.read_bytes()
 
 
 async def _socket_urls(request: web.Request) -> list[str]:

@@ -388,9 +388,12 @@ async def test_direct_chats_show_sent_then_read_and_a_cut_page_catches_up_on_cha
     reactions = message(bob, "Did you see the new plan?").locator(".reaction[data-emoji]")
     await expect(reactions).to_have_count(1)
 
-    # Alice stops sharing receipts from her account menu: then she sees no one's either.
+    # Alice stops sharing receipts in her settings: then she sees no one's either.
     await alice.page.get_by_role("button", name="Account menu").click()
+    await alice.page.get_by_role("link", name="Settings").click()
     await alice.page.get_by_label("Share read receipts").uncheck()
+    await expect(alice.page.get_by_text("Read receipts are off.")).to_be_visible()
+    await alice.page.go_back()
     lunch = message(alice, "Lunch after?").locator(".status")
     await expect(lunch).to_have_attribute("aria-label", "sent")
     assert (await alice_api.me()).share_read_receipts is False

@@ -34,9 +34,13 @@ export function groupActions(client, channelId) {
   };
 }
 
-/** Friend requests: send, accept, decline or withdraw, remove; and message a friend. */
-export function friendActions(client) {
+/**
+ * Friend requests: send, accept, decline or withdraw, remove; message a
+ * friend; `profile(userId, button)` opens a person's profile.
+ */
+export function friendActions(client, profile) {
   return {
+    profile,
     request: async (username) => {
       const user = await userNamed(client.api, username);
       if (user.user_id === client.state.me.user_id) throw new Error("That is you.");

@@ -76,6 +76,54 @@ export class Api {
   discovery({ timeoutMs } = {}) {
     return this.request("GET", "/discovery", undefined, { timeoutMs });
   }
+  devices() {
+    return this.request("GET", "/me/devices");
+  }
+  revokeDevice(deviceId) {
+    return this.request("DELETE", `/me/devices/${deviceId}`);
+  }
+  /** 204; 401 invalid_credentials for a wrong current password. */
+  changePassword(currentPassword, newPassword) {
+    return this.request("POST", "/me/password", {
+      current_password: currentPassword,
+      new_password: newPassword,
+    });
+  }
+  deleteAccount(password, eraseMessages) {
+    return this.request("DELETE", "/me", { password, erase_messages: eraseMessages });
+  }
+  /** The caller's data as JSON lines, as a Blob (it is saved, never parsed). */
+  async exportData() {
+    let response;
+    try {
+      response = await fetch(`${this.base}/me/export`, {
+        headers: { Authorization: `Bearer ${this.token}` },
+        cache: "no-store",
+      });
+    } catch {
+      throw new ApiError(0, "network", "The server cannot be reached. Check the connection.");
+    }
+    if (!response.ok) {
+      const error = (await response.json().catch(() => null))?.error ?? {};
+      throw new ApiError(response.status, error.code ?? "http_error", error.message ?? "");
+    }
+    return response.blob();
+  }
+  blocks() {
+    return this.request("GET", "/me/blocks");
+  }
+  block(userId) {
+    return this.request("PUT", `/me/blocks/${userId}`);
+  }
+  unblock(userId) {
+    return this.request("DELETE", `/me/blocks/${userId}`);
+  }
+  pushConfig() {
+    return this.request("GET", "/push/config");
+  }
+  setPushTarget(deviceId, provider, target) {
+    return this.request("PUT", `/me/devices/${deviceId}/push`, { provider, target });
+  }
   user(userId) {
     return this.request("GET", `/users/${userId}`);
   }
@@ -105,6 +153,9 @@ export class Api {
   removeMember(channelId, userId) {
     return this.request("DELETE", `/channels/${channelId}/members/${userId}`);
   }
+  setNotificationLevel(channelId, level) {
+    return this.request("PUT", `/channels/${channelId}/notifications`, { level });
+  }
   channelPresence(channelId) {
     return this.request("GET", `/channels/${channelId}/presence`);
   }
@@ -132,6 +183,15 @@ export class Api {
   }
   receipts(channelId) {
     return this.request("GET", `/channels/${channelId}/receipts`);
+  }
+
+  /** `before` is the previous page's `next_before`. */
+  search(q, { before, channelId, limit } = {}) {
+    const query = new URLSearchParams({ q });
+    if (before) query.set("before", before);
+    if (channelId !== undefined) query.set("channel_id", channelId);
+    if (limit !== undefined) query.set("limit", limit);
+    return this.request("GET", `/search?${query}`);
   }
 
   // Friends

@@ -1,17 +1,22 @@
 // Start-up, the page frame and routing (#/login, #/signup, #/chats,
-// #/chats/ID, #/friends).
+// #/chats/ID, #/chats/ID/MESSAGE_ID, #/friends, #/search, #/settings).
 
+import { accountActions } from "./account.js";
 import { friendActions, groupActions, messageActions } from "./actions.js";
 import { Api } from "./api.js";
 import { ChatClient } from "./chat-client.js";
 import { avatar, h, replace } from "./dom.js";
-import { askForNotifications, notificationsAvailable } from "./notify.js";
+import { notificationsAvailable } from "./notify.js";
+import { enablePush, refreshPush, startWorker } from "./push.js";
 import { clearSession, loadSession, saveSession } from "./session.js";
 import { renderAuth } from "./views/auth.js";
 import { ChannelList } from "./views/channels.js";
 import { ChatView } from "./views/chat.js";
 import { membersDialog, newChatDialog, newGroupDialog } from "./views/dialogs.js";
 import { FriendsView } from "./views/friends.js";
+import { profileDialog } from "./views/profile.js";
+import { SearchView } from "./views/search.js";
+import { SettingsView } from "./views/settings.js";
 
 const root = document.getElementById("app");
 const api = new Api();
@@ -35,6 +40,7 @@ class Shell {
   constructor(client) {
     this.client = client;
     this.state = client.state;
+    this.account = accountActions(client);
     this.view = null;
     this.channels = new ChannelList(this.state, {
       onNewChat: () => newChatDialog({ start: (username) => client.startChatWith(username) }),
@@ -71,6 +77,7 @@ class Shell {
       h("span", { class: "badge", hidden: true }),
       h("span", { class: "visually-hidden" }),
     );
+    this.searchTab = h("a", { href: "#/search", class: "tab" }, "Search");
     this.notifyButton = h(
       "button",
       {
@@ -84,12 +91,6 @@ class Shell {
     this.meName = h("span", { class: "me-name" });
     this.meAvatar = h("span", { class: "avatar-wrap" });
     this.meDetail = h("p", { class: "menu-user" });
-    this.shareReceipts = h("input", {
-      type: "checkbox",
-      id: "share-receipts",
-      "aria-describedby": "share-receipts-hint",
-      onchange: () => this.setShareReceipts(this.shareReceipts.checked),
-    });
     this.menuButton = h(
       "button",
       {
@@ -108,15 +109,9 @@ class Shell {
       { id: "account-panel", class: "menu-panel", hidden: true },
       this.meDetail,
       h(
-        "div",
-        { class: "menu-setting" },
-        this.shareReceipts,
-        h("label", { for: "share-receipts" }, "Share read receipts"),
-        h(
-          "small",
-          { id: "share-receipts-hint", class: "hint" },
-          "Others see when you have read their messages, and you see when they have read yours.",
-        ),
+        "a",
+        { href: "#/settings", class: "menu-link", onclick: () => this.toggleMenu(false) },
+        "Settings",
       ),
       this.notifyButton,
       h(
@@ -146,7 +141,13 @@ class Shell {
         h("img", { src: "/static/icon.svg", alt: "", width: 28, height: 28 }),
         h("span", { class: "brand-name" }, "chatapp"),
       ),
-      h("nav", { class: "tabs", "aria-label": "Main" }, this.chatsTab, this.friendsTab),
+      h(
+        "nav",
+        { class: "tabs", "aria-label": "Main" },
+        this.chatsTab,
+        this.friendsTab,
+        this.searchTab,
+      ),
       this.connectionBox,
       this.menu,
     );
@@ -196,26 +197,30 @@ class Shell {
     this.meName.textContent = me.display_name || me.username;
     replace(this.meAvatar, avatar(me.display_name || me.username, "small"));
     this.meDetail.textContent = `Signed in as @${me.username}`;
-    this.shareReceipts.checked = me.share_read_receipts !== false;
     this.notifyButton.hidden = !notificationsAvailable() || Notification.permission !== "default";
   }
 
-  async setShareReceipts(share) {
-    try {
-      await this.client.setShareReceipts(share);
-    } catch (error) {
-      toast(`Not changed: ${error.message}`);
-      this.renderAccount();
-    }
+  async enableNotifications() {
+    toast(await this.turnOnPush());
   }
 
-  async enableNotifications() {
-    const answer = await askForNotifications();
+  /** What happened, as a sentence: push may fail where tab notifications still work. */
+  async turnOnPush() {
+    let text;
+    try {
+      text = await enablePush(this.client.api, this.client.session.device_id);
+    } catch (error) {
+      text = `Notifications are on while this tab is open (${error.message}).`;
+    }
     this.renderAccount();
-    if (answer === "granted")
-      toast("Notifications are on for messages that arrive while this tab is hidden.");
-    else if (answer === "denied")
-      toast("Notifications are blocked. You can allow them in the browser's site settings.");
+    return text;
+  }
+
+  /** A person's profile; the focus goes back to `from` when it closes. */
+  openProfile(userId, from) {
+    profileDialog(this.state, this.account, userId, {
+      onClose: () => from?.isConnected && from.focus(),
+    });
   }
 
   renderConnection() {
@@ -254,16 +259,20 @@ class Shell {
     this.client.onReadNeeded = null;
     this.layout.dataset.view = where.name;
     const friends = where.name === "friends";
+    const search = where.name === "search";
     for (const [tab, current] of [
-      [this.chatsTab, !friends],
+      [this.chatsTab, !friends && !search && where.name !== "settings"],
       [this.friendsTab, friends],
+      [this.searchTab, search],
     ]) {
       if (current) tab.setAttribute("aria-current", "page");
       else tab.removeAttribute("aria-current");
     }
     this.channels.select(where.channelId ?? null);
-    if (where.name === "chat") this.showChat(where.channelId);
+    if (where.name === "chat") this.showChat(where.channelId, where.messageId);
     else if (where.name === "friends") this.showFriends();
+    else if (search) this.showPage(new SearchView(this.state, this.searchActions()));
+    else if (where.name === "settings") this.showPage(new SettingsView(this.state, this.settingsActions()));
     else this.showEmpty();
   }
 
@@ -280,7 +289,33 @@ class Shell {
     );
   }
 
-  showChat(channelId) {
+  showPage(view) {
+    this.view = view;
+    replace(this.main, view.element);
+    view.focus?.();
+  }
+
+  searchActions() {
+    const client = this.client;
+    return {
+      search: async (query, before) => {
+        const page = await client.api.search(query, { before });
+        await client.ensurePeopleIn(page.results.map((result) => result.message));
+        return page;
+      },
+    };
+  }
+
+  settingsActions() {
+    return {
+      ...this.account,
+      enablePush: () => this.turnOnPush(),
+      signOutHere: (reason) => this.client.signedOut(reason),
+    };
+  }
+
+  /** With `messageId` (a search result), history is paged back to show that message. */
+  showChat(channelId, messageId) {
     if (!this.state.channels.has(channelId)) {
       toast("That conversation is not yours, or it no longer exists.");
       navigate("#/chats");
@@ -300,6 +335,9 @@ class Shell {
         pendingFor: (id) => client.pendingFor(id),
         refreshPresence: (id) => client.refreshPresence(id),
         openMembers: (id) => membersDialog(this.state, id, groupActions(client, id)),
+        openProfile: (userId, from) => this.openProfile(userId, from),
+        setLevel: (id, level) => this.account.setNotificationLevel(id, level),
+        tell: toast,
         messages: messageActions(client, channelId),
       },
       channelId,
@@ -308,12 +346,14 @@ class Shell {
     client.currentChannel = channelId;
     client.onReadNeeded = () => view.scheduleRead();
     replace(this.main, view.element);
-    view.start();
-    if (window.matchMedia("(pointer: fine)").matches) view.focusComposer();
+    const started = view.start();
+    if (messageId) started.then(() => this.view === view && view.jumpTo(messageId));
+    else if (window.matchMedia("(pointer: fine)").matches) view.focusComposer();
   }
 
   showFriends() {
-    this.view = new FriendsView(this.state, friendActions(this.client));
+    const profile = (userId, from) => this.openProfile(userId, from);
+    this.view = new FriendsView(this.state, friendActions(this.client, profile));
     replace(this.main, this.view.element);
   }
 }
@@ -330,9 +370,10 @@ function setBadge(tab, count, label) {
 function parseRoute() {
   const parts = window.location.hash.replace(/^#\/?/, "").split("/");
   if (parts[0] === "chats" && /^\d+$/.test(parts[1] ?? "")) {
-    return { name: "chat", channelId: Number(parts[1]) };
+    const messageId = /^\d+$/.test(parts[2] ?? "") ? Number(parts[2]) : null;
+    return { name: "chat", channelId: Number(parts[1]), messageId };
   }
-  if (parts[0] === "friends") return { name: "friends" };
+  if (["friends", "search", "settings"].includes(parts[0])) return { name: parts[0] };
   if (parts[0] === "login" || parts[0] === "signup") return { name: parts[0] };
   return { name: "chats" };
 }
@@ -382,14 +423,14 @@ async function begin(session) {
     await client.start();
   } catch (error) {
     if (!shell && api.token) {
-      // The server is unreachable: show what we can and keep trying.
+      // The server is unreachable (the page itself may come from the offline
+      // copy): show what we can and keep trying.
+      const why = navigator.onLine
+        ? `Cannot reach the server (${error.message}).`
+        : "You are offline.";
       replace(
         root,
-        h(
-          "p",
-          { class: "loading", role: "alert" },
-          `Cannot reach the server (${error.message}). Retrying…`,
-        ),
+        h("p", { class: "loading offline-notice", role: "alert" }, `${why} Retrying…`),
       );
       setTimeout(() => begin(session), 3000);
     }
@@ -398,9 +439,11 @@ async function begin(session) {
   shell = new Shell(client);
   replace(root, shell.element);
   route();
+  refreshPush(api, session.device_id);
 }
 
 window.addEventListener("hashchange", route);
+startWorker((channelId) => navigate(`#/chats/${channelId}`));
 
 const saved = loadSession();
 if (saved) begin(saved);

@@ -15,6 +15,7 @@ export class ChatState extends EventTarget {
     this.histories = new Map();
     this.presence = new Map();
     this.friends = new Set();
+    this.blocked = new Set(); // user ids this user blocks
     this.requests = { incoming: [], outgoing: [] };
     this.typing = new Map(); // channel_id -> Map(user_id -> expires at)
     this.receipts = new Map(); // channel_id -> Map(user_id -> read_message_id)
@@ -36,6 +37,12 @@ export class ChatState extends EventTarget {
   rememberUsers(users) {
     for (const user of users) this.users.set(user.user_id, user);
     if (users.length) this.changed("users");
+  }
+
+  setBlocked(users) {
+    this.rememberUsers(users);
+    this.blocked = new Set(users.map((user) => user.user_id));
+    this.changed("blocks");
   }
 
   // Channels

@@ -4,6 +4,7 @@
 
 import { avatar, h, presenceDot, reconcile, replace } from "../dom.js";
 import { formatWhen } from "../format.js";
+import { levelMark } from "./channel-menu.js";
 import { DELETED_TEXT } from "./message-parts.js";
 
 export class ChannelList {
@@ -94,6 +95,7 @@ export class ChannelList {
     link.className = `channel-item${unread ? " has-unread" : ""}`;
     link.dataset.channelId = channel.channel_id;
     link.dataset.kind = channel.kind;
+    link.dataset.level = channel.notification_level ?? "all";
     if (this.selected === channel.channel_id) link.setAttribute("aria-current", "page");
     else link.removeAttribute("aria-current");
     replace(
@@ -111,6 +113,7 @@ export class ChannelList {
           "span",
           { class: "channel-top" },
           h("span", { class: "channel-name" }, title),
+          levelMark(channel.notification_level),
           h("time", { class: "channel-time" }, formatWhen(state.activityOf(channel))),
         ),
         h(

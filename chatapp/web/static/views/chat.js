@@ -4,6 +4,7 @@
 
 import { avatar, h, presenceDot, reconcile, replace } from "../dom.js";
 import { formatLastSeen, sameDay } from "../format.js";
+import { ChannelMenu, levelMark } from "./channel-menu.js";
 import { Composer } from "./composer.js";
 import { MessageControls } from "./message-controls.js";
 import { messageModels } from "./message-models.js";
@@ -18,8 +19,9 @@ const RUN_GAP_MS = 5 * 60_000;
  * `actions` are the app's: send(channelId, text, replyTo), retry(clientMsgId),
  * discard(clientMsgId), typing(channelId), read(channelId, messageId),
  * loadLatest(channelId), loadOlder(channelId), pendingFor(channelId),
- * refreshPresence(channelId), openMembers(channelId), and `messages`, the
- * channel's message actions (see messageActions in actions.js).
+ * refreshPresence(channelId), openMembers(channelId), openProfile(userId),
+ * setLevel(channelId, level), tell(text), and `messages`, the channel's
+ * message actions (see messageActions in actions.js).
  */
 export class ChatView {
   constructor(state, actions, channelId) {
@@ -50,6 +52,7 @@ export class ChatView {
       this.controls.nodeActions({
         retry: (clientMsgId) => actions.retry(clientMsgId),
         discard: (clientMsgId) => actions.discard(clientMsgId),
+        openProfile: (userId, button) => actions.openProfile(userId, button),
       }),
     );
   }
@@ -96,6 +99,8 @@ export class ChatView {
     this.title = h("h2", { class: "chat-title", id: `chat-title-${channelId}` });
     this.subtitle = h("p", { class: "chat-subtitle" });
     this.headAvatar = h("span", { class: "avatar-wrap" });
+    this.levelMark = h("span", { class: "chat-level" });
+    this.blockedNote = h("p", { class: "blocked-note", role: "status", hidden: true });
     this.membersButton = h(
       "button",
       {
@@ -110,7 +115,12 @@ export class ChatView {
       { class: "chat-header" },
       h("a", { href: "#/chats", class: "back", "aria-label": "Back to chats" }, "‹"),
       this.headAvatar,
-      h("div", { class: "chat-heading" }, this.title, this.subtitle),
+      h(
+        "div",
+        { class: "chat-heading" },
+        h("div", { class: "chat-title-row" }, this.title, this.levelMark),
+        this.subtitle,
+      ),
       this.membersButton,
     );
 
@@ -132,6 +142,16 @@ export class ChatView {
     this.scroller.addEventListener("scroll", () => this.scrolled(), { passive: true });
     this.wrap = h("div", { class: "messages-wrap" }, this.scroller);
     this.popups = new Popups(this.wrap);
+    this.channelMenu = new ChannelMenu(this.state, channelId, this.popups, {
+      setLevel: (level) => this.actions.setLevel(channelId, level),
+      openProfile: () => {
+        const channel = this.state.channels.get(channelId);
+        if (!channel) return;
+        this.actions.openProfile(this.state.otherMember(channel), this.channelMenu.button);
+      },
+      tell: (text) => this.actions.tell(text),
+    });
+    header.append(this.channelMenu.button);
     this.jump = h(
       "button",
       { type: "button", class: "jump", hidden: true, onclick: () => this.scrollToBottom(true) },
@@ -161,6 +181,7 @@ export class ChatView {
       "section",
       { class: "chat", "aria-labelledby": this.title.id, dataset: { channelId } },
       header,
+      this.blockedNote,
       this.wrap,
       this.typingLine,
       this.composer.element,
@@ -174,7 +195,7 @@ export class ChatView {
     if (channelId !== undefined && channelId !== this.channelId && what !== "presence") return;
     if (what === "messages" || what === "outbox" || what === "receipts") this.scheduleMessages();
     else if (what === "typing") this.renderTyping();
-    else if (what === "channels" || what === "users" || what === "presence") {
+    else if (["channels", "users", "presence", "blocks"].includes(what)) {
       this.renderHeader();
       if (what === "users") this.scheduleMessages();
     }
@@ -210,6 +231,12 @@ export class ChatView {
       this.subtitle.textContent = `${channel.members.length} members, ${online} online`;
     }
     this.membersButton.hidden = direct;
+    replace(this.levelMark, levelMark(channel.notification_level));
+    const blocked = direct && state.blocked.has(other);
+    this.blockedNote.hidden = !blocked;
+    this.blockedNote.textContent = blocked
+      ? `You blocked ${title}. Neither of you can send messages here until you unblock them.`
+      : "";
     this.composer.setRecipient(title);
   }
 

@@ -5,7 +5,7 @@
 import { avatar, h, presenceDot, reconcile, replace } from "../dom.js";
 import { formatLastSeen } from "../format.js";
 
-function openDialog(titleText, body, { onClose } = {}) {
+export function openDialog(titleText, body, { onClose } = {}) {
   const titleId = `dialog-title-${Math.random().toString(36).slice(2)}`;
   const dialog = h(
     "dialog",

@@ -174,7 +174,17 @@ export class FriendsView {
       h(
         "span",
         { class: "person-text" },
-        h("span", { class: "person-name" }, user.display_name),
+        h(
+          "button",
+          {
+            type: "button",
+            class: "person-name profile-link",
+            "aria-haspopup": "dialog",
+            "aria-label": `Profile of ${user.username}`,
+            onclick: (event) => this.actions.profile(user.user_id, event.currentTarget),
+          },
+          user.display_name,
+        ),
         h("span", { class: "person-note" }, `@${user.username}${note ? ` · ${note}` : ""}`),
       ),
       h("span", { class: "person-actions" }, buttons),

@@ -31,11 +31,12 @@ export class MessageControls {
   }
 
   /** The handlers MessageNodes calls, by message id. */
-  nodeActions({ retry, discard }) {
+  nodeActions({ retry, discard, openProfile }) {
     const menus = this.menus;
     return {
       retry,
       discard,
+      openProfile,
       toggleReaction: (messageId, emoji) => this.messages.toggleReaction(messageId, emoji),
       openMenu: (messageId, button) => this.with(messageId, (m) => menus.openMenu(m, button)),
       openPicker: (messageId, button) => this.with(messageId, (m) => menus.openPicker(m, button)),

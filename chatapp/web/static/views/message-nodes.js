@@ -18,7 +18,7 @@ export class MessageNodes {
   /**
    * `actions`: retry(clientMsgId), discard(clientMsgId), toggleReaction(messageId, emoji),
    * openMenu(messageId, button), openPicker(messageId, button), jumpTo(messageId),
-   * showSeenBy(messageId, button).
+   * showSeenBy(messageId, button), openProfile(userId, button).
    */
   constructor(state, observer, actions) {
     this.state = state;
@@ -128,7 +128,8 @@ export class MessageNodes {
 
   build(model) {
     const parts = {
-      sender: h("span", { class: "sender" }),
+      // A button: the sender's profile is one click (or Enter) away.
+      sender: h("button", { type: "button", class: "sender", "aria-haspopup": "dialog" }),
       quote: h("button", { type: "button", class: "quote", hidden: true }),
       text: h("p", { class: "text", id: `message-text-${model.key}` }),
       edited: h("span", { class: "edited", hidden: true }, "(edited)"),
@@ -150,6 +151,9 @@ export class MessageNodes {
     };
     const messageId = () => parts.model.messageId;
     parts.quote.addEventListener("click", () => this.actions.jumpTo(parts.model.replyTo));
+    parts.sender.addEventListener("click", () =>
+      this.actions.openProfile(parts.model.senderId, parts.sender),
+    );
     parts.seenBy.addEventListener("click", () =>
       this.actions.showSeenBy(messageId(), parts.seenBy),
     );

@@ -85,7 +85,7 @@ export class Popups {
   }
 
   items() {
-    return this.current ? [...this.current.panel.querySelectorAll("[role=menuitem]")] : [];
+    return this.current ? [...this.current.panel.querySelectorAll("[role^=menuitem]")] : [];
   }
 
   keydown(event) {
