@@ -103,7 +103,7 @@ class Heartbeats:
                 link = self._links[position % count]
                 position += 1
                 if link.is_open:
-                    await link.heartbeat()
+                    link.heartbeat()
                     self.sent += 1
             await asyncio.sleep(self.TICK)
 
@@ -157,24 +157,30 @@ async def windowed(
     senders: Sequence[Link],
     window: int,
     seconds: float,
-    send: Callable[[Link], Awaitable[None]],
+    send: Callable[[Link], None],
 ) -> None:
-    """Each sender sends as fast as acks allow, with at most `window` sends unacknowledged."""
+    """Each sender sends as fast as acks allow, with at most `window` sends unacknowledged.
+
+    Each answer (an ack or a refused send) is followed at once, in the reader's
+    own call, by the next send: no task wakes per message.
+    """
     stop_at = time.perf_counter() + seconds
 
-    async def run(link: Link) -> None:
-        gate = link.window = asyncio.Semaphore(window)
-        while time.perf_counter() < stop_at and link.is_open:
-            try:
-                async with asyncio.timeout(max(0.001, stop_at - time.perf_counter())):
-                    await gate.acquire()
-            except TimeoutError:
-                return
-            await send(link)
+    def refill(link: Link) -> None:
+        if time.perf_counter() < stop_at and link.is_open:
+            send(link)
 
-    await asyncio.gather(*(run(link) for link in senders))
     for link in senders:
-        link.window = None
+        link.on_answer = refill
+    try:
+        for link in senders:
+            for _ in range(window):
+                if link.is_open:
+                    send(link)
+        await asyncio.sleep(max(0.0, stop_at - time.perf_counter()))
+    finally:
+        for link in senders:
+            link.on_answer = None
 
 
 # However long answers keep arriving, a drain ends this long after sending stopped.

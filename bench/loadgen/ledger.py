@@ -76,14 +76,14 @@ class Ledger:
         if not self.first_send_ns:
             self.first_send_ns = now_ns
 
-    def on_ack(self, link_index: int, frame: Mapping[str, Any], now_ns: int) -> None:
-        started = self.sent.get(frame["client_msg_id"])
+    def on_ack(
+        self, link_index: int, client_msg_id: str, channel_id: int, message_id: int, now_ns: int
+    ) -> None:
+        started = self.sent.get(client_msg_id)
         if started is None:
             self.stray_acks += 1
             return
-        message = frame["message"]
-        channel_id = message["channel_id"]
-        self.acked[(channel_id, message["message_id"])] = link_index
+        self.acked[(channel_id, message_id)] = link_index
         self.acks += 1
         members = self.recipients.get(channel_id, ())
         self.owed += len(members) - (link_index in members)
@@ -92,9 +92,16 @@ class Ledger:
             self.ack_latency_ns.append(now_ns - started)
 
     def on_message(
-        self, link_index: int, message: Mapping[str, Any], now_ns: int, node: int | None = None
+        self,
+        link_index: int,
+        channel_id: int,
+        message_id: int,
+        text: str | None,
+        client_msg_id: str | None,
+        now_ns: int,
+        node: int | None = None,
     ) -> None:
-        key = (message["channel_id"], message["message_id"])
+        key = (channel_id, message_id)
         seen = self.received.get(link_index)
         if seen is None:
             seen = self.received[link_index] = set()
@@ -104,14 +111,14 @@ class Ledger:
         seen.add(key)
         self.deliveries += 1
         self.last_delivery_ns = now_ns
-        started = sent_at(message["text"])
+        started = sent_at(text) if text is not None else None
         latency = None
         if started is not None and started >= self.measure_from_ns:
             latency = now_ns - started
             self.delivery_latency_ns.append(latency)
         if node is None:
             return
-        sender_node = self.sent_from.get(message.get("client_msg_id", ""))
+        sender_node = self.sent_from.get(client_msg_id or "")
         if sender_node is None:
             return
         if sender_node == node:

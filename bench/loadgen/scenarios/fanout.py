@@ -18,7 +18,7 @@ from bench.loadgen.fleet import (
     paced,
     windowed,
 )
-from bench.loadgen.ledger import Ledger, now_ns, stamped_text, summarise
+from bench.loadgen.ledger import Ledger, now_ns, summarise
 from bench.loadgen.link import Link
 from bench.loadgen.services import (
     PG_STATS_SETTLE_SECONDS,
@@ -66,12 +66,10 @@ async def run(target: Target, params: Params) -> dict[str, Any]:
     text = params.text_chars
 
     async def send_paced(count: int) -> None:
-        await senders[count % len(senders)].send_message(
-            group.channel_id, stamped_text(now_ns(), text)
-        )
+        senders[count % len(senders)].send_stamped(group.channel_id, text)
 
-    async def send_windowed(link: Link) -> None:
-        await link.send_message(group.channel_id, stamped_text(now_ns(), text))
+    def send_windowed(link: Link) -> None:
+        link.send_stamped(group.channel_id, text)
 
     probe = await probe_for(target)
     try:

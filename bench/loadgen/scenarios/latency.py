@@ -7,7 +7,7 @@ from typing import Any
 
 from bench.loadgen.backend import Target, backend_for
 from bench.loadgen.fleet import CpuWindow, close_all, drain, paced
-from bench.loadgen.ledger import now_ns, stamped_text, summarise
+from bench.loadgen.ledger import now_ns, summarise
 from bench.loadgen.scenarios.pairs import Pairs, connect_pairs
 
 
@@ -44,9 +44,7 @@ async def _at_rate(target: Target, pairs: Pairs, rate: float, params: Params) ->
 
     async def send(count: int) -> None:
         link = links[count % len(links)]
-        await link.send_message(
-            pairs.channel_of[link.index], stamped_text(now_ns(), params.text_chars)
-        )
+        link.send_stamped(pairs.channel_of[link.index], params.text_chars)
 
     # The warm-up's messages are sent, delivered and counted, but give no latency samples.
     ledger = pairs.ledger(measure_from_ns=now_ns() + int(params.warmup_seconds * 1e9))

@@ -29,7 +29,7 @@ from bench.loadgen.fleet import (
     open_on_node,
     paced,
 )
-from bench.loadgen.ledger import Ledger, now_ns, percentiles_ms, stamped_text, summarise
+from bench.loadgen.ledger import Ledger, percentiles_ms, summarise
 from bench.loadgen.link import Link, LinkFailed
 from bench.loadgen.services import ServiceProbe, probe_for, redis_load
 
@@ -101,7 +101,7 @@ async def run(target: Target, params: Params) -> dict[str, Any]:
 
     async def send(count: int) -> None:
         link = sending[count % len(sending)]
-        await link.send_message(channels[link.index - len(devices)], stamped_text(now_ns(), text))
+        link.send_stamped(channels[link.index - len(devices)], text)
 
     storm: dict[str, Any] = {}
     try:

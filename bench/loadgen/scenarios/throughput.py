@@ -8,7 +8,7 @@ from typing import Any
 
 from bench.loadgen.backend import Target, backend_for
 from bench.loadgen.fleet import CpuWindow, close_all, drain, windowed
-from bench.loadgen.ledger import now_ns, stamped_text, summarise
+from bench.loadgen.ledger import now_ns, summarise
 from bench.loadgen.link import Link
 from bench.loadgen.scenarios.pairs import connect_pairs
 from bench.loadgen.services import (
@@ -41,10 +41,8 @@ async def run(target: Target, params: Params) -> dict[str, Any]:
     load: dict[str, Any] | None = None
     try:
 
-        async def send(link: Link) -> None:
-            await link.send_message(
-                pairs.channel_of[link.index], stamped_text(now_ns(), params.text_chars)
-            )
+        def send(link: Link) -> None:
+            link.send_stamped(pairs.channel_of[link.index], params.text_chars)
 
         warm = pairs.ledger()
         await windowed(pairs.links, params.window, params.warmup_seconds, send)
