@@ -15,6 +15,7 @@ LIBRARIES = (
     "pydantic",
     "uvloop",
     "msgpack",
+    "msgspec",
     "structlog",
     "asyncpg",
     "redis",

@@ -220,16 +220,26 @@ class ServerUnderTest:
 
 
 def run_client_side(
-    module: str, args: Sequence[str], placement: Placement, *, timeout: float, log_path: Path
+    module: str,
+    args: Sequence[str],
+    placement: Placement,
+    *,
+    timeout: float,
+    log_path: Path,
+    source: Path | None = None,
 ) -> None:
-    """Run `python -m <module> <args>` on the client CPUs; raise if it fails or overruns."""
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    """Run `python -m <module> <args>` on the client CPUs; raise if it fails or overruns.
+
+    `source` is another checkout to run the module from (an earlier generator).
+    """
+    root = source or ROOT
+    env = {**os.environ, "PYTHONPATH": str(root)}
     with log_path.open("ab") as log:
         try:
             done = subprocess.run(
                 [PYTHON, "-m", module, *args],
                 env=env,
-                cwd=ROOT,
+                cwd=root,
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 timeout=timeout,

@@ -32,6 +32,8 @@ class Bench:
     source: Path | None = None
     """Another checkout whose `chatapp` the server runs (for before/after comparisons)."""
     label: str = "current"
+    generator_source: Path | None = None
+    """Another checkout whose `bench.loadgen` drives the server (`bench.ceiling --baseline`)."""
 
     def folder(self, name: str) -> Path:
         path = self.work_dir / self.label / name
@@ -143,6 +145,7 @@ class Bench:
             self.placement,
             timeout=timeout,
             log_path=folder / "loadgen.log",
+            source=self.generator_source,
         )
         result: dict[str, Any] = json.loads(result_path.read_text())
         result["wall_seconds"] = round(time.monotonic() - started, 2)
