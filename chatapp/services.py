@@ -23,7 +23,7 @@ from chatapp.messaging import Messaging
 from chatapp.messaging.retention import Retention
 from chatapp.notify import Push
 from chatapp.observability import Metrics
-from chatapp.operators import Operators
+from chatapp.operators import Operators, ServerState
 from chatapp.presence import PresenceTracker
 from chatapp.search import Search
 from chatapp.social import Blocks, Friends, Social
@@ -49,6 +49,7 @@ class Services:
     presence: PresenceTracker
     push: Push
     search: Search
+    server_state: ServerState
     readiness_checks: list[ReadinessCheck] = field(default_factory=list)
     # Parsed from settings.trusted_proxies once, not per request.
     trusted_proxies: list[IPv4Network | IPv6Network] = field(default_factory=list)

@@ -17,7 +17,7 @@ from pydantic import BaseModel
 
 from chatapp.api.call import Call
 from chatapp.api.endpoint import Endpoint, Handler, json_answer
-from chatapp.protocol.admin import ClusterAnswer, NodeOut
+from chatapp.protocol.admin import ClusterAnswer, NodeOut, ServerAnswer
 
 PREFIX = "/api/v1/admin"
 
@@ -63,7 +63,15 @@ async def cluster_nodes(call: Call) -> web.Response:
     return json_answer(ClusterAnswer(nodes=[NodeOut.model_validate(node) for node in nodes]))
 
 
+async def server_state(call: Call) -> web.Response:
+    snapshot = await call.services.server_state.snapshot()
+    return json_answer(ServerAnswer.model_validate(snapshot, from_attributes=True))
+
+
 ENDPOINTS = [
     admin_endpoint("GET", "/cluster", cluster_nodes, "The live nodes and their connections",
                    {200: ClusterAnswer}, errors=(503,)),
+    admin_endpoint("GET", "/server", server_state,
+                   "Version, uptime, connections, messages stored and disk used",
+                   {200: ServerAnswer}, errors=(503,)),
 ]  # fmt: skip

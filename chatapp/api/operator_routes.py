@@ -26,6 +26,7 @@ from chatapp.protocol.admin import (
     InviteOut,
     InviteRequest,
     InvitesAnswer,
+    RoleRequest,
 )
 from chatapp.protocol.http import Request
 
@@ -52,6 +53,14 @@ async def deactivate_user(call: Call) -> web.Response:
 async def reactivate_user(call: Call) -> web.Response:
     await call.services.operators.moderation.reactivate(
         call.path_id("user_id"), actor_id=call.caller.user_id
+    )
+    return no_content()
+
+
+async def set_role(call: Call) -> web.Response:
+    body = await call.body(RoleRequest)
+    await call.services.operators.moderation.set_role_of(
+        call.path_id("user_id"), body.role, actor_id=call.caller.user_id
     )
     return no_content()
 
@@ -110,6 +119,9 @@ ENDPOINTS = [
                    {204: None}, body=DeactivateRequest, errors=(404, 503)),
     admin_endpoint("POST", "/users/{user_id}/reactivate", reactivate_user,
                    "Allow a deactivated user to log in again", {204: None}, errors=(404, 503)),
+    admin_endpoint("PUT", "/users/{user_id}/role", set_role,
+                   "Grant or revoke the admin role (not one's own revocation)",
+                   {204: None}, body=RoleRequest, errors=(404, 503)),
     admin_endpoint("POST", "/invites", create_invite, "Make an invite code",
                    {201: InviteOut}, body=InviteRequest, errors=(503,)),
     admin_endpoint("GET", "/invites", list_invites, "Every invite not revoked",

@@ -42,10 +42,12 @@ from chatapp.gateway.session import SessionModules
 from chatapp.messaging import Messaging
 from chatapp.notify.windows import PushWindows
 from chatapp.observability import LoopLag, Metrics
-from chatapp.operators import Operators
+from chatapp.operators import Operators, ServerState
+from chatapp.operators.disk_usage import DiskUsage
 from chatapp.presence import PresenceKeeper
 from chatapp.ratelimit import LimiterFactory
 from chatapp.services import SERVICES, Services
+from chatapp.version import VERSION
 from chatapp.web import add_web_client
 
 log = structlog.get_logger(__name__)
@@ -218,6 +220,15 @@ async def open_server(
         presence=presence,
         push=push,
         search=search,
+        server_state=ServerState(
+            version=VERSION,
+            node_id=settings.node_name,
+            registration=settings.registration,
+            nodes=nodes,
+            messages_stored=modules.messaging.messages_stored,
+            disk=DiskUsage(settings.data_dir, clock),
+            clock=clock,
+        ),
         readiness_checks=stores.readiness_checks,
         trusted_proxies=parse_networks(settings.trusted_proxies),
         retention=retention,

@@ -18,6 +18,7 @@ from chatapp.protocol.admin import (
     InviteOut,
     InvitesAnswer,
     NodeOut,
+    ServerAnswer,
 )
 from chatapp.protocol.http import (
     BlocksAnswer,
@@ -335,6 +336,14 @@ class ChatClient:
         """The deployment's live nodes; 403 `forbidden` unless this user is an admin."""
         answer = await self.request("GET", "/api/v1/admin/cluster")
         return ClusterAnswer.model_validate(answer).nodes
+
+    async def server_state(self) -> ServerAnswer:
+        """Version, uptime, connections, messages stored and disk used; admins only."""
+        return ServerAnswer.model_validate(await self.request("GET", "/api/v1/admin/server"))
+
+    async def set_role(self, user_id: int, role: Literal["member", "admin"]) -> None:
+        """Grant (`admin`) or revoke (`member`) the admin role; one's own revocation is 403."""
+        await self.request("PUT", f"/api/v1/admin/users/{user_id}/role", {"role": role})
 
     async def admin_users(
         self, query: str = "", *, after: int | None = None, limit: int | None = None

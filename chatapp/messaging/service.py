@@ -448,6 +448,10 @@ class Messaging:
         with _unavailable_on_store_error():
             return await self._store.max_seq(user_id)
 
+    async def messages_stored(self) -> int | None:
+        with _unavailable_on_store_error():
+            return await self._store.messages_stored()
+
     async def last_message_id(self, channel_id: int) -> int:
         with _unavailable_on_store_error():
             return await self._store.last_message_id(channel_id)

@@ -173,6 +173,15 @@ class MessageStore(Protocol):
         """The highest inbox `seq` of the user; 0 when the inbox is empty."""
         ...
 
+    async def messages_stored(self) -> int | None:
+        """How many messages the store holds (deleted ones, kept as placeholders, included).
+
+        Read from counters the store keeps, never by counting messages, so an
+        admin page may ask often. None when the store does not know (one
+        written before it kept the count).
+        """
+        ...
+
     async def last_message_ids(self, channel_ids: Sequence[int]) -> dict[int, int]:
         """`last_message_id` of each channel (0 for one without messages), in one call.
 

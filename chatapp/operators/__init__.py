@@ -18,6 +18,7 @@ from chatapp.operators.models import (
 )
 from chatapp.operators.moderation import AccountPage, Moderation
 from chatapp.operators.registration import Registration
+from chatapp.operators.server_state import ServerSnapshot, ServerState
 from chatapp.operators.service import Operators
 from chatapp.operators.store import AuditLog, InviteStore, OperatorStoreError
 
@@ -38,4 +39,6 @@ __all__ = [
     "Operators",
     "Registration",
     "RegistrationPolicy",
+    "ServerSnapshot",
+    "ServerState",
 ]

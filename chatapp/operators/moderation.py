@@ -79,8 +79,22 @@ class Moderation:
 
     async def set_role(self, username: str, role: Role, *, actor_id: int | None = None) -> User:
         """`chatapp grant-admin` / `revoke-admin`: recorded when the role changes."""
-        before = await self._accounts.user_named(username)
-        user = await self._accounts.set_role(username, role)
+        return await self._change_role(await self._accounts.user_named(username), role, actor_id)
+
+    async def set_role_of(self, user_id: int, role: Role, *, actor_id: int) -> User:
+        """An admin grants or revokes the admin role over HTTP, recorded as the CLI's is.
+
+        An admin cannot revoke their own role: whoever asks is an admin, so the
+        server always keeps one, and someone is left to undo any change. The
+        command line, which needs no admin, can.
+        """
+        before = await self._accounts.get_user(user_id)
+        if actor_id == user_id and role != before.role:
+            raise Forbidden("forbidden", "an admin cannot revoke their own admin role")
+        return await self._change_role(before, role, actor_id)
+
+    async def _change_role(self, before: User, role: Role, actor_id: int | None) -> User:
+        user = await self._accounts.set_role(before.username, role)
         if user.role != before.role:
             action: AuditAction = "grant_admin" if user.is_admin else "revoke_admin"
             await self._audit.record(actor_id, action, AuditTarget.user(user.user_id))

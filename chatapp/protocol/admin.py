@@ -33,6 +33,31 @@ class ClusterAnswer(Answer):
     nodes: list[NodeOut] = Field(description="every live node, by node_id")
 
 
+class ServerAnswer(Answer):
+    """Added: the deployment at a glance, for the admin page; per node, see /admin/cluster."""
+
+    version: str = Field(description="the answering node's chatapp version")
+    node_id: str = Field(description="the node that answered")
+    started_at: int = Field(description="when the answering node started, in ms")
+    uptime_s: int = Field(description="seconds since started_at")
+    nodes: int = Field(description="live nodes of the deployment (1 on a single server)")
+    connections: int = Field(
+        description="live WebSockets, every live node's together (each as it last reported)"
+    )
+    messages_stored: int | None = Field(
+        description="messages the store holds, deleted ones (kept as placeholders) included;"
+        " read from the store's counters, null when unknown (a store older than its counter,"
+        " until `chatapp repair`)"
+    )
+    disk_bytes: int | None = Field(
+        description="bytes under the answering node's data folder, measured at most once a"
+        " minute; null when it cannot be read"
+    )
+    registration: Literal["open", "invite", "closed"] = Field(
+        description="who may sign up (the `registration` setting)"
+    )
+
+
 # -- users ------------------------------------------------------------------------------
 
 
@@ -68,6 +93,12 @@ class AdminUsersQuery(Query):
 class AdminUsersAnswer(Answer):
     users: list[AdminUserOut] = Field(description="by user_id, ascending")
     has_more: bool
+
+
+class RoleRequest(Request):
+    role: Literal["member", "admin"] = Field(
+        description="`admin` grants the admin API, `member` takes it back"
+    )
 
 
 class DeactivateRequest(Request):

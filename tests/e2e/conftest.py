@@ -23,6 +23,7 @@ from chatapp.testing.server import run_server
 
 ALSO_ON_CLUSTER = {
     "test_accounts_api.py",
+    "test_admin_roles_and_state.py",
     "test_authorization_matrix.py",
     "test_blocks.py",
     "test_channels_api.py",

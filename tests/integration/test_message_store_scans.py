@@ -162,3 +162,23 @@ def test_a_loader_refuses_a_folder_that_has_a_store(tmp_path: Path) -> None:
     (tmp_path / "messages" / "CURRENT").write_text("x")
     with pytest.raises(MessageStoreError, match="not empty"):
         LevelDBLoader(tmp_path / "messages")
+
+
+@pytest.mark.parametrize("engine", ["fake", "leveldb", "postgresql"])
+async def test_every_engine_counts_its_messages_without_a_walk(engine: str, tmp_path: Path) -> None:
+    """`messages_stored`: 0 when empty, then one per accepted send; a repeated send is the
+    same message and is not counted again (the admin page's figure)."""
+    async with opened(engine, tmp_path) as store:
+        assert await store.messages_stored() == 0
+        await fill(store)
+        assert await store.messages_stored() == len(SENDS)
+        sender, channel, client_msg_id = SENDS[0]
+        await store.append(
+            sender_id=sender,
+            channel_id=channel,
+            client_msg_id=client_msg_id,
+            text="again",
+            member_ids=MEMBERS[channel],
+            created_at=2_000,
+        )
+        assert await store.messages_stored() == len(SENDS)

@@ -206,6 +206,11 @@ class LevelDBMessageStore:
         """How many write batches have landed on disk since the store was opened."""
         return self._writer.batches_written
 
+    async def messages_stored(self) -> int | None:
+        """See `MessageStore.messages_stored`: the watermark's count, noted after each batch."""
+        self._ensure_open()
+        return self._writer.messages_stored
+
     async def append(
         self,
         *,

@@ -33,7 +33,7 @@ from chatapp.messaging.adapters.leveldb_layout import (
     error_text,
     open_db,
 )
-from chatapp.messaging.adapters.leveldb_watermark import WatermarkFile
+from chatapp.messaging.adapters.leveldb_watermark import UNKNOWN, WatermarkFile
 from chatapp.messaging.store import MessageStoreError
 
 MAX_BATCH_SENDS: Final = 1024
@@ -97,6 +97,16 @@ class GroupCommitWriter:
     def batches_written(self) -> int:
         """How many write batches have landed on disk."""
         return self._batches_written
+
+    @property
+    def messages_stored(self) -> int | None:
+        """The watermark's count of stored messages; None when it is unknown.
+
+        Read from the loop while the writer's thread notes: the mark is replaced
+        whole, never changed in place, so a read sees one batch's note or the next.
+        """
+        stored = self._watermark.mark.messages_stored
+        return None if stored == UNKNOWN else stored
 
     @property
     def stopped(self) -> bool:

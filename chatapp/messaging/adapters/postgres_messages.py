@@ -271,6 +271,18 @@ class PostgresMessageStore:
         _check_id("user_id", user_id)
         return await self._counter("SELECT max_seq FROM inbox_counters WHERE user_id = $1", user_id)
 
+    async def messages_stored(self) -> int:
+        """See `MessageStore.messages_stored`: the channels' counters added up.
+
+        Messages are never removed (a deletion keeps a placeholder), so the ids
+        handed out are the messages held; one row per channel is read, not the
+        messages table.
+        """
+        rows = await self._fetch(
+            "SELECT COALESCE(SUM(last_message_id), 0)::BIGINT FROM channel_counters"
+        )
+        return int(rows[0][0])
+
     async def last_message_ids(self, channel_ids: Sequence[int]) -> dict[int, int]:
         """See `MessageStore.last_message_ids`: one query."""
         for channel_id in channel_ids:

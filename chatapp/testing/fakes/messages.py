@@ -279,6 +279,12 @@ class FakeMessageStore(CanFail):
         _check_id("user_id", user_id)
         return len(self._inboxes.get(user_id, ()))
 
+    async def messages_stored(self) -> int:
+        """See `MessageStore.messages_stored`."""
+        self._ensure_open()
+        self._fail_if_told("messages_stored")
+        return sum(len(messages) for messages in self._channels.values())
+
     async def last_message_ids(self, channel_ids: Sequence[int]) -> dict[int, int]:
         """See `MessageStore.last_message_ids`."""
         self._ensure_open()
