@@ -55,9 +55,10 @@ export class Api {
   }
 
   // Accounts
-  signup(username, password, displayName) {
+  signup(username, password, displayName, inviteCode) {
     const body = { username, password };
     if (displayName) body.display_name = displayName;
+    if (inviteCode) body.invite_code = inviteCode;
     return this.request("POST", "/auth/signup", body);
   }
   login(username, password, deviceName) {

@@ -9,7 +9,7 @@ import { avatar, h, replace } from "./dom.js";
 import { notificationsAvailable } from "./notify.js";
 import { enablePush, refreshPush, startWorker } from "./push.js";
 import { clearSession, loadSession, saveSession } from "./session.js";
-import { renderAuth } from "./views/auth.js";
+import { inviteFromUrl, renderAuth } from "./views/auth.js";
 import { ChannelList } from "./views/channels.js";
 import { ChatView } from "./views/chat.js";
 import { membersDialog, newChatDialog, newGroupDialog } from "./views/dialogs.js";
@@ -381,7 +381,9 @@ function parseRoute() {
 function route() {
   const current = parseRoute();
   if (!shell) {
-    const mode = current.name === "signup" ? "signup" : "login";
+    // An invite link (/?invite=CODE) opens the signup form unless one asks to log in.
+    const invited = inviteFromUrl() && current.name !== "login";
+    const mode = current.name === "signup" || invited ? "signup" : "login";
     if (current.name !== mode) {
       navigate(`#/${mode}`);
       return;

@@ -11,7 +11,20 @@ const MESSAGES = {
   invalid_username: "Usernames are 3 to 32 letters, digits, dots, dashes or underscores.",
   weak_password: "Passwords are at least 8 characters long.",
   rate_limited: "Too many attempts. Wait a minute and try again.",
+  invite_required:
+    "This server needs an invite to sign up. Enter the code from your invite link," +
+    " or ask an admin for one.",
+  invite_unusable:
+    "That invite code does not work: it may be used up, expired or revoked." +
+    " Ask an admin for a new invite link.",
+  registration_closed:
+    "This server is not taking new accounts. Ask its operator to make one for you.",
 };
+
+/** The invite code of an invite link (`/?invite=CODE`), or "". */
+export function inviteFromUrl(location = window.location) {
+  return (new URLSearchParams(location.search).get("invite") ?? "").trim();
+}
 
 export function explain(error) {
   if (error instanceof ApiError) return MESSAGES[error.code] ?? error.message;
@@ -53,6 +66,18 @@ export function renderAuth(root, { api, mode, onSession }) {
     autocomplete: "name",
     maxlength: 64,
   });
+  // Shown with a code from the link, or once the server asks for one.
+  const invite = h("input", {
+    id: "auth-invite",
+    name: "invite_code",
+    autocomplete: "off",
+    autocapitalize: "none",
+    spellcheck: "false",
+    maxlength: 100,
+  });
+  invite.value = inviteFromUrl();
+  const inviteField = field("Invite code", invite, "From your invite link", "invite-hint");
+  inviteField.hidden = !signup || !invite.value;
   const device = h("input", { id: "auth-device", name: "device_name", maxlength: 100 });
   device.value = browserDeviceName();
   const submit = h(
@@ -68,6 +93,7 @@ export function renderAuth(root, { api, mode, onSession }) {
     field("Username", username, signup ? "3 to 32 of a–z, 0–9, . _ -" : null, "username-hint"),
     signup ? field("Display name (optional)", displayName) : null,
     field("Password", password, signup ? "At least 8 characters" : null, "password-hint"),
+    signup ? inviteField : null,
     h(
       "details",
       { class: "device-details" },
@@ -95,7 +121,15 @@ export function renderAuth(root, { api, mode, onSession }) {
     submit.disabled = true;
     submit.setAttribute("aria-busy", "true");
     try {
-      if (signup) await api.signup(username.value.trim(), password.value, displayName.value.trim());
+      if (signup) {
+        await api.signup(
+          username.value.trim(),
+          password.value,
+          displayName.value.trim(),
+          invite.value.trim(),
+        );
+        forgetInviteLink();
+      }
       const answer = await api.login(
         username.value.trim(),
         password.value,
@@ -104,6 +138,11 @@ export function renderAuth(root, { api, mode, onSession }) {
       onSession(answer);
     } catch (failure) {
       error.textContent = explain(failure);
+      if (failure instanceof ApiError && failure.code === "invite_required") {
+        if (invite.value.trim()) error.textContent = MESSAGES.invite_unusable;
+        inviteField.hidden = false;
+        invite.focus();
+      }
       submit.disabled = false;
       submit.removeAttribute("aria-busy");
     }
@@ -114,6 +153,14 @@ export function renderAuth(root, { api, mode, onSession }) {
     h("main", { id: "main", class: "auth" }, h("div", { class: "auth-card" }, brand(), form)),
   );
   username.focus();
+}
+
+/** The code is spent: a later visit (or a log-out) must not open the signup form again. */
+function forgetInviteLink() {
+  if (!inviteFromUrl()) return;
+  const url = new URL(window.location.href);
+  url.searchParams.delete("invite");
+  window.history.replaceState(null, "", url.pathname + url.search + url.hash);
 }
 
 function check(signup, username, password) {
