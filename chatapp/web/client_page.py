@@ -26,6 +26,7 @@ from chatapp.services import SERVICES
 STATIC_DIR = Path(__file__).parent / "static"
 WEB_SETTINGS = web.AppKey("web_settings", Settings)
 INDEX = STATIC_DIR / "index.html"
+ADMIN_PAGE = STATIC_DIR / "admin.html"
 STATIC_PREFIX = "/static/"
 WORKER = STATIC_DIR / "sw.js"
 WORKER_PATH = "/sw.js"
@@ -45,10 +46,11 @@ _CONTENT_TYPES = {
 
 
 def add_web_client(app: web.Application, settings: Settings) -> None:
-    """Serve the page at `/` and its files at `/static/...`."""
+    """Serve the page at `/`, the admin page at `/admin` and their files at `/static/...`."""
     app[WEB_SETTINGS] = settings
     app.router.add_get("/", _index)
     app.router.add_get(WORKER_PATH, _service_worker)
+    app.router.add_get("/admin", _admin_page)
     app.router.add_get(STATIC_PREFIX + "{path:.+}", _static_file)
 
 
@@ -72,6 +74,11 @@ def content_security_policy(ws_origins: list[str]) -> str:
 
 async def _index(request: web.Request) -> web.StreamResponse:
     return _file_response(request, INDEX, cache="no-cache", sockets=await _socket_urls(request))
+
+
+async def _admin_page(request: web.Request) -> web.StreamResponse:
+    # Served to anyone, like `/`: the admin API, not the page, refuses members.
+    return _file_response(request, ADMIN_PAGE, cache="no-cache", sockets=[])
 
 
 async def _static_file(request: web.Request) -> web.StreamResponse:
