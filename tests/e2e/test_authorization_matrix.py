@@ -51,6 +51,11 @@ MEMBERS_ONLY_READS = {
 said or read, so an outsider must learn nothing from them."""
 ADMIN_PREFIX = "/api/v1/admin/"
 """Every operation under it is the admin API's: a server admin's alone."""
+ADMIN_PAGE_OPERATIONS = {
+    "PUT /api/v1/admin/users/{user_id}/role",
+    "GET /api/v1/admin/server",
+}
+"""Added for the admin page: in the matrix like the rest of the admin API."""
 CHANNEL_NAME = "Project Nightingale"
 SECRET_TEXT = "the nightingale sings at dawn"
 
@@ -288,6 +293,7 @@ async def test_members_who_are_not_admins_are_refused_the_whole_admin_api(
     scene = await build_scene(chat_server)
     admin_ops = [op for op in operations(scene.document) if op.path.startswith(ADMIN_PREFIX)]
     assert admin_ops, "the document lists no admin operation"
+    assert {op.label for op in admin_ops} >= ADMIN_PAGE_OPERATIONS
     assert all(not op.public for op in admin_ops)
     members = {"mallory (outsider)": scene.mallory, "alice (group owner)": scene.alice,
                "bob (member)": scene.bob}  # fmt: skip
