@@ -61,6 +61,8 @@ class Credentials(BaseModel):
     password_hash: str
     deactivated: bool = False
     """An operator deactivated the account: a right password is refused (403 `deactivated`)."""
+    deleted: bool = False
+    """The owner deleted the account: logins are refused as for an unknown username."""
 
 
 class Account(BaseModel):
@@ -71,6 +73,8 @@ class Account(BaseModel):
     user: User
     deactivated_at: int | None = None
     deactivation_reason: str | None = None
+    deleted_at: int | None = None
+    """When the owner deleted the account (it is deactivated too, for good); None otherwise."""
     last_seen_at: int | None = None
     """The latest `last_seen_at` of any of the user's devices, revoked ones too; None when the
     user never logged in."""
@@ -78,6 +82,10 @@ class Account(BaseModel):
     @property
     def deactivated(self) -> bool:
         return self.deactivated_at is not None
+
+    @property
+    def deleted(self) -> bool:
+        return self.deleted_at is not None
 
 
 class Caller(BaseModel):
@@ -87,6 +95,10 @@ class Caller(BaseModel):
 
     user_id: int
     device_id: int
+
+
+DELETED_DISPLAY_NAME = "Deleted user"
+"""What a deleted account's profile shows instead of its display name."""
 
 
 class LoginResult(BaseModel):

@@ -10,7 +10,17 @@ from pydantic import JsonValue
 from chatapp.accounts import rules
 from chatapp.accounts.events import DeviceRevoked
 from chatapp.accounts.limits import AccountLimits, enforce
-from chatapp.accounts.models import Account, Caller, Device, GroupAdds, LoginResult, Role, User
+from chatapp.accounts.models import (
+    DELETED_DISPLAY_NAME,
+    Account,
+    Caller,
+    Credentials,
+    Device,
+    GroupAdds,
+    LoginResult,
+    Role,
+    User,
+)
 from chatapp.accounts.passwords import PasswordHashing
 from chatapp.accounts.push_targets import PushTarget, PushTargetStore
 from chatapp.accounts.store import UsernameTaken, UserStore
@@ -77,7 +87,7 @@ class Accounts:
         name = username.lower()
         attempt = await self._limits.begin_login(name, address)
         async with attempt:
-            credentials = await self._store.get_credentials(name)
+            credentials = _unless_deleted(await self._store.get_credentials(name))
             stored_hash = credentials.password_hash if credentials else None
             # verify runs for an unknown name too (against a decoy), so a wrong
             # username takes as long as a wrong password.
@@ -197,6 +207,8 @@ class Accounts:
         credentials = await self._store.get_credentials(username.lower())
         if credentials is None:
             raise NotFound("not_found", f"no user {username!r}")
+        if credentials.deleted:
+            raise _account_deleted()
         user = credentials.user
         await self._store.set_password_hash(user.user_id, await self._hasher.hash(password))
         caller = Caller(user_id=user.user_id, device_id=0)
@@ -204,11 +216,65 @@ class Accounts:
             await self.revoke_device(caller, device.device_id)
         return user
 
+    async def change_password(
+        self, caller: Caller, current_password: str, new_password: str, *, address: str = ""
+    ) -> None:
+        """The caller's own change (`POST /me/password`): the current password must match,
+        and every other device of the user is revoked (its sockets close with 4401 on every
+        node); the calling device stays signed in.
+
+        The current password is checked as a login is, under the same failure limits, so
+        a stolen token cannot be used to guess the password faster than logins could.
+        """
+        rules.check_password(new_password)
+        await self.check_own_password(caller, current_password, address=address)
+        await self._store.set_password_hash(caller.user_id, await self._hasher.hash(new_password))
+        log.info("password_changed", user_id=caller.user_id)
+        await self.revoke_other_devices(caller)
+
+    async def check_own_password(self, caller: Caller, password: str, *, address: str) -> User:
+        """The caller's user when `password` is theirs; 401 `invalid_credentials` otherwise,
+        counted by the failed-login limits of the user's name (429 once they are spent)."""
+        user = await self.get_user(caller.user_id)
+        attempt = await self._limits.begin_login(user.username, address)
+        async with attempt:
+            credentials = await self._store.get_credentials(user.username)
+            stored_hash = credentials.password_hash if credentials else None
+            if not await self._hasher.verify(stored_hash, password):
+                log.info("password_check_refused", user_id=caller.user_id)
+                await attempt.failed()
+                raise Unauthorized("invalid_credentials", "the current password is wrong")
+        return user
+
+    async def revoke_other_devices(self, caller: Caller) -> None:
+        """Revoke every device of the caller's user but the calling one, on every node."""
+        for device in await self._store.list_devices(caller.user_id):
+            if device.device_id != caller.device_id:
+                await self._revoke(caller.user_id, device.device_id)
+
+    async def revoke_every_device(self, user_id: int) -> None:
+        """Revoke every device of the user, on every node."""
+        for device in await self._store.list_devices(user_id):
+            await self._revoke(user_id, device.device_id)
+
+    async def mark_deleted(self, user_id: int) -> bool:
+        """Mark the account deleted by its owner: deactivated for good, its profile emptied
+        (`Deleted user`), its username kept; logins from now on are 401 as for an unknown
+        name. False when it was marked already."""
+        marked = await self._store.delete_user(
+            user_id, at=self._clock.now_ms(), display_name=DELETED_DISPLAY_NAME
+        )
+        if marked:
+            log.info("account_deleted", user_id=user_id)
+        return marked
+
     # -- roles: read from the store on every check, so a change counts at once everywhere --
 
     async def set_role(self, username: str, role: Role) -> User:
         """Make the user an admin or a member again (an operator's command)."""
         credentials = await self._store.get_credentials(username.lower())
+        if credentials is not None and credentials.deleted:
+            raise _account_deleted()
         user = credentials.user if credentials else None
         if user is not None:
             user = await self._store.set_role(user.user_id, role)
@@ -235,8 +301,15 @@ class Accounts:
         return user, changed
 
     async def reactivate(self, user_id: int) -> tuple[User, bool]:
-        """Allow the user's logins again; revoked devices stay revoked (they log in anew)."""
+        """Allow the user's logins again; revoked devices stay revoked (they log in anew).
+
+        An account its owner deleted is refused with 409 `account_deleted`: the owner asked
+        for it to be gone, and its profile is emptied already.
+        """
         user = await self.get_user(user_id)
+        credentials = await self._store.get_credentials(user.username)
+        if credentials is not None and credentials.deleted:
+            raise _account_deleted()
         changed = await self._store.reactivate_user(user_id)
         if changed:
             log.info("user_reactivated", user_id=user_id)
@@ -256,7 +329,7 @@ class Accounts:
         """A deactivation between the password check and the new device revoked the devices
         it found, not this one: look again, and take the device back if so."""
         again = await self._store.get_credentials(username)
-        if again is None or again.deactivated:
+        if again is None or again.deactivated or again.deleted:
             await self._store.revoke_device(
                 device.user_id, device.device_id, revoked_at=self._clock.now_ms()
             )
@@ -298,6 +371,16 @@ class Accounts:
     async def forget_push_target(self, device_id: int) -> None:
         """Drop a target its provider said is gone for good (an expired subscription)."""
         await self._push_targets.remove_target(device_id)
+
+
+def _unless_deleted(credentials: Credentials | None) -> Credentials | None:
+    """A deleted account logs in as no account at all: the right password is refused with
+    the same 401 as a wrong one, after the same hashing."""
+    return None if credentials is not None and credentials.deleted else credentials
+
+
+def _account_deleted() -> Conflict:
+    return Conflict("account_deleted", "the owner deleted this account; it cannot come back")
 
 
 def _deactivated() -> Forbidden:

@@ -71,7 +71,8 @@ class UserStore(Protocol):
         ...
 
     async def find_users(self, username_prefix: str, *, limit: int) -> list[User]:
-        """Users whose name starts with the prefix; an exact match comes first."""
+        """Users whose name starts with the prefix; an exact match comes first. Deleted
+        accounts are not found."""
         ...
 
     async def deactivate_user(self, user_id: int, *, at: int, reason: str | None) -> bool:
@@ -80,7 +81,15 @@ class UserStore(Protocol):
         ...
 
     async def reactivate_user(self, user_id: int) -> bool:
-        """Clear a user's deactivation; False when it was not deactivated."""
+        """Clear a user's deactivation; False when it was not deactivated, or the account
+        was deleted (a deletion is for good)."""
+        ...
+
+    async def delete_user(self, user_id: int, *, at: int, display_name: str) -> bool:
+        """Mark the account deleted by its owner, in one write: `deleted_at`, deactivated
+        (the first deactivation's time stays), the profile emptied (this display name, `about`
+        empty) and the role back to member. The row stays, and so does its username. False
+        when it was deleted already or there is no such user."""
         ...
 
     async def list_accounts(self, username_prefix: str, *, after: int, limit: int) -> list[Account]:

@@ -99,6 +99,8 @@ def admin_user_out(account: Account) -> AdminUserOut:
         deactivated=account.deactivated,
         deactivated_at=account.deactivated_at,
         deactivation_reason=account.deactivation_reason,
+        deleted=account.deleted,
+        deleted_at=account.deleted_at,
         last_seen_at=account.last_seen_at,
     )
 
@@ -118,10 +120,11 @@ ENDPOINTS = [
                    "Refuse the user's logins and revoke every device now",
                    {204: None}, body=DeactivateRequest, errors=(404, 503)),
     admin_endpoint("POST", "/users/{user_id}/reactivate", reactivate_user,
-                   "Allow a deactivated user to log in again", {204: None}, errors=(404, 503)),
+                   "Allow a deactivated user to log in again (not one whose owner deleted it)",
+                   {204: None}, errors=(404, 409, 503)),
     admin_endpoint("PUT", "/users/{user_id}/role", set_role,
                    "Grant or revoke the admin role (not one's own revocation)",
-                   {204: None}, body=RoleRequest, errors=(404, 503)),
+                   {204: None}, body=RoleRequest, errors=(404, 409, 503)),
     admin_endpoint("POST", "/invites", create_invite, "Make an invite code",
                    {201: InviteOut}, body=InviteRequest, errors=(503,)),
     admin_endpoint("GET", "/invites", list_invites, "Every invite not revoked",

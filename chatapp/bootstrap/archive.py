@@ -68,6 +68,7 @@ _ADDED_COLUMNS: Final[dict[str, Any]] = {
     "share_read_receipts": True,
     "deactivated_at": None,
     "deactivation_reason": None,
+    "deleted_at": None,
     "group_adds": "everyone",
     "notification_level": "all",
 }

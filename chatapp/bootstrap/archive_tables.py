@@ -52,6 +52,7 @@ USERS: Final = Table(
         "password_hash",
         "deactivated_at",
         "deactivation_reason",
+        "deleted_at",
     ),
     ("user_id",),
     identity="user_id",

@@ -77,6 +77,14 @@ class AdminUserOut(User):
     deactivation_reason: str | None = Field(
         default=None, description="added: the reason the admin gave, if any"
     )
+    deleted: bool = Field(
+        default=False,
+        description="added: whether the owner deleted the account (DELETE /me); a deleted"
+        " account is deactivated too, shows `Deleted user`, and cannot be reactivated",
+    )
+    deleted_at: int | None = Field(
+        default=None, description="added: when the owner deleted it; null otherwise"
+    )
     last_seen_at: int | None = Field(
         default=None,
         description="the last call of any of the user's devices (revoked ones too), to the"

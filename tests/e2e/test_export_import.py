@@ -188,8 +188,8 @@ def test_a_user_line_from_before_read_receipts_imports_as_sharing(tmp_path: Path
     again = tmp_path / "again.jsonl"
     assert cli("export", str(again), "--data-dir", str(tmp_path / "data")).returncode == 0
     [exported] = [json.loads(line) for line in again.read_text().splitlines()]
-    # A file from before deactivation existed reads as an active user, too.
-    active = {"deactivated_at": None, "deactivation_reason": None}
+    # A file from before deactivation (and deletion) existed reads as an active user, too.
+    active = {"deactivated_at": None, "deactivation_reason": None, "deleted_at": None}
     settings = {"share_read_receipts": True, "group_adds": "everyone"}
     assert exported == {"type": "user", "user": user | settings | active}
 

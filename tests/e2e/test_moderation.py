@@ -23,7 +23,8 @@ from tests.e2e.operator_cli import cli_ok, run_cli
 PASSWORD = "correct horse battery"
 ADMIN_USER_FIELDS = {
     "user_id", "username", "display_name", "about", "created_at", "role",
-    "deactivated", "deactivated_at", "deactivation_reason", "last_seen_at",
+    "deactivated", "deactivated_at", "deactivation_reason", "deleted", "deleted_at",
+    "last_seen_at",
 }  # fmt: skip
 
 

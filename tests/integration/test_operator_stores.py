@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import pytest
 
+from chatapp.accounts import UsernameTaken
 from chatapp.operators import AuditEntry, AuditLog, AuditTarget, Invite, InviteStore
 from chatapp.operators.adapters import SqliteAuditLog, SqliteInviteStore
 from chatapp.operators.adapters.postgres_operators import PostgresAuditLog, PostgresInviteStore
@@ -164,3 +165,42 @@ async def test_racing_deactivations_have_one_winner(database: Database) -> None:
           for n, node in enumerate([one, two] * 10))
     )  # fmt: skip
     assert sum(results) == 1
+
+
+async def test_a_deleted_account_keeps_its_row_and_its_name_and_cannot_come_back(
+    node: Node,
+) -> None:
+    """`delete_user` marks the account deleted in one write: deactivated (an earlier
+    deactivation's time and reason stay), display name replaced, `about` emptied, role back
+    to member; it answers True once. The username stays taken, the user is no longer found
+    by prefix search, and reactivation leaves it deleted and deactivated."""
+    admin = await node.users.create_user(
+        username="gone", display_name="Gone", password_hash="h", created_at=1, role="admin"
+    )
+    await node.users.update_profile(admin.user_id, display_name=None, about="hello")
+    other = await node.users.create_user(
+        username="gone_not", display_name="Stays", password_hash="h", created_at=2
+    )
+    await node.users.deactivate_user(other.user_id, at=50, reason="spam")
+    assert await node.users.delete_user(admin.user_id, at=100, display_name="Deleted user")
+    assert not await node.users.delete_user(admin.user_id, at=200, display_name="again")
+    assert not await node.users.delete_user(10**9, at=200, display_name="nobody")
+    assert await node.users.delete_user(other.user_id, at=300, display_name="Deleted user")
+    shown = await node.users.get_user(admin.user_id)
+    assert shown is not None
+    assert (shown.username, shown.display_name, shown.about, shown.role) == (
+        "gone", "Deleted user", "", "member",
+    )  # fmt: skip
+    credentials = await node.users.get_credentials("gone")
+    assert credentials is not None
+    assert (credentials.deleted, credentials.deactivated) == (True, True)
+    with pytest.raises(UsernameTaken):
+        await node.users.create_user(
+            username="gone", display_name="New", password_hash="h", created_at=3
+        )
+    assert await node.users.find_users("gone", limit=5) == []
+    assert not await node.users.reactivate_user(admin.user_id)
+    accounts = await node.users.list_accounts("gone", after=0, limit=5)
+    assert [(a.deleted_at, a.deactivated_at, a.deactivation_reason) for a in accounts] == [
+        (100, 100, None), (300, 50, "spam"),
+    ]  # fmt: skip

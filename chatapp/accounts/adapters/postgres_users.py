@@ -8,6 +8,7 @@ import asyncpg
 
 from chatapp.accounts.adapters.rows import (
     ACCOUNT_COLUMNS,
+    CREDENTIALS_COLUMNS,
     DEVICE_COLUMNS,
     USER_COLUMNS,
     account_from,
@@ -94,14 +95,16 @@ class PostgresUserStore:
 
     async def get_credentials(self, username: str) -> Credentials | None:
         row = await self._pool.fetchrow(
-            f"SELECT {USER_COLUMNS}, password_hash, deactivated_at IS NOT NULL AS deactivated"
-            " FROM users WHERE username = $1",
+            f"SELECT {CREDENTIALS_COLUMNS} FROM users WHERE username = $1",
             username,
         )
         if row is None:
             return None
         return Credentials(
-            user=user_from(row), password_hash=row["password_hash"], deactivated=row["deactivated"]
+            user=user_from(row),
+            password_hash=row["password_hash"],
+            deactivated=row["deactivated"],
+            deleted=row["deleted"],
         )
 
     async def set_password_hash(self, user_id: int, password_hash: str) -> None:
@@ -172,7 +175,7 @@ class PostgresUserStore:
         )
         rows = await self._pool.fetch(
             f"SELECT {USER_COLUMNS} FROM users WHERE username LIKE $1 ESCAPE '\\'"
-            " ORDER BY username <> $2, username LIMIT $3",
+            " AND deleted_at IS NULL ORDER BY username <> $2, username LIMIT $3",
             pattern,
             username_prefix,
             limit,
@@ -194,8 +197,21 @@ class PostgresUserStore:
     async def reactivate_user(self, user_id: int) -> bool:
         changed = await self._pool.fetchval(
             "UPDATE users SET deactivated_at = NULL, deactivation_reason = NULL"
-            " WHERE user_id = $1 AND deactivated_at IS NOT NULL RETURNING true",
+            " WHERE user_id = $1 AND deactivated_at IS NOT NULL AND deleted_at IS NULL"
+            " RETURNING true",
             user_id,
+        )
+        return changed is not None
+
+    async def delete_user(self, user_id: int, *, at: int, display_name: str) -> bool:
+        # One statement: of two racing deletions (two devices, two nodes) one answers True.
+        changed = await self._pool.fetchval(
+            "UPDATE users SET deleted_at = $2, deactivated_at = COALESCE(deactivated_at, $2),"
+            " display_name = $3, about = '', role = 'member'"
+            " WHERE user_id = $1 AND deleted_at IS NULL RETURNING true",
+            user_id,
+            at,
+            display_name,
         )
         return changed is not None
 

@@ -11,11 +11,11 @@ USER_COLUMNS = (
 )
 DEVICE_COLUMNS = "device_id, user_id, name, created_at, last_seen_at"
 ACCOUNT_COLUMNS = (
-    f"{USER_COLUMNS}, deactivated_at, deactivation_reason,"
+    f"{USER_COLUMNS}, deactivated_at, deactivation_reason, deleted_at,"
     " (SELECT MAX(d.last_seen_at) FROM devices AS d WHERE d.user_id = users.user_id)"
     " AS last_seen_at"
 )
-"""Of `FROM users`: a user, its deactivation and the last call of any of its devices."""
+"""Of `FROM users`: a user, its deactivation and deletion, the last call of any of its devices."""
 
 
 def user_from(row: Any) -> User:
@@ -39,6 +39,7 @@ def account_from(row: Any) -> Account:
         user=user_from(row),
         deactivated_at=row["deactivated_at"],
         deactivation_reason=row["deactivation_reason"],
+        deleted_at=row["deleted_at"],
         last_seen_at=row["last_seen_at"],
     )
 
@@ -52,3 +53,10 @@ def device_from(row: Any) -> Device:
         created_at=row["created_at"],
         last_seen_at=row["last_seen_at"],
     )
+
+
+CREDENTIALS_COLUMNS = (
+    f"{USER_COLUMNS}, password_hash, deactivated_at IS NOT NULL AS deactivated,"
+    " deleted_at IS NOT NULL AS deleted"
+)
+"""Of `FROM users`: what a login checks."""

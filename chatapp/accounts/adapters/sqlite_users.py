@@ -10,6 +10,7 @@ import aiosqlite
 
 from chatapp.accounts.adapters.rows import (
     ACCOUNT_COLUMNS,
+    CREDENTIALS_COLUMNS,
     DEVICE_COLUMNS,
     USER_COLUMNS,
     account_from,
@@ -83,8 +84,7 @@ class SqliteUserStore:
 
     async def get_credentials(self, username: str) -> Credentials | None:
         row = await self._one(
-            f"SELECT {USER_COLUMNS}, password_hash, deactivated_at IS NOT NULL AS deactivated"
-            " FROM users WHERE username = ?",
+            f"SELECT {CREDENTIALS_COLUMNS} FROM users WHERE username = ?",
             (username,),
         )
         if row is None:
@@ -93,6 +93,7 @@ class SqliteUserStore:
             user=user_from(row),
             password_hash=row["password_hash"],
             deactivated=bool(row["deactivated"]),
+            deleted=bool(row["deleted"]),
         )
 
     async def set_password_hash(self, user_id: int, password_hash: str) -> None:
@@ -151,7 +152,7 @@ class SqliteUserStore:
         )
         async with self._db.execute(
             f"SELECT {USER_COLUMNS} FROM users WHERE username LIKE ? ESCAPE '\\'"
-            " ORDER BY username != ?, username LIMIT ?",
+            " AND deleted_at IS NULL ORDER BY username != ?, username LIMIT ?",
             (pattern, username_prefix, limit),
         ) as cursor:
             return [user_from(row) async for row in cursor]
@@ -167,8 +168,17 @@ class SqliteUserStore:
     async def reactivate_user(self, user_id: int) -> bool:
         cursor = await self._db.execute(
             "UPDATE users SET deactivated_at = NULL, deactivation_reason = NULL"
-            " WHERE user_id = ? AND deactivated_at IS NOT NULL",
+            " WHERE user_id = ? AND deactivated_at IS NOT NULL AND deleted_at IS NULL",
             (user_id,),
+        )
+        return cursor.rowcount == 1
+
+    async def delete_user(self, user_id: int, *, at: int, display_name: str) -> bool:
+        cursor = await self._db.execute(
+            "UPDATE users SET deleted_at = ?, deactivated_at = COALESCE(deactivated_at, ?),"
+            " display_name = ?, about = '', role = 'member'"
+            " WHERE user_id = ? AND deleted_at IS NULL",
+            (at, at, display_name, user_id),
         )
         return cursor.rowcount == 1
 

@@ -35,6 +35,7 @@ class FakeUserStore(CanFail):
         self._password_hashes: dict[int, str] = {}
         self._devices: dict[int, _DeviceRecord] = {}
         self._deactivations: dict[int, tuple[int, str | None]] = {}
+        self._deletions: dict[int, int] = {}
 
     # -- users -------------------------------------------------------------------
 
@@ -82,6 +83,7 @@ class FakeUserStore(CanFail):
                     user=user,
                     password_hash=self._password_hashes[user.user_id],
                     deactivated=user.user_id in self._deactivations,
+                    deleted=user.user_id in self._deletions,
                 )
         return None
 
@@ -142,7 +144,11 @@ class FakeUserStore(CanFail):
         # SQLite's LIKE ignores ASCII case, and usernames are ASCII.
         prefix = username_prefix.lower()
         found = sorted(
-            (user for user in self._users.values() if user.username.lower().startswith(prefix)),
+            (
+                user
+                for user in self._users.values()
+                if user.username.lower().startswith(prefix) and user.user_id not in self._deletions
+            ),
             key=lambda user: (user.username != username_prefix, user.username),
         )
         # SQLite reads a negative LIMIT as no limit at all.
@@ -157,7 +163,21 @@ class FakeUserStore(CanFail):
 
     async def reactivate_user(self, user_id: int) -> bool:
         self._fail_if_told("reactivate_user")
+        if user_id in self._deletions:
+            return False
         return self._deactivations.pop(user_id, None) is not None
+
+    async def delete_user(self, user_id: int, *, at: int, display_name: str) -> bool:
+        self._fail_if_told("delete_user")
+        user = self._users.get(user_id)
+        if user is None or user_id in self._deletions:
+            return False
+        self._deletions[user_id] = at
+        self._deactivations.setdefault(user_id, (at, None))
+        self._users[user_id] = user.model_copy(
+            update={"display_name": display_name, "about": "", "role": "member"}
+        )
+        return True
 
     async def list_accounts(self, username_prefix: str, *, after: int, limit: int) -> list[Account]:
         self._fail_if_told("list_accounts")
@@ -180,6 +200,7 @@ class FakeUserStore(CanFail):
             user=user,
             deactivated_at=at,
             deactivation_reason=reason,
+            deleted_at=self._deletions.get(user.user_id),
             last_seen_at=max(seen, default=None),
         )
 
