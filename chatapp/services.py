@@ -24,6 +24,7 @@ from chatapp.messaging.retention import Retention
 from chatapp.notify import Push
 from chatapp.observability import Metrics
 from chatapp.operators import Operators, ServerState
+from chatapp.own_account import AccountDeletion, OwnExport
 from chatapp.presence import PresenceTracker
 from chatapp.search import Search
 from chatapp.social import Blocks, Friends, Social
@@ -50,6 +51,8 @@ class Services:
     push: Push
     search: Search
     server_state: ServerState
+    account_deletion: AccountDeletion
+    own_export: OwnExport
     readiness_checks: list[ReadinessCheck] = field(default_factory=list)
     # Parsed from settings.trusted_proxies once, not per request.
     trusted_proxies: list[IPv4Network | IPv6Network] = field(default_factory=list)

@@ -9,6 +9,7 @@ from chatapp.api import (
     admin_routes,
     block_routes,
     channel_routes,
+    export_routes,
     friends_routes,
     message_routes,
     operator_routes,
@@ -26,6 +27,7 @@ MIDDLEWARES = [observe_requests, envelope_errors]
 
 def add_routes(app: web.Application) -> None:
     register(app, accounts_routes.ENDPOINTS)
+    register(app, export_routes.ENDPOINTS)
     register(app, channel_routes.ENDPOINTS)
     register(app, message_routes.ENDPOINTS)
     register(app, receipt_routes.ENDPOINTS)

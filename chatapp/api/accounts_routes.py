@@ -18,6 +18,7 @@ from chatapp.protocol.http import (
     UsersAnswer,
     UsersQuery,
 )
+from chatapp.protocol.own_account import AccountDeletionRequest, PasswordChangeRequest
 
 PREFIX = "/api/v1"
 
@@ -72,6 +73,24 @@ async def patch_me(call: Call) -> web.Response:
     return json_answer(OwnUserAnswer(user=user))
 
 
+async def change_password(call: Call) -> web.Response:
+    body = await call.body(PasswordChangeRequest)
+    await call.services.accounts.change_password(
+        call.caller, body.current_password, body.new_password, address=call.address
+    )
+    return no_content()
+
+
+async def delete_me(call: Call) -> web.Response:
+    """Answered once the whole deletion is done (the erase of the messages too): a 204 means
+    nothing of it is left to do."""
+    body = await call.body(AccountDeletionRequest)
+    await call.services.account_deletion.delete(
+        call.caller, body.password, erase_messages=body.erase_messages, address=call.address
+    )
+    return no_content()
+
+
 async def list_devices(call: Call) -> web.Response:
     devices = await call.services.accounts.list_devices(call.caller)
     return json_answer(
@@ -119,6 +138,12 @@ ENDPOINTS = [
              {200: OwnUserAnswer}, tag="me"),
     Endpoint("PATCH", f"{PREFIX}/me", patch_me, "Change the caller's profile and settings",
              {200: OwnUserAnswer}, body=ProfilePatch, errors=(422,), tag="me"),
+    Endpoint("DELETE", f"{PREFIX}/me", delete_me,
+             "Delete the caller's account (and, if asked, every message it sent)",
+             {204: None}, body=AccountDeletionRequest, errors=(401, 429, 503), tag="me"),
+    Endpoint("POST", f"{PREFIX}/me/password", change_password,
+             "Change the caller's password; every other device is signed out",
+             {204: None}, body=PasswordChangeRequest, errors=(401, 422, 429), tag="me"),
     Endpoint("GET", f"{PREFIX}/me/devices", list_devices, "The caller's signed-in devices",
              {200: DevicesAnswer}, tag="me"),
     Endpoint("DELETE", f"{PREFIX}/me/devices/{{device_id}}", revoke_device, "Revoke a device",

@@ -26,6 +26,9 @@ class Endpoint:
     errors: Sequence[int] = field(default_factory=tuple)
     public: bool = False
     tag: str = "api"
+    streamed: str | None = None
+    """The media type of a success answer written as a stream (no model describes it as a
+    whole), e.g. `application/x-ndjson`; None for a JSON answer."""
 
     def wrapped(self) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
         async def handle(request: web.Request) -> web.StreamResponse:

@@ -111,6 +111,9 @@ def _operation(endpoint: Endpoint) -> dict[str, Any]:
             answer["content"] = {
                 "application/json": {"schema": {"$ref": _REF.format(model=model.__name__)}}
             }
+        elif endpoint.streamed is not None and status < 300:
+            # Its lines are described in docs/protocol.md: JSON Schema has no word for them.
+            answer["content"] = {endpoint.streamed: {}}
         operation["responses"][str(status)] = answer
     statuses = set(endpoint.errors) | {400} | (set() if endpoint.public else {401})
     for status in sorted(statuses):

@@ -44,6 +44,7 @@ from chatapp.notify.windows import PushWindows
 from chatapp.observability import LoopLag, Metrics
 from chatapp.operators import Operators, ServerState
 from chatapp.operators.disk_usage import DiskUsage
+from chatapp.own_account import AccountDeletion, OwnExport
 from chatapp.presence import PresenceKeeper
 from chatapp.ratelimit import LimiterFactory
 from chatapp.services import SERVICES, Services
@@ -228,6 +229,12 @@ async def open_server(
             messages_stored=modules.messaging.messages_stored,
             disk=DiskUsage(settings.data_dir, clock),
             clock=clock,
+        ),
+        account_deletion=AccountDeletion(
+            modules.accounts, modules.social.social, modules.social.friends, modules.messaging
+        ),
+        own_export=OwnExport(
+            modules.accounts, modules.social.friends, modules.conversations, modules.messaging
         ),
         readiness_checks=stores.readiness_checks,
         trusted_proxies=parse_networks(settings.trusted_proxies),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import urllib.parse
 import uuid
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, BinaryIO, Literal, Self
@@ -171,6 +172,37 @@ class ChatClient:
         body = {key: value for key, value in fields.items() if value is not None}
         answer = await self.request("PATCH", "/api/v1/me", body)
         return OwnUserAnswer.model_validate(answer).user
+
+    async def change_password(self, current_password: str, new_password: str) -> None:
+        """Set a new password; every other device of this user is signed out, this one stays."""
+        body = {"current_password": current_password, "new_password": new_password}
+        await self.request("POST", "/api/v1/me/password", body)
+
+    async def delete_account(self, password: str, erase_messages: bool = False) -> None:
+        """Delete this account for good (every device signed out, this one too); with
+        `erase_messages`, every message it sent is deleted first."""
+        body = {"password": password, "erase_messages": erase_messages}
+        await self.request("DELETE", "/api/v1/me", body)
+
+    async def export_me(self) -> AsyncIterator[dict[str, Any]]:
+        """This user's own data, one `{"type": T, T: object}` line at a time, read as the
+        server streams it (the whole export is never in memory)."""
+        headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
+        async with self._http().get(
+            self.base_url + "/api/v1/me/export", headers=headers
+        ) as response:
+            if response.status >= 400:
+                raise await _api_error(response)
+            # Split by hand: a line holds one message, whose text alone may pass the
+            # longest line aiohttp's own line reader takes.
+            rest = b""
+            async for chunk in response.content.iter_any():
+                *whole, rest = (rest + chunk).split(b"\n")
+                for line in whole:
+                    if line.strip():
+                        yield json.loads(line)
+            if rest.strip():
+                yield json.loads(rest)
 
     async def block(self, user_id: int) -> None:
         """Block a user: they can no longer reach this user one-to-one, add them to groups or
@@ -401,17 +433,9 @@ class ChatClient:
         ) as response:
             if response.status == 204:
                 return None
-            document = await response.json(content_type=None)
             if response.status >= 400:
-                error = document.get("error", {}) if isinstance(document, dict) else {}
-                retry_after = response.headers.get("Retry-After")
-                raise ChatApiError(
-                    response.status,
-                    str(error.get("code", "unknown")),
-                    str(error.get("message", "")),
-                    float(retry_after) if retry_after else None,
-                )
-            return document
+                raise await _api_error(response)
+            return await response.json(content_type=None)
 
     async def raw_request(
         self,
@@ -438,6 +462,19 @@ class ChatClient:
         if self.login_answer is None:
             raise RuntimeError("log in first")
         return self.login_answer
+
+
+async def _api_error(response: aiohttp.ClientResponse) -> ChatApiError:
+    """The error envelope of a refused request as a ChatApiError."""
+    document = await response.json(content_type=None)
+    error = document.get("error", {}) if isinstance(document, dict) else {}
+    retry_after = response.headers.get("Retry-After")
+    return ChatApiError(
+        response.status,
+        str(error.get("code", "unknown")),
+        str(error.get("message", "")),
+        float(retry_after) if retry_after else None,
+    )
 
 
 def _present(**values: int | None) -> dict[str, Any]:

@@ -302,6 +302,21 @@ class Messaging:
         deletion = Deletion(channel_id=channel_id, message_id=message_id, deleted_by=caller_id)
         return await self._change(deletion, members)
 
+    async def erase_sent(self, sender_id: int, channel_id: int, message_id: int) -> bool:
+        """Delete one of the sender's own messages as `delete` does, for an account being
+        deleted with its messages: no membership needed (the sender may have left), no send
+        limit counted (the erase is the server's work, not the user's pace). The channel's
+        members now get the `update` entry. False when there was nothing to delete."""
+        members = await self._membership.members(channel_id)
+        if members is None:
+            return False
+        deletion = Deletion(channel_id=channel_id, message_id=message_id, deleted_by=sender_id)
+        try:
+            outcome = await self._change(deletion, members)
+        except NotFound:
+            return False
+        return outcome.changed
+
     async def react(
         self, caller_id: int, channel_id: int, message_id: int, emoji: str, *, add: bool
     ) -> None:

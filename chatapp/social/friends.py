@@ -74,6 +74,15 @@ class Friends:
         )
         return True
 
+    async def end_every(self, user_id: int) -> int:
+        """End every friendship and pending request of the user (an account being deleted);
+        each other side is told as for a removal. How many there were."""
+        ended = 0
+        for friendship in await self._store.of_user(user_id):
+            if await self.end(user_id, friendship.other(user_id)):
+                ended += 1
+        return ended
+
     async def friendship_changed(self, event: FriendshipChanged) -> None:
         """From the bus: a friendship changed, perhaps on another node; re-read both lists."""
         self._forget(*event.user_ids)

@@ -241,6 +241,21 @@ class Social:
         self._tell(updated, "removed", (user_id,))
         self._tell(updated, "updated", remaining)
 
+    async def leave_every_group(self, user_id: int) -> int:
+        """Take the user out of every group, as leaving each does (ownership passes on, the
+        members are told); direct channels stay, since nobody leaves one. How many groups."""
+        left = 0
+        for membership in await self._store.memberships(user_id):
+            channel = membership.channel
+            if channel.kind != "group":
+                continue
+            try:
+                await self.remove_member(user_id, channel.channel_id, user_id)
+            except (NotFound, Forbidden):
+                continue  # left meanwhile, through another request
+            left += 1
+        return left
+
     async def memberships(self, user_id: int) -> list[Membership]:
         return [
             self._with_sent_reads(membership, user_id)

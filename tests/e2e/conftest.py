@@ -32,6 +32,7 @@ ALSO_ON_CLUSTER = {
     "test_message_lifecycle.py",
     "test_moderation.py",
     "test_notification_levels.py",
+    "test_own_account.py",
     "test_read_receipts.py",
     "test_realtime_client.py",
     "test_registration.py",

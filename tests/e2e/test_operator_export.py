@@ -1,7 +1,7 @@
 """`chatapp export` / `import` carry what operators made: invites, the audit log, deactivations.
 
 A server is given an admin, invites (one of them revoked), a deactivated
-user and an audited deletion; it is exported, imported into an
+user, an account its owner deleted and an audited deletion; it is exported, imported into an
 empty folder (and into an empty cluster), and the admin API must answer
 alike there, the invites and the deactivation still count, and new ids
 continue after the imported ones.
@@ -41,6 +41,8 @@ async def seed(server: RunningServer) -> tuple[str, str]:
     await bob.send_message(group.channel_id, "spam, spam")
     await alice.delete_message(group.channel_id, 1)
     await admin.deactivate(bob.user_id, reason="spam")
+    carol = await server.user("carol")
+    await carol.delete_account(PASSWORD)
     return admin.token or "", kept.code
 
 
@@ -60,6 +62,10 @@ async def check_moved(url: str, token: str, before: dict[str, Any], code: str) -
         with pytest.raises(ChatApiError) as refused:
             await newcomer.login("bob", PASSWORD)
         assert (refused.value.status, refused.value.code) == (403, "deactivated")
+        # Deleted by its owner: refused as an unknown name, and no reactivation brings it back.
+        with pytest.raises(ChatApiError) as refused:
+            await newcomer.login("carol", PASSWORD)
+        assert (refused.value.status, refused.value.code) == (401, "invalid_credentials")
         invites = {invite.code: invite for invite in await admin.invites()}
         assert invites[code].uses_left == 2
         made = await admin.create_invite()
@@ -93,6 +99,10 @@ async def test_invites_audit_and_deactivations_move_with_an_export(tmp_path: Pat
     assert users["bob"]["deactivation_reason"] == "spam"
     assert users["bob"]["deactivated_at"] is not None
     assert users["alice"]["deactivated_at"] is None
+    assert (users["carol"]["display_name"], users["carol"]["deleted_at"] is not None) == (
+        "Deleted user", True,
+    )  # fmt: skip
+    assert users["bob"]["deleted_at"] is None
 
     imported = cli("import", str(lines), "--data-dir", str(target))
     assert imported.returncode == 0, imported.stderr
