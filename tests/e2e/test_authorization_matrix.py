@@ -283,6 +283,45 @@ async def test_other_users_devices_are_out_of_reach(chat_server: RunningServer) 
     assert scene.alice.device_id in {device.device_id for device in await scene.alice.devices()}
 
 
+OWN_ACCOUNT = {
+    "POST /api/v1/me/password",
+    "DELETE /api/v1/me",
+    "GET /api/v1/me/export",
+}
+"""Operations on the caller's account as a whole: they act on the caller alone."""
+
+
+async def test_own_account_operations_reach_only_the_callers_account(
+    chat_server: RunningServer,
+) -> None:
+    """`POST /me/password`, `DELETE /me` and `GET /me/export` act on the token's own account
+    alone: another user's password sent with mallory's token is 401 `invalid_credentials`
+    and changes nobody's account, and mallory's export holds nothing of a group she is not
+    in; the other user still logs in with their password and keeps their device."""
+    scene = await build_scene(chat_server)
+    assert {op.label for op in operations(scene.document)} >= OWN_ACCOUNT
+    victim_password = "the victim's own secret"
+    victim = await chat_server.user("victim_user", victim_password)
+    mallory = {"Authorization": f"Bearer {scene.mallory.token}"}
+    bodies = {
+        "POST /api/v1/me/password": {
+            "current_password": victim_password, "new_password": "taken over at last",
+        },
+        "DELETE /api/v1/me": {"password": victim_password, "erase_messages": True},
+    }  # fmt: skip
+    for label, body in bodies.items():
+        method, path = label.split()
+        status, text = await call(chat_server, method, path, body, mallory)
+        assert (status, error_code(text)) == (401, "invalid_credentials"), label
+    status, text = await call(chat_server, "GET", "/api/v1/me/export", None, mallory)
+    assert status == 200
+    assert not leaks(scene, text, ""), leaks(scene, text, "")
+    assert "victim_user" not in text
+    assert (await victim.me()).username == "victim_user"
+    assert (await chat_server.device("victim_user", victim_password)).user_id == victim.user_id
+    assert (await scene.mallory.me()).username == "mallory_outsider"
+
+
 async def test_members_who_are_not_admins_are_refused_the_whole_admin_api(
     chat_server: RunningServer,
 ) -> None:
