@@ -1,11 +1,8 @@
 """Settings that need the account endpoints of protocol-additions §7 in the web client.
 
 Changing the password (`POST /me/password`), exporting one's data
-(`GET /me/export`) and deleting the account (`DELETE /me`). PENDING until the
-server has those endpoints: each test first asks the running server, and is
-skipped, saying which endpoint is missing, while the server answers that the
-route does not exist (404 or 405). Once the server side is merged they run
-as they are.
+(`GET /me/export`) and deleting the account (`DELETE /me`), each through
+the page and checked against the server.
 """
 
 from __future__ import annotations
@@ -16,7 +13,7 @@ import re
 import pytest
 from playwright.async_api import Browser, expect
 
-from chatapp.client import ChatApiError, ChatClient
+from chatapp.client import ChatApiError
 from chatapp.testing import RunningServer
 from tests.e2e.test_web_client import (  # noqa: F401 (fixtures)
     PASSWORD,
@@ -31,30 +28,11 @@ pytestmark = pytest.mark.slow
 NEW_PASSWORD = "a longer horse battery staple"
 
 
-async def require(client: ChatClient, method: str, path: str, body: dict[str, object]) -> None:
-    """Skip the test while the server has no such route (the §7 endpoints are pending)."""
-    answer = await client.raw_request(
-        method,
-        path,
-        data=json.dumps(body),
-        headers={"Content-Type": "application/json"},
-    )
-    if answer.status in (404, 405):
-        pytest.skip(f"pending: the server has no {method} {path} yet (protocol-additions §7)")
-
-
 async def test_password_change_refuses_a_wrong_one_and_signs_out_the_other_devices(
     browser: Browser,  # noqa: F811
     chat_server: RunningServer,
 ) -> None:
     alice_api = await chat_server.user("alice", PASSWORD)
-    # A wrong current password changes nothing, so asking costs nothing.
-    await require(
-        alice_api,
-        "POST",
-        "/api/v1/me/password",
-        {"current_password": "not it at all", "new_password": NEW_PASSWORD},
-    )
     alice = await Person.open(browser, chat_server.url, "alice")
     await alice.log_in()
     await open_settings(alice)
@@ -92,10 +70,6 @@ async def test_export_downloads_the_data_as_json_lines(
     bob_api = await chat_server.user("bob", PASSWORD)
     channel = await alice_api.open_direct(bob_api.user_id)
     await bob_api.send_message(channel.channel_id, "keep this one")
-    answer = await alice_api.raw_request("GET", "/api/v1/me/export")
-    if answer.status in (404, 405):
-        pytest.skip("pending: the server has no GET /api/v1/me/export yet (protocol-additions §7)")
-
     alice = await Person.open(browser, chat_server.url, "alice")
     await alice.log_in()
     await open_settings(alice)
@@ -121,7 +95,6 @@ async def test_deleting_the_account_asks_for_the_password_and_a_confirmation(
     bob_api = await chat_server.user("bob", PASSWORD)
     channel = await alice_api.open_direct(bob_api.user_id)
     sent = await alice_api.send_message(channel.channel_id, "soon gone")
-    await require(alice_api, "DELETE", "/api/v1/me", {"password": "not it at all"})
 
     alice = await Person.open(browser, chat_server.url, "alice")
     await alice.log_in()
