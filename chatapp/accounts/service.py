@@ -333,6 +333,9 @@ class Accounts:
             await self._store.revoke_device(
                 device.user_id, device.device_id, revoked_at=self._clock.now_ms()
             )
+            if again is None or again.deleted:
+                # A deleted account answers as an unknown name does: it says nothing.
+                raise Unauthorized("invalid_credentials", "wrong username or password")
             raise _deactivated()
 
     async def require_admin(self, caller: Caller) -> User:

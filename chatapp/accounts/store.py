@@ -35,7 +35,8 @@ class UserStore(Protocol):
     async def get_user(self, user_id: int) -> User | None: ...
 
     async def existing_user_ids(self, user_ids: Iterable[int]) -> set[int]:
-        """The subset of these ids that belong to users."""
+        """The subset of these ids that belong to users, leaving out accounts their owners
+        deleted: nobody can add, befriend or open a chat with those any more."""
         ...
 
     async def get_users(self, user_ids: Iterable[int]) -> list[User]:

@@ -26,15 +26,16 @@ class AccountDeletion:
 
     1. the password is checked (401 `invalid_credentials`, counted as a failed login);
     2. the account is marked deleted in one write (logins refused from then on, the
-       profile emptied) and every other device is revoked, so nothing else acts for the
-       user meanwhile;
+       profile emptied) and every device is revoked, the calling one included, so
+       nothing acts for the user meanwhile: no message is sent after the erase has
+       looked, no profile is written back, no group is joined after it is left;
     3. with `erase_messages`, every message the user sent is deleted as `DELETE
        /channels/{id}/messages/{id}` deletes it (an `update` entry for every member);
-    4. the user leaves every group and ends every friendship and pending request;
-    5. the calling device is revoked last.
+    4. the user leaves every group and ends every friendship and pending request.
 
-    Every step is idempotent, and until step 5 the calling device's token still works: a
-    deletion interrupted by a crash is finished by asking again with it.
+    Steps 3 and 4 run within the request, before the 204. A server stopped in the middle
+    leaves an account nobody can use but that may still be in some groups and
+    friendships (docs/protocol.md says so).
     """
 
     def __init__(
@@ -51,11 +52,10 @@ class AccountDeletion:
         user_id = caller.user_id
         await self._accounts.check_own_password(caller, password, address=address)
         await self._accounts.mark_deleted(user_id)
-        await self._accounts.revoke_other_devices(caller)
+        await self._accounts.revoke_every_device(user_id)
         erased = await self.erase_messages(user_id) if erase_messages else 0
         groups = await self._social.leave_every_group(user_id)
         friendships = await self._friends.end_every(user_id)
-        await self._accounts.revoke_every_device(user_id)
         log.info(
             "account_closed",
             user_id=user_id,

@@ -41,10 +41,14 @@ class Blocks:
 
     async def unblock(self, caller_id: int, user_id: int) -> None:
         """Lift a block (one that is not there: nothing changes). Friendship does not come
-        back by itself."""
-        await self._require_other(caller_id, user_id)
+        back by itself. A block of a user who has since deleted the account can be lifted
+        too; without a block, an unknown or deleted user is NotFound."""
+        if user_id == caller_id:
+            raise BadRequest("user_id: you cannot block yourself")
         if await self._store.unblock(caller_id, user_id):
             log.info("user_unblocked", user_id=caller_id, blocked_id=user_id)
+            return
+        await self._require_other(caller_id, user_id)
 
     async def blocked_by(self, caller_id: int) -> list[int]:
         """The users the caller blocks, by user id."""

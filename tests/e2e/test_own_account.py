@@ -220,6 +220,32 @@ async def test_deleting_the_account_signs_out_everywhere_and_empties_the_profile
     assert (error.status, error.code) == (401, "invalid_credentials")
 
 
+async def test_nobody_can_reach_a_deleted_account_again(chat_server: RunningServer) -> None:
+    """After `DELETE /me`, the account cannot be put into a group (created or added to),
+    asked for friendship or given a new direct channel: 404 `not_found`, as for an
+    unknown user. A block of it can still be lifted, once."""
+    alice = await chat_server.user("alice")
+    bob, carol = await people(chat_server, "bob carol")
+    group = await bob.create_group("bob's", [carol.user_id])
+    await carol.block(alice.user_id)
+    await alice.delete_account(PASSWORD)
+    attempts = (
+        bob.create_group("again", [alice.user_id]),
+        bob.add_member(group.channel_id, alice.user_id),
+        bob.request("POST", "/api/v1/friends", {"user_id": alice.user_id}),
+        bob.open_direct(alice.user_id),
+        bob.block(alice.user_id),
+    )
+    for attempt in attempts:
+        error = await refusal(attempt)
+        assert (error.status, error.code) == (404, "not_found")
+    assert alice.user_id not in (await bob.channel(group.channel_id)).members
+    await carol.unblock(alice.user_id)
+    assert await carol.blocks() == []
+    error = await refusal(carol.unblock(alice.user_id))
+    assert (error.status, error.code) == (404, "not_found")
+
+
 async def test_erasing_messages_deletes_every_one_the_user_sent_for_every_member(
     chat_server: RunningServer,
 ) -> None:

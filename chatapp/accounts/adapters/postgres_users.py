@@ -79,7 +79,8 @@ class PostgresUserStore:
         if not wanted:
             return set()
         rows = await self._pool.fetch(
-            "SELECT user_id FROM users WHERE user_id = ANY($1::bigint[])", wanted
+            "SELECT user_id FROM users WHERE user_id = ANY($1::bigint[]) AND deleted_at IS NULL",
+            wanted,
         )
         return {row["user_id"] for row in rows}
 
@@ -159,12 +160,11 @@ class PostgresUserStore:
         return {row["user_id"] for row in rows}
 
     async def set_role(self, user_id: int, role: Role) -> User | None:
-        row = await self._pool.fetchrow(
-            f"UPDATE users SET role = $2 WHERE user_id = $1 RETURNING {USER_COLUMNS}",
-            user_id,
-            role,
+        # Not on an account its owner deleted, even one deleted since the caller looked.
+        await self._pool.execute(
+            "UPDATE users SET role = $2 WHERE user_id = $1 AND deleted_at IS NULL", user_id, role
         )
-        return user_from(row) if row else None
+        return await self.get_user(user_id)
 
     async def find_users(self, username_prefix: str, *, limit: int) -> list[User]:
         # Escape LIKE's wildcards: `_` is legal in usernames and must match itself.

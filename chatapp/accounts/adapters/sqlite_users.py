@@ -67,7 +67,7 @@ class SqliteUserStore:
             return set()
         marks = ",".join("?" * len(wanted))
         async with self._db.execute(
-            f"SELECT user_id FROM users WHERE user_id IN ({marks})", wanted
+            f"SELECT user_id FROM users WHERE user_id IN ({marks}) AND deleted_at IS NULL", wanted
         ) as cursor:
             return {row["user_id"] async for row in cursor}
 
@@ -142,7 +142,10 @@ class SqliteUserStore:
             return {row["user_id"] async for row in cursor}
 
     async def set_role(self, user_id: int, role: Role) -> User | None:
-        await self._db.execute("UPDATE users SET role = ? WHERE user_id = ?", (role, user_id))
+        # Not on an account its owner deleted, even one deleted since the caller looked.
+        await self._db.execute(
+            "UPDATE users SET role = ? WHERE user_id = ? AND deleted_at IS NULL", (role, user_id)
+        )
         return await self.get_user(user_id)
 
     async def find_users(self, username_prefix: str, *, limit: int) -> list[User]:

@@ -69,7 +69,7 @@ class FakeUserStore(CanFail):
 
     async def existing_user_ids(self, user_ids: Iterable[int]) -> set[int]:
         self._fail_if_told("existing_user_ids")
-        return {user_id for user_id in user_ids if user_id in self._users}
+        return {i for i in user_ids if i in self._users and i not in self._deletions}
 
     async def get_users(self, user_ids: Iterable[int]) -> list[User]:
         self._fail_if_told("get_users")
