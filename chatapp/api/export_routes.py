@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Final
 
+import structlog
 from aiohttp import web
 
 from chatapp.api.call import Call
 from chatapp.api.endpoint import Endpoint
+from chatapp.errors import Refused, StoreFailed
+
+log = structlog.get_logger(__name__)
 
 PREFIX = "/api/v1"
 MEDIA_TYPE: Final = "application/x-ndjson"
@@ -25,6 +30,20 @@ async def export_me(call: Call) -> web.StreamResponse:
     response = web.StreamResponse(headers={"Content-Type": MEDIA_TYPE, "Cache-Control": "no-store"})
     response.enable_chunked_encoding()
     await response.prepare(call.request)
+    try:
+        await _stream(response, first, lines)
+    except (ConnectionError, StoreFailed, Refused) as failure:
+        # The headers are out: no error answer can follow. Cut the connection, so the
+        # body ends without its last chunk and no client takes it for complete.
+        log.warning("export_cut_short", user_id=call.caller.user_id, error=str(failure))
+        if call.request.transport is not None:
+            call.request.transport.close()
+        return response
+    await response.write_eof()
+    return response
+
+
+async def _stream(response: web.StreamResponse, first: str, lines: AsyncIterator[str]) -> None:
     pending, size = [first], len(first)
     async for line in lines:
         pending.append(line)
@@ -34,8 +53,6 @@ async def export_me(call: Call) -> web.StreamResponse:
             pending, size = [], 0
     if pending:
         await response.write("".join(pending).encode())
-    await response.write_eof()
-    return response
 
 
 ENDPOINTS = [
