@@ -116,7 +116,10 @@ export class UsersPanel {
     const self = user.user_id === this.me.user_id;
     const name = user.username;
     const actions = h("div", { class: "admin-actions" });
-    if (user.deactivated) {
+    if (user.deleted) {
+      // The owner deleted the account: nothing brings it back (the API answers 409).
+      actions.append(h("small", { class: "hint" }, "Deleted by its owner"));
+    } else if (user.deactivated) {
       actions.append(
         button(`Reactivate`, `Reactivate ${name}`, () =>
           this.act(() => this.admin.reactivate(user.user_id), `${name} can log in again.`),
@@ -129,7 +132,9 @@ export class UsersPanel {
       if (self) disable(deactivate, "You cannot deactivate your own account.");
       actions.append(deactivate);
     }
-    if (user.role === "admin") {
+    if (user.deleted) {
+      // No role to change on an account that is gone.
+    } else if (user.role === "admin") {
       const revoke = button("Revoke admin", `Revoke admin from ${name}`, () =>
         confirmDialog({
           title: `Revoke admin from ${name}?`,
@@ -162,7 +167,14 @@ export class UsersPanel {
         ),
       );
     }
-    const status = user.deactivated
+    const status = user.deleted
+      ? h(
+          "span",
+          {},
+          h("span", { class: "tag admin-tag-off" }, "Deleted"),
+          ` ${dateTime(user.deleted_at)}`,
+        )
+      : user.deactivated
       ? h(
           "span",
           {},
