@@ -13,6 +13,7 @@ of them, so each release has a worker of its own.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import re
@@ -112,8 +113,13 @@ def shell_files() -> list[Path]:
     )
 
 
+@functools.cache
 def worker_script() -> bytes:
-    """The worker's text, after the shell's URLs and a digest of their contents."""
+    """The worker's text, after the shell's URLs and a digest of their contents.
+
+    Made once per process: browsers ask for it at every page load, and the files it
+    digests change only with a release (which restarts the server).
+    """
     files = shell_files()
     digest = hashlib.sha256()
     for path in files:
