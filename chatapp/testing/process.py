@@ -48,6 +48,10 @@ def wait_until_ready(
     raise TimeoutError(f"server not ready after {timeout}s")
 
 
+PORT_ATTEMPTS = 3
+"""Starts tried on fresh ports when the port chosen was taken meanwhile."""
+
+
 class ServerProcess:
     """`python -m chatapp serve` on a free port and a given data folder."""
 
@@ -62,6 +66,7 @@ class ServerProcess:
     ) -> None:
         """`open_files` is the (soft, hard) RLIMIT_NOFILE to start with; this process's if None."""
         self.data_dir = data_dir
+        self._port_given = port is not None
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self._extra_env = env or {}
@@ -94,10 +99,27 @@ class ServerProcess:
         return self
 
     def wait_ready(self, timeout: float) -> None:
-        try:
-            wait_until_ready(self.url, timeout, self.process)
-        except (RuntimeError, TimeoutError) as exc:
-            raise type(exc)(f"{exc}: {self.log()}") from None
+        for attempt in range(PORT_ATTEMPTS):
+            try:
+                wait_until_ready(self.url, timeout, self.process)
+                return
+            except (RuntimeError, TimeoutError) as exc:
+                if not self._lost_its_port() or attempt == PORT_ATTEMPTS - 1:
+                    raise type(exc)(f"{exc}: {self.log()}") from None
+            # A free port found is only free until someone else binds it: on a machine
+            # running other suites, another process may take it first. Try another.
+            self.port = free_port()
+            self.url = f"http://127.0.0.1:{self.port}"
+            self.start(wait_ready=0)
+
+    def _lost_its_port(self) -> bool:
+        return (
+            not self._port_given
+            and self.process is not None
+            and self.process.poll() == 2
+            and f"port {self.port} " in self.log()
+            and "is in use by another process" in self.log()
+        )
 
     def kill(self) -> None:
         """SIGKILL: the crash that gives the process no chance to tidy up."""

@@ -6,6 +6,7 @@ import asyncio
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -160,3 +161,17 @@ async def test_sigterm_closes_websockets_with_1001_and_exits_quickly(tmp_path: P
             assert time.monotonic() - started < 10
         finally:
             await client.close()
+
+
+def test_a_test_server_whose_port_was_taken_meanwhile_starts_on_another(tmp_path: Path) -> None:
+    """`ServerProcess` picks a free port; when another process binds it before the server
+    does (suites running side by side), the server is started again on a fresh one."""
+    server = ServerProcess(tmp_path / "data")
+    taken_port = server.port
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", taken_port))
+        taken.listen()
+        with server:
+            assert server.port != taken_port
+            with urllib.request.urlopen(server.url + "/readyz", timeout=5) as answer:
+                assert answer.status == 200
