@@ -135,8 +135,8 @@ async def test_openapi_describes_every_route(chat_server: RunningServer) -> None
     }
     # The WebSocket is not an HTTP API; docs/protocol.md describes it.
     registered.discard(("GET", "/ws"))
-    # Nor are the web client's pages and files.
-    registered -= {("GET", "/"), ("GET", "/admin"), ("GET", "/static/{path}")}
+    # Nor are the web client's pages, its service worker and its files.
+    registered -= {("GET", "/"), ("GET", "/admin"), ("GET", "/sw.js"), ("GET", "/static/{path}")}
     assert registered <= routes
 
 
