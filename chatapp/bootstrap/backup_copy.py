@@ -32,7 +32,7 @@ from chatapp.bootstrap.search import SEARCH_FILE
 from chatapp.bootstrap.stores import users_database
 from chatapp.bus.control_socket import SOCKET_NAME
 from chatapp.messaging.adapters.leveldb_copy import CopiedStore, sync_tree
-from chatapp.notify.vapid import KEY_FILE
+from chatapp.notify.key_file import KEY_FILE
 
 MESSAGES: Final = "messages"
 PRESENCE: Final = "presence"

@@ -35,7 +35,8 @@ from chatapp.errors import StartupRefused, StoreFailed
 from chatapp.events import event_codec
 from chatapp.messaging.adapters.postgres_messages import PostgresMessageStore
 from chatapp.notify.adapters.postgres_windows import PostgresPushWindows
-from chatapp.notify.vapid import KEY_FILE, key_from_pem, new_key_pem
+from chatapp.notify.key_file import KEY_FILE
+from chatapp.notify.vapid import key_from_pem, new_key_pem
 from chatapp.notify.windows import PushWindows
 from chatapp.operators.adapters.postgres_operators import PostgresAuditLog, PostgresInviteStore
 from chatapp.presence.adapters.postgres_presence import PostgresPresenceStore

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+from typing import TYPE_CHECKING
 
 import aiohttp
-from cryptography.hazmat.primitives.asymmetric import ec
 
 from chatapp.accounts import Accounts, PushTarget
 from chatapp.clock import Clock
@@ -13,12 +13,16 @@ from chatapp.config import Settings
 from chatapp.notify import Notifier, Push
 from chatapp.notify.delivery import DeliveryQueue, RetryPolicy
 from chatapp.notify.notifier import PushLevels
+from chatapp.notify.provider import PushProvider
 from chatapp.notify.providers import ProviderContext, build_providers
 from chatapp.notify.providers.guard import target_session
-from chatapp.notify.providers.webpush import WebPushProvider
 from chatapp.notify.windows import MemoryWindows, PushWindows
 from chatapp.observability import Metrics
 from chatapp.presence import LiveDevices
+
+if TYPE_CHECKING:
+    # Web Push's key: cryptography is loaded only when Web Push is enabled.
+    from cryptography.hazmat.primitives.asymmetric import ec
 
 
 async def open_push(
@@ -81,13 +85,20 @@ async def open_push(
         window_seconds=window_seconds,
         include_text=settings.push_include_text,
     )
-    webpush = providers.get("webpush")
     push = Push(
-        accounts,
-        providers,
-        queues,
-        notifier,
-        webpush_public_key=webpush.public_key if isinstance(webpush, WebPushProvider) else None,
+        accounts, providers, queues, notifier, webpush_public_key=_webpush_public_key(providers)
     )
     stack.push_async_callback(push.close)
     return push
+
+
+def _webpush_public_key(providers: dict[str, PushProvider]) -> str | None:
+    """The key browsers subscribe with, when Web Push is enabled."""
+    webpush = providers.get("webpush")
+    if webpush is None:
+        return None
+    # Imported only here: it loads pywebpush and cryptography, which only Web Push needs
+    # (and which `build_providers` has just loaded to build it).
+    from chatapp.notify.providers.webpush import WebPushProvider
+
+    return webpush.public_key if isinstance(webpush, WebPushProvider) else None

@@ -10,7 +10,8 @@ To add a provider, say `fcm`:
 1. Write `chatapp/notify/providers/fcm.py` with a class that has the three
    members of `PushProvider` below and a `build(settings, context)` function
    that makes it from the settings (read your own `push_fcm_*` settings there).
-2. Add one line to the `BUILDERS` table in `chatapp/notify/providers/__init__.py`,
+2. Add one line to the `BUILDERS` table in `chatapp/notify/providers/__init__.py`
+   (the module's name: it is imported only when the provider is enabled),
    add `"fcm"` to `PUSH_PROVIDERS` in `chatapp/config.py`, and add your settings
    to `Settings` and `config/chatapp.toml`.
 

@@ -10,8 +10,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from chatapp.errors import StartupRefused
-
-KEY_FILE = "vapid_private.pem"
+from chatapp.notify.key_file import KEY_FILE
 
 
 class VapidKeyError(StartupRefused):

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import aiohttp
-from cryptography.hazmat.primitives.asymmetric import ec
 
 from chatapp.clock import Clock
+
+if TYPE_CHECKING:
+    # Only Web Push uses the key, and only its module loads cryptography.
+    from cryptography.hazmat.primitives.asymmetric import ec
 
 
 @dataclass(frozen=True)
