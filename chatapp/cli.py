@@ -3,6 +3,9 @@ grant-admin, revoke-admin, deactivate, reactivate, invite, check, repair, export
 backup, restore and reindex.
 
 Every failure to start is one line on stderr naming the cause, and exit code 2.
+
+What only one command uses (backup, restore, check, export, the demo data) is
+imported by that command: `serve` starts without loading it.
 """
 
 from __future__ import annotations
@@ -28,15 +31,9 @@ from chatapp.bootstrap import (
     run_accounts_command,
     run_operators_command,
 )
-from chatapp.bootstrap.backup import BackupFailed, describe, take_backup
-from chatapp.bootstrap.maintenance import FolderReport, check_folder, repair_folder
 from chatapp.bootstrap.open_files import fit_connections
-from chatapp.bootstrap.restore import RestoreFailed, restore_backup
-from chatapp.bootstrap.search import reindex
-from chatapp.bootstrap.transfer import export_deployment, import_deployment
 from chatapp.bus.control_socket import ControlUnreachable
 from chatapp.config import ConfigError, Settings, load_settings
-from chatapp.demo import seed_on_startup
 from chatapp.errors import Refused, StartupRefused
 from chatapp.observability import configure_logging
 from chatapp.operators import Invite, Operators
@@ -204,6 +201,8 @@ def _serve(settings: Settings, *, demo: bool = False) -> int:
         listening = _listen(settings.host, settings.port)
         app = build_app(settings)
         if demo:
+            from chatapp.demo import seed_on_startup
+
             app.on_startup.append(seed_on_startup)
         web.run_app(
             app,
@@ -259,6 +258,8 @@ def _listen(host: str, port: int) -> list[socket.socket]:
 
 def _maintain(settings: Settings, command: str) -> int:
     """`check` or `repair` of the data folder: 0 when whole, 1 when not, 2 when refused."""
+    from chatapp.bootstrap.maintenance import FolderReport, check_folder, repair_folder
+
     act = check_folder if command == "check" else repair_folder
     try:
         report: FolderReport = asyncio.run(act(settings.data_dir))
@@ -271,6 +272,8 @@ def _maintain(settings: Settings, command: str) -> int:
 
 
 async def _transfer(settings: Settings, command: str, path: Path) -> int:
+    from chatapp.bootstrap.transfer import export_deployment, import_deployment
+
     if command == "export":
         progress = await export_deployment(settings, path)
         print(f"{progress.summary()} to {path}")
@@ -282,6 +285,9 @@ async def _transfer(settings: Settings, command: str, path: Path) -> int:
 
 async def _keep(settings: Settings, command: str, args: argparse.Namespace) -> int:
     """`backup DIR` or `restore DIR`: 0 done, 1 failed (the copy failed its check), 2 refused."""
+    from chatapp.bootstrap.backup import BackupFailed, describe, take_backup
+    from chatapp.bootstrap.restore import RestoreFailed, restore_backup
+
     try:
         if command == "backup":
             taken = await take_backup(settings, args.dir)
@@ -307,6 +313,8 @@ async def _keep(settings: Settings, command: str, args: argparse.Namespace) -> i
 
 
 async def _reindex(settings: Settings) -> int:
+    from chatapp.bootstrap.search import reindex
+
     reindexed = await reindex(settings)
     print(reindexed.summary())
     return 0

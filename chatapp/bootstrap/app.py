@@ -13,7 +13,7 @@ from aiohttp import web
 from chatapp.accounts import Accounts
 from chatapp.api import MIDDLEWARES, add_routes
 from chatapp.api.client_address import parse_networks
-from chatapp.bootstrap.backup import backup_requests
+from chatapp.bootstrap.backup_request import backup_requests
 from chatapp.bootstrap.modules import (
     SocialModules,
     build_accounts,

@@ -2,9 +2,10 @@
 
 The message store's folder is locked by the server that runs on it, so the
 copy is made inside that server: the command asks it over the control
-socket (a `backup` request, answered when the copy is written), and when no
-server runs, the command makes the copy itself, holding the folder's lock
-meanwhile so that no server starts on it halfway. Either way the copy is
+socket (a `backup` request, which `backup_request` answers when the copy
+is written), and when no server runs, the command makes the copy itself,
+holding the folder's lock meanwhile so that no server starts on it halfway.
+Either way the copy is
 made by `backup_copy` (the message store from a snapshot, then SQLite, then
 the Web Push key), checked by the command with the full check `chatapp
 check` makes, and only then given its manifest, `chatapp-backup.json`
@@ -35,14 +36,11 @@ from chatapp.bootstrap.maintenance import check_folder
 from chatapp.bootstrap.stores import in_use
 from chatapp.bus.control_socket import (
     ControlUnreachable,
-    Request,
-    RequestRefused,
     ask_running_server,
 )
 from chatapp.config import Settings
 from chatapp.errors import StartupRefused
-from chatapp.messaging import MessageStore, MessageStoreError
-from chatapp.messaging.adapters import LevelDBMessageStore
+from chatapp.messaging import MessageStoreError
 from chatapp.messaging.adapters.leveldb_copy import copy_stopped_store
 from chatapp.messaging.adapters.leveldb_layout import DamagedStore, StoreInUse, open_db
 from chatapp.messaging.adapters.leveldb_survey import survey
@@ -68,30 +66,6 @@ class BackupReport:
     target: Path
     manifest: dict[str, Any]
     check: list[str]
-
-
-def backup_requests(data_dir: Path, messages: MessageStore) -> dict[str, Request]:
-    """What the running server's control socket answers: `backup`, copying its own stores."""
-    if not isinstance(messages, LevelDBMessageStore):
-        return {}
-    store = messages
-    running = asyncio.Lock()
-
-    async def backup(request: dict[str, Any]) -> dict[str, Any]:
-        target = _requested_target(request)
-        if running.locked():
-            raise RequestRefused("a backup of this server is being taken already; wait for it")
-        async with running:
-            started = time.monotonic()
-            try:
-                summary = await copy_folder(data_dir, target, store.copy_to)
-            except (MessageStoreError, OSError, sqlite3.Error) as failure:
-                raise RequestRefused(f"the copy failed: {failure}") from None
-            seconds = round(time.monotonic() - started, 1)
-            _log.info("backup_taken", target=str(target), seconds=seconds, **_counts(summary))
-            return {"summary": summary}
-
-    return {"backup": backup}
 
 
 async def take_backup(settings: Settings, target: Path) -> BackupReport:
@@ -239,16 +213,6 @@ def _prepare_target(data_dir: Path, target: Path) -> tuple[Path, Path, bool]:
     return data_dir, target, made
 
 
-def _requested_target(request: dict[str, Any]) -> Path:
-    raw = request.get("target")
-    if not isinstance(raw, str) or not os.path.isabs(raw):
-        raise RequestRefused("target: the absolute path of an empty folder")
-    target = Path(raw)
-    if not target.is_dir() or any(target.iterdir()):
-        raise RequestRefused(f"{target} is not an empty folder")
-    return target
-
-
 def _empty(target: Path, *, remove: bool) -> None:
     """Remove what a failed backup wrote, and the folder when this command made it (one
     that was there may be a mount point)."""
@@ -260,10 +224,6 @@ def _empty(target: Path, *, remove: bool) -> None:
                 entry.unlink(missing_ok=True)
         if remove:
             target.rmdir()
-
-
-def _counts(summary: dict[str, Any]) -> dict[str, Any]:
-    return {key: value for key, value in summary.items() if isinstance(value, int)}
 
 
 def _now() -> int:

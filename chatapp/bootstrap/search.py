@@ -16,7 +16,6 @@ from typing import Any, Final
 
 import structlog
 
-from chatapp.bootstrap.archive_sqlite import open_embedded_source
 from chatapp.bootstrap.wiring import RunningBus, SubscribeAll, subscribe_search
 from chatapp.clock import SystemClock
 from chatapp.config import Settings
@@ -135,6 +134,9 @@ async def _open_for_reindex(
     settings: Settings, stack: contextlib.AsyncExitStack
 ) -> tuple[MessageStore, SearchIndex]:
     if not settings.cluster_mode:
+        # Imported here: a serving server never reindexes, nor loads the archive's code.
+        from chatapp.bootstrap.archive_sqlite import open_embedded_source
+
         _, messages = await open_embedded_source(settings.data_dir, SystemClock(), stack)
         index = await open_index(settings)
         stack.push_async_callback(index.close)
