@@ -20,10 +20,13 @@ class Argon2PasswordHasher:
         self._argon2 = Argon2Hasher(
             time_cost=time_cost, memory_cost=memory_kib, parallelism=parallelism, type=Type.ID
         )
+        # Its threads start with the first hash, not here.
         self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="password-hash")
         # Verifying against this when a username is unknown makes a wrong
         # username take as long as a wrong password, so timing reveals nothing.
-        self._decoy = self._argon2.hash("decoy password never used")
+        # Made on the pool by the first such login rather than at start-up,
+        # where a hash at the default cost is tens of milliseconds on the loop.
+        self._decoy: str | None = None
 
     async def hash(self, password: str) -> str:
         loop = asyncio.get_running_loop()
@@ -32,8 +35,7 @@ class Argon2PasswordHasher:
     async def verify(self, password_hash: str | None, password: str) -> bool:
         """True when the password matches; with no hash, spends the same time and says False."""
         loop = asyncio.get_running_loop()
-        target = password_hash if password_hash is not None else self._decoy
-        matched = await loop.run_in_executor(self._pool, self._check, target, password)
+        matched = await loop.run_in_executor(self._pool, self._check, password_hash, password)
         return matched and password_hash is not None
 
     def needs_rehash(self, password_hash: str) -> bool:
@@ -42,8 +44,16 @@ class Argon2PasswordHasher:
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
 
-    def _check(self, password_hash: str, password: str) -> bool:
+    def _check(self, password_hash: str | None, password: str) -> bool:
+        if password_hash is None:
+            password_hash = self._decoy_hash()
         try:
             return self._argon2.verify(password_hash, password)
         except (VerifyMismatchError, VerificationError, InvalidHashError):
             return False
+
+    def _decoy_hash(self) -> str:
+        # Two threads may both make one the first time; either hash serves.
+        if self._decoy is None:
+            self._decoy = self._argon2.hash("decoy password never used")
+        return self._decoy
