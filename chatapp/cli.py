@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import errno
+import gc
 import getpass
 import signal
 import socket
@@ -40,6 +41,10 @@ from chatapp.operators import Invite, Operators
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # The entry points (`python -m chatapp`, run.py) import this module with the
+    # garbage collector paused, which makes the import a sixth faster; from here
+    # on it runs as usual.
+    gc.enable()
     args = _parser().parse_args(argv)
     overrides = {key: getattr(args, key) for key in ("host", "port", "data_dir") if key in args}
     try:
