@@ -24,6 +24,7 @@ from chatapp.gateway.connection import (
 )
 from chatapp.gateway.registry import ConnectionRegistry
 from chatapp.gateway.session import Session, SessionModules
+from chatapp.gateway.wire import WireSocket
 from chatapp.presence.events import ConnectionClosed, ConnectionOpened
 
 log = structlog.get_logger(__name__)
@@ -34,6 +35,8 @@ MAX_FRAME_BYTES = 2 * 1024 * 1024
 # A client that sends this many frames in a row that are not JSON text is not
 # speaking the protocol at all; it is disconnected rather than answered forever.
 MAX_UNREADABLE_IN_A_ROW = 20
+# Frames one connection handles before it lets the others run (see `_read`).
+FRAMES_PER_TURN = 64
 # How long a closing handshake may wait for the client's answer.
 CLOSE_TIMEOUT = 5.0
 
@@ -99,7 +102,7 @@ class Gateway:
                 self._refuse("connections_total")
                 await socket.close(code=CLOSE_TOO_MANY, message=b"server full: try later")
             else:
-                await self._serve(socket)
+                await self._serve(socket, request)
         except (StoreFailed, Unavailable) as failure:
             # A store that cannot answer now (reopening after a failed write,
             # a database away): the client should come back, not report a bug.
@@ -124,31 +127,23 @@ class Gateway:
         if handshakes:
             await asyncio.wait(handshakes, timeout=CLOSE_TIMEOUT)
 
-    async def _serve(self, socket: web.WebSocketResponse) -> None:
-        hello = await self._await_hello(socket)
-        if hello is None:
+    async def _serve(self, socket: web.WebSocketResponse, request: web.Request) -> None:
+        greeted = await self._greet(socket)
+        transport = request.transport
+        if greeted is None or transport is None:  # refused, or gone during the handshake
             return
-        try:
-            caller = await self._accounts.authenticate(hello.token)
-        except Refused:
-            await socket.close(code=CLOSE_UNAUTHORIZED, message=b"bad token")
-            return
-        limit = self._settings.max_connections_per_user
-        if sum(1 for _ in self.registry.of_user(caller.user_id)) >= limit:
-            self._refuse("connections_per_user")
-            await socket.close(code=CLOSE_TOO_MANY, message=b"too many connections for this user")
-            return
+        user_id, device_id, ref, last_seq = greeted
         connection = Connection(
-            socket,
+            WireSocket(socket, transport),
             connection_id=f"{self._node_id}-{next(self._serial)}",
-            user_id=caller.user_id,
-            device_id=caller.device_id,
+            user_id=user_id,
+            device_id=device_id,
             queue_size=self._settings.connection_queue_size,
             budget=self.budget,
             hold_until_ready=True,
         )
         structlog.contextvars.bind_contextvars(
-            user_id=caller.user_id, device_id=caller.device_id, connection=connection.id
+            user_id=user_id, device_id=device_id, connection=connection.id
         )
         # Registered before the replay reads the store, so that messages
         # arriving meanwhile are held rather than missed; other frames fanned
@@ -156,35 +151,63 @@ class Gateway:
         self.registry.add(connection)
         session = Session(connection, self._modules)
         log.info("connection_opened")
-        opened = {
-            "user_id": caller.user_id,
-            "device_id": caller.device_id,
-            "connection_id": connection.id,
-        }
-        self._modules.bus.publish(ConnectionOpened(**opened))
+        bus = self._modules.bus
+        bus.publish(
+            ConnectionOpened(user_id=user_id, device_id=device_id, connection_id=connection.id)
+        )
         try:
-            max_seq = await self._modules.messaging.max_seq(caller.user_id)
-            ready = {
-                "type": "ready",
-                "user_id": caller.user_id,
-                "device_id": caller.device_id,
-                "heartbeat_interval_ms": self._settings.heartbeat_interval_ms,
-                "max_seq": max_seq,
-            }
-            connection.send_ready(frames.with_ref(ready, hello.ref))
-            if hello.last_seq is None:
-                await session.skip_history(max_seq, ref=hello.ref)
+            max_seq = await self._modules.messaging.max_seq(user_id)
+            connection.send_ready(
+                frames.with_ref(
+                    {
+                        "type": "ready",
+                        "user_id": user_id,
+                        "device_id": device_id,
+                        "heartbeat_interval_ms": self._settings.heartbeat_interval_ms,
+                        "max_seq": max_seq,
+                    },
+                    ref,
+                )
+            )
+            if last_seq is None:
+                await session.skip_history(max_seq, ref=ref)
             else:
-                await session.replay(hello.last_seq, ref=hello.ref)
+                await session.replay(last_seq, ref=ref)
             await self._read(socket, connection, session)
         finally:
             if connection.close_code == CLOSE_SLOW_CONSUMER:
                 self._refuse("slow_consumer")
-            self._modules.bus.publish(ConnectionClosed(**opened))
+            bus.publish(
+                ConnectionClosed(user_id=user_id, device_id=device_id, connection_id=connection.id)
+            )
             self.registry.remove(connection)
             await session.close()
             await connection.finish()
             log.info("connection_closed", code=socket.close_code)
+
+    async def _greet(
+        self, socket: web.WebSocketResponse
+    ) -> tuple[int, int, str | None, int | None] | None:
+        """The hello, its token checked and the user's connections counted: who it is, the
+        hello's ref and last_seq; None once the socket was closed.
+
+        Only these few values outlive the handshake: the hello and the caller do
+        not stay in the frame of a connection's whole life.
+        """
+        hello = await self._await_hello(socket)
+        if hello is None:
+            return None
+        try:
+            caller = await self._accounts.authenticate(hello.token)
+        except Refused:
+            await socket.close(code=CLOSE_UNAUTHORIZED, message=b"bad token")
+            return None
+        limit = self._settings.max_connections_per_user
+        if sum(1 for _ in self.registry.of_user(caller.user_id)) >= limit:
+            self._refuse("connections_per_user")
+            await socket.close(code=CLOSE_TOO_MANY, message=b"too many connections for this user")
+            return None
+        return caller.user_id, caller.device_id, hello.ref, hello.last_seq
 
     def _check_origin(self, request: web.Request) -> None:
         """Refuse cross-site WebSocket hijacking: a page elsewhere may not use our cookies' user."""
@@ -228,6 +251,7 @@ class Gateway:
         self, socket: web.WebSocketResponse, connection: Connection, session: Session
     ) -> None:
         unreadable = 0
+        read = 0
         # A client heartbeats every heartbeat_interval; one that sends nothing
         # for twice the presence timeout is gone, whatever TCP says.
         idle_seconds = 2 * self._settings.presence_timeout_ms / 1000
@@ -242,6 +266,12 @@ class Gateway:
             # Answers to this client's own frames slow its reading down rather
             # than overflow its queue: a fast sender is not a slow consumer.
             await connection.room_for_answers()
+            # Frames already read arrive without a wait, and answers to a socket
+            # that keeps up are written without one: a client that never stops
+            # sending would keep the loop from everyone else. It gives way in turns.
+            read += 1
+            if read % FRAMES_PER_TURN == 0:
+                await asyncio.sleep(0)
             if message.type is WSMsgType.TEXT:
                 try:
                     frame = frames.parse_frame(message.data)

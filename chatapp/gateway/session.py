@@ -45,14 +45,17 @@ class SessionModules:
 
 
 class Session:
+    __slots__ = ("_filling", "_modules", "_replaying", "_sends", "connection")
+
     def __init__(self, connection: Connection, modules: SessionModules) -> None:
         self.connection = connection
         self._modules = modules
-        # Made on the first send: an idle connection (most of them) keeps
-        # only its writer task, not two more tasks and two queues (~6 KiB).
+        # Made on the first send: an idle connection (most of them) keeps no
+        # task and no queue for sends (two of each, ~6 KiB).
         self._sends: SendPipeline | None = None
-        # One replay at a time: a `sync` frame and a gap being filled share the cursor.
-        self._replaying = asyncio.Lock()
+        # One replay at a time: a `sync` frame and a gap being filled share the
+        # cursor (made by the first replay: a hello without last_seq has none).
+        self._replaying: asyncio.Lock | None = None
         self._filling: asyncio.Task[None] | None = None
         connection.on_gap = self.fill_gap
 
@@ -147,6 +150,8 @@ class Session:
         """Send entries after `since` until the present (or `limit`); the `synced` to answer."""
         connection = self.connection
         user_id = connection.user_id
+        if self._replaying is None:
+            self._replaying = asyncio.Lock()
         async with self._replaying:
             connection.start_catching_up(since)
             cursor, sent, sent_bytes = since, 0, 0

@@ -61,6 +61,7 @@ async def test_a_full_queue_closes_the_connection_with_1013(connect: Connect) ->
     """A client that reads nothing fills its queue; one frame more closes it as a slow
     consumer, drops what was queued, and later frames are ignored."""
     connection, socket = connect()
+    socket.stall()
     for n in range(QUEUE):
         connection.push(frames.encode({"type": "n", "n": n}))
     assert connection.close_code is None
@@ -147,6 +148,7 @@ async def test_close_closes_the_socket_once_with_its_code(connect: Connect) -> N
     """close(code) closes the socket with that code and reason; a second close is ignored;
     queued frames and later puts are dropped."""
     connection, socket = connect()
+    socket.stall()
     connection.push(frames.encode({"type": "queued"}))
     connection.close(4401, "the device was logged out")
     connection.close(1001, "again")
@@ -253,3 +255,50 @@ async def test_an_ack_recorded_while_replaying_leaves_its_seq_to_the_ack(
     await socket.wait_for_frames(2)
     assert seqs(socket) == [1, 3]
     assert connection.delivered_seq == 3
+
+
+async def test_a_socket_that_keeps_up_gets_its_frames_at_once_with_no_queue(
+    connect: Connect,
+) -> None:
+    """Frames for a socket that keeps up are written when pushed: no queue, no writer
+    task, nothing held in the budget (an idle connection holds none of them)."""
+    budget = OutgoingBudget(per_connection=1000, total=10_000)
+    connection, socket = connect(budget=budget)
+    connection.push(frames.encode({"type": "a"}))
+    await connection.put(frames.encode({"type": "b"}))
+    assert socket.types() == ["a", "b"]
+    assert not connection.lagging
+    assert (budget.held, connection.queued_bytes) == (0, 0)
+
+
+async def test_a_lagging_socket_is_queued_for_in_order_until_it_has_caught_up(
+    connect: Connect,
+) -> None:
+    """A socket that lags gets a queue: what is pushed meanwhile follows what is queued,
+    even once the socket takes frames again, and when the queue is empty the connection
+    writes straight to the socket again."""
+    connection, socket = connect()
+    socket.stall()
+    connection.push(frames.encode({"type": "a"}))
+    assert connection.lagging
+    assert connection.queued_bytes > 0
+    socket.resume()
+    connection.push(frames.encode({"type": "b"}))  # behind "a", not before it
+    await socket.wait_for_frames(2)
+    await asyncio.sleep(0)  # the writer ends once the queue is empty
+    assert not connection.lagging
+    assert connection.queued_bytes == 0
+
+    connection.push(frames.encode({"type": "c"}))
+    assert socket.types() == ["a", "b", "c"]
+
+
+async def test_a_peer_gone_away_costs_its_frames_not_an_error(connect: Connect) -> None:
+    """A socket whose peer went away (the transport is closing) drops what is pushed; the
+    read loop notices and cleans up, as it does for a writer that failed."""
+    connection, socket = connect()
+    socket.failing = True
+    connection.push(frames.encode({"type": "lost"}))
+    await connection.put(frames.encode({"type": "lost too"}))
+    assert socket.sent == []
+    assert connection.close_code is None

@@ -43,3 +43,18 @@ async def test_a_stalled_socket_holds_sends_until_resumed() -> None:
     await sending
     assert await socket.wait_for_frames(1) == [{"type": "a"}]
     assert socket.stalled_sends == 0
+
+
+async def test_write_now_takes_a_frame_at_once_unless_stalled() -> None:
+    """write_now is a socket that keeps up: the frame is recorded at once; stalled, it
+    answers False (the connection queues); closed, it raises as aiohttp's does."""
+    socket = FakeSocket()
+    assert socket.write_now('{"type":"a"}')
+    assert socket.types() == ["a"]
+    socket.stall()
+    assert not socket.write_now('{"type":"b"}')
+    socket.resume()
+    await socket.close(code=1000)
+    with pytest.raises(ConnectionResetError):
+        socket.write_now('{"type":"c"}')
+    assert socket.types() == ["a"]

@@ -18,10 +18,11 @@ class FakeSocket:
     `failing` is True, `send_str` raises `ConnectionResetError`, as aiohttp
     does for a peer that went away.
 
-    `stall()` makes `send_str` wait, like a client that stopped reading,
-    until `resume()`. `wait_for_frames`, `wait_until_stalled` and
-    `wait_closed` wait (without sleeping) for the connection's writer task to
-    get there.
+    `write_now` records a frame at once, as a socket that keeps up takes it,
+    and answers False while stalled: `stall()` is a client that stopped
+    reading, and makes `send_str` (the writer of a lagging connection's queue)
+    wait until `resume()`. `wait_for_frames`, `wait_until_stalled` and
+    `wait_closed` wait (without sleeping) for the connection to get there.
     """
 
     def __init__(self) -> None:
@@ -33,24 +34,35 @@ class FakeSocket:
         """How many `send_str` calls are waiting for `resume` now."""
         self._reading = asyncio.Event()
         self._reading.set()
-        self._changed = asyncio.Condition()
+        self._waiters: list[tuple[Callable[[], bool], asyncio.Future[None]]] = []
+
+    def write_now(self, data: str) -> bool:
+        if self.close_code is not None or self.failing:
+            raise ConnectionResetError("Cannot write to closing transport")
+        if not self._reading.is_set():
+            return False
+        self._record(data)
+        return True
 
     async def send_str(self, data: str) -> None:
         if not self._reading.is_set():
             self.stalled_sends += 1
-            await self._notify()
+            self._notify()
             try:
                 await self._reading.wait()
             finally:
                 self.stalled_sends -= 1
         if self.close_code is not None or self.failing:
             raise ConnectionResetError("Cannot write to closing transport")
+        self._record(data)
+
+    def _record(self, data: str) -> None:
         data.encode("utf-8")  # aiohttp encodes here: a lone surrogate raises UnicodeEncodeError
         frame = json.loads(data)
         if not isinstance(frame, dict):
             raise TypeError(f"a frame is a JSON object, not {data[:80]!r}")
         self.sent.append(frame)
-        await self._notify()
+        self._notify()
 
     async def close(self, *, code: int = 1000, message: bytes = b"") -> bool:
         """Close once: True the first time, False when already closed (as aiohttp answers)."""
@@ -58,7 +70,7 @@ class FakeSocket:
             return False
         self.close_code = code
         self.close_message = message
-        await self._notify()
+        self._notify()
         return True
 
     # -- for tests -----------------------------------------------------------------
@@ -97,14 +109,24 @@ class FakeSocket:
         return self.close_code
 
     async def _wait_until(self, done: Callable[[], bool], timeout: float, what: str) -> None:
+        if done():
+            return
+        waiter = asyncio.get_running_loop().create_future()
+        entry = (done, waiter)
+        self._waiters.append(entry)
         try:
-            async with asyncio.timeout(timeout), self._changed:
-                await self._changed.wait_for(done)
+            async with asyncio.timeout(timeout):
+                await waiter
         except TimeoutError:
             raise TimeoutError(
                 f"waited {timeout} s for {what}; sent {self.types()}, closed {self.close_code}"
             ) from None
+        finally:
+            if entry in self._waiters:
+                self._waiters.remove(entry)
 
-    async def _notify(self) -> None:
-        async with self._changed:
-            self._changed.notify_all()
+    def _notify(self) -> None:
+        """Wake the waits whose condition holds now (frames may be written from sync code)."""
+        for done, waiter in list(self._waiters):
+            if not waiter.done() and done():
+                waiter.set_result(None)
