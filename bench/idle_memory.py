@@ -110,8 +110,8 @@ class Server:
             wait_until_ready(self.url, 120, self.process)
         except (RuntimeError, TimeoutError) as exc:
             self.stop()
-            log = (work / "server.log").read_text(errors="replace")[-2000:]
-            raise RuntimeError(f"{exc}; its log ends:\n{log}") from None
+            tail = (work / "server.log").read_text(errors="replace")[-2000:]
+            raise RuntimeError(f"{exc}; its log ends:\n{tail}") from None
 
     def target(self) -> Target:
         return Target("chat", [self.url], [f"ws://127.0.0.1:{self.port}/ws"], [self.process.pid])
