@@ -135,6 +135,7 @@ async def open_server(
             bus=bus,
             metrics=metrics,
             page_max_bytes=settings.page_max_bytes,
+            heartbeats=presence,
         ),
     )
     fan_out = FanOut(

@@ -16,6 +16,13 @@ A connection counts while its node's registry entry is live (this run of the
 node: the entry's `instance`), so the users of a node that dies stop having
 live devices when its entry expires, and go offline when their deadlines pass.
 
+Heartbeats are taken without an event (`heard`) and written in batches: the
+heartbeats heard while a batch is in Redis go in the next, one pipeline of
+scripts each, so a node's idle sockets cost Redis one round trip per batch
+rather than one per heartbeat. Their order against the other events does not
+matter here: a heartbeat only moves a deadline forward, and one that lands
+after its device was revoked is ignored by the script (the tombstone).
+
 Time is the injected clock's wall time (`now_ms`), shared by the nodes: their
 clocks must agree to well within the timeout (NTP does).
 """
@@ -78,6 +85,9 @@ class RedisPresence:
         self._expire_due = redis.register_script(presence_scripts.EXPIRE_DUE)
         self._has_live = redis.register_script(presence_scripts.HAS_LIVE_CONNECTION)
         self._sweeper: asyncio.Task[None] | None = None
+        # Heartbeats heard and not yet written; the task writing them, while it runs.
+        self._beats: set[tuple[int, int]] = set()
+        self._writing_beats: asyncio.Task[None] | None = None
 
     # -- what the gateway reports ------------------------------------------------------
 
@@ -96,25 +106,62 @@ class RedisPresence:
         except RedisError as error:
             log.warning("presence_not_recorded", event_type=type(event).__name__, error=str(error))
 
+    def heard(self, user_id: int, device_id: int) -> bool:
+        """A heartbeat, written with the next batch; always taken (True)."""
+        self._beats.add((user_id, device_id))
+        if self._writing_beats is None:
+            self._writing_beats = asyncio.get_running_loop().create_task(
+                self._write_beats(), name="presence-heartbeats"
+            )
+        return True
+
+    async def heartbeats_written(self) -> None:
+        """Wait until the heartbeats heard so far are in Redis (or failed to be)."""
+        while self._writing_beats is not None:
+            await asyncio.wait((self._writing_beats,))
+
     async def heartbeat(self, user_id: int, device_id: int) -> None:
+        await self._heartbeats([(user_id, device_id)])
+
+    async def _heartbeats(self, devices: Iterable[tuple[int, int]]) -> None:
+        """Move the devices' deadlines, in one round trip; save who came online."""
         now_ms = self._clock.now_ms()
-        came_online, persist, last_active_at = await self._heartbeat(
-            keys=self._device_keys(user_id, device_id),
-            args=[
-                _member(user_id, device_id),
-                device_id,
-                now_ms,
-                now_ms + self._timeout_ms,
-                PERSIST_INTERVAL_MS,
-                self._keys.bus_channel,
-                self._announce,
-                user_id,
-            ],
-        )
-        if came_online:
-            log.info("presence_changed", user_id=user_id, status="online")
-        if persist:
-            await self._persist(user_id, "online", int(last_active_at))
+        devices = list(devices)
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for user_id, device_id in devices:
+                await self._heartbeat(
+                    keys=self._device_keys(user_id, device_id),
+                    args=[
+                        _member(user_id, device_id),
+                        device_id,
+                        now_ms,
+                        now_ms + self._timeout_ms,
+                        PERSIST_INTERVAL_MS,
+                        self._keys.bus_channel,
+                        self._announce,
+                        user_id,
+                    ],
+                    client=pipe,
+                )
+            answers = await pipe.execute()
+        for (user_id, _), (came_online, persist, last_active_at) in zip(
+            devices, answers, strict=True
+        ):
+            if came_online:
+                log.info("presence_changed", user_id=user_id, status="online")
+            if persist:
+                await self._persist(user_id, "online", int(last_active_at))
+
+    async def _write_beats(self) -> None:
+        try:
+            while self._beats:
+                beats, self._beats = self._beats, set()
+                try:
+                    await self._heartbeats(sorted(beats))
+                except RedisError as error:
+                    log.warning("presence_not_recorded", event_type="heartbeats", error=str(error))
+        finally:
+            self._writing_beats = None
 
     async def connected(self, user_id: int, connection_id: str) -> None:
         await self._redis.hset(self._keys.connections(user_id), connection_id, self._owner)
@@ -211,6 +258,7 @@ class RedisPresence:
         """Stop sweeping and close the store. Users stay online: other nodes may hold them."""
         await tasks.stop(self._sweeper)
         self._sweeper = None
+        await tasks.stop(self._writing_beats)
         await self._store.close()
 
     # -- inside --------------------------------------------------------------------

@@ -20,6 +20,7 @@ from chatapp.gateway.send_pipeline import SendPipeline
 from chatapp.messaging import Messaging, StoredMessage
 from chatapp.observability import Metrics
 from chatapp.presence.events import HeartbeatReceived
+from chatapp.presence.tracker import HeartbeatSink
 from chatapp.social import Social
 
 log = structlog.get_logger(__name__)
@@ -42,6 +43,8 @@ class SessionModules:
     page_max_bytes: int = 4 * 1024 * 1024
     # How a failed gap fill waits before it reads again (tests pass one that does not).
     pause: Callable[[float], Awaitable[None]] = asyncio.sleep
+    # Presence, taking heartbeats without an event each; None: each is a bus event.
+    heartbeats: HeartbeatSink | None = None
 
 
 class Session:
@@ -214,7 +217,13 @@ class Session:
 
     def _heartbeat(self, frame: frames.Heartbeat) -> None:
         connection = self.connection
-        connection.push(frames.with_ref({"type": "heartbeat_ack"}, frame.ref))
+        if frame.ref is None:
+            connection.push(frames.HEARTBEAT_ACK)
+        else:
+            connection.push(frames.with_ref({"type": "heartbeat_ack"}, frame.ref))
+        sink = self._modules.heartbeats
+        if sink is not None and sink.heard(connection.user_id, connection.device_id):
+            return
         self._modules.bus.publish(
             HeartbeatReceived(
                 user_id=connection.user_id,

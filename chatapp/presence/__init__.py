@@ -13,7 +13,13 @@ from chatapp.presence.events import (
 )
 from chatapp.presence.service import OBSERVED_EVENTS, LocalPresence
 from chatapp.presence.store import PresenceStore, PresenceStoreError
-from chatapp.presence.tracker import LiveDevices, PresenceKeeper, PresenceTracker, UserPresence
+from chatapp.presence.tracker import (
+    HeartbeatSink,
+    LiveDevices,
+    PresenceKeeper,
+    PresenceTracker,
+    UserPresence,
+)
 from chatapp.presence.wheel import TimingWheel
 
 __all__ = [
@@ -21,6 +27,7 @@ __all__ = [
     "ConnectionClosed",
     "ConnectionOpened",
     "HeartbeatReceived",
+    "HeartbeatSink",
     "LiveDevices",
     "LocalPresence",
     "PresenceChanged",

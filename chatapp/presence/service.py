@@ -39,7 +39,12 @@ STALL_SHARE_OF_TIMEOUT = 0.5
 STALL_FLOOR_SECONDS = 1.0
 
 
-# What moves presence, handled on one queue so that their order holds.
+# What moves presence, handled on one queue so that their order holds. A
+# heartbeat of a device already live, with nothing to persist, is taken
+# directly (`heard`) instead: it only moves that device's deadline forward and
+# its last_active_at, which no event in the queue depends on, and nothing it
+# does undoes an event behind it (a revocation queued before it still drops
+# the device when handled). Any other heartbeat is an event in the queue.
 OBSERVED_EVENTS: tuple[type[BaseModel], ...] = (
     ConnectionOpened,
     ConnectionClosed,
@@ -100,6 +105,19 @@ class LocalPresence:
             await self._change(user_id, "online", now_ms)
         elif now_ms - self._persisted_at.get(user_id, 0) >= PERSIST_INTERVAL_MS:
             await self._persist(user_id, "online", now_ms)
+
+    def heard(self, user_id: int, device_id: int) -> bool:
+        """A heartbeat of a live device whose last_active_at is not due to be saved: taken
+        now, with no event (True). Otherwise False: it goes through `observe`."""
+        devices = self._live_devices.get(user_id)
+        if devices is None or device_id not in devices:
+            return False
+        now_ms = self._clock.now_ms()
+        if now_ms - self._persisted_at.get(user_id, 0) >= PERSIST_INTERVAL_MS:
+            return False
+        self._wheel.schedule((user_id, device_id), self._clock.monotonic() + self._timeout)
+        self._last_active[user_id] = now_ms
+        return True
 
     def connected(self, user_id: int, connection_id: str) -> None:
         self._connections.setdefault(user_id, set()).add(connection_id)

@@ -35,7 +35,17 @@ class PresenceTracker(LiveDevices, Protocol):
         ...
 
 
-class PresenceKeeper(PresenceTracker, Protocol):
+class HeartbeatSink(Protocol):
+    """Where the gateway hands a heartbeat without an event (one arrives per device every
+    few seconds: a bus event and a model each would be most of what an idle server does)."""
+
+    def heard(self, user_id: int, device_id: int) -> bool:
+        """Take a connected device's heartbeat now; False if it must go through `observe`
+        as a `HeartbeatReceived` instead, in order with the other events."""
+        ...
+
+
+class PresenceKeeper(PresenceTracker, HeartbeatSink, Protocol):
     """What the composition root runs: fed from the bus, started and stopped.
 
     `LocalPresence` keeps the state in this process; `chatapp.cluster`'s

@@ -311,3 +311,26 @@ async def test_statuses_come_from_redis_then_from_the_store(
         UserPresence(user_id=7, status="offline", last_active_at=123),
         UserPresence(user_id=8, status="offline", last_active_at=0),
     ]
+
+
+async def test_heartbeats_heard_without_events_move_deadlines_in_one_batch(
+    nodes: tuple[Node, Node], clock: ManualClock
+) -> None:
+    """Heartbeats handed to `heard` (as the gateway does) are written in batches: devices
+    heard in time stay online, one heard after its revocation stays offline."""
+    a, b = nodes
+    await a.open(6, 60)
+    await a.open(7, 70)
+    await b.open(8, 80)
+    await refresh(clock, TIMEOUT_MS / 1000 - 1, a, b)
+    b.bus.publish(DeviceRevoked(user_id=8, device_id=80))
+    await b.bus.drain()
+    for user_id, device_id in ((6, 60), (7, 70)):
+        assert a.presence.heard(user_id, device_id)
+    assert b.presence.heard(8, 80)  # too late: the revocation came first
+    await a.presence.heartbeats_written()
+    await b.presence.heartbeats_written()
+    await refresh(clock, 2, a, b)
+    assert await a.presence.expire_due() + await b.presence.expire_due() == 0
+    statuses = await a.presence.statuses([6, 7, 8])
+    assert [s.status for s in statuses] == ["online", "online", "offline"]

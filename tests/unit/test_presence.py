@@ -122,3 +122,32 @@ def test_timing_wheel_moves_and_cancels() -> None:
     assert wheel.pop_due(15.0) == []
     assert wheel.pop_due(20.0) == ["a"]
     assert len(wheel) == 0
+
+
+async def test_a_live_device_s_heartbeat_is_taken_without_an_event() -> None:
+    """heard() moves a live device's deadline at once (True); a device not live yet, or
+    one whose last_active_at is due to be saved, is left to the event (False)."""
+    presence, clock, store, _ = make()
+    assert not presence.heard(1, 10)  # not live: coming online goes through observe
+    await presence.heartbeat(1, 10)
+    writes = store.writes
+    clock.advance(20)
+    assert presence.heard(1, 10)
+    clock.advance(20)  # 40 s after the first heartbeat, 20 s after the one heard
+    assert await presence.expire_due() == 0
+    assert presence.is_online(1)
+    assert store.writes == writes
+
+    clock.advance(25)  # a minute since it was saved: the next one is saved, as an event
+    assert not presence.heard(1, 10)
+
+
+async def test_a_heartbeat_heard_before_a_revocation_does_not_undo_it() -> None:
+    """A heartbeat taken directly while a revocation waits in the queue: the revocation,
+    handled after it, still ends the device at once."""
+    presence, _, _, bus = make()
+    await presence.heartbeat(1, 10)
+    assert presence.heard(1, 10)
+    await presence.device_gone(1, 10)
+    assert not presence.is_online(1)
+    assert changes(bus) == [(1, "online"), (1, "offline")]

@@ -79,6 +79,29 @@ async def test_a_heartbeat_is_answered_and_reported_to_presence(line: Line) -> N
     ]
 
 
+def test_a_bare_heartbeat_parses_as_any_other_spelling_of_it() -> None:
+    """The usual heartbeat text skips the JSON parse: it is the frame any spelling gives, and
+    its ack is the one encoding gives."""
+    assert frames.parse_frame(frames.BARE_HEARTBEAT_TEXT) == frames.parse_frame(
+        '{ "type" : "heartbeat" }'
+    )
+    assert frames.HEARTBEAT_ACK == frames.encode({"type": "heartbeat_ack"})
+
+
+async def test_a_live_device_s_heartbeat_goes_to_presence_without_an_event(line: Line) -> None:
+    """Once presence holds the device live, a heartbeat moves its deadline directly: it is
+    answered as before and no HeartbeatReceived is published."""
+    presence = line.modules.presence
+    await presence.heartbeat(line.bob, line.connection.device_id)
+    line.modules.clock.advance(20)
+    await line.handle(type="heartbeat")
+    assert await line.answers(1) == [{"type": "heartbeat_ack"}]
+    assert line.modules.bus.of_type(HeartbeatReceived) == []
+    line.modules.clock.advance(20)  # past the first heartbeat's timeout, not this one's
+    assert await presence.expire_due() == 0
+    assert presence.is_online(line.bob)
+
+
 async def test_a_read_frame_moves_the_marker_no_further_than_the_last_message(
     line: Line,
 ) -> None:

@@ -68,7 +68,11 @@ class ModulesOnFakes:
     def session_modules(self) -> SessionModules:
         """What the gateway gives each session, as `open_server` builds it."""
         return SessionModules(
-            messaging=self.messaging, social=self.social, bus=self.bus, metrics=self.metrics
+            messaging=self.messaging,
+            social=self.social,
+            bus=self.bus,
+            metrics=self.metrics,
+            heartbeats=self.presence,
         )
 
     async def sign_up(self, username: str, password: str = FAKE_PASSWORD) -> LoginResult:
