@@ -85,7 +85,7 @@ def test_a_bare_heartbeat_parses_as_any_other_spelling_of_it() -> None:
     assert frames.parse_frame(frames.BARE_HEARTBEAT_TEXT) == frames.parse_frame(
         '{ "type" : "heartbeat" }'
     )
-    assert frames.HEARTBEAT_ACK == frames.encode({"type": "heartbeat_ack"})
+    assert frames.encode({"type": "heartbeat_ack"}) == frames.HEARTBEAT_ACK
 
 
 async def test_a_live_device_s_heartbeat_goes_to_presence_without_an_event(line: Line) -> None:
