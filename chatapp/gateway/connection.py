@@ -83,6 +83,7 @@ class Connection:
         "close_code",
         "delivered_seq",
         "device_id",
+        "heard_at",
         "id",
         "on_gap",
         "queued_bytes",
@@ -133,6 +134,8 @@ class Connection:
         self._wakeup: asyncio.Future[None] | None = None
         self.close_code: int | None = None
         self._closer: asyncio.Task[bool] | None = None
+        # When the client last sent a frame (the loop's clock), for `gateway.idle`.
+        self.heard_at = asyncio.get_running_loop().time()
 
     # -- frames that are not inbox messages ----------------------------------------
 

@@ -22,6 +22,7 @@ from chatapp.gateway.connection import (
     CLOSE_UNSUPPORTED_DATA,
     Connection,
 )
+from chatapp.gateway.idle import IdleWatch
 from chatapp.gateway.registry import ConnectionRegistry
 from chatapp.gateway.session import Session, SessionModules
 from chatapp.gateway.wire import WireSocket
@@ -69,6 +70,9 @@ class Gateway:
             per_connection=settings.connection_queue_bytes, total=settings.outgoing_bytes_total
         )
         self._metrics.outgoing_bytes.set_function(lambda: self.budget.held)
+        # A client heartbeats every heartbeat_interval; one that sends nothing
+        # for twice the presence timeout is gone, whatever TCP says.
+        self._idle = IdleWatch(registry.all, 2 * settings.presence_timeout_ms / 1000)
 
     def fill_gaps(self) -> None:
         """Events may have been missed (the bus between nodes was away): every connection
@@ -86,10 +90,12 @@ class Gateway:
         self._check_origin(request)
         # No per-message compression: it costs each connection a zlib context
         # (tens of KiB) and CPU on every frame, for text that is mostly short.
+        # Pings are answered by `_read` (as aiohttp would), which also counts
+        # them as the client being there.
         socket = web.WebSocketResponse(
             # aiohttp refuses a message of exactly max_msg_size; 2 MiB itself is allowed.
             max_msg_size=MAX_FRAME_BYTES + 1,
-            autoping=True,
+            autoping=False,
             compress=False,
             timeout=CLOSE_TIMEOUT,
         )
@@ -120,6 +126,7 @@ class Gateway:
 
     async def close(self) -> None:
         """On shutdown: tell every client to come back later, and wait (briefly) for them."""
+        await self._idle.close()
         connections = self.registry.all()
         for connection in connections:
             connection.close(1001, "server shutting down")
@@ -149,6 +156,7 @@ class Gateway:
         # arriving meanwhile are held rather than missed; other frames fanned
         # out to it meanwhile are held until `ready` is queued (hold_until_ready).
         self.registry.add(connection)
+        self._idle.start()
         session = Session(connection, self._modules)
         log.info("connection_opened")
         bus = self._modules.bus
@@ -228,12 +236,18 @@ class Gateway:
         self._metrics.rate_limited.labels(limit=limit).inc()
 
     async def _await_hello(self, socket: web.WebSocketResponse) -> frames.Hello | None:
-        timeout = self._settings.hello_timeout_ms / 1000
-        try:
-            message = await socket.receive(timeout=timeout)
-        except TimeoutError:
-            await socket.close(code=CLOSE_HELLO_TIMEOUT, message=b"no hello")
-            return None
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._settings.hello_timeout_ms / 1000
+        while True:
+            try:
+                message = await socket.receive(timeout=max(0.001, deadline - loop.time()))
+            except TimeoutError:
+                await socket.close(code=CLOSE_HELLO_TIMEOUT, message=b"no hello")
+                return None
+            if message.type is WSMsgType.PING:
+                await socket.pong(message.data)
+            elif message.type is not WSMsgType.PONG:
+                break
         if message.type in (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED):
             return None
         if message.type is WSMsgType.ERROR:
@@ -252,15 +266,16 @@ class Gateway:
     ) -> None:
         unreadable = 0
         read = 0
-        # A client heartbeats every heartbeat_interval; one that sends nothing
-        # for twice the presence timeout is gone, whatever TCP says.
-        idle_seconds = 2 * self._settings.presence_timeout_ms / 1000
+        loop = asyncio.get_running_loop()
         while True:
-            try:
-                message = await socket.receive(timeout=idle_seconds)
-            except TimeoutError:
-                await socket.close(code=CLOSE_HELLO_TIMEOUT, message=b"no frame for too long")
-                break
+            # No timeout here: `IdleWatch` closes a socket silent for too long.
+            message = await socket.receive()
+            connection.heard_at = loop.time()
+            if message.type is WSMsgType.PING:
+                await socket.pong(message.data)
+                continue
+            if message.type is WSMsgType.PONG:
+                continue
             if message.type in (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED):
                 break
             # Answers to this client's own frames slow its reading down rather

@@ -145,6 +145,34 @@ async def test_a_socket_that_says_nothing_is_closed_after_twice_the_presence_tim
         await beating.close()
 
 
+async def test_websocket_pings_are_answered_and_keep_a_socket_open(tmp_path: Path) -> None:
+    """A WebSocket ping, before hello or after, gets its pong with the same payload, and
+    counts as the client being there: a socket that pings stays past the idle period and
+    is closed (4408) once it stops."""
+    async with run_server(tmp_path / "d", presence_timeout_ms=300) as server:
+        (alice,) = await server.users(1)
+        async with (
+            aiohttp.ClientSession() as session,
+            session.ws_connect(server.ws_url, autoping=False) as socket,
+        ):
+            await socket.ping(b"before hello")
+            pong = await socket.receive(timeout=2)
+            assert (pong.type, pong.data) == (aiohttp.WSMsgType.PONG, b"before hello")
+            await socket.send_json({"type": "hello", "token": alice.token})
+            kinds = [(await socket.receive_json(timeout=2))["type"] for _ in range(2)]
+            assert kinds == ["ready", "synced"]
+            loop = asyncio.get_running_loop()
+            started = loop.time()
+            while loop.time() - started < 0.9:  # past the 0.6 s idle period
+                await socket.ping(b"p")
+                pong = await socket.receive(timeout=2)
+                assert (pong.type, pong.data) == (aiohttp.WSMsgType.PONG, b"p")
+                await asyncio.sleep(0.1)
+            closing = await socket.receive(timeout=2)
+            assert closing.type is aiohttp.WSMsgType.CLOSE
+            assert closing.data == 4408
+
+
 async def test_metrics_show_the_budgets_and_the_event_loop_lag(tmp_path: Path) -> None:
     """/metrics carries the bytes held for sockets and how late the event loop ran."""
     async with run_server(tmp_path / "d") as server:
