@@ -50,7 +50,14 @@ export function accountActions(client) {
     changePassword: (current, next) => api.changePassword(current, next),
     exportData: () => api.exportData(),
     deleteAccount: async (password, eraseMessages) => {
-      await api.deleteAccount(password, eraseMessages);
+      // The server revokes every device before it answers: this page's socket closing
+      // with 4401 meanwhile is part of the deletion, and its answer says what happened.
+      client.leaving = true;
+      try {
+        await api.deleteAccount(password, eraseMessages);
+      } finally {
+        client.leaving = false;
+      }
       client.signedOut("Your account was deleted.");
     },
     user: async (userId) => {

@@ -46,6 +46,7 @@ export class ChatClient {
       if (document.visibilityState === "visible") this.socket.reconnectNow();
     };
     this.currentChannel = null;
+    this.leaving = false;
     this.onReadNeeded = null;
     this.inbound = Promise.resolve();
   }
@@ -82,6 +83,7 @@ export class ChatClient {
   }
 
   signedOut(reason) {
+    if (this.leaving) return; // the account's deletion signs out when it answers
     this.stop();
     this.onSignedOut(reason);
   }
