@@ -36,6 +36,15 @@ async def websockets_on(client: ChatClient) -> float:
     raise AssertionError("no chatapp_open_connections in /metrics")
 
 
+async def heartbeats(sockets: list[RawSocket]) -> None:
+    """Heartbeat as a client does, so the sockets outlive the idle close (twice the
+    presence timeout without a frame)."""
+    while True:
+        for socket in sockets:
+            await socket.send({"type": "heartbeat"})
+        await asyncio.sleep(0.5)
+
+
 async def until_discovery_names(
     cluster: LocalCluster, client: ChatClient, node_id: str, within: float = 10
 ) -> None:
@@ -57,6 +66,7 @@ async def test_the_page_moves_to_a_live_node_when_its_node_dies(
     channel = await alice.open_direct(bob_api.user_id)
     await alice.send_message(channel.channel_id, "before")
     busy = [await RawSocket.open(cluster.ws_url("n1"), alice.token or "") for _ in range(3)]
+    beating = asyncio.create_task(heartbeats(busy))
     try:
         await until_discovery_names(cluster, alice, "n2")
         bob = await Person.open(browser, cluster.url("n1"), "bob")
@@ -75,5 +85,6 @@ async def test_the_page_moves_to_a_live_node_when_its_node_dies(
         await bob.expect_messages(["before", "after"])
         await bob.close()
     finally:
+        beating.cancel()
         for raw in busy:
             await raw.close()
