@@ -6,6 +6,7 @@ Real Chromium pages against a real server. Screenshots go to `artifacts/`
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 from pathlib import Path
@@ -343,6 +344,18 @@ FAKE_SUBSCRIBE = """
 """
 
 
+async def no_websockets_open(client: ChatClient, within: float = 10.0) -> None:
+    """Wait until the server holds no WebSocket: a page left closes its socket a moment
+    later, and a message sent before that finds its reader still connected (no push)."""
+    deadline = asyncio.get_running_loop().time() + within
+    while asyncio.get_running_loop().time() < deadline:
+        text = (await client.raw_request("GET", "/metrics")).text
+        if 'chatapp_open_connections{kind="websocket"} 0.0' in text:
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("the page's socket did not close")
+
+
 async def test_web_push_subscription_reaches_the_server_and_the_worker_shows_it(
     browser: Browser,  # noqa: F811
     tmp_path: Path,
@@ -368,6 +381,7 @@ async def test_web_push_subscription_reaches_the_server_and_the_worker_shows_it(
 
         # With the tab gone, a message is pushed to the subscription the page registered.
         await alice.page.goto("about:blank")
+        await no_websockets_open(bob_api)
         await server.settle()
         await bob_api.send_message(channel.channel_id, "are you around? 🌙")
         push = await receiver.next()
