@@ -32,6 +32,7 @@ from chatapp.bootstrap import (
     run_accounts_command,
     run_operators_command,
 )
+from chatapp.bootstrap.collector import settle_collector_on_startup
 from chatapp.bootstrap.open_files import fit_connections
 from chatapp.bus.control_socket import ControlUnreachable
 from chatapp.config import ConfigError, Settings, load_settings
@@ -209,6 +210,8 @@ def _serve(settings: Settings, *, demo: bool = False) -> int:
             from chatapp.demo import seed_on_startup
 
             app.on_startup.append(seed_on_startup)
+        # Last, so that what the other handlers open is frozen with the rest.
+        app.on_startup.append(settle_collector_on_startup)
         web.run_app(
             app,
             sock=listening,
