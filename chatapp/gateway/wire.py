@@ -4,14 +4,21 @@ aiohttp's `send_str` is a coroutine, so each frame through it costs an await,
 and a connection that sends without waiting would need a task (and a queue)
 of its own. A server's frames are not masked, so a frame is its header and
 its UTF-8 bytes: while the transport's buffer is short (the socket keeps up)
-`write_now` writes them at once, the same bytes `send_str` writes, each
-frame in whole so that they never interleave with aiohttp's own (pong,
-close). Past `KEEPING_UP_BYTES` it answers False and the connection queues,
-and writes that queue with `send_str`, which waits for the transport.
+`write_now` takes them at once, the same bytes `send_str` writes. Past
+`KEEPING_UP_BYTES` it answers False and the connection queues, and writes
+that queue with `send_str`, which waits for the transport.
+
+The frames taken in one turn of the event loop leave in one write at its
+end: one commit answers a batch of sends, and its acks and messages to one
+socket then cost one system call, not one each (on loopback a send also does
+the receiver's TCP work, so each call is dear). Each frame is whole, so none
+interleaves with aiohttp's own (pong, close), and anything aiohttp is asked to
+write through us goes after what was taken before it.
 """
 
 from __future__ import annotations
 
+import asyncio
 import struct
 from typing import Protocol
 
@@ -20,8 +27,6 @@ from aiohttp import web
 # What the transport may hold unsent before the socket counts as lagging:
 # asyncio's default high-water mark, where it would pause the writer anyway.
 KEEPING_UP_BYTES = 64 * 1024
-# Larger payloads are not copied to be joined to their header (as aiohttp does).
-_JOIN_BELOW = 16 * 1024
 _TEXT_FINAL = 0x81
 _LEN2 = struct.Struct("!BBH").pack
 _LEN8 = struct.Struct("!BBQ").pack
@@ -34,37 +39,51 @@ class Transport(Protocol):
 
     def get_write_buffer_size(self) -> int: ...
 
-    def write(self, data: bytes) -> None: ...
+    def writelines(self, data: list[bytes]) -> None: ...
 
 
 class WireSocket:
     """One server-side WebSocket of aiohttp's, with the transport under it."""
 
-    __slots__ = ("_socket", "_transport")
+    __slots__ = ("_loop", "_socket", "_taken", "_taken_bytes", "_transport")
 
     def __init__(self, socket: web.WebSocketResponse, transport: Transport) -> None:
         self._socket = socket
         self._transport = transport
+        self._loop = asyncio.get_running_loop()
+        # Headers and payloads taken this turn of the loop; None when nothing is.
+        self._taken: list[bytes] | None = None
+        self._taken_bytes = 0
 
     def write_now(self, data: str) -> bool:
         transport = self._transport
         if self._socket.closed or transport.is_closing():
             raise ConnectionResetError("Cannot write to closing transport")
-        if transport.get_write_buffer_size() > KEEPING_UP_BYTES:
+        if transport.get_write_buffer_size() + self._taken_bytes > KEEPING_UP_BYTES:
             return False
         payload = data.encode("utf-8")
-        if len(payload) > _JOIN_BELOW:
-            # Two writes in a row, nothing between them: still one frame on the wire.
-            transport.write(header(len(payload)))
-            transport.write(payload)
-        else:
-            transport.write(header(len(payload)) + payload)
+        taken = self._taken
+        if taken is None:
+            taken = self._taken = []
+            self._loop.call_soon(self.flush)
+        taken.append(header(len(payload)))
+        taken.append(payload)
+        self._taken_bytes += len(payload)
         return True
 
+    def flush(self) -> None:
+        """Write what was taken; dropped if the socket closed meanwhile (its reader sees why)."""
+        taken, self._taken = self._taken, None
+        self._taken_bytes = 0
+        if taken and not (self._socket.closed or self._transport.is_closing()):
+            self._transport.writelines(taken)
+
     async def send_str(self, data: str) -> None:
+        self.flush()
         await self._socket.send_str(data)
 
     async def close(self, *, code: int = 1000, message: bytes = b"") -> bool:
+        self.flush()
         return await self._socket.close(code=code, message=message)
 
 
