@@ -273,6 +273,8 @@ def main(argv: list[str] | None = None) -> int:
 
 def _report_again(json_path: Path, markdown_path: Path | None) -> int:
     results = json.loads(json_path.read_text())
+    # Judged again: the targets are the project's current ones, the figures the run's.
+    results["targets"] = judge_all(results, results["meta"]["sizes"])
     if markdown_path is None:
         canonical = results["meta"].get("canonical", False)
         markdown_path = DOCS_REPORT if canonical else json_path.with_suffix(".md")

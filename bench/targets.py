@@ -91,10 +91,14 @@ class Target:
         return row
 
 
+# The performance issue's targets for one core with every message fsync'ed:
+# the ceiling we aim at, not what was once reached.
 TARGETS = [
-    Target("A", "p99 latency at 200 msg/s", 2, "ms", False, _latency_p99(200.0), "pair_users=100"),
     Target(
-        "A", "p99 latency at 2,000 msg/s", 10, "ms", False, _latency_p99(2000.0), "pair_users=100"
+        "A", "p99 latency at 200 msg/s", 1.5, "ms", False, _latency_p99(200.0), "pair_users=100"
+    ),
+    Target(
+        "A", "p99 latency at 2,000 msg/s", 3, "ms", False, _latency_p99(2000.0), "pair_users=100"
     ),
     Target(
         "B",
@@ -114,11 +118,11 @@ TARGETS = [
         _fanout("delivered_per_s"),
         "group_members=100",
     ),
-    Target("C", "p99 per-recipient latency", 20, "ms", False, _fanout("p99"), "group_members=100"),
+    Target("C", "p99 per-recipient latency", 15, "ms", False, _fanout("p99"), "group_members=100"),
     Target(
         "D",
         "RSS per idle connection at the largest step",
-        20,
+        12,
         "KiB",
         False,
         _rss_per_connection,
@@ -136,7 +140,7 @@ TARGETS = [
     Target(
         "F",
         "ready on the large data folder (median)",
-        1,
+        0.5,
         "s",
         False,
         lambda r: (r.get("seeded") or {}).get("median_seconds"),
