@@ -25,7 +25,7 @@ from chatapp.gateway.connection import (
 from chatapp.gateway.idle import IdleWatch
 from chatapp.gateway.registry import ConnectionRegistry
 from chatapp.gateway.session import Session, SessionModules
-from chatapp.gateway.wire import WireSocket
+from chatapp.gateway.wire import TurnWrites, WireSocket
 from chatapp.presence.events import ConnectionClosed, ConnectionOpened
 
 log = structlog.get_logger(__name__)
@@ -61,6 +61,7 @@ class Gateway:
         self._settings = settings
         self._node_id = node_id
         self._serial = itertools.count(1)
+        self._turn_writes = TurnWrites()
         self.registry = registry
         self._accounts = accounts
         self._modules = modules
@@ -141,7 +142,7 @@ class Gateway:
             return
         user_id, device_id, ref, last_seq = greeted
         connection = Connection(
-            WireSocket(socket, transport),
+            WireSocket(socket, transport, self._turn_writes),
             connection_id=f"{self._node_id}-{next(self._serial)}",
             user_id=user_id,
             device_id=device_id,

@@ -42,15 +42,40 @@ class Transport(Protocol):
     def writelines(self, data: list[bytes]) -> None: ...
 
 
+class TurnWrites:
+    """The sockets that took frames in this turn of the loop, written together at its end.
+
+    One callback a turn for all of them: a message to a 100-member group would
+    otherwise schedule one per recipient.
+    """
+
+    __slots__ = ("_sockets",)
+
+    def __init__(self) -> None:
+        self._sockets: list[WireSocket] = []
+
+    def add(self, socket: WireSocket) -> None:
+        if not self._sockets:
+            asyncio.get_running_loop().call_soon(self._flush)
+        self._sockets.append(socket)
+
+    def _flush(self) -> None:
+        sockets, self._sockets = self._sockets, []
+        for socket in sockets:
+            socket.flush()
+
+
 class WireSocket:
     """One server-side WebSocket of aiohttp's, with the transport under it."""
 
-    __slots__ = ("_loop", "_socket", "_taken", "_taken_bytes", "_transport")
+    __slots__ = ("_socket", "_taken", "_taken_bytes", "_transport", "_turn")
 
-    def __init__(self, socket: web.WebSocketResponse, transport: Transport) -> None:
+    def __init__(
+        self, socket: web.WebSocketResponse, transport: Transport, turn: TurnWrites
+    ) -> None:
         self._socket = socket
         self._transport = transport
-        self._loop = asyncio.get_running_loop()
+        self._turn = turn
         # Headers and payloads taken this turn of the loop; None when nothing is.
         self._taken: list[bytes] | None = None
         self._taken_bytes = 0
@@ -65,14 +90,17 @@ class WireSocket:
         taken = self._taken
         if taken is None:
             taken = self._taken = []
-            self._loop.call_soon(self.flush)
+            self._turn.add(self)
         taken.append(header(len(payload)))
         taken.append(payload)
         self._taken_bytes += len(payload)
         return True
 
     def flush(self) -> None:
-        """Write what was taken; dropped if the socket closed meanwhile (its reader sees why)."""
+        """Write what was taken; dropped if the socket closed meanwhile (its reader sees why).
+
+        Also called early, before aiohttp writes through us; the turn's call then finds nothing.
+        """
         taken, self._taken = self._taken, None
         self._taken_bytes = 0
         if taken and not (self._socket.closed or self._transport.is_closing()):

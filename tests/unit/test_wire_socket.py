@@ -6,7 +6,7 @@ import asyncio
 
 from aiohttp import web
 
-from chatapp.gateway.wire import KEEPING_UP_BYTES, WireSocket, header
+from chatapp.gateway.wire import KEEPING_UP_BYTES, TurnWrites, WireSocket, header
 
 
 class RecordingTransport:
@@ -33,7 +33,7 @@ def frame(text: str) -> bytes:
 
 async def test_frames_of_one_turn_leave_in_one_write() -> None:
     transport = RecordingTransport()
-    socket = WireSocket(web.WebSocketResponse(), transport)
+    socket = WireSocket(web.WebSocketResponse(), transport, TurnWrites())
 
     assert socket.write_now('{"type":"ack","ref":"1"}')
     assert socket.write_now("é" * 200)  # a 2-byte length header, UTF-8 counted in bytes
@@ -49,7 +49,7 @@ async def test_frames_of_one_turn_leave_in_one_write() -> None:
 
 async def test_a_lagging_transport_counts_what_this_turn_took() -> None:
     transport = RecordingTransport()
-    socket = WireSocket(web.WebSocketResponse(), transport)
+    socket = WireSocket(web.WebSocketResponse(), transport, TurnWrites())
     transport.buffered = KEEPING_UP_BYTES - 100
 
     assert socket.write_now("x" * 101)  # the buffer alone is under the mark
@@ -63,3 +63,18 @@ def test_headers_follow_rfc_6455_lengths() -> None:
     assert header(125) == bytes((0x81, 125))
     assert header(126) == bytes((0x81, 126, 0, 126))
     assert header(70_000) == bytes((0x81, 127)) + (70_000).to_bytes(8, "big")
+
+
+async def test_sockets_of_one_turn_are_written_by_one_callback_in_order_taken() -> None:
+    turn = TurnWrites()
+    first, second = RecordingTransport(), RecordingTransport()
+    sockets = [WireSocket(web.WebSocketResponse(), t, turn) for t in (first, second)]
+
+    assert sockets[0].write_now("a")
+    assert sockets[1].write_now("b")
+    sockets[0].flush()  # early, as before aiohttp writes through it: nothing is written twice
+    assert sockets[0].write_now("c")
+
+    await asyncio.sleep(0)
+    assert first.writes == [frame("a"), frame("c")]
+    assert second.writes == [frame("b")]
