@@ -14,7 +14,8 @@ import pytest
 from chatapp.client import ChatApiError, ChatClient
 from chatapp.testing import RawSocket, RunningServer
 from chatapp.version import VERSION
-from tests.e2e.test_moderation import described, last_event_id, refusal
+from tests.e2e.refusals import refusal
+from tests.e2e.test_moderation import described, last_event_id
 
 
 async def test_an_admin_grants_and_revokes_the_admin_role_on_the_record(

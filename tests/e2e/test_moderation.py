@@ -8,17 +8,19 @@ socket and the cluster through its Redis bus.
 
 from __future__ import annotations
 
-import contextlib
 import time
-from collections.abc import AsyncIterator, Awaitable
 from typing import Any
 
-import pytest
-
-from chatapp.client import ChatApiError, ChatClient
+from chatapp.client import ChatClient
 from chatapp.protocol.admin import AuditEventOut
-from chatapp.testing import RawSocket, RunningServer
+from chatapp.testing import RunningServer
+from tests.e2e.account_sockets import (
+    all_closed_with_4401_within_a_second,
+    sockets_on_every_node,
+    still_open,
+)
 from tests.e2e.operator_cli import cli_ok, run_cli
+from tests.e2e.refusals import refusal
 
 PASSWORD = "correct horse battery"
 ADMIN_USER_FIELDS = {
@@ -26,37 +28,6 @@ ADMIN_USER_FIELDS = {
     "deactivated", "deactivated_at", "deactivation_reason", "deleted", "deleted_at",
     "last_seen_at",
 }  # fmt: skip
-
-
-async def refusal(call: Awaitable[Any]) -> ChatApiError:
-    with pytest.raises(ChatApiError) as caught:
-        await call
-    return caught.value
-
-
-@contextlib.asynccontextmanager
-async def sockets_on_every_node(
-    server: RunningServer, clients: list[ChatClient]
-) -> AsyncIterator[list[RawSocket]]:
-    """A socket for each client, the clients spread over every node's WebSocket URL."""
-    urls = server.ws_urls
-    opened: list[RawSocket] = []
-    try:
-        for index, client in enumerate(clients):
-            socket = await RawSocket.open(urls[index % len(urls)], client.token or "")
-            opened.append(socket)
-            await socket.until("synced")
-        yield opened
-    finally:
-        for socket in opened:
-            await socket.close()
-
-
-async def all_closed_with_4401_within_a_second(sockets: list[RawSocket]) -> None:
-    started = time.monotonic()
-    for socket in sockets:
-        assert await socket.closed_with(timeout=1.0) == 4401
-    assert time.monotonic() - started < 1.0
 
 
 async def last_event_id(admin: ChatClient) -> int:
@@ -88,8 +59,7 @@ async def test_deactivation_closes_every_socket_and_refuses_logins(
         await admin.deactivate(alice.user_id, reason="spam")
         await all_closed_with_4401_within_a_second(sockets[:2])
         await bob.me()
-        await sockets[2].send({"type": "heartbeat"})
-        await sockets[2].until("heartbeat_ack")
+        await still_open(sockets[2])
     for token_holder in (alice, laptop):
         error = await refusal(token_holder.me())
         assert (error.status, error.code) == (401, "unauthorized")

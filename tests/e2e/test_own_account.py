@@ -7,56 +7,24 @@ spread over every node, so a revocation must close them wherever they are.
 
 from __future__ import annotations
 
-import contextlib
-import time
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
 import pytest
 
-from chatapp.client import ChatApiError, ChatClient
+from chatapp.client import ChatClient
 from chatapp.testing import RawSocket, RunningServer
+from tests.e2e.account_sockets import (
+    all_closed_with_4401_within_a_second,
+    sockets_on_every_node,
+    still_open,
+)
+from tests.e2e.refusals import refusal
 
 PASSWORD = "correct horse battery"
 NEW_PASSWORD = "a brand new passphrase"
 EXPORT_ORDER = ["user", "device", "friend", "channel", "message", "end"]
-
-
-async def refusal(call: Awaitable[Any]) -> ChatApiError:
-    with pytest.raises(ChatApiError) as caught:
-        await call
-    return caught.value
-
-
-@contextlib.asynccontextmanager
-async def sockets_on_every_node(
-    server: RunningServer, clients: list[ChatClient]
-) -> AsyncIterator[list[RawSocket]]:
-    """A socket for each client, the clients spread over every node's WebSocket URL."""
-    urls = server.ws_urls
-    opened: list[RawSocket] = []
-    try:
-        for index, client in enumerate(clients):
-            socket = await RawSocket.open(urls[index % len(urls)], client.token or "")
-            opened.append(socket)
-            await socket.until("synced")
-        yield opened
-    finally:
-        for socket in opened:
-            await socket.close()
-
-
-async def closed_with_4401_within_a_second(sockets: list[RawSocket]) -> None:
-    started = time.monotonic()
-    for socket in sockets:
-        assert await socket.closed_with(timeout=1.0) == 4401
-    assert time.monotonic() - started < 1.0
-
-
-async def still_open(socket: RawSocket) -> None:
-    await socket.send({"type": "heartbeat"})
-    await socket.until("heartbeat_ack")
 
 
 async def people(server: RunningServer, names: str) -> list[ChatClient]:
@@ -106,7 +74,7 @@ async def test_a_new_password_signs_out_every_other_device_and_keeps_this_one(
     phone = await chat_server.device("alice")
     async with sockets_on_every_node(chat_server, [alice, laptop, phone]) as sockets:
         await alice.change_password(PASSWORD, NEW_PASSWORD)
-        await closed_with_4401_within_a_second(sockets[1:])
+        await all_closed_with_4401_within_a_second(sockets[1:])
         await still_open(sockets[0])
     assert (await alice.me()).username == "alice"
     assert [device.device_id for device in await alice.devices()] == [alice.device_id]
@@ -180,7 +148,7 @@ async def test_deleting_the_account_signs_out_everywhere_and_empties_the_profile
     sent = await alice.send_message(direct.channel_id, "remember me")
     async with sockets_on_every_node(chat_server, [alice, laptop, bob]) as sockets:
         await alice.delete_account(PASSWORD)
-        await closed_with_4401_within_a_second(sockets[:2])
+        await all_closed_with_4401_within_a_second(sockets[:2])
         await still_open(sockets[2])
     for token_holder in (alice, laptop):
         error = await refusal(token_holder.me())

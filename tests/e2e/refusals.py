@@ -1,0 +1,17 @@
+"""The error a client call is refused with, for tests to check its status and code."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable
+from typing import Any
+
+import pytest
+
+from chatapp.client import ChatApiError
+
+
+async def refusal(call: Awaitable[Any]) -> ChatApiError:
+    """The `ChatApiError` the call raises; the test fails if it succeeds."""
+    with pytest.raises(ChatApiError) as caught:
+        await call
+    return caught.value
