@@ -28,14 +28,20 @@ pytestmark = pytest.mark.slow
 NEW_PASSWORD = "a longer horse battery staple"
 
 
+async def in_settings(at: Browser, server: RunningServer, username: str) -> Person:
+    """The user logged in, in a browser context of their own, on the Settings page."""
+    person = await Person.open(at, server.url, username)
+    await person.log_in()
+    await open_settings(person)
+    return person
+
+
 async def test_password_change_refuses_a_wrong_one_and_signs_out_the_other_devices(
     browser: Browser,  # noqa: F811
     chat_server: RunningServer,
 ) -> None:
     alice_api = await chat_server.user("alice", PASSWORD)
-    alice = await Person.open(browser, chat_server.url, "alice")
-    await alice.log_in()
-    await open_settings(alice)
+    alice = await in_settings(browser, chat_server, "alice")
     page = alice.page
     await expect(page.locator(".devices .device")).to_have_count(2)
 
@@ -70,9 +76,7 @@ async def test_export_downloads_the_data_as_json_lines(
     bob_api = await chat_server.user("bob", PASSWORD)
     channel = await alice_api.open_direct(bob_api.user_id)
     await bob_api.send_message(channel.channel_id, "keep this one")
-    alice = await Person.open(browser, chat_server.url, "alice")
-    await alice.log_in()
-    await open_settings(alice)
+    alice = await in_settings(browser, chat_server, "alice")
     async with alice.page.expect_download() as waiting:
         await alice.page.get_by_role("button", name="Download my data").click()
     download = await waiting.value
@@ -96,9 +100,7 @@ async def test_deleting_the_account_asks_for_the_password_and_a_confirmation(
     channel = await alice_api.open_direct(bob_api.user_id)
     sent = await alice_api.send_message(channel.channel_id, "soon gone")
 
-    alice = await Person.open(browser, chat_server.url, "alice")
-    await alice.log_in()
-    await open_settings(alice)
+    alice = await in_settings(browser, chat_server, "alice")
     page = alice.page
     delete_card = page.get_by_role("region", name="Delete account")
     await delete_card.get_by_label("Password").fill("not it at all")
