@@ -145,6 +145,20 @@ def encode(frame: dict[str, Any]) -> str:
     return json.dumps(frame, ensure_ascii=False, separators=(",", ":"))
 
 
+# A JSON string as `encode` writes one (raw UTF-8, not \u escapes).
+_json_string = json.JSONEncoder(ensure_ascii=False).encode
+
+
+def ack_frame(client_msg_id: str, message_json: str, seq: int, ref: str | None) -> str:
+    """The `ack` of a send around its already-encoded message: the bytes `encode` would
+    write for `{type, client_msg_id, message, seq, ref}`, without a dict of the message."""
+    ref_part = "" if ref is None else f',"ref":{_json_string(ref)}'
+    return (
+        f'{{"type":"ack","client_msg_id":{_json_string(client_msg_id)},'
+        f'"message":{message_json},"seq":{seq}{ref_part}}}'
+    )
+
+
 def message_frame(seq: int, message_json: str) -> str:
     """A `message` frame around an already-encoded message, so fan-out encodes it once."""
     return f'{{"type":"message","seq":{seq},"message":{message_json}}}'

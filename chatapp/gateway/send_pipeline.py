@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import Counter
-from typing import Any
 
 import structlog
 
@@ -136,13 +135,10 @@ class SendPipeline:
 
     def _ack(self, frame: frames.Send, accepted: AcceptedMessage) -> None:
         self.connection.own(accepted.seq)
-        ack: dict[str, Any] = {
-            "type": "ack",
-            "client_msg_id": frame.client_msg_id,
-            "message": accepted.message.model_dump(),
-            "seq": accepted.seq,
-        }
-        self.connection.push(frames.with_ref(ack, frame.ref))
+        message_json = accepted.message.model_dump_json()
+        self.connection.push(
+            frames.ack_frame(frame.client_msg_id, message_json, accepted.seq, frame.ref)
+        )
 
 
 def _store_unavailable(failure: StoreFailed) -> Unavailable:
