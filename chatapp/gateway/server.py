@@ -310,7 +310,8 @@ class Gateway:
                     frames.error_frame("bad_request", "frames are JSON text, not binary")
                 )
             if unreadable >= MAX_UNREADABLE_IN_A_ROW:
-                await socket.close(
+                # Through the connection's socket: the errors it took this turn go out first.
+                await connection.socket.close(
                     code=CLOSE_UNSUPPORTED_DATA, message=b"not speaking the protocol"
                 )
                 break
