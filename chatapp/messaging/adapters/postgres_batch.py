@@ -6,6 +6,10 @@ changed, then inbox counters, each in ascending key order. Ids and seqs come
 from the counter rows, held until commit, so they stay contiguous across
 nodes. Within the batch, items take their ids and seqs in the order they
 were queued, sends and changes alike.
+
+With `pending_pushes`, every new message also gets its `push_pending` row
+(`migrations/postgresql/015_*`) in the same transaction, so that no message
+is acknowledged without its push work recorded.
 """
 
 from __future__ import annotations
@@ -113,7 +117,9 @@ class _Plan:
     entries: list[_Entries] = field(default_factory=list)
 
 
-async def store_batch(connection: asyncpg.Connection, items: Sequence[Item]) -> list[Answer]:
+async def store_batch(
+    connection: asyncpg.Connection, items: Sequence[Item], *, pending_pushes: bool = False
+) -> list[Answer]:
     """Store the batch in the open transaction; one answer per item, in order."""
     sends = [item for item in items if isinstance(item, Send)]
     originals = await _originals(connection, sends)
@@ -139,7 +145,7 @@ async def store_batch(connection: asyncpg.Connection, items: Sequence[Item]) -> 
         for member in entries.member_ids:
             entries.seqs[member] = next_seq[member]
             next_seq[member] += 1
-    await _write(connection, plan, targets)
+    await _write(connection, plan, targets, pending_pushes=pending_pushes)
     return [_answer(pending) for pending in plan.pending]
 
 
@@ -229,8 +235,11 @@ def _as_duplicate(accepted: AcceptedMessage) -> AcceptedMessage:
     )
 
 
-async def _write(connection: asyncpg.Connection, plan: _Plan, targets: Targets) -> None:
-    """New messages, then the changes (which may name them), inbox entries, send records."""
+async def _write(
+    connection: asyncpg.Connection, plan: _Plan, targets: Targets, *, pending_pushes: bool
+) -> None:
+    """New messages, then the changes (which may name them), inbox entries, pending pushes,
+    send records."""
     if plan.fresh:
         await connection.copy_records_to_table(
             "messages",
@@ -257,6 +266,12 @@ async def _write(connection: asyncpg.Connection, plan: _Plan, targets: Targets) 
             ],
             columns=("user_id", "seq", "channel_id", "message_id", "update_kind"),
         )
+    if pending_pushes and plan.fresh:
+        await connection.copy_records_to_table(
+            "push_pending",
+            records=[_pending_record(pending) for pending in plan.fresh],
+            columns=("channel_id", "message_id", "created_at"),
+        )
     # Last, after every counter lock is held: a unique violation here means
     # another node stored the same client_msg_id first; the batch is retried.
     if plan.fresh:
@@ -280,6 +295,12 @@ def _message_record(pending: _Pending) -> tuple[object, ...]:
         message.reply_to,
         message.mentions,
     )
+
+
+def _pending_record(pending: _Pending) -> tuple[int, int, int]:
+    message = pending.message
+    assert message is not None
+    return (message.channel_id, message.message_id, message.created_at)
 
 
 def _send_record(pending: _Pending) -> tuple[int, str, int, int, int]:

@@ -73,8 +73,11 @@ _log = structlog.get_logger(__name__)
 class PostgresMessageStore:
     """`MessageStore` on a PostgreSQL pool (tables from `migrations/postgresql/002_*`, `007_*`)."""
 
-    def __init__(self, pool: asyncpg.Pool) -> None:
+    def __init__(self, pool: asyncpg.Pool, *, pending_pushes: bool = False) -> None:
+        """`pending_pushes`: every new message gets a `push_pending` row in its transaction
+        (`postgres_batch`), for a node whose notifier takes them off."""
         self._pool = pool
+        self._pending_pushes = pending_pushes
         self._queue: asyncio.Queue[Item | None] = asyncio.Queue()
         self._closed = False
         self._writer = asyncio.create_task(self._run_writer(), name="message-store-writer")
@@ -186,7 +189,9 @@ class PostgresMessageStore:
         for attempt in range(_RETRIES + 1):
             try:
                 async with self._pool.acquire() as connection, connection.transaction():
-                    answers = await store_batch(connection, items)
+                    answers = await store_batch(
+                        connection, items, pending_pushes=self._pending_pushes
+                    )
             except (asyncpg.UniqueViolationError, asyncpg.DeadlockDetectedError) as race:
                 if attempt < _RETRIES:
                     continue

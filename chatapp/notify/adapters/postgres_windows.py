@@ -8,10 +8,14 @@ the claiming node deletes the window once its notification is delivered or
 given up; if the node dies first, the lease runs out and another node claims
 the window and sends it again, under the same notification id.
 
-So a notification is lost only when its node dies between storing a message
-and opening its windows (a few milliseconds), and it is sent twice only when
-a node dies after its provider accepted it and before the window was deleted;
-the repeat carries the id the receiver already has.
+With `pending_pushes`, a message's windows open in the statement that deletes
+its `push_pending` row (`migrations/postgresql/015_*`), and only if that row
+was still there: the node that accepted the message and a sweeper that took
+the message over (`notify.pending`) may both get this far, and the message's
+windows are opened once, by whichever statement deleted the row. So a
+notification is sent twice only when a node dies after its provider accepted
+it and before the window was deleted; the repeat carries the id the receiver
+already has.
 
 Times are the nodes' clocks in milliseconds (`Clock.now_ms`): nodes whose
 clocks disagree by more than a window deliver early or late, never twice.
@@ -31,13 +35,16 @@ from chatapp.storage.postgres import raises
 CLAIM_BATCH: Final = 256
 """Windows claimed per look; the rest wait for the next look a tick later."""
 
-_OPEN = """
+_OPEN_COLUMNS = """
 INSERT INTO push_windows (notification_id, user_id, device_id, channel_id, sender_id,
     message_id, seq, created_at, text, text_truncated, count, due_at, mentioned)
 SELECT replace(gen_random_uuid()::text, '-', ''),
     o.user_id, o.device_id, $1, $2, $3, o.seq, $4, $5, $6, 1, $7, o.mentioned
 FROM unnest($8::bigint[], $9::bigint[], $10::bigint[], $11::boolean[])
     AS o(user_id, device_id, seq, mentioned)
+"""
+
+_JOIN_OPEN = """
 ON CONFLICT (device_id, channel_id) WHERE claimed_by IS NULL DO UPDATE SET
     count = push_windows.count + 1,
     mentioned = push_windows.mentioned OR excluded.mentioned,
@@ -53,6 +60,15 @@ ON CONFLICT (device_id, channel_id) WHERE claimed_by IS NULL DO UPDATE SET
         THEN excluded.text_truncated ELSE push_windows.text_truncated END,
     seq = GREATEST(excluded.seq, push_windows.seq)
 """
+
+_OPEN = _OPEN_COLUMNS + _JOIN_OPEN
+
+# The row is deleted under its lock: of two statements for one message, the second waits for
+# the first to commit, then finds no row and opens nothing.
+_OPEN_IF_PENDING = (
+    "WITH handled AS (DELETE FROM push_pending WHERE channel_id = $1 AND message_id = $3"
+    " RETURNING 1)" + _OPEN_COLUMNS + "WHERE EXISTS (SELECT 1 FROM handled)" + _JOIN_OPEN
+)
 
 _CLAIM = """
 UPDATE push_windows SET claimed_by = $1, lease_until = $2
@@ -78,9 +94,14 @@ class PostgresPushWindows:
         node_name: str,
         window_ms: int,
         lease_ms: int,
+        pending_pushes: bool = False,
     ) -> None:
-        """`lease_ms` must outlast a delivery with all its retries, or it may be sent twice."""
+        """`lease_ms` must outlast a delivery with all its retries, or it may be sent twice.
+
+        With `pending_pushes`, a message's windows open only while its `push_pending` row
+        is there, which the opening deletes."""
         self._pool = pool
+        self._open = _OPEN_IF_PENDING if pending_pushes else _OPEN
         self._clock = clock
         self._node = node_name
         self._window_ms = window_ms
@@ -99,7 +120,7 @@ class PostgresPushWindows:
         first = openings[0]
         text = first.text.encode("utf-8") if first.text is not None else None
         await self._pool.execute(
-            _OPEN,
+            self._open,
             first.channel_id,
             first.sender_id,
             first.message_id,
