@@ -38,9 +38,16 @@ _SERVER_SETTINGS = {"default_transaction_isolation": "read committed"}
 
 
 async def open_postgres(
-    url: str, *, min_size: int = 1, max_size: int = 10, command_timeout: float = 30.0
+    url: str,
+    *,
+    min_size: int = 1,
+    max_size: int = 10,
+    command_timeout: float = 30.0,
+    application_name: str | None = None,
 ) -> asyncpg.Pool:
     """Open a pool on `url`; its query parameters (`?search_path=...`) become server settings.
+
+    `application_name` is how the pool's connections show in `pg_stat_activity`.
 
     Raises `StoreFailed` when the server cannot be reached; the message leaves
     the URL out, since it may carry a password.
@@ -51,7 +58,11 @@ async def open_postgres(
             min_size=min_size,
             max_size=max_size,
             command_timeout=command_timeout,
-            server_settings=_SERVER_SETTINGS,
+            server_settings=(
+                {**_SERVER_SETTINGS, "application_name": application_name}
+                if application_name is not None
+                else _SERVER_SETTINGS
+            ),
         )
     except ENGINE_ERRORS as failure:
         raise StoreFailed(
