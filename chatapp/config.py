@@ -122,6 +122,10 @@ class Settings(BaseModel):
     push_retries: int = Field(default=3, ge=0, le=20)
     push_retry_base_ms: int = Field(default=500, ge=1, le=600_000)
     push_retry_max_ms: int = Field(default=30_000, ge=1, le=3_600_000, validate_default=True)
+    # Cluster mode: how long after a message was accepted another node takes over its push
+    # work, when the node that accepted it has not done it (it died). Only a delay: a
+    # message is never pushed twice for it (chatapp/notify/pending.py).
+    push_pending_lease_ms: int = Field(default=10_000, ge=100, le=3_600_000)
     push_allow_http_targets: bool = False
     # Web Push endpoints and ntfy topics are URLs users register; by default
     # the server refuses to send to private or local addresses with them.

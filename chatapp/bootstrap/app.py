@@ -40,6 +40,7 @@ from chatapp.gateway.registry import ConnectionRegistry
 from chatapp.gateway.server import GATEWAY, Gateway, websocket_route
 from chatapp.gateway.session import SessionModules
 from chatapp.messaging import Messaging
+from chatapp.notify.pending import PendingPushes
 from chatapp.notify.windows import PushWindows
 from chatapp.observability import LoopLag, Metrics
 from chatapp.operators import Operators, ServerState
@@ -101,13 +102,14 @@ async def open_server(
         presence: PresenceKeeper = cluster.cluster_presence(joined, settings, clock)
         limiters: LimiterFactory | None = cluster.shared_limiters(joined, clock)
         windows: PushWindows | None = cluster.cluster_push_windows(joined, settings, clock)
+        pending: PendingPushes | None = cluster.cluster_pending_pushes(joined, settings, clock)
         vapid_key = await cluster.shared_vapid_key(joined, settings, clock)
     else:
         stores = await open_stores(settings.data_dir, clock, stack)
         bus, own_events = InProcessBus(), None
         presence = build_presence(settings, stores.presence, bus=bus, clock=clock)
         limiters = None
-        windows, vapid_key = None, None
+        windows, pending, vapid_key = None, None, None
     stack.push_async_callback(presence.close)
     metrics = Metrics()
     metrics.watch_bus(bus.stats)
@@ -121,6 +123,7 @@ async def open_server(
         clock=clock,
         metrics=metrics,
         windows=windows,
+        pending=pending,
         vapid_key=vapid_key,
     )
     registry = ConnectionRegistry()

@@ -34,8 +34,10 @@ from chatapp.discovery import SingleNode
 from chatapp.errors import StartupRefused, StoreFailed
 from chatapp.events import event_codec
 from chatapp.messaging.adapters.postgres_messages import PostgresMessageStore
+from chatapp.messaging.adapters.postgres_push_pending import PostgresPendingPushes
 from chatapp.notify.adapters.postgres_windows import PostgresPushWindows
 from chatapp.notify.key_file import KEY_FILE
+from chatapp.notify.pending import PendingPushes
 from chatapp.notify.vapid import key_from_pem, new_key_pem
 from chatapp.notify.windows import PushWindows
 from chatapp.operators.adapters.postgres_operators import PostgresAuditLog, PostgresInviteStore
@@ -70,7 +72,9 @@ async def open_cluster_user_stores(
 ) -> tuple[UserStores, asyncpg.Pool]:
     """Accounts' stores on PostgreSQL, the schema brought up to date first, and their pool."""
     try:
-        pool = await open_postgres(settings.database_url)
+        pool = await open_postgres(
+            settings.database_url, application_name=_client_name(settings.node_name)
+        )
     except StoreFailed as failure:
         raise StartupRefused(f"the cluster's database: {failure}") from None
     stack.push_async_callback(pool.close)
@@ -93,7 +97,7 @@ async def open_cluster(
 ) -> Cluster:
     """Every store on PostgreSQL and the bus on Redis; `stack` closes them in reverse."""
     accounts, pool = await open_cluster_user_stores(settings, clock, stack)
-    messages = PostgresMessageStore(pool)
+    messages = PostgresMessageStore(pool, pending_pushes=pushes_enabled(settings))
     stack.push_async_callback(messages.close)
     redis = open_redis(settings.redis_url, client_name=_client_name(settings.node_name))
     stack.push_async_callback(redis.aclose)
@@ -129,6 +133,25 @@ def cluster_push_windows(cluster: Cluster, settings: Settings, clock: Clock) -> 
         node_name=settings.node_name,
         window_ms=settings.push_collapse_window_ms,
         lease_ms=delivery_lease_ms(settings),
+        pending_pushes=pushes_enabled(settings),
+    )
+
+
+def pushes_enabled(settings: Settings) -> bool:
+    """Whether this node pushes, and so records each message's push work as it stores it.
+
+    A node with no provider neither records nor does any: its messages are pushed by
+    nobody, as they always were (every node of a cluster is meant to enable the same)."""
+    return bool(settings.push_providers)
+
+
+def cluster_pending_pushes(cluster: Cluster, settings: Settings, clock: Clock) -> PendingPushes:
+    """The messages whose push work is not done yet, for this node to take over when stale."""
+    return PostgresPendingPushes(
+        cluster.pool,
+        clock,
+        node_name=settings.node_name,
+        lease_ms=settings.push_pending_lease_ms,
     )
 
 
@@ -243,7 +266,8 @@ async def migrate_cluster(settings: Settings) -> list[int]:
 
 
 def _client_name(node_name: str) -> str:
-    """How this node's connections show in Redis's CLIENT LIST (no spaces allowed there)."""
+    """How this node's connections show in Redis's CLIENT LIST (no spaces allowed there) and
+    in PostgreSQL's pg_stat_activity."""
     return "chatapp-" + re.sub(r"[^A-Za-z0-9._:-]", "_", node_name)
 
 

@@ -13,6 +13,7 @@ from chatapp.config import Settings
 from chatapp.notify import Notifier, Push
 from chatapp.notify.delivery import DeliveryQueue, RetryPolicy
 from chatapp.notify.notifier import PushLevels
+from chatapp.notify.pending import PendingPushes
 from chatapp.notify.provider import PushProvider
 from chatapp.notify.providers import ProviderContext, build_providers
 from chatapp.notify.providers.guard import target_session
@@ -35,12 +36,15 @@ async def open_push(
     clock: Clock,
     metrics: Metrics,
     windows: PushWindows | None = None,
+    pending: PendingPushes | None = None,
     vapid_key: ec.EllipticCurvePrivateKey | None = None,
 ) -> Push:
     """The enabled providers with a delivery queue each, and the notifier that feeds them.
 
     Collapse windows wait in memory unless `windows` says where (a cluster's
     database); the Web Push key is the data folder's unless `vapid_key` is given.
+    With `pending` (a cluster's), messages whose node died before their push work
+    are taken over once stale.
     """
     session = aiohttp.ClientSession()
     stack.push_async_callback(session.close)
@@ -84,12 +88,20 @@ async def open_push(
         windows=windows or MemoryWindows(clock, window_seconds=window_seconds),
         window_seconds=window_seconds,
         include_text=settings.push_include_text,
+        pending=pending,
+        sweep_seconds=sweep_seconds(settings.push_pending_lease_ms),
     )
     push = Push(
         accounts, providers, queues, notifier, webpush_public_key=_webpush_public_key(providers)
     )
     stack.push_async_callback(push.close)
     return push
+
+
+def sweep_seconds(lease_ms: int) -> float:
+    """How often stale pending pushes are looked for: a few times per lease, so that one is
+    taken over soon after it goes stale, and at least once a second."""
+    return min(lease_ms / 4000, 1.0)
 
 
 def _webpush_public_key(providers: dict[str, PushProvider]) -> str | None:

@@ -16,6 +16,7 @@ from chatapp.errors import NotFound
 from chatapp.messaging.events import MessageAccepted
 from chatapp.notify.delivery import Delivery, DeliveryQueue
 from chatapp.notify.notification import Notification, preview
+from chatapp.notify.pending import PendingPushes, PendingSweeper
 from chatapp.notify.windows import Opening, PushWindows, Window
 from chatapp.presence.tracker import LiveDevices
 from chatapp.social.models import ChannelLevels, NotificationLevel
@@ -70,6 +71,10 @@ class Notifier:
     per collapse window (`windows`). A window that ends while the recipient is
     connected again sends nothing: they are reading. Nor does one whose
     recipient has since chosen a level that would not have opened it.
+
+    With `pending` (a cluster), a message whose node never got this far is
+    handled here too once its row is stale (`notify.pending`); a message that
+    opens no window has its row taken off.
     """
 
     def __init__(
@@ -82,6 +87,8 @@ class Notifier:
         windows: PushWindows,
         window_seconds: float,
         include_text: bool,
+        pending: PendingPushes | None = None,
+        sweep_seconds: float = 1.0,
     ) -> None:
         self._directory = directory
         self._levels = levels
@@ -94,6 +101,12 @@ class Notifier:
         self._tick = min(max(window_seconds / 10, 0.01), 0.25)
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._pending = pending
+        self._sweeper = (
+            PendingSweeper(pending, self.message_accepted, sweep_seconds=sweep_seconds)
+            if pending is not None
+            else None
+        )
 
     async def observe(self, event: BaseModel) -> None:
         """One of OBSERVED_EVENTS, from the bus."""
@@ -104,8 +117,12 @@ class Notifier:
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._flush_forever(), name="notify:collapse")
+        if self._sweeper is not None:
+            self._sweeper.start()
 
     async def close(self) -> None:
+        if self._sweeper is not None:
+            await self._sweeper.close()
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -114,13 +131,18 @@ class Notifier:
             log.info("push_windows_abandoned")
 
     async def message_accepted(self, event: MessageAccepted) -> None:
+        if not await self._open_windows(event) and self._pending is not None:
+            self._pending.handled(event.message.channel_id, event.message.message_id)
+
+    async def _open_windows(self, event: MessageAccepted) -> bool:
+        """Open the windows the message needs; False when it needs none."""
         message = event.message
         mentioned = set(message.mentions)
         recipients = {
             user: user in mentioned for user in event.inbox_seqs if user != message.sender_id
         }
         if not recipients:
-            return
+            return False
         # The levels are asked once someone is found offline, while the other questions are:
         # the windows open no later than before levels existed (a node that dies just after
         # accepting a message has had the same time to write them), and a message read by
@@ -135,7 +157,7 @@ class Notifier:
                     levels = asyncio.ensure_future(self._wanting(message.channel_id, recipients))
                 offline.append(user_id)
             if levels is None:
-                return
+                return False
             found = await self._directory.push_targets_of(offline)
             wanted = await levels
         finally:
@@ -165,12 +187,13 @@ class Notifier:
             for target in targets
         ]
         if not openings:
-            return
+            return False
         await self._windows.add(openings)
         if self._window == 0:
             await self.flush_due()
         else:
             self._wake.set()
+        return True
 
     async def flush_due(self) -> None:
         """Turn every window that has ended into a notification on its provider's queue."""

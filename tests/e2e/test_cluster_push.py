@@ -3,7 +3,9 @@
 Collapse windows live in PostgreSQL (`notify.adapters.postgres_windows`), so
 each offline device gets one notification per window whichever node
 delivers it, with all nodes up and with the node that accepted the messages
-killed inside the window.
+killed inside the window. A message whose node died before opening its
+windows is taken over by another node once its pending row is stale
+(`notify.pending`), and still pushed once.
 """
 
 from __future__ import annotations
@@ -26,6 +28,10 @@ from chatapp.testing.cluster import LocalCluster, local_cluster
 # Long enough that sending, opening the windows and killing a node fit inside it on a
 # busy 2-core machine: the notifier now also reads each member's notification level.
 WINDOW_MS = 3000
+# The default: no test with every node up lasts long enough for a pending row to go stale.
+DEFAULT_PENDING_LEASE_MS = 10_000
+# Short, so that a dead node's messages are taken over soon.
+SHORT_PENDING_LEASE_MS = 1500
 SETTINGS = {
     "CHATAPP_PUSH_PROVIDERS": "webhook",
     "CHATAPP_PUSH_WEBHOOK_SECRET": "a webhook secret, long enough",
@@ -48,6 +54,19 @@ async def receiver() -> AsyncIterator[PushReceiver]:
 @pytest.fixture
 async def cluster(tmp_path: Path, receiver: PushReceiver) -> AsyncIterator[LocalCluster]:
     settings = {**SETTINGS, "CHATAPP_PUSH_WEBHOOK_URL": receiver.url("/hook")}
+    async with local_cluster(tmp_path, settings=settings) as running:
+        yield running
+
+
+@pytest.fixture
+async def short_lease_cluster(
+    tmp_path: Path, receiver: PushReceiver
+) -> AsyncIterator[LocalCluster]:
+    settings = {
+        **SETTINGS,
+        "CHATAPP_PUSH_WEBHOOK_URL": receiver.url("/hook"),
+        "CHATAPP_PUSH_PENDING_LEASE_MS": str(SHORT_PENDING_LEASE_MS),
+    }
     async with local_cluster(tmp_path, settings=settings) as running:
         yield running
 
@@ -114,18 +133,93 @@ def assert_one_per_device(
     assert len({push["id"] for push in pushes}) == len(devices)
 
 
+async def pending_pushes(cluster: LocalCluster) -> int:
+    connection = await asyncpg.connect(cluster.database_url)
+    try:
+        count: int = await connection.fetchval("SELECT count(*) FROM push_pending")
+        return count
+    finally:
+        await connection.close()
+
+
 async def test_each_offline_device_gets_one_push_per_window_with_every_node_up(
     cluster: LocalCluster, receiver: PushReceiver
 ) -> None:
     """Three messages sent to n1 in one window: each of the three offline devices gets
-    exactly one notification counting the three, whichever node sends it."""
+    exactly one notification counting the three, whichever node sends it. n1 takes every
+    message's pending row off itself, also that of a message nobody needed pushed: they
+    are gone before the lease would let a sweeper take them over."""
     alice, channel_id, devices = await offline_devices(cluster)
+    dave = await cluster.user("dave", "n2")
+    first_sent = time.monotonic()
+    unpushed = await alice.open_direct(dave.user_id)
+    await alice.send_message(unpushed.channel_id, "dave has no target", client_msg_id="d")
     sent = [
         (await alice.send_message(channel_id, f"hello {n}", client_msg_id=f"m{n}")).message
         for n in range(3)
     ]
     pushes = await pushes_until_quiet(receiver, len(devices))
     assert_one_per_device(pushes, devices, [message.message_id for message in sent])
+    assert await pending_pushes(cluster) == 0
+    assert time.monotonic() - first_sent < DEFAULT_PENDING_LEASE_MS / 1000, "checked too late"
+
+
+async def stuck_opening_windows(admin: asyncpg.Connection, node_id: str) -> int:
+    """The pid of the node's statement that would open the message's windows (and take its
+    pending row off), waiting for `admin`'s transaction, whose uncommitted window is in its
+    way."""
+    query = (
+        "SELECT a.pid FROM pg_stat_activity AS a"
+        " JOIN pg_locks AS waiting ON waiting.pid = a.pid AND NOT waiting.granted"
+        " AND waiting.locktype = 'transactionid' AND waiting.transactionid::text = $2"
+        " WHERE a.application_name = $1"
+    )
+    blocking = str(await admin.fetchval("SELECT pg_current_xact_id()"))
+    deadline = time.monotonic() + 10
+    while (pid := await admin.fetchval(query, f"chatapp-{node_id}", blocking)) is None:
+        assert time.monotonic() < deadline, "the windows were never being opened"
+        await asyncio.sleep(0.02)
+    assert isinstance(pid, int)
+    return pid
+
+
+async def test_a_message_whose_node_died_before_opening_its_windows_is_pushed_once(
+    short_lease_cluster: LocalCluster, receiver: PushReceiver
+) -> None:
+    """n1 acknowledges a message and is SIGKILLed while its notifier waits to open the
+    windows: once the message's pending row is stale, n2 or n3 takes it over, and each
+    offline device gets exactly one notification for it."""
+    cluster = short_lease_cluster
+    alice, channel_id, devices = await offline_devices(cluster)
+    admin = await asyncpg.connect(cluster.database_url)
+    try:
+        held = admin.transaction()
+        await held.start()
+        # An open window for one of the devices, never committed: the statement that opens
+        # the message's windows waits for this transaction to end, to know whether the
+        # window is there to join. The message itself still commits.
+        await admin.execute(
+            "INSERT INTO push_windows (notification_id, user_id, device_id, channel_id,"
+            " sender_id, message_id, seq, created_at, count, due_at)"
+            " VALUES ('in the way', 0, $1, $2, 0, 0, 0, 0, 1, 0)",
+            next(iter(devices)),
+            channel_id,
+        )
+        sent_at = time.monotonic()
+        sent = (await alice.send_message(channel_id, "hello", client_msg_id="m0")).message
+        stuck = await stuck_opening_windows(admin, "n1")
+        cluster["n1"].kill()
+        # PostgreSQL sees that a client is gone only when it next writes to it, so the dead
+        # node's statement would still run once it stops waiting: ended here, it is the
+        # statement a node killed a moment earlier never sent.
+        assert await admin.fetchval("SELECT pg_terminate_backend($1)", stuck)
+        await held.rollback()
+    finally:
+        await admin.close()
+    pushes = await pushes_until_quiet(receiver, len(devices))
+    assert_one_per_device(pushes, devices, [sent.message_id])
+    assert time.monotonic() - sent_at >= (SHORT_PENDING_LEASE_MS + WINDOW_MS) / 1000
+    assert await pending_pushes(cluster) == 0
 
 
 async def test_a_window_outlives_the_node_that_opened_it(

@@ -19,6 +19,7 @@ from chatapp.notify import DeliveryFailed, Notification, Notifier, TargetGone
 from chatapp.notify.delivery import Delivery, DeliveryQueue, RetryPolicy
 from chatapp.notify.notification import PREVIEW_CHARS, preview
 from chatapp.notify.notifier import wants_push
+from chatapp.notify.pending import PendingSweeper
 from chatapp.notify.providers.log import LogProvider
 from chatapp.notify.vapid import VapidKeyError, load_or_create_key, public_key_text
 from chatapp.notify.windows import MemoryWindows, Opening, Window
@@ -520,3 +521,80 @@ async def test_a_window_for_a_device_that_came_back_is_finished_unsent() -> None
     await notifier.flush_due()
     assert [sent_before for _, sent_before in windows.finished_after] == [0]
     assert provider.sent == []
+
+
+class FakePending:
+    """`PendingPushes` in memory: the handled keys, and stale events to hand over."""
+
+    def __init__(self, stale: Iterable[MessageAccepted] = ()) -> None:
+        self.handled_keys: list[tuple[int, int]] = []
+        self.flushed: list[tuple[int, int]] = []
+        self.stale = list(stale)
+
+    def handled(self, channel_id: int, message_id: int) -> None:
+        self.handled_keys.append((channel_id, message_id))
+
+    async def flush_handled(self) -> None:
+        self.flushed += self.handled_keys
+        self.handled_keys = []
+
+    async def claim_stale(self) -> list[MessageAccepted]:
+        claimed, self.stale = self.stale, []
+        return claimed
+
+
+def pending_notifier(
+    clock: ManualClock, pending: FakePending, *connected: int
+) -> tuple[Notifier, MemoryWindows]:
+    windows = MemoryWindows(clock, window_seconds=1.0)
+    queue, _ = delivery_queue(FakeProvider(), Metrics())
+    notifier = Notifier(
+        directory=FakeDirectory([target(BOB, 2), target(CAROL, 3)]),
+        levels=FakeLevels(carol="none"),
+        live_devices=FakeLiveDevices(*connected),
+        queues={"fake": queue},
+        windows=windows,
+        window_seconds=1.0,
+        include_text=False,
+        pending=pending,
+    )
+    return notifier, windows
+
+
+async def test_a_message_that_opens_no_window_is_named_handled_and_one_that_does_is_not() -> None:
+    """Nobody to push (alone, everyone connected, nobody wanting it): the message is handled
+    here; one that opens a window is not, since opening its windows takes its row off."""
+    clock = ManualClock()
+    pending = FakePending()
+    notifier, windows = pending_notifier(clock, pending, BOB)
+    await notifier.message_accepted(MessageAccepted(message=message(1), inbox_seqs={ALICE: 1}))
+    await notifier.message_accepted(MessageAccepted(message=message(2), inbox_seqs={BOB: 1}))
+    await notifier.message_accepted(MessageAccepted(message=message(3), inbox_seqs={CAROL: 1}))
+    assert pending.handled_keys == [(10, 1), (10, 2), (10, 3)]
+    assert len(windows) == 0
+    offline, windows = pending_notifier(clock, pending)
+    await offline.message_accepted(MessageAccepted(message=message(4), inbox_seqs={BOB: 2}))
+    assert pending.handled_keys == [(10, 1), (10, 2), (10, 3)]
+    assert len(windows) == 1
+
+
+async def test_the_sweeper_runs_the_notifiers_handling_for_each_stale_message() -> None:
+    """Each stale message is handled as if its node had heard it, one failing not stopping
+    the next; a sweep with nothing stale does nothing."""
+    handled: list[int] = []
+
+    async def handle(event: MessageAccepted) -> None:
+        if event.message.message_id == 1:
+            raise RuntimeError("the store went away")
+        handled.append(event.message.message_id)
+
+    stale = [MessageAccepted(message=message(n), inbox_seqs={BOB: n}) for n in (1, 2, 3)]
+    sweeper = PendingSweeper(FakePending(stale), handle, sweep_seconds=1.0)
+    with capture_logs() as logs:
+        assert await sweeper.sweep() == 3
+    assert handled == [2, 3]
+    assert [entry["event"] for entry in logs] == [
+        "pending_push_failed",
+        "pending_pushes_taken_over",
+    ]
+    assert await sweeper.sweep() == 0
