@@ -108,9 +108,9 @@ async def open_windows(cluster: LocalCluster, expected: int, messages: int = 1) 
     """Wait until the cluster's database holds `expected` collapse windows, each counting
     `messages` messages.
 
-    A message's windows are opened a few milliseconds after it is stored (a known limit of
-    cluster mode: a node killed in between loses those pushes); the test kills the node
-    only once every message is in its windows, since it checks that windows outlive it."""
+    A message's windows are opened a few milliseconds after it is stored (a node killed in
+    between has them opened by another, a lease later: another test); this test kills the
+    node only once every message is in its windows, since it checks that windows outlive it."""
     connection = await asyncpg.connect(cluster.database_url)
     query = "SELECT count(*) FROM push_windows WHERE count >= $1"
     try:
