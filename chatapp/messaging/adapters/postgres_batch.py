@@ -134,6 +134,9 @@ async def store_batch(
     changes = [item.change for item in items if isinstance(item, Change)]
     targets = await lock_targets(connection, ((c.channel_id, c.message_id) for c in changes))
     plan = _plan(items, originals, {id(send) for send in fresh}, next_message_id, targets)
+    await _write_messages(connection, plan, targets, pending_pushes=pending_pushes)
+    # The inbox counters are the rows every node's batches share (both ends of a
+    # conversation): taken as late as they can be, and held for three statements.
     next_seq = await advance(
         connection,
         "inbox_counters",
@@ -145,7 +148,7 @@ async def store_batch(
         for member in entries.member_ids:
             entries.seqs[member] = next_seq[member]
             next_seq[member] += 1
-    await _write(connection, plan, targets, pending_pushes=pending_pushes)
+    await _write_entries(connection, plan)
     return [_answer(pending) for pending in plan.pending]
 
 
@@ -235,51 +238,63 @@ def _as_duplicate(accepted: AcceptedMessage) -> AcceptedMessage:
     )
 
 
-async def _write(
+# One statement a table, each row's fields as parallel arrays: one round trip
+# each (COPY takes two), which counts while the counters are locked.
+_INSERT_MESSAGES = (
+    "INSERT INTO messages (channel_id, message_id, sender_id, body, created_at,"
+    " client_msg_id, reply_to, mentions)"
+    " SELECT c, m, s, b, t, k, r, n::bigint[] FROM unnest($1::bigint[], $2::bigint[],"
+    " $3::bigint[], $4::bytea[], $5::bigint[], $6::text[], $7::bigint[], $8::text[])"
+    " AS u(c, m, s, b, t, k, r, n)"
+)
+_INSERT_PENDING = (
+    "INSERT INTO push_pending (channel_id, message_id, created_at)"
+    " SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bigint[])"
+)
+_INSERT_INBOX = (
+    "INSERT INTO inbox (user_id, seq, channel_id, message_id, update_kind)"
+    " SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[],"
+    " $5::smallint[])"
+)
+_INSERT_SENDS = (
+    "INSERT INTO sends (sender_id, client_msg_id, channel_id, message_id, seq)"
+    " SELECT * FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::bigint[], $5::bigint[])"
+)
+
+
+async def _write_messages(
     connection: asyncpg.Connection, plan: _Plan, targets: Targets, *, pending_pushes: bool
 ) -> None:
-    """New messages, then the changes (which may name them), inbox entries, pending pushes,
-    send records."""
+    """New messages, then the changes (which may name them), and pending pushes: all of
+    it before the inbox counters are taken."""
     if plan.fresh:
-        await connection.copy_records_to_table(
-            "messages",
-            records=[_message_record(pending) for pending in plan.fresh],
-            columns=(
-                "channel_id",
-                "message_id",
-                "sender_id",
-                "body",
-                "created_at",
-                "client_msg_id",
-                "reply_to",
-                "mentions",
-            ),
-        )
+        messages = [_message_record(pending) for pending in plan.fresh]
+        await connection.execute(_INSERT_MESSAGES, *_columns(messages))
     await write_targets(connection, targets.found.values())
-    if plan.entries:
-        await connection.copy_records_to_table(
-            "inbox",
-            records=[
-                (member, seq, *entries.key, update_code(entries.kind))
-                for entries in plan.entries
-                for member, seq in entries.seqs.items()
-            ],
-            columns=("user_id", "seq", "channel_id", "message_id", "update_kind"),
-        )
     if pending_pushes and plan.fresh:
-        await connection.copy_records_to_table(
-            "push_pending",
-            records=[_pending_record(pending) for pending in plan.fresh],
-            columns=("channel_id", "message_id", "created_at"),
-        )
+        pushes = [_pending_record(pending) for pending in plan.fresh]
+        await connection.execute(_INSERT_PENDING, *_columns(pushes))
+
+
+async def _write_entries(connection: asyncpg.Connection, plan: _Plan) -> None:
+    """Inbox entries, then send records."""
+    if plan.entries:
+        rows = [
+            (member, seq, *entries.key, update_code(entries.kind))
+            for entries in plan.entries
+            for member, seq in entries.seqs.items()
+        ]
+        await connection.execute(_INSERT_INBOX, *_columns(rows))
     # Last, after every counter lock is held: a unique violation here means
     # another node stored the same client_msg_id first; the batch is retried.
     if plan.fresh:
-        await connection.executemany(
-            "INSERT INTO sends (sender_id, client_msg_id, channel_id, message_id, seq)"
-            " VALUES ($1, $2, $3, $4, $5)",
-            [_send_record(pending) for pending in plan.fresh],
-        )
+        sends = [_send_record(pending) for pending in plan.fresh]
+        await connection.execute(_INSERT_SENDS, *_columns(sends))
+
+
+def _columns(rows: Sequence[Sequence[object]]) -> list[list[object]]:
+    """Rows (at least one) as the parallel arrays `unnest` takes."""
+    return [list(column) for column in zip(*rows, strict=True)]
 
 
 def _message_record(pending: _Pending) -> tuple[object, ...]:
@@ -293,7 +308,8 @@ def _message_record(pending: _Pending) -> tuple[object, ...]:
         message.created_at,
         message.client_msg_id,
         message.reply_to,
-        message.mentions,
+        # A text literal per row: unnest would flatten an array of arrays.
+        "{" + ",".join(map(str, message.mentions)) + "}",
     )
 
 
