@@ -10,8 +10,10 @@ import contextlib
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import asyncpg
 import pytest
 
+from chatapp.storage.postgres import apply_postgres_migrations, open_postgres
 from tests.integration.store_engines import (
     Database,
     Node,
@@ -26,6 +28,17 @@ async def postgres_schema_url() -> AsyncIterator[str]:
     """A fresh, empty schema's URL (no migrations applied)."""
     async with fresh_schema() as url:
         yield url
+
+
+@pytest.fixture
+async def pool(postgres_schema_url: str) -> AsyncIterator[asyncpg.Pool]:
+    """A pool on a fresh schema with every PostgreSQL migration applied."""
+    pool = await open_postgres(postgres_schema_url, max_size=6)
+    await apply_postgres_migrations(pool, now_ms=1)
+    try:
+        yield pool
+    finally:
+        await pool.close()
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -16,20 +16,9 @@ from chatapp.messaging.adapters.postgres_push_pending import PostgresPendingPush
 from chatapp.messaging.models import AcceptedMessage
 from chatapp.notify.adapters.postgres_windows import PostgresPushWindows
 from chatapp.notify.windows import Opening
-from chatapp.storage.postgres import apply_postgres_migrations, open_postgres
 
 LEASE_MS = 10_000
 ALICE, BOB, CAROL, DAVE = 1, 2, 3, 4
-
-
-@pytest.fixture
-async def pool(postgres_schema_url: str) -> AsyncIterator[asyncpg.Pool]:
-    pool = await open_postgres(postgres_schema_url, max_size=6)
-    await apply_postgres_migrations(pool, now_ms=1)
-    try:
-        yield pool
-    finally:
-        await pool.close()
 
 
 @pytest.fixture

@@ -4,15 +4,12 @@ and a window whose node died is delivered by another once its lease runs out."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 
 import asyncpg
-import pytest
 
 from chatapp.clock import ManualClock
 from chatapp.notify.adapters.postgres_windows import PostgresPushWindows
 from chatapp.notify.windows import Opening
-from chatapp.storage.postgres import apply_postgres_migrations, open_postgres
 
 WINDOW_MS = 1_000
 LEASE_MS = 10_000
@@ -30,16 +27,6 @@ def opening(device_id: int, message_id: int, *, seq: int, text: str | None = Non
         text=text,
         text_truncated=False if text is not None else None,
     )
-
-
-@pytest.fixture
-async def pool(postgres_schema_url: str) -> AsyncIterator[asyncpg.Pool]:
-    pool = await open_postgres(postgres_schema_url, max_size=4)
-    await apply_postgres_migrations(pool, now_ms=1)
-    try:
-        yield pool
-    finally:
-        await pool.close()
 
 
 def node(pool: asyncpg.Pool, clock: ManualClock, name: str) -> PostgresPushWindows:
