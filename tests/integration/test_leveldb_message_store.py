@@ -416,6 +416,40 @@ async def test_repeat_queued_behind_a_full_batch_sees_the_original(
     assert await store.max_seq(1) == MAX_BATCH_SENDS + 1
 
 
+async def test_a_send_checked_before_a_repeat_landed_is_answered_as_the_repeat(
+    store: LevelDBMessageStore,
+) -> None:
+    """Sends checked with `original` first, as the gateway checks them: the batch of a
+    send found absent is not read from disk again, so a repeat of a send that landed
+    since that check must be found in the writer's receipts of the latest batches."""
+    def submit(client_msg_id: str) -> asyncio.Future[AcceptedMessage]:
+        return store.submit(
+            sender_id=1,
+            channel_id=1,
+            client_msg_id=client_msg_id,
+            text="text",
+            member_ids=[1],
+            created_at=1_700_000_000_000,
+        )
+
+    sends = []
+    for n in range(MAX_BATCH_SENDS):
+        assert await store.original(1, f"c{n}") is None
+        sends.append(submit(f"c{n}"))
+    # Checked while c0 waits in the first batch: absent from disk.
+    assert await store.original(1, "c0") is None
+    sends.append(submit("c0"))
+
+    results = await asyncio.gather(*sends)
+
+    assert store.batches_written == 1, "the repeat's batch wrote nothing"
+    assert results[-1].duplicate
+    assert results[-1].message == results[0].message
+    assert await store.max_seq(1) == MAX_BATCH_SENDS
+    found = await store.original(1, "c0")
+    assert found is not None and found.message == results[0].message
+
+
 async def test_repeated_send_after_reopen_returns_the_original(tmp_path: Path) -> None:
     """Idempotency survives a restart: the repeat is matched against the disk."""
     store = await LevelDBMessageStore.open(tmp_path / "messages")
