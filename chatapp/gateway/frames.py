@@ -3,70 +3,52 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
+import msgspec
 
-from chatapp.errors import BadRequest
+from chatapp.gateway.frame_errors import FrameError, check_frame
 from chatapp.messaging import InboxEntry
 from chatapp.messaging.updates import update_object
-from chatapp.protocol import parse_json
-from chatapp.protocol.validation import describe_validation_error
 
-Id = Annotated[int, Field(ge=1, lt=2**53)]
-Cursor = Annotated[int, Field(ge=0, lt=2**53)]
+__all__ = ["FrameError"]
 
-
-def _sendable(text: str) -> str:
-    """Lone surrogates parse from JSON but cannot be sent back as UTF-8."""
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        raise ValueError("must be valid Unicode (no lone surrogates)") from None
-    return text
+Id = Annotated[int, msgspec.Meta(ge=1, lt=2**53)]
+Cursor = Annotated[int, msgspec.Meta(ge=0, lt=2**53)]
 
 
-Ref = Annotated[str, AfterValidator(_sendable)]
+class ClientFrame(msgspec.Struct, frozen=True, kw_only=True, tag_field="type"):
+    """A frame from a client, told apart by its `type`; unknown fields are ignored."""
+
+    ref: str | None = None
 
 
-class ClientFrame(BaseModel):
-    model_config = ConfigDict(strict=True, extra="ignore", frozen=True)
-
-    ref: Ref | None = None
-
-
-class Hello(ClientFrame):
-    type: Literal["hello"]
+class Hello(ClientFrame, frozen=True, tag="hello"):
     token: str
     last_seq: Cursor | None = None
 
 
-class Sync(ClientFrame):
-    type: Literal["sync"]
+class Sync(ClientFrame, frozen=True, tag="sync"):
     since: Cursor
 
 
-class Send(ClientFrame):
-    type: Literal["send"]
-    # Sendable, because every answer to a send repeats it.
-    client_msg_id: Ref
+class Send(ClientFrame, frozen=True, tag="send"):
+    client_msg_id: str
     channel_id: Id
     text: str
     reply_to: Id | None = None
 
 
-class Heartbeat(ClientFrame):
-    type: Literal["heartbeat"]
+class Heartbeat(ClientFrame, frozen=True, tag="heartbeat"):
+    pass
 
 
-class Read(ClientFrame):
-    type: Literal["read"]
+class Read(ClientFrame, frozen=True, tag="read"):
     channel_id: Id
     message_id: Cursor
 
 
-class Typing(ClientFrame):
-    type: Literal["typing"]
+class Typing(ClientFrame, frozen=True, tag="typing"):
     channel_id: Id
 
 
@@ -79,66 +61,33 @@ FRAME_TYPES: dict[str, type[ClientFrame]] = {
     "typing": Typing,
 }
 
-
-class FrameError(BadRequest):
-    """A frame that cannot be understood; `ref` and `client_msg_id` when they could be read."""
-
-    def __init__(
-        self,
-        message: str,
-        ref: str | None = None,
-        client_msg_id: str | None = None,
-        *,
-        unreadable: bool = False,
-    ) -> None:
-        super().__init__(message)
-        self.ref = ref
-        self.client_msg_id = client_msg_id
-        # Not a JSON object at all: a sign of a client that does not speak the protocol.
-        self.unreadable = unreadable
-
+# Validation in C, into slotted structs: about 0.4 µs for a `send`, against 5.7
+# for json.loads and a strict pydantic model. Its JSON parser refuses lone
+# surrogates (`\ud800`), so every string it gives back can be repeated to the client.
+_decode = msgspec.json.Decoder(Hello | Sync | Send | Heartbeat | Read | Typing).decode
 
 # The frame an idle client sends most (every few seconds), spelled as our
-# clients spell it: one shared frame for it, not a JSON parse and a model each.
-# Any other spelling is parsed as usual.
+# clients spell it: one shared frame for it. Any other spelling is parsed as usual.
 BARE_HEARTBEAT_TEXT = '{"type":"heartbeat"}'
-_BARE_HEARTBEAT = Heartbeat(type="heartbeat")
+_BARE_HEARTBEAT = Heartbeat()
 # What answers it (a heartbeat with a ref gets the ref back, encoded each time).
 HEARTBEAT_ACK = '{"type":"heartbeat_ack"}'
 
 
 def parse_frame(text: str) -> ClientFrame:
-    """Decode one text frame; FrameError (with whatever `ref` it had) when it does not fit."""
+    """Decode one text frame; FrameError (with whatever `ref` it had) when it does not fit.
+
+    A frame the fast decoder refuses is checked again by `frame_errors`, which
+    says why, in the same words as always, or takes it after all.
+    """
     if text == BARE_HEARTBEAT_TEXT:
         return _BARE_HEARTBEAT
     try:
-        document = parse_json(text)
-    except (ValueError, RecursionError):
-        raise FrameError("the frame is not valid JSON", unreadable=True) from None
-    if not isinstance(document, dict):
-        raise FrameError("a frame is a JSON object", unreadable=True)
-    ref = _echoable(document.get("ref"))
-    echo_id = _echoable(document.get("client_msg_id"))
-    kind = document.get("type")
-    model = FRAME_TYPES.get(kind) if isinstance(kind, str) else None
-    if model is None:
-        raise FrameError(f"type: unknown frame type {str(kind)[:40]!r}", ref, echo_id)
-    try:
-        return model.model_validate(document)
-    except ValidationError as exc:
-        raise FrameError(describe_validation_error(exc), ref, echo_id) from None
-    except RecursionError:
-        raise FrameError("the frame nests too deep", ref, echo_id) from None
-
-
-def _echoable(value: object) -> str | None:
-    """A value that can be repeated in an error frame, or None."""
-    if not isinstance(value, str):
-        return None
-    try:
-        return _sendable(value)
-    except ValueError:
-        return None
+        frame: ClientFrame = _decode(text)
+    except (ValueError, RecursionError):  # msgspec's errors are ValueErrors
+        kind, fields = check_frame(text)
+        return FRAME_TYPES[kind](**fields)
+    return frame
 
 
 def encode(frame: dict[str, Any]) -> str:

@@ -33,7 +33,6 @@ class Sender:
 
     async def send(self, client_msg_id: str, text: str = "hi", **extra: Any) -> None:
         frame = frames.Send(
-            type="send",
             client_msg_id=client_msg_id,
             channel_id=extra.pop("channel_id", self.channel_id),
             text=text,
