@@ -422,6 +422,7 @@ async def test_a_send_checked_before_a_repeat_landed_is_answered_as_the_repeat(
     """Sends checked with `original` first, as the gateway checks them: the batch of a
     send found absent is not read from disk again, so a repeat of a send that landed
     since that check must be found in the writer's receipts of the latest batches."""
+
     def submit(client_msg_id: str) -> asyncio.Future[AcceptedMessage]:
         return store.submit(
             sender_id=1,

@@ -29,7 +29,10 @@ class LevelDBHandle:
         self._db: Any = db
         self._closed_because = ""
         self._leases = 0
-        self._idle = threading.Condition()
+        # The lock alone guards a lease (`with` on a Lock runs in C); the condition
+        # on it is notified only while `close` waits.
+        self._lock = threading.Lock()
+        self._idle = threading.Condition(self._lock)
         self._damage: str | None = None
 
     @property
@@ -50,16 +53,16 @@ class LevelDBHandle:
 
     def __enter__(self) -> Any:
         """Lease the DB; raises `MessageStoreError` when it is closed."""
-        with self._idle:
+        with self._lock:
             if self._db is None:
                 raise MessageStoreError(self._closed_because)
             self._leases += 1
             return self._db
 
     def __exit__(self, *exc_info: object) -> None:
-        with self._idle:
+        with self._lock:
             self._leases -= 1
-            if not self._leases:
+            if not self._leases and self._db is None:  # `close` is waiting
                 self._idle.notify_all()
 
     def close(self, reason: str) -> None:
