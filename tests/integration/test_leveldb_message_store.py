@@ -416,12 +416,11 @@ async def test_repeat_queued_behind_a_full_batch_sees_the_original(
     assert await store.max_seq(1) == MAX_BATCH_SENDS + 1
 
 
-async def test_a_send_checked_before_a_repeat_landed_is_answered_as_the_repeat(
+async def test_a_send_looked_up_before_its_repeat_landed_is_answered_as_the_repeat(
     store: LevelDBMessageStore,
 ) -> None:
-    """Sends checked with `original` first, as the gateway checks them: the batch of a
-    send found absent is not read from disk again, so a repeat of a send that landed
-    since that check must be found in the writer's receipts of the latest batches."""
+    """`original` found nothing while the first send waited in its batch; the repeat,
+    queued behind a full batch, is still answered with the first send's message."""
 
     def submit(client_msg_id: str) -> asyncio.Future[AcceptedMessage]:
         return store.submit(
@@ -448,7 +447,8 @@ async def test_a_send_checked_before_a_repeat_landed_is_answered_as_the_repeat(
     assert results[-1].message == results[0].message
     assert await store.max_seq(1) == MAX_BATCH_SENDS
     found = await store.original(1, "c0")
-    assert found is not None and found.message == results[0].message
+    assert found is not None
+    assert found.message == results[0].message
 
 
 async def test_repeated_send_after_reopen_returns_the_original(tmp_path: Path) -> None:

@@ -62,6 +62,51 @@ def test_value_starts_with_the_version_byte_then_msgpack() -> None:
     assert msgpack.unpackb(value[1:]) == [4, 9]
 
 
+_IDS = st.integers(min_value=0, max_value=2**64 - 1) | st.sampled_from(
+    [0, 127, 128, 255, 256, 65_535, 65_536, 2**32 - 1, 2**32]
+)
+
+
+@given(
+    _IDS,
+    _IDS,
+    st.text(alphabet=st.characters(min_codepoint=33, max_codepoint=126), min_size=1),
+    st.text(max_size=300) | st.sampled_from(["", "a" * 31, "a" * 32, "a" * 255, "a" * 65_536]),
+    st.none() | _IDS,
+    st.lists(_IDS, max_size=20),
+)
+def test_values_are_written_byte_for_byte_as_msgpack_writes_them(
+    sender_id: int,
+    created_at: int,
+    client_msg_id: str,
+    text: str,
+    reply_to: int | None,
+    mentions: list[int],
+) -> None:
+    """Whichever encoder writes them, the stored bytes are msgpack's own (packb with
+    use_bin_type), so a store reads the same in every build."""
+    plain = encode_message(
+        sender_id=sender_id, created_at=created_at, client_msg_id=client_msg_id, text=text
+    )
+    lifecycle = encode_message(
+        sender_id=sender_id,
+        created_at=created_at,
+        client_msg_id=client_msg_id,
+        text=text,
+        reply_to=reply_to,
+        mentions=mentions or [sender_id],
+    )
+
+    assert plain[1:] == msgpack.packb(
+        [sender_id, created_at, client_msg_id, text], use_bin_type=True
+    )
+    lifecycle_fields = [sender_id, created_at, client_msg_id, reply_to, None, None]
+    assert lifecycle[1:] == msgpack.packb(
+        [*lifecycle_fields, mentions or [sender_id], text], use_bin_type=True
+    )
+    assert encode_pointer(created_at, sender_id)[1:] == msgpack.packb([created_at, sender_id])
+
+
 def test_unknown_version_is_refused_with_a_clear_error() -> None:
     """A value written by a newer format is refused and the error names both versions."""
     newer = bytes((LIFECYCLE_VERSION + 1,)) + encode_pointer(4, 9)[1:]

@@ -134,7 +134,7 @@ async def test_an_accepted_send_is_published_once_with_every_inbox_seq() -> None
 
 async def test_a_store_that_cannot_write_refuses_with_store_unavailable() -> None:
     """A failed write is Unavailable(store_unavailable), publishes nothing, leaves no gap;
-    a store that cannot even look up the repeat answers the same."""
+    a refused send whose repeat cannot be looked up answers the same."""
     c = await chat()
     messages = c.modules.messages
     messages.fail_only = {"submit"}
@@ -144,12 +144,29 @@ async def test_a_store_that_cannot_write_refuses_with_store_unavailable() -> Non
     messages.fail_only = {"original"}
     messages.fail_next = True
     with pytest.raises(Unavailable) as unread:
-        await c.modules.messaging.accept(c.alice, c.group, "m1", "hi")
+        await c.modules.messaging.accept(c.carol, c.group, "m1", "hi")
 
     assert (unwritten.value.code, unread.value.code) == ("store_unavailable", "store_unavailable")
     assert c.modules.bus.of_type(MessageAccepted) == []
     accepted = await c.modules.messaging.accept(c.alice, c.group, "m1", "hi")
     assert (accepted.message.message_id, accepted.duplicate) == (1, False)
+
+
+async def test_a_send_that_passes_its_checks_is_looked_up_only_by_the_store() -> None:
+    """A new send, and a repeat that passes every check, are not looked up before they are
+    queued: the store's batch finds the repeat, and the answer is the original all the same."""
+    c = await chat()
+    first = await c.modules.messaging.accept(c.alice, c.group, "m1", "hi")
+    c.modules.messages.fail_only = {"original"}
+    c.modules.messages.failing = True
+
+    again = await c.modules.messaging.accept(c.alice, c.group, "m1", "changed")
+    other = await c.modules.messaging.accept(c.alice, c.group, "m2", "new")
+
+    assert again.duplicate
+    assert (again.message, again.seq) == (first.message, first.seq)
+    assert (other.message.message_id, other.duplicate) == (2, False)
+    assert len(c.modules.bus.of_type(MessageAccepted)) == 2
 
 
 async def test_a_closed_store_refuses_sends_and_reads_with_store_unavailable() -> None:

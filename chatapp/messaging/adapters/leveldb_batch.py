@@ -29,10 +29,8 @@ from chatapp.messaging.adapters.leveldb_layout import (
     members_with_sender,
     message_key,
     reactions_key,
-    read_original,
     with_reactions,
 )
-from chatapp.messaging.adapters.leveldb_receipts import Receipt, RecentReceipts
 from chatapp.messaging.models import (
     AcceptedMessage,
     ChangeOutcome,
@@ -56,8 +54,6 @@ class PendingSend:
     dedup_key: bytes
     value: bytes
     future: asyncio.Future[AcceptedMessage]
-    absent_as_of: int | None = None
-    """The `RecentReceipts` mark at which `dedup_key` was read and found absent from disk."""
 
 
 @dataclass(slots=True)
@@ -92,8 +88,6 @@ class WriteBatch:
     last_message: tuple[int, int] | None = None
     """`(channel_id, message_id)` of the batch's last new message, for the watermark."""
     new_messages: int = 0
-    receipts: list[tuple[bytes, Receipt]] = field(default_factory=list)
-    """The idempotency records of the batch's new messages."""
 
 
 @dataclass(slots=True)
@@ -108,22 +102,16 @@ class Counters:
     max_seqs: dict[int, int] = field(default_factory=dict)
     forgotten: int = 0
     """How many times `forget` ran; a counter read from disk before it may be stale."""
-    receipts: RecentReceipts = field(default_factory=RecentReceipts)
-    """The latest sends' idempotency records, added once their batch landed."""
 
     def advance(self, batch: WriteBatch) -> None:
         """Take the counters of a batch that landed."""
         self.last_message_ids.update(batch.last_message_ids)
         self.max_seqs.update(batch.max_seqs)
-        add = self.receipts.add
-        for key, receipt in batch.receipts:
-            add(key, receipt)
 
     def forget(self) -> None:
         """Read every counter from disk again when next used."""
         self.last_message_ids.clear()
         self.max_seqs.clear()
-        self.receipts.forget()
         self.forgotten += 1
 
     def learn_last_message_id(self, channel_id: int, read: int, *, read_after: int) -> int:
@@ -152,7 +140,6 @@ def prepare_send(
     created_at: int,
     reply_to: int | None = None,
     mentions: Sequence[int] = (),
-    absent_as_of: int | None = None,
 ) -> PendingSend:
     """Check and encode one append, with the future its caller will await."""
     check_id("channel_id", channel_id)
@@ -174,7 +161,6 @@ def prepare_send(
         dedup_key=dedup_key(sender_id, client_msg_id),
         value=codec.encode_stored(draft),
         future=asyncio.get_running_loop().create_future(),
-        absent_as_of=absent_as_of,
     )
 
 
@@ -202,7 +188,7 @@ def form_batch(db: Any, pending: Iterable[Pending], committed: Counters) -> Writ
             continue
         original = accepted_here.get(send.dedup_key)
         if original is None:
-            original = _stored_original(db, send, committed.receipts)
+            original = find_original(db, send.draft.sender_id, send.draft.client_msg_id)
         if original is not None:
             batch.answers.append((send.future, _as_duplicate(original)))
             continue
@@ -210,17 +196,6 @@ def form_batch(db: Any, pending: Iterable[Pending], committed: Counters) -> Writ
         accepted_here[send.dedup_key] = accepted
         batch.answers.append((send.future, accepted))
     return batch
-
-
-def _stored_original(
-    db: Any, send: PendingSend, receipts: RecentReceipts
-) -> AcceptedMessage | None:
-    """The send as stored by an earlier batch; from memory when that is as good as disk."""
-    sender_id, client_msg_id = send.draft.sender_id, send.draft.client_msg_id
-    if send.absent_as_of is None or not receipts.covers(send.absent_as_of):
-        return find_original(db, sender_id, client_msg_id)
-    receipt = receipts.get(send.dedup_key)
-    return None if receipt is None else read_original(db, sender_id, client_msg_id, receipt)
 
 
 def _assign(db: Any, send: PendingSend, batch: WriteBatch, committed: Counters) -> AcceptedMessage:
@@ -241,7 +216,6 @@ def _assign(db: Any, send: PendingSend, batch: WriteBatch, committed: Counters) 
 
     seq = inbox_seqs[send.draft.sender_id]
     batch.puts.append((send.dedup_key, codec.encode_receipt(channel_id, message_id, seq)))
-    batch.receipts.append((send.dedup_key, (channel_id, message_id, seq)))
     # Plain construction: pydantic-core validates these few fields faster than
     # model_construct or model_copy skip validation in Python.
     draft = send.draft

@@ -211,12 +211,7 @@ def find_original(reader: Any, sender_id: int, client_msg_id: str) -> AcceptedMe
 
 def read_receipt(reader: Any, sender_id: int, client_msg_id: str) -> tuple[int, int, int] | None:
     """`(channel_id, message_id, sender's seq)` of a stored send; None if never stored."""
-    return read_receipt_at(reader, dedup_key(sender_id, client_msg_id))
-
-
-def read_receipt_at(reader: Any, key: bytes) -> tuple[int, int, int] | None:
-    """`read_receipt` by the send's `dedup_key`."""
-    receipt: bytes | None = reader.get(key, verify_checksums=True)
+    receipt: bytes | None = reader.get(dedup_key(sender_id, client_msg_id), verify_checksums=True)
     return None if receipt is None else decoded(codec.decode_receipt, receipt)
 
 

@@ -28,11 +28,10 @@ from chatapp.messaging.adapters.leveldb_layout import (
     MESSAGE,
     check_id,
     counter_at,
-    dedup_key,
     open_db,
     read_message,
     read_original,
-    read_receipt_at,
+    read_receipt,
 )
 from chatapp.messaging.adapters.leveldb_pages import (
     read_history,
@@ -41,7 +40,6 @@ from chatapp.messaging.adapters.leveldb_pages import (
     read_last_messages,
 )
 from chatapp.messaging.adapters.leveldb_reader import LevelDBReader
-from chatapp.messaging.adapters.leveldb_receipts import RECENT_RECEIPTS
 from chatapp.messaging.adapters.leveldb_survey import Survey, survey
 from chatapp.messaging.adapters.leveldb_verify import verify_piece
 from chatapp.messaging.adapters.leveldb_watermark import (
@@ -108,9 +106,6 @@ class LevelDBMessageStore:
         self.created = False
         """True when `open` found no database and made a new one."""
         self._reader = LevelDBReader(database)
-        # Idempotency keys `original` found absent from disk, with the mark of the
-        # writer's recent receipts at that moment, until their send is submitted.
-        self._absent: dict[bytes, int] = {}
         self._closed = False
         self._fully_closed = asyncio.Event()
 
@@ -264,7 +259,6 @@ class LevelDBMessageStore:
             reply_to=reply_to,
             mentions=mentions,
         )
-        send.absent_as_of = self._absent.pop(send.dedup_key, None)
         self._writer.enqueue(send)
         return send.future
 
@@ -407,28 +401,14 @@ class LevelDBMessageStore:
         """See `MessageStore.original`."""
         self._ensure_open()
         check_id("sender_id", sender_id)
-        receipts = self._writer.committed.receipts
-        key = dedup_key(sender_id, client_msg_id)
-        receipt = receipts.get(key)
+        find = functools.partial(read_receipt, sender_id=sender_id, client_msg_id=client_msg_id)
+        receipt = self._reader.inline(find)
         if receipt is None:
-            mark = receipts.mark()
-            receipt = self._reader.inline(functools.partial(read_receipt_at, key=key))
-            if receipt is None:
-                self._note_absent(key, mark)
-                return None
+            return None
         read = functools.partial(
             read_original, sender_id=sender_id, client_msg_id=client_msg_id, receipt=receipt
         )
         return await self._reader.off_loop(read)
-
-    def _note_absent(self, key: bytes, mark: int) -> None:
-        """Remember that `key` was not on disk at `mark`, for its send's batch (see
-        `leveldb_receipts`); a send refused by its checks leaves its note behind, so
-        the notes are dropped wholesale when there are many."""
-        absent = self._absent
-        if len(absent) >= RECENT_RECEIPTS:
-            absent.clear()
-        absent[key] = mark
 
     async def scan_messages(
         self, *, after: tuple[int, int] = (0, 0), limit: int
