@@ -48,10 +48,14 @@ class StoredMessage(BaseModel):
     """Who deleted it: the `update` entry says so, the message object does not."""
 
 
-class AcceptedMessage(BaseModel):
-    """The outcome of `MessageStore.append`: the message is on disk."""
+@dataclass(frozen=True, slots=True)
+class AcceptedMessage:
+    """The outcome of `MessageStore.append`: the message is on disk.
 
-    model_config = ConfigDict(frozen=True)
+    A dataclass, not a model: only stores make one, from a validated message,
+    once per send, and checking its `inbox_seqs` again cost a microsecond per
+    member (6 µs for a group of 100).
+    """
 
     message: StoredMessage
     seq: int
