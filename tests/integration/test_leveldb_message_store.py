@@ -9,6 +9,7 @@ import signal
 import sys
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import plyvel
 import pytest
@@ -529,6 +530,40 @@ async def test_bad_arguments_fail_only_their_own_send(store: LevelDBMessageStore
 
     assert (await good).message.message_id == 1
     assert await store.last_message_id(1) == 1
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("channel_id", True),
+        ("sender_id", "7"),
+        ("created_at", 1.5),
+        ("reply_to", "1"),
+        ("text", b"bytes"),
+        ("client_msg_id", 7),
+        ("mentions", ["2"]),
+    ],
+)
+async def test_arguments_of_the_wrong_type_are_refused_not_coerced(
+    store: LevelDBMessageStore, field: str, value: object
+) -> None:
+    """True or "7" where an id belongs is refused with ValueError naming the field, as
+    the strict message model refuses it, and nothing is stored."""
+    arguments: dict[str, Any] = {
+        "sender_id": 1,
+        "channel_id": 1,
+        "client_msg_id": "c",
+        "text": "hi",
+        "member_ids": [1, 2],
+        "created_at": 1_700_000_000_000,
+        "reply_to": None,
+        "mentions": [2],
+    }
+    arguments[field] = value
+
+    with pytest.raises(ValueError, match=field):
+        await store.append(**arguments)
+    assert await store.last_message_id(1) == 0
 
 
 async def test_failed_write_fails_its_batch_and_the_next_batch_continues_without_gaps(
