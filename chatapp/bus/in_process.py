@@ -1,4 +1,4 @@
-"""The in-process bus: asyncio queues, one per subscriber.
+"""The in-process bus: a queue and a task per subscriber.
 
 Each subscriber has its own queue and task, so a slow or failing subscriber
 never delays the publisher or the other subscribers.
@@ -7,6 +7,7 @@ never delays the publisher or the other subscribers.
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 
 import structlog
 from pydantic import BaseModel
@@ -17,18 +18,61 @@ log = structlog.get_logger(__name__)
 
 
 class _Subscription:
+    """A subscriber's events, in order, and the task that hands them over one by one.
+
+    A deque and a future to wake the task, rather than an `asyncio.Queue`: every
+    message is published to five subscribers, and the queue's put, get and
+    task_done in Python cost about 1.5 µs an event each.
+    """
+
+    __slots__ = (
+        "_capacity",
+        "_handling",
+        "_settled",
+        "_wakeup",
+        "dropped",
+        "events",
+        "handler",
+        "name",
+        "task",
+    )
+
     def __init__(self, name: str, handler: Subscriber[BaseModel], capacity: int) -> None:
         self.name = name
         self.handler = handler
-        self.queue: asyncio.Queue[BaseModel] = asyncio.Queue(capacity)
+        self._capacity = capacity
+        self.events: deque[BaseModel] = deque()
+        self._handling = False
         self.dropped = 0
-        self.unfinished = 0
-        """Events queued or being handled: asyncio.Queue does not say."""
         self.task: asyncio.Task[None] | None = None
+        self._wakeup: asyncio.Future[None] | None = None
+        self._settled: asyncio.Future[None] | None = None
+
+    @property
+    def unfinished(self) -> int:
+        """Events queued or being handled."""
+        return len(self.events) + self._handling
+
+    def offer(self, event: BaseModel) -> bool:
+        """Queue `event`; False when the queue is full."""
+        if len(self.events) >= self._capacity:
+            return False
+        self.events.append(event)
+        wakeup, self._wakeup = self._wakeup, None
+        if wakeup is not None and not wakeup.done():
+            wakeup.set_result(None)
+        return True
 
     async def run(self) -> None:
+        events = self.events
+        loop = asyncio.get_running_loop()
         while True:
-            event = await self.queue.get()
+            if not events:
+                self._wakeup = loop.create_future()
+                await self._wakeup
+                continue
+            event = events.popleft()
+            self._handling = True
             try:
                 await self.handler(event)
             except Exception:
@@ -36,8 +80,18 @@ class _Subscription:
                     "subscriber_failed", subscriber=self.name, event_type=type(event).__name__
                 )
             finally:
-                self.unfinished -= 1
-                self.queue.task_done()
+                self._handling = False
+                if not events:
+                    settled, self._settled = self._settled, None
+                    if settled is not None and not settled.done():
+                        settled.set_result(None)
+
+    async def settle(self) -> None:
+        """Return once every event queued so far, and any queued meanwhile, was handled."""
+        while self.unfinished:
+            if self._settled is None:
+                self._settled = asyncio.get_running_loop().create_future()
+            await asyncio.shield(self._settled)
 
 
 class InProcessBus:
@@ -68,10 +122,7 @@ class InProcessBus:
 
     def publish(self, event: BaseModel) -> None:
         for subscription in self._subscriptions.get(type(event), ()):
-            try:
-                subscription.queue.put_nowait(event)
-                subscription.unfinished += 1
-            except asyncio.QueueFull:
+            if not subscription.offer(event):
                 # Events are reactions, not commands: losing one must not fail
                 # the command that caused it. The count shows in the logs.
                 subscription.dropped += 1
@@ -107,7 +158,7 @@ class InProcessBus:
     async def drain(self) -> None:
         """Wait until every queued event has been handled (tests use this to settle)."""
         for subscription in self._all():
-            await subscription.queue.join()
+            await subscription.settle()
 
     def _all(self) -> list[_Subscription]:
         unique = {id(s): s for group in self._subscriptions.values() for s in group}

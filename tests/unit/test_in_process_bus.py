@@ -44,3 +44,36 @@ async def test_a_failing_subscriber_is_logged_and_the_next_event_still_arrives()
     await bus.drain()
     await bus.close()
     assert heard == [2]
+
+
+async def test_a_full_queue_drops_the_event_for_that_subscriber_only() -> None:
+    """With a queue of one, a third event for a subscriber busy with the first while the
+    second waits is dropped; another subscriber, not busy, gets all three; the backlog
+    counts what is queued or being handled."""
+    bus = InProcessBus(queue_capacity=1)
+    release = asyncio.Event()
+    slow_heard: list[int] = []
+    fast_heard: list[int] = []
+
+    async def slow(event: DeviceRevoked) -> None:
+        await release.wait()
+        slow_heard.append(event.device_id)
+
+    async def fast(event: DeviceRevoked) -> None:
+        fast_heard.append(event.device_id)
+
+    bus.subscribe(DeviceRevoked, slow, name="slow")
+    bus.subscribe(DeviceRevoked, fast, name="fast")
+    await bus.start()
+    for device_id in (1, 2):
+        bus.publish(DeviceRevoked(user_id=1, device_id=device_id))
+        await asyncio.sleep(0)  # slow takes the first and waits; fast handles each
+    bus.publish(DeviceRevoked(user_id=1, device_id=3))
+
+    assert bus.backlog() == 2 + 1
+    release.set()
+    async with asyncio.timeout(2):
+        await bus.drain()
+    await bus.close()
+    assert (slow_heard, fast_heard) == ([1, 2], [1, 2, 3])
+    assert bus.backlog() == 0
