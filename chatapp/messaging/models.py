@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -48,13 +48,13 @@ class StoredMessage(BaseModel):
     """Who deleted it: the `update` entry says so, the message object does not."""
 
 
-@dataclass(frozen=True, slots=True)
-class AcceptedMessage:
+class AcceptedMessage(NamedTuple):
     """The outcome of `MessageStore.append`: the message is on disk.
 
-    A dataclass, not a model: only stores make one, from a validated message,
-    once per send, and checking its `inbox_seqs` again cost a microsecond per
-    member (6 µs for a group of 100).
+    A named tuple, not a model: only stores make one, from a validated
+    message, once per send; a model checked `inbox_seqs` again (a microsecond
+    per member, 6 µs for a group of 100), and a frozen dataclass sets each
+    field through `object.__setattr__` (1.9 µs against 0.4).
     """
 
     message: StoredMessage
