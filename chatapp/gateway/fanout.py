@@ -53,7 +53,7 @@ class FanOut:
         bus.subscribe(FriendshipChanged, self.friendship_changed, name="gateway.friendships")
 
     async def message_accepted(self, event: MessageAccepted) -> None:
-        message_json = event.message.model_dump_json()
+        message_json = event.message_json or event.message.model_dump_json()
         for user_id, seq in event.inbox_seqs.items():
             frame: str | None = None
             for connection in self._registry.of_user(user_id):

@@ -135,7 +135,7 @@ class SendPipeline:
 
     def _ack(self, frame: frames.Send, accepted: AcceptedMessage) -> None:
         self.connection.own(accepted.seq)
-        message_json = accepted.message.model_dump_json()
+        message_json = accepted.message_json or accepted.message.model_dump_json()
         self.connection.push(
             frames.ack_frame(frame.client_msg_id, message_json, accepted.seq, frame.ref)
         )

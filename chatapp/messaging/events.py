@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from chatapp.messaging.models import StoredMessage, UpdateKind
 
@@ -20,6 +20,10 @@ class MessageAccepted(BaseModel):
     message: StoredMessage
     inbox_seqs: dict[int, int]
     origin_connection: str | None = None
+    message_json: str | None = Field(default=None, exclude=True, repr=False)
+    """The message as JSON, encoded once by the process that stored it for its ack and
+    its fan-out. It never leaves the process (`exclude`): a node that decodes the
+    event from the bus encodes the message itself."""
 
 
 class MessageUpdated(BaseModel):

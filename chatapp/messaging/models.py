@@ -68,6 +68,9 @@ class AcceptedMessage(NamedTuple):
     """
     duplicate: bool
     """True when the send had been stored before: the original is returned."""
+    message_json: str | None = None
+    """The message as JSON, once messaging has encoded it for the bus (see
+    `MessageAccepted.message_json`), so that the ack does not encode it again."""
 
 
 class InboxEntry(BaseModel):

@@ -259,13 +259,16 @@ class Messaging:
                 return
             accepted = stored.result()
             if not accepted.duplicate:
+                message_json = accepted.message.model_dump_json()
                 self._bus.publish(
                     MessageAccepted(
                         message=accepted.message,
                         inbox_seqs=accepted.inbox_seqs,
                         origin_connection=origin_connection,
+                        message_json=message_json,
                     )
                 )
+                accepted = accepted._replace(message_json=message_json)
             if not answer.done():
                 answer.set_result(accepted)
 

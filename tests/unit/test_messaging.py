@@ -115,7 +115,8 @@ async def test_a_repeat_returns_the_original_even_after_the_sender_left() -> Non
 
 
 async def test_an_accepted_send_is_published_once_with_every_inbox_seq() -> None:
-    """MessageAccepted names the message, each member's seq and the origin connection."""
+    """MessageAccepted names the message, each member's seq, the origin connection, and
+    the message as JSON for this process alone."""
     c = await chat()
     await c.modules.messaging.accept(c.bob, c.group, "warm-up", "hi")
     accepted = await c.modules.messaging.accept(
@@ -127,7 +128,11 @@ async def test_an_accepted_send_is_published_once_with_every_inbox_seq() -> None
         message=accepted.message,
         inbox_seqs={c.alice: 2, c.bob: 2},
         origin_connection="node-7",
+        message_json=accepted.message.model_dump_json(),
     )
+    # Encoded once, for the ack and for the fan-out, and never sent to another process.
+    assert accepted.message_json == event.message_json
+    assert "message_json" not in event.model_dump()
     assert accepted.seq == 2
     assert accepted.message.created_at == c.modules.clock.now_ms()
 
