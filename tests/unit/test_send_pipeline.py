@@ -13,7 +13,7 @@ import pytest
 from chatapp.config import Settings
 from chatapp.gateway import frames
 from chatapp.gateway.connection import Connection
-from chatapp.gateway.send_pipeline import SendPipeline
+from chatapp.gateway.send_pipeline import PENDING_SENDS, SendPipeline
 from chatapp.messaging import MessageAccepted
 from chatapp.social import ChannelChanged, ChannelStoreError
 from chatapp.testing.fakes import FakeSocket, ModulesOnFakes, build_modules_on_fakes
@@ -221,3 +221,33 @@ async def test_answered_returns_once_the_pipeline_is_closed(sender: Sender) -> N
     await sender.pipeline.close()
     async with asyncio.timeout(1):
         await waiting
+
+
+async def test_a_sender_the_store_cannot_keep_up_with_is_held_back() -> None:
+    """With the store holding every send, the pipeline has PENDING_SENDS in the store
+    awaiting answers, one more stored that waits for room, and PENDING_SENDS more in its
+    queue; the next put waits until answers make room, then every send is answered, in
+    order."""
+    sender, connection = await make_sender(Settings(send_burst=10 * PENDING_SENDS))
+    sender.modules.messages.hold()
+    taken = 2 * PENDING_SENDS + 1
+    for n in range(taken):
+        await sender.send(f"c{n}")
+    await sender.modules.messages.wait_until_held(PENDING_SENDS + 1)
+    blocked = asyncio.create_task(sender.send("last"))
+    for _ in range(20):  # every task has run as far as it can
+        await asyncio.sleep(0)
+    assert not blocked.done()
+    assert sender.modules.messages.held == PENDING_SENDS + 1
+
+    sender.modules.messages.release()
+    async with asyncio.timeout(2):
+        await blocked
+        answers = await sender.socket.wait_for_frames(taken + 1)
+    assert [frame["client_msg_id"] for frame in answers] == [
+        *(f"c{n}" for n in range(taken)),
+        "last",
+    ]
+    assert {frame["type"] for frame in answers} == {"ack"}
+    await sender.pipeline.close()
+    await connection.finish()
