@@ -224,21 +224,22 @@ async def test_answered_returns_once_the_pipeline_is_closed(sender: Sender) -> N
 
 
 async def test_a_sender_the_store_cannot_keep_up_with_is_held_back() -> None:
-    """With the store holding every send, the pipeline has PENDING_SENDS in the store
-    awaiting answers, one more stored that waits for room, and PENDING_SENDS more in its
-    queue; the next put waits until answers make room, then every send is answered, in
-    order."""
+    """With the store holding every send, the pipeline has PENDING_SENDS stored sends in
+    its queue of answers, one more awaited by the task that answers, one more stored that
+    waits for room, and PENDING_SENDS more in its queue of sends; the next put waits until
+    answers make room, then every send is answered, in order."""
     sender, connection = await make_sender(Settings(send_burst=10 * PENDING_SENDS))
     sender.modules.messages.hold()
-    taken = 2 * PENDING_SENDS + 1
+    stored = PENDING_SENDS + 2
+    taken = stored + PENDING_SENDS
     for n in range(taken):
         await sender.send(f"c{n}")
-    await sender.modules.messages.wait_until_held(PENDING_SENDS + 1)
+    await sender.modules.messages.wait_until_held(stored)
     blocked = asyncio.create_task(sender.send("last"))
     for _ in range(20):  # every task has run as far as it can
         await asyncio.sleep(0)
     assert not blocked.done()
-    assert sender.modules.messages.held == PENDING_SENDS + 1
+    assert sender.modules.messages.held == stored
 
     sender.modules.messages.release()
     async with asyncio.timeout(2):
