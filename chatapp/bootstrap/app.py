@@ -38,7 +38,7 @@ from chatapp.events import event_codec
 from chatapp.gateway.fanout import FanOut
 from chatapp.gateway.registry import ConnectionRegistry
 from chatapp.gateway.server import GATEWAY, Gateway, websocket_route
-from chatapp.gateway.session import SessionModules
+from chatapp.gateway.session import CLUSTER_GAP_GRACE_S, SessionModules
 from chatapp.messaging import Messaging
 from chatapp.notify.pending import PendingPushes
 from chatapp.notify.windows import PushWindows
@@ -139,6 +139,7 @@ async def open_server(
             metrics=metrics,
             page_max_bytes=settings.page_max_bytes,
             heartbeats=presence,
+            gap_grace_s=CLUSTER_GAP_GRACE_S if settings.cluster_mode else 0.0,
         ),
     )
     fan_out = FanOut(

@@ -360,6 +360,21 @@ class Connection:
             return
         await self.put(frame)
 
+    def release_if_whole(self) -> bool:
+        """Go live if the held messages continue `delivered_seq` without a gap (they
+        arrived late, out of order); False, changing nothing, while one is still missing."""
+        if self.state is not State.CATCHING_UP or self._held_overflowed or not self._held:
+            return False
+        held = {seq for seq, _ in self._held}
+        own = self._own or set()
+        expected = self.delivered_seq + 1
+        while expected in held or expected in own:
+            expected += 1
+        if any(seq >= expected for seq in held):
+            return False
+        self._held.sort(key=lambda entry: entry[0])
+        return self.go_live()
+
     def go_live(self) -> bool:
         """Release held messages newer than the replay; False if some were lost (replay again)."""
         if self.state is State.CLOSING:

@@ -191,3 +191,83 @@ async def test_a_gap_met_while_a_fill_goes_live_is_filled_too() -> None:
     finally:
         await session.close()
         await connection.finish()
+
+
+class HeldPause:
+    """A pause that lasts until the test lets it end, so "meanwhile" is the test's to say."""
+
+    def __init__(self) -> None:
+        self.asked: list[float] = []
+        self._end = asyncio.Event()
+
+    async def __call__(self, seconds: float) -> None:
+        self.asked.append(seconds)
+        await self._end.wait()
+
+    def end(self) -> None:
+        self._end.set()
+
+
+async def test_a_gap_the_bus_closes_within_the_grace_is_not_read_from_the_store() -> None:
+    """On a cluster a gap first waits `gap_grace_s`: seq 2 arriving meanwhile (pub/sub
+    reordered two nodes' events) releases 2 and 3 in order, and the store, which would
+    refuse an inbox read here, is not asked."""
+    modules, alice, bob, channel, socket, connection = await bobs_connection()
+    pause = HeldPause()
+    session = Session(connection, replace(modules.session_modules(), gap_grace_s=0.05, pause=pause))
+    try:
+        connection.skip_to(0)
+        sent = [
+            await modules.messaging.accept(alice, channel.channel_id, f"m{n}", f"text {n}")
+            for n in (1, 2, 3)
+        ]
+        frames_of = {
+            a.inbox_seqs[bob]: frames.message_frame(a.inbox_seqs[bob], a.message.model_dump_json())
+            for a in sent
+        }
+        modules.messages.fail_only = {"inbox"}
+        modules.messages.failing = True
+
+        connection.deliver(1, frames_of[1])
+        connection.deliver(3, frames_of[3])  # 2 is late
+        await asyncio.sleep(0)
+        assert pause.asked == [0.05]
+        connection.deliver(2, frames_of[2])
+        pause.end()
+
+        received = await socket.wait_for_frames(3)
+        assert [frame["seq"] for frame in received] == [1, 2, 3]
+        assert connection.state.value == "live"
+    finally:
+        await session.close()
+        await connection.finish()
+
+
+async def test_a_gap_still_open_after_the_grace_is_read_from_the_store() -> None:
+    """Seq 2 never arrives live (the bus dropped it): once the grace is over it is read
+    from the store, before 3."""
+    modules, alice, bob, channel, socket, connection = await bobs_connection()
+    pause = HeldPause()
+    session = Session(connection, replace(modules.session_modules(), gap_grace_s=0.05, pause=pause))
+    try:
+        connection.skip_to(0)
+        sent = [
+            await modules.messaging.accept(alice, channel.channel_id, f"m{n}", f"text {n}")
+            for n in (1, 2, 3)
+        ]
+        for accepted in (sent[0], sent[2]):
+            seq = accepted.inbox_seqs[bob]
+            connection.deliver(seq, frames.message_frame(seq, accepted.message.model_dump_json()))
+        await asyncio.sleep(0)
+        assert len(socket.sent) == 1
+        pause.end()
+
+        received = await socket.wait_for_frames(3)
+        assert [frame["text"] for frame in (f["message"] for f in received)] == [
+            "text 1",
+            "text 2",
+            "text 3",
+        ]
+    finally:
+        await session.close()
+        await connection.finish()
