@@ -97,6 +97,21 @@ async def test_sends_past_the_burst_are_rate_limited_until_tokens_return() -> No
     await messaging.accept(c.alice, c.group, "m3", "hi")
 
 
+async def test_a_repeat_is_answered_with_the_original_when_the_bucket_is_empty() -> None:
+    """With no token left, a new send is RateLimited but a repeat of a stored one gets its
+    original: the limit never refuses a repeat."""
+    c = await chat(Settings(send_burst=1, send_rate_per_second=0.01))
+    messaging = c.modules.messaging
+    first = await messaging.accept(c.alice, c.group, "m0", "hi")
+    with pytest.raises(RateLimited):
+        await messaging.accept(c.alice, c.group, "m1", "hi")
+
+    again = await messaging.accept(c.alice, c.group, "m0", "hi")
+
+    assert again.duplicate
+    assert (again.message, again.seq) == (first.message, first.seq)
+
+
 async def test_a_repeat_returns_the_original_even_after_the_sender_left() -> None:
     """Same client_msg_id again: the original (duplicate=True), though the sender has left
     the group and the text differs; nothing new is stored or published, no token is spent."""
