@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
-from dataclasses import replace
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, replace
 
 from chatapp.gateway import frames
 from chatapp.gateway.connection import Connection
@@ -208,66 +210,66 @@ class HeldPause:
         self._end.set()
 
 
-async def test_a_gap_the_bus_closes_within_the_grace_is_not_read_from_the_store() -> None:
-    """On a cluster a gap first waits `gap_grace_s`: seq 2 arriving meanwhile (pub/sub
-    reordered two nodes' events) releases 2 and 3 in order, and the store, which would
-    refuse an inbox read here, is not asked."""
+@dataclass
+class GraceCase:
+    """Bob's connection on a cluster's session (a held grace pause), and three messages
+    from Alice stored for him, each as the frame the bus would bring."""
+
+    modules: ModulesOnFakes
+    socket: FakeSocket
+    connection: Connection
+    pause: HeldPause
+    live: dict[int, str]
+
+
+@contextlib.asynccontextmanager
+async def grace_case() -> AsyncIterator[GraceCase]:
     modules, alice, bob, channel, socket, connection = await bobs_connection()
     pause = HeldPause()
     session = Session(connection, replace(modules.session_modules(), gap_grace_s=0.05, pause=pause))
     try:
         connection.skip_to(0)
-        sent = [
-            await modules.messaging.accept(alice, channel.channel_id, f"m{n}", f"text {n}")
-            for n in (1, 2, 3)
-        ]
-        frames_of = {
-            a.inbox_seqs[bob]: frames.message_frame(a.inbox_seqs[bob], a.message.model_dump_json())
-            for a in sent
-        }
-        modules.messages.fail_only = {"inbox"}
-        modules.messages.failing = True
-
-        connection.deliver(1, frames_of[1])
-        connection.deliver(3, frames_of[3])  # 2 is late
-        await asyncio.sleep(0)
-        assert pause.asked == [0.05]
-        connection.deliver(2, frames_of[2])
-        pause.end()
-
-        received = await socket.wait_for_frames(3)
-        assert [frame["seq"] for frame in received] == [1, 2, 3]
-        assert connection.state.value == "live"
+        live: dict[int, str] = {}
+        for n in (1, 2, 3):
+            sent = await modules.messaging.accept(alice, channel.channel_id, f"m{n}", f"text {n}")
+            seq = sent.inbox_seqs[bob]
+            live[seq] = frames.message_frame(seq, sent.message.model_dump_json())
+        yield GraceCase(modules, socket, connection, pause, live)
     finally:
         await session.close()
         await connection.finish()
+
+
+async def test_a_gap_the_bus_closes_within_the_grace_is_not_read_from_the_store() -> None:
+    """On a cluster a gap first waits `gap_grace_s`: seq 2 arriving meanwhile (pub/sub
+    reordered two nodes' events) releases 2 and 3 in order, and the store, which would
+    refuse an inbox read here, is not asked."""
+    async with grace_case() as case:
+        case.modules.messages.fail_only = {"inbox"}
+        case.modules.messages.failing = True
+
+        case.connection.deliver(1, case.live[1])
+        case.connection.deliver(3, case.live[3])  # 2 is late
+        await asyncio.sleep(0)
+        assert case.pause.asked == [0.05]
+        case.connection.deliver(2, case.live[2])
+        case.pause.end()
+
+        received = await case.socket.wait_for_frames(3)
+        assert [frame["seq"] for frame in received] == [1, 2, 3]
+        assert case.connection.state.value == "live"
 
 
 async def test_a_gap_still_open_after_the_grace_is_read_from_the_store() -> None:
     """Seq 2 never arrives live (the bus dropped it): once the grace is over it is read
     from the store, before 3."""
-    modules, alice, bob, channel, socket, connection = await bobs_connection()
-    pause = HeldPause()
-    session = Session(connection, replace(modules.session_modules(), gap_grace_s=0.05, pause=pause))
-    try:
-        connection.skip_to(0)
-        sent = [
-            await modules.messaging.accept(alice, channel.channel_id, f"m{n}", f"text {n}")
-            for n in (1, 2, 3)
-        ]
-        for accepted in (sent[0], sent[2]):
-            seq = accepted.inbox_seqs[bob]
-            connection.deliver(seq, frames.message_frame(seq, accepted.message.model_dump_json()))
+    async with grace_case() as case:
+        case.connection.deliver(1, case.live[1])
+        case.connection.deliver(3, case.live[3])
         await asyncio.sleep(0)
-        assert len(socket.sent) == 1
-        pause.end()
+        assert len(case.socket.sent) == 1
+        case.pause.end()
 
-        received = await socket.wait_for_frames(3)
-        assert [frame["text"] for frame in (f["message"] for f in received)] == [
-            "text 1",
-            "text 2",
-            "text 3",
-        ]
-    finally:
-        await session.close()
-        await connection.finish()
+        received = await case.socket.wait_for_frames(3)
+        texts = [frame["message"]["text"] for frame in received]
+        assert texts == ["text 1", "text 2", "text 3"]
