@@ -53,7 +53,7 @@ def node_placement(bench: Bench, placement: str) -> Placement:
     The generator keeps the client side's CPU either way.
     """
     if placement == "spread":
-        return Placement(None, bench.placement.client_cpus)
+        return bench.placement.spread()
     return bench.placement
 
 
@@ -65,7 +65,8 @@ def open_services(
 
     try:
         services = ClusterServices(
-            work_dir / "services", placement.server_cpus if where == "pinned" else None
+            work_dir / "services",
+            placement.server_cpus if where == "pinned" else placement.every_cpu,
         )
     except Exception as exc:
         results["errors"]["cluster services"] = f"{type(exc).__name__}: {exc}"

@@ -34,13 +34,20 @@ class Placement:
 
     server_cpus: frozenset[int] | None
     client_cpus: frozenset[int] | None
+    every_cpu: frozenset[int] | None = None
+    """All the CPUs the run may use: the cluster's nodes, spread, are pinned to these
+    explicitly, since a child left unpinned inherits the driver's own CPU."""
 
     @classmethod
     def for_this_machine(cls) -> Placement:
         cpus = sorted(os.sched_getaffinity(0))
         if len(cpus) < 2:
             return cls(None, None)
-        return cls(frozenset({cpus[0]}), frozenset({cpus[1]}))
+        return cls(frozenset({cpus[0]}), frozenset({cpus[1]}), frozenset(cpus))
+
+    def spread(self) -> Placement:
+        """The server side on every CPU, the client side where it was."""
+        return Placement(self.every_cpu, self.client_cpus, self.every_cpu)
 
     def describe(self) -> str:
         if self.server_cpus is None or self.client_cpus is None:
