@@ -37,6 +37,19 @@ ENGINE_ERRORS: tuple[type[Exception], ...] = (
 _SERVER_SETTINGS = {"default_transaction_isolation": "read committed"}
 
 
+async def _keep_session(connection: asyncpg.Connection) -> None:
+    """Return a connection to the pool as it is.
+
+    asyncpg's default reset sends `RESET ALL`, `CLOSE ALL`, `UNLISTEN *` and
+    an advisory unlock on every release: a round trip each time a store
+    borrows a connection, which on the send path was one per check. No store
+    leaves session state behind (no `SET`, cursor or `LISTEN`); the one
+    session-level advisory lock, retention's turn, is unlocked by its holder,
+    which closes the connection if it cannot (`postgres_retention`). An open
+    transaction is still rolled back by asyncpg before this is called.
+    """
+
+
 async def open_postgres(
     url: str,
     *,
@@ -58,6 +71,7 @@ async def open_postgres(
             min_size=min_size,
             max_size=max_size,
             command_timeout=command_timeout,
+            reset=_keep_session,
             server_settings=(
                 {**_SERVER_SETTINGS, "application_name": application_name}
                 if application_name is not None

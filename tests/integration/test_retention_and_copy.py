@@ -202,6 +202,35 @@ async def test_the_postgres_ledger_and_its_turn(pools: tuple[asyncpg.Pool, async
         assert theirs
 
 
+async def test_a_sweep_cancelled_while_it_lets_go_leaves_the_turn_free(
+    pools: tuple[asyncpg.Pool, asyncpg.Pool],
+) -> None:
+    """The pool hands connections back without resetting their sessions, so a sweep whose
+    unlock is cancelled ends its session instead: the turn is not kept by a connection
+    idling in the pool, and the pool still works."""
+    first, second = pools
+    ledger = PostgresRetention(first)
+    holding = asyncio.Event()
+
+    async def sweep() -> None:
+        async with ledger.hold() as mine:
+            assert mine
+            holding.set()
+            await asyncio.Event().wait()
+
+    task = asyncio.create_task(sweep())
+    await holding.wait()
+    task.cancel()  # the sweep stops, and starts to let go of the turn
+    await asyncio.sleep(0)
+    task.cancel()  # and is cancelled again while it does
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    async with PostgresRetention(second).hold() as theirs:
+        assert theirs
+    async with ledger.hold() as mine_again:
+        assert mine_again
+
+
 async def test_a_text_deleted_while_a_copy_is_made_still_leaves_the_files(
     leveldb: LevelDBMessageStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

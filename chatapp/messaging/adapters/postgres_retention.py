@@ -92,8 +92,14 @@ class PostgresRetention:
 
 
 async def _unlock(connection: asyncpg.Connection) -> None:
+    unlocked = False
     try:
         await connection.execute(f"SELECT pg_advisory_unlock({_KEYS})")
+        unlocked = True
     except _ERRORS as error:
-        # The session's end releases it too: the pool closes a broken connection.
         _log.warning("retention_turn_not_released", error=str(error))
+    finally:
+        if not unlocked:
+            # The pool does not reset sessions (`chatapp.storage.postgres`): ending
+            # this one is what releases the lock, cancelled or failed alike.
+            connection.terminate()
