@@ -47,6 +47,7 @@ from chatapp.services import ReadinessCheck
 from chatapp.social.adapters.postgres_blocks import PostgresBlockStore
 from chatapp.social.adapters.postgres_channels import PostgresChannelStore
 from chatapp.social.adapters.postgres_friends import PostgresFriendStore
+from chatapp.social.block_batch import BatchedBlockLookups
 from chatapp.storage.postgres import apply_postgres_migrations, open_postgres, postgres_answers
 
 log = structlog.get_logger(__name__)
@@ -108,7 +109,7 @@ async def open_cluster(
         accounts=accounts,
         channels=PostgresChannelStore(pool),
         friends=PostgresFriendStore(pool),
-        blocks=PostgresBlockStore(pool),
+        blocks=BatchedBlockLookups(PostgresBlockStore(pool)),
         messages=messages,
         presence=PostgresPresenceStore(pool),
         readiness_checks=checks,

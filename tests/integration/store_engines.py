@@ -26,6 +26,7 @@ from chatapp.social.adapters import SqliteBlockStore, SqliteChannelStore, Sqlite
 from chatapp.social.adapters.postgres_blocks import PostgresBlockStore
 from chatapp.social.adapters.postgres_channels import PostgresChannelStore
 from chatapp.social.adapters.postgres_friends import PostgresFriendStore
+from chatapp.social.block_batch import BatchedBlockLookups
 from chatapp.storage import apply_migrations, find_migrations, open_sqlite
 from chatapp.storage.postgres import apply_postgres_migrations, open_postgres
 from chatapp.testing.cluster_services import fresh_name, postgres_url
@@ -134,7 +135,8 @@ class PostgresDatabase:
             push_targets=PostgresPushTargetStore(pool),
             channels=PostgresChannelStore(pool),
             friends=PostgresFriendStore(pool),
-            blocks=PostgresBlockStore(pool),
+            # As cluster mode has it: `between` asked together, one query.
+            blocks=BatchedBlockLookups(PostgresBlockStore(pool)),
             closers=[pool.close],
         )
         self.nodes.append(opened)

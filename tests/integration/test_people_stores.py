@@ -99,6 +99,16 @@ async def test_blocks_are_one_way_and_stored_once(node: Node) -> None:
         await node.blocks.block(5, 5, at=14)
 
 
+async def test_many_pairs_asked_at_once_each_get_their_answer(node: Node) -> None:
+    """Asked together (one query on PostgreSQL, as a cluster node asks), either direction of
+    a block counts, and a pair with none is answered False."""
+    await node.blocks.block(1, 2, at=1)
+    await node.blocks.block(4, 3, at=2)
+    pairs = [(1, 2), (2, 1), (3, 4), (4, 3), (1, 3), (5, 6), (1, 2)]
+    answers = await asyncio.gather(*(node.blocks.between(a, b) for a, b in pairs))
+    assert answers == [True, True, True, True, False, False, True]
+
+
 async def test_racing_blocks_from_two_nodes_store_each_pair_once(database: Database) -> None:
     """The same twenty blocks from two nodes at once: each is answered True exactly once."""
     first, second = await database.racers()

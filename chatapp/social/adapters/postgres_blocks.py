@@ -62,3 +62,16 @@ class PostgresBlockStore:
             user_b,
         )
         return found
+
+    async def blocked_pairs(self, pairs: Collection[tuple[int, int]]) -> set[tuple[int, int]]:
+        """See `block_batch.PairLookup`: one query for them all."""
+        if not pairs:
+            return set()
+        rows = await self._pool.fetch(
+            "SELECT k.a, k.b FROM unnest($1::bigint[], $2::bigint[]) AS k(a, b)"
+            " WHERE EXISTS (SELECT 1 FROM blocks WHERE (blocker_id = k.a AND blocked_id = k.b)"
+            " OR (blocker_id = k.b AND blocked_id = k.a))",
+            [a for a, _ in pairs],
+            [b for _, b in pairs],
+        )
+        return {(row["a"], row["b"]) for row in rows}

@@ -23,6 +23,8 @@ class FakeBlockStore(CanFail):
         super().__init__()
         # (blocker, blocked) -> when
         self._blocks: dict[tuple[int, int], int] = {}
+        self.pair_queries: list[list[tuple[int, int]]] = []
+        """What each `blocked_pairs` call asked, in order."""
 
     async def block(self, blocker_id: int, blocked_id: int, *, at: int) -> bool:
         self._fail_if_told("block")
@@ -50,3 +52,8 @@ class FakeBlockStore(CanFail):
     async def between(self, user_a: int, user_b: int) -> bool:
         self._fail_if_told("between")
         return (user_a, user_b) in self._blocks or (user_b, user_a) in self._blocks
+
+    async def blocked_pairs(self, pairs: Collection[tuple[int, int]]) -> set[tuple[int, int]]:
+        self._fail_if_told("blocked_pairs")
+        self.pair_queries.append(list(pairs))
+        return {(a, b) for a, b in pairs if (a, b) in self._blocks or (b, a) in self._blocks}
