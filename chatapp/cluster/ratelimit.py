@@ -4,15 +4,23 @@ The same buckets as `chatapp.ratelimit.KeyedRateLimiter`, but `try_acquire`
 is async. While Redis cannot answer, each node limits on its own with an
 embedded `KeyedRateLimiter` of the same size, so a Redis outage neither
 opens the limits nor fails the requests.
+
+Every send takes a token, so the tokens asked for in one turn of the event
+loop go to Redis together, as one pipeline of scripts run in the order asked
+(one script a bucket, so the buckets can live on different Redis shards).
+Asked one at a time, they were a round trip per send: 11% of a node's time
+in the 1:1 benchmark.
 """
 
 from __future__ import annotations
 
+import asyncio
 import math
+from typing import Final
 
 import structlog
 from redis.asyncio import Redis
-from redis.exceptions import RedisError
+from redis.exceptions import NoScriptError, RedisError
 
 from chatapp.clock import Clock
 from chatapp.cluster.keys import ClusterKeys
@@ -42,6 +50,10 @@ return false
 """
 
 
+MAX_TAKES: Final = 256
+"""The most tokens one pipeline asks for; more wait for the next."""
+
+
 class RedisRateLimiter:
     """Allows `capacity` events per `window_seconds` per key, across the cluster.
 
@@ -66,9 +78,13 @@ class RedisRateLimiter:
         self._per_ms = capacity / (window_seconds * 1000)
         # A bucket left alone this long is full again: it carries nothing.
         self._ttl_ms = math.ceil(window_seconds * 1000) + 1000
+        self._redis = redis
         self._take = redis.register_script(_TAKE)
         self._fallback = KeyedRateLimiter(clock, capacity=capacity, window_seconds=window_seconds)
         self._degraded = False
+        self._asked: list[tuple[str, asyncio.Future[float | None]]] = []
+        self._scheduled = False
+        self._pipelines: set[asyncio.Task[None]] = set()
 
     async def acquire(self, key: str) -> float | None:
         """`try_acquire`, as the `RateLimiter` protocol names it."""
@@ -76,17 +92,54 @@ class RedisRateLimiter:
 
     async def try_acquire(self, key: str) -> float | None:
         """Take one token for `key`; return None if allowed, else seconds until one is free."""
+        loop = asyncio.get_running_loop()
+        answer: asyncio.Future[float | None] = loop.create_future()
+        self._asked.append((key, answer))
+        if not self._scheduled:
+            self._scheduled = True
+            loop.call_soon(self._send_asked)
+        return await answer
+
+    def _send_asked(self) -> None:
+        taken, self._asked = self._asked[:MAX_TAKES], self._asked[MAX_TAKES:]
+        self._scheduled = bool(self._asked)
+        loop = asyncio.get_running_loop()
+        if self._asked:
+            loop.call_soon(self._send_asked)
+        pipeline = loop.create_task(self._answer(taken))
+        self._pipelines.add(pipeline)  # the loop keeps only a weak reference
+        pipeline.add_done_callback(self._pipelines.discard)
+
+    async def _answer(self, taken: list[tuple[str, asyncio.Future[float | None]]]) -> None:
         try:
-            wait_ms = await self._take(
-                keys=[self._keys.rate(self._limit, key)],
-                args=[self._capacity, self._per_ms, self._clock.now_ms(), self._ttl_ms],
-            )
+            waits = await self._take_all([key for key, _ in taken])
         except RedisError as error:
             if not self._degraded:
                 log.warning("rate_limit_local", limit=self._limit, error=str(error))
                 self._degraded = True
-            return self._fallback.try_acquire(key)
-        if self._degraded:
-            log.info("rate_limit_shared", limit=self._limit)
-            self._degraded = False
-        return None if wait_ms is None else float(wait_ms) / 1000
+            waits = [self._fallback.try_acquire(key) for key, _ in taken]
+        else:
+            if self._degraded:
+                log.info("rate_limit_shared", limit=self._limit)
+                self._degraded = False
+        for (_, answer), wait in zip(taken, waits, strict=True):
+            if not answer.done():
+                answer.set_result(wait)
+
+    async def _take_all(self, keys: list[str]) -> list[float | None]:
+        """One token per key, in order: each None if taken, else seconds until one is free."""
+        args = [self._capacity, self._per_ms, self._clock.now_ms(), self._ttl_ms]
+        for attempt in range(2):
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for key in keys:
+                    pipe.evalsha(self._take.sha, 1, self._keys.rate(self._limit, key), *args)
+                try:
+                    results = await pipe.execute()
+                except NoScriptError:
+                    # A restarted Redis has forgotten the script: nothing ran; load it, again.
+                    if attempt:
+                        raise
+                    await self._redis.script_load(_TAKE)
+                    continue
+            return [None if wait_ms is None else float(wait_ms) / 1000 for wait_ms in results]
+        raise AssertionError("unreachable")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
@@ -67,6 +68,32 @@ async def test_limits_with_different_names_do_not_share(
     assert await logins.try_acquire("10.0.0.1") is not None
     assert await signups.try_acquire("10.0.0.1") is None
     assert 0 < await redis.pttl(keys.rate("login", "10.0.0.1")) <= 4000
+
+
+async def test_tokens_asked_for_at_once_are_taken_in_the_order_asked(
+    redis: RedisClient, keys: ClusterKeys
+) -> None:
+    """Asked together (one pipeline), the first three for a key get its tokens and the rest
+    are told when the next is free; another key's bucket is its own."""
+    bucket = limiter(redis, ManualClock(), keys)
+    asked = ["alice"] * 5 + ["bob"] * 2
+    answers = await asyncio.gather(*(bucket.try_acquire(key) for key in asked))
+    assert answers[:3] == [None, None, None]
+    assert answers[3] == pytest.approx(1.0)
+    assert answers[4] == pytest.approx(1.0)
+    assert answers[5:] == [None, None]
+
+
+async def test_a_redis_that_forgot_the_script_is_taught_it_again(
+    redis: RedisClient, keys: ClusterKeys
+) -> None:
+    """After Redis restarts (its scripts flushed), the next tokens are taken as before."""
+    bucket = limiter(redis, ManualClock(), keys)
+    assert await bucket.try_acquire("alice") is None
+    await redis.script_flush()
+    again = await asyncio.gather(bucket.try_acquire("alice"), bucket.try_acquire("alice"))
+    assert list(again) == [None, None]
+    assert await bucket.try_acquire("alice") == pytest.approx(1.0)
 
 
 async def test_without_redis_each_node_limits_on_its_own(keys: ClusterKeys) -> None:
