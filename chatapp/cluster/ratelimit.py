@@ -14,7 +14,6 @@ in the 1:1 benchmark.
 
 from __future__ import annotations
 
-import asyncio
 import math
 from typing import Final
 
@@ -22,6 +21,7 @@ import structlog
 from redis.asyncio import Redis
 from redis.exceptions import NoScriptError, RedisError
 
+from chatapp.batching import PerTurn
 from chatapp.clock import Clock
 from chatapp.cluster.keys import ClusterKeys
 from chatapp.ratelimit import KeyedRateLimiter
@@ -82,9 +82,7 @@ class RedisRateLimiter:
         self._take = redis.register_script(_TAKE)
         self._fallback = KeyedRateLimiter(clock, capacity=capacity, window_seconds=window_seconds)
         self._degraded = False
-        self._asked: list[tuple[str, asyncio.Future[float | None]]] = []
-        self._scheduled = False
-        self._pipelines: set[asyncio.Task[None]] = set()
+        self._tokens = PerTurn(self._take_or_fall_back, most=MAX_TAKES)
 
     async def acquire(self, key: str) -> float | None:
         """`try_acquire`, as the `RateLimiter` protocol names it."""
@@ -92,39 +90,20 @@ class RedisRateLimiter:
 
     async def try_acquire(self, key: str) -> float | None:
         """Take one token for `key`; return None if allowed, else seconds until one is free."""
-        loop = asyncio.get_running_loop()
-        answer: asyncio.Future[float | None] = loop.create_future()
-        self._asked.append((key, answer))
-        if not self._scheduled:
-            self._scheduled = True
-            loop.call_soon(self._send_asked)
-        return await answer
+        return await self._tokens.ask(key)
 
-    def _send_asked(self) -> None:
-        taken, self._asked = self._asked[:MAX_TAKES], self._asked[MAX_TAKES:]
-        self._scheduled = bool(self._asked)
-        loop = asyncio.get_running_loop()
-        if self._asked:
-            loop.call_soon(self._send_asked)
-        pipeline = loop.create_task(self._answer(taken))
-        self._pipelines.add(pipeline)  # the loop keeps only a weak reference
-        pipeline.add_done_callback(self._pipelines.discard)
-
-    async def _answer(self, taken: list[tuple[str, asyncio.Future[float | None]]]) -> None:
+    async def _take_or_fall_back(self, keys: list[str]) -> list[float | None]:
         try:
-            waits = await self._take_all([key for key, _ in taken])
+            waits = await self._take_all(keys)
         except RedisError as error:
             if not self._degraded:
                 log.warning("rate_limit_local", limit=self._limit, error=str(error))
                 self._degraded = True
-            waits = [self._fallback.try_acquire(key) for key, _ in taken]
-        else:
-            if self._degraded:
-                log.info("rate_limit_shared", limit=self._limit)
-                self._degraded = False
-        for (_, answer), wait in zip(taken, waits, strict=True):
-            if not answer.done():
-                answer.set_result(wait)
+            return [self._fallback.try_acquire(key) for key in keys]
+        if self._degraded:
+            log.info("rate_limit_shared", limit=self._limit)
+            self._degraded = False
+        return waits
 
     async def _take_all(self, keys: list[str]) -> list[float | None]:
         """One token per key, in order: each None if taken, else seconds until one is free."""

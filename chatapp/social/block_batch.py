@@ -10,10 +10,10 @@ that turn, so each is still answered by a read made after it was asked.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Collection
 from typing import Final, Protocol
 
+from chatapp.batching import PerTurn
 from chatapp.social.block_store import BlockStore
 
 MAX_PAIRS: Final = 512
@@ -33,10 +33,7 @@ class BatchedBlockLookups:
 
     def __init__(self, store: PairLookup, *, max_pairs: int = MAX_PAIRS) -> None:
         self._store = store
-        self._max_pairs = max_pairs
-        self._asked: dict[Pair, list[asyncio.Future[bool]]] = {}
-        self._scheduled = False
-        self._queries: set[asyncio.Task[None]] = set()
+        self._between = PerTurn(self._blocked, most=max_pairs)
 
     async def block(self, blocker_id: int, blocked_id: int, *, at: int) -> bool:
         return await self._store.block(blocker_id, blocked_id, at=at)
@@ -51,40 +48,9 @@ class BatchedBlockLookups:
         return await self._store.blockers_among(blocked_id, user_ids)
 
     async def between(self, user_a: int, user_b: int) -> bool:
-        loop = asyncio.get_running_loop()
-        # A future per caller: one caller giving up must not cancel the others' answer.
-        answer: asyncio.Future[bool] = loop.create_future()
-        self._asked.setdefault(_pair(user_a, user_b), []).append(answer)
-        if not self._scheduled:
-            self._scheduled = True
-            loop.call_soon(self._ask)
-        return await answer
+        pair = (user_a, user_b) if user_a <= user_b else (user_b, user_a)
+        return await self._between.ask(pair)
 
-    def _ask(self) -> None:
-        asked = self._asked
-        pairs = list(asked)[: self._max_pairs]
-        taken = {pair: asked.pop(pair) for pair in pairs}
-        self._scheduled = bool(asked)
-        if asked:
-            asyncio.get_running_loop().call_soon(self._ask)
-        query = asyncio.get_running_loop().create_task(self._answer(taken))
-        self._queries.add(query)  # the loop keeps only a weak reference
-        query.add_done_callback(self._queries.discard)
-
-    async def _answer(self, taken: dict[Pair, list[asyncio.Future[bool]]]) -> None:
-        try:
-            blocked = await self._store.blocked_pairs(list(taken))
-        except Exception as failure:
-            for answers in taken.values():
-                for answer in answers:
-                    if not answer.done():
-                        answer.set_exception(failure)
-            return
-        for pair, answers in taken.items():
-            for answer in answers:
-                if not answer.done():
-                    answer.set_result(pair in blocked)
-
-
-def _pair(user_a: int, user_b: int) -> Pair:
-    return (user_a, user_b) if user_a <= user_b else (user_b, user_a)
+    async def _blocked(self, pairs: list[Pair]) -> list[bool]:
+        blocked = await self._store.blocked_pairs(list(dict.fromkeys(pairs)))
+        return [pair in blocked for pair in pairs]
