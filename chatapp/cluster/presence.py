@@ -30,12 +30,12 @@ clocks must agree to well within the timeout (NTP does).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 
 import structlog
 from pydantic import BaseModel
 from redis.asyncio import Redis
-from redis.exceptions import RedisError
+from redis.exceptions import NoScriptError, RedisError
 
 from chatapp.accounts.events import DeviceRevoked
 from chatapp.clock import Clock
@@ -226,6 +226,31 @@ class RedisPresence:
             log.warning("presence_unknown", user_id=user_id, error=str(error))
             return False
         return bool(live)
+
+    async def live_among(self, user_ids: Collection[int]) -> set[int]:
+        """`has_live_device` for each, as one pipeline. When Redis cannot answer: nobody, so
+        notifications are pushed rather than lost."""
+        wanted = list(user_ids)
+        if not wanted:
+            return set()
+        args: list[str | int] = [self._clock.now_ms(), self._keys.nodes, self._keys.node_prefix]
+        try:
+            for attempt in range(2):
+                async with self._redis.pipeline(transaction=False) as pipe:
+                    for user_id in wanted:
+                        pipe.evalsha(self._has_live.sha, 1, self._keys.connections(user_id), *args)
+                    try:
+                        answers = await pipe.execute()
+                    except NoScriptError:
+                        # A restarted Redis has forgotten the script: nothing ran; load it.
+                        if attempt:
+                            raise
+                        await self._redis.script_load(presence_scripts.HAS_LIVE_CONNECTION)
+                        continue
+                return {user_id for user_id, live in zip(wanted, answers, strict=True) if live}
+        except RedisError as error:
+            log.warning("presence_unknown", users=len(wanted), error=str(error))
+        return set()
 
     async def statuses(self, user_ids: Iterable[int]) -> list[UserPresence]:
         """Raises `PresenceStoreError` when Redis cannot answer."""

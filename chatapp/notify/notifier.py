@@ -143,26 +143,20 @@ class Notifier:
         }
         if not recipients:
             return False
-        # The levels are asked once someone is found offline, while the other questions are:
-        # the windows open no later than before levels existed (a node that dies just after
-        # accepting a message has had the same time to write them), and a message read by
-        # everyone at once asks nothing.
-        levels: asyncio.Future[set[int]] | None = None
-        offline: list[int] = []
+        # Who is connected is one question for all recipients (on a cluster, one
+        # Redis pipeline, not a round trip each: a 100-member group asked 99). The
+        # levels are asked once someone is found offline, beside their push targets,
+        # so a message read by everyone at once asks nothing more.
+        live = await self._live.live_among(recipients)
+        offline = [user_id for user_id in recipients if user_id not in live]
+        if not offline:
+            return False
+        levels = asyncio.ensure_future(self._wanting(message.channel_id, recipients))
         try:
-            for user_id in recipients:
-                if await self._live.has_live_device(user_id):
-                    continue
-                if levels is None:
-                    levels = asyncio.ensure_future(self._wanting(message.channel_id, recipients))
-                offline.append(user_id)
-            if levels is None:
-                return False
             found = await self._directory.push_targets_of(offline)
             wanted = await levels
         finally:
-            if levels is not None:
-                levels.cancel()
+            levels.cancel()
         targets = [
             target
             for target in found

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 
 import structlog
 from pydantic import BaseModel
@@ -175,6 +175,9 @@ class LocalPresence:
     async def has_live_device(self, user_id: int) -> bool:
         """True while the user has a connected WebSocket (push is for the others)."""
         return user_id in self._connections
+
+    async def live_among(self, user_ids: Collection[int]) -> set[int]:
+        return {user_id for user_id in user_ids if user_id in self._connections}
 
     def is_online(self, user_id: int) -> bool:
         return user_id in self._live_devices

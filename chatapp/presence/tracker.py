@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from typing import Protocol
 
 from pydantic import BaseModel, ConfigDict
@@ -23,6 +23,10 @@ class LiveDevices(Protocol):
 
     async def has_live_device(self, user_id: int) -> bool:
         """True while the user has at least one connected WebSocket, on any node."""
+        ...
+
+    async def live_among(self, user_ids: Collection[int]) -> set[int]:
+        """Those of `user_ids` for whom `has_live_device` is True, asked at once."""
         ...
 
 

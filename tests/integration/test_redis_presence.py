@@ -247,6 +247,20 @@ async def test_has_live_device_while_any_node_holds_a_socket(
     assert not await b.presence.has_live_device(3)
 
 
+async def test_who_is_live_among_many_is_one_answer_from_either_node(
+    nodes: tuple[Node, Node],
+) -> None:
+    """`live_among` answers as `has_live_device` would for each, also after Redis forgot its
+    scripts; nobody asked, nobody answered."""
+    a, b = nodes
+    await a.open(5, 50)
+    await b.open(7, 70)
+    assert await a.presence.live_among([5, 6, 7, 8]) == {5, 7}
+    await a.redis.script_flush()
+    assert await b.presence.live_among([8, 7, 6, 5]) == {5, 7}
+    assert await b.presence.live_among([]) == set()
+
+
 async def test_a_dead_nodes_users_go_offline(
     keys: ClusterKeys, nodes: tuple[Node, Node], clock: ManualClock
 ) -> None:

@@ -130,6 +130,9 @@ class FakeLiveDevices:
     async def has_live_device(self, user_id: int) -> bool:
         return user_id in self.connected
 
+    async def live_among(self, user_ids: Collection[int]) -> set[int]:
+        return self.connected.intersection(user_ids)
+
 
 def delivery_queue(
     provider: FakeProvider, metrics: Metrics, *, size: int = 10, retries: int = 3
