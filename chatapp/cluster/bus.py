@@ -50,6 +50,8 @@ NODE_LOCAL_EVENTS: tuple[type[BaseModel], ...] = (
 )
 
 _BATCH = 256
+# The most one Redis message carries of a batch; a batch past it is sent as several.
+_BUNDLE_BYTES = 1 << 20
 
 
 class RedisBus:
@@ -104,7 +106,7 @@ class RedisBus:
         if type(event) in self._local_only:
             return
         try:
-            message = envelope.wrap(self._tag, self._codec.encode(event))
+            message = self._codec.encode(event)
         except UnknownEvent:
             log.error("bus_event_not_encodable", event_type=type(event).__name__)
             return
@@ -198,8 +200,8 @@ class RedisBus:
     async def _send(self, batch: list[bytes]) -> bool:
         try:
             async with self._redis.pipeline(transaction=False) as pipe:
-                for message in batch:
-                    pipe.publish(self._channel, message)
+                for bundle in _bundles(batch):
+                    pipe.publish(self._channel, envelope.wrap_many(self._tag, bundle))
                 await pipe.execute()
         except RedisError as error:
             log.warning("bus_send_failed", error=str(error), waiting=len(batch))
@@ -269,15 +271,29 @@ class RedisBus:
         self._missed = True
 
     def _receive(self, message: bytes) -> None:
-        origin, payload = envelope.unwrap(message)
+        origin, payloads = envelope.unwrap_many(message)
         if origin == self._tag:
             return
-        try:
-            event = self._codec.decode(payload)
-        except UnknownEvent as refusal:
-            log.warning("bus_message_refused", origin=origin, reason=str(refusal))
-            return
-        if type(event) in self._local_only:
-            return
-        self._received += 1
-        self._local.publish(event)
+        for payload in payloads:
+            try:
+                event = self._codec.decode(payload)
+            except UnknownEvent as refusal:
+                log.warning("bus_message_refused", origin=origin, reason=str(refusal))
+                continue
+            if type(event) in self._local_only:
+                continue
+            self._received += 1
+            self._local.publish(event)
+
+
+def _bundles(batch: list[bytes]) -> list[list[bytes]]:
+    """The batch's events in order, as few messages as `_BUNDLE_BYTES` allows."""
+    bundles: list[list[bytes]] = [[]]
+    size = 0
+    for payload in batch:
+        if bundles[-1] and size + len(payload) > _BUNDLE_BYTES:
+            bundles.append([])
+            size = 0
+        bundles[-1].append(payload)
+        size += len(payload) + 1
+    return bundles

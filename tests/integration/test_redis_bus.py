@@ -10,6 +10,7 @@ import pytest
 from pydantic import BaseModel
 
 from chatapp.bus import Bus
+from chatapp.cluster import envelope
 from chatapp.cluster.bus import RedisBus
 from chatapp.cluster.connection import open_redis
 from chatapp.cluster.identity import NodeIdentity
@@ -266,3 +267,33 @@ async def test_own_subscribers_hear_only_what_their_node_published(
     await b.bus.drain()
     assert own == {"a": [1], "b": [2]}
     assert sorted(a.typing()) == sorted(b.typing()) == [(1, 1), (2, 2)]
+
+
+async def test_events_sent_together_travel_as_few_messages_and_arrive_in_order(
+    two_nodes: tuple[Node, Node], keys: ClusterKeys
+) -> None:
+    """A burst of events goes to Redis as bundles, not a message each; the other node
+    hears every one, in order, and a bad event in a bundle costs only itself."""
+    a, b = two_nodes
+    watcher = open_redis(redis_url())
+    pubsub = watcher.pubsub()
+    await pubsub.subscribe(keys.bus_channel)
+    try:
+        for channel_id in range(300):
+            a.bus.publish(TypingStarted(channel_id=channel_id, user_id=1, member_ids=(1, 2)))
+        await eventually(lambda: len(b.typing()) == 300)
+        assert b.typing() == [(1, c) for c in range(300)]
+        messages = 0
+        while await pubsub.get_message(timeout=0.2) is not None:
+            messages += 1
+        assert 1 < messages < 300 // 4  # the subscription confirmation, then the bundles
+
+        good = TypingStarted(channel_id=7, user_id=3, member_ids=(3,))
+        await watcher.publish(
+            keys.bus_channel,
+            envelope.wrap_many("elsewhere", [b"{not json", event_codec().encode(good)]),
+        )
+        await eventually(lambda: (3, 7) in b.typing())
+    finally:
+        await pubsub.aclose()  # type: ignore[no-untyped-call]
+        await watcher.aclose()
