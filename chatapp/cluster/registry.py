@@ -9,6 +9,11 @@ Redis deletes its hash a little later (PEXPIRE, on Redis's own clock).
 
 Registering is refused while another process holds a live entry under the
 same node id; stopping deletes the entry at once.
+
+Discovery prefers the nodes that refreshed within `STALE_REFRESHES` of their
+intervals: a killed node stays live for `ttl_ms` (30 s by default), and
+with its last count frozen it was often the least loaded, so the clients it
+dropped were sent back to it until it expired.
 """
 
 from __future__ import annotations
@@ -28,6 +33,9 @@ from chatapp.cluster.keys import ClusterKeys
 from chatapp.discovery import NodeInfo
 
 log = structlog.get_logger(__name__)
+
+STALE_REFRESHES = 3
+"""Refresh intervals missed after which discovery sends nobody to a node still live."""
 
 # KEYS: nodes, node:<id>; ARGV: node_id, instance, now, ttl, ws_url, connections, started_at
 # -> 0 when written, else ms until the other process's entry expires.
@@ -144,7 +152,8 @@ class NodeRegistry:
         return sorted(nodes, key=lambda n: n.node_id)
 
     async def least_loaded(self) -> NodeInfo | None:
-        """The live node with the fewest connections; None when none is known or Redis is away.
+        """The live node with the fewest connections, of those that refreshed lately if any
+        did; None when none is known or Redis is away.
 
         With None the caller answers with its own node.
         """
@@ -153,7 +162,9 @@ class NodeRegistry:
         except ClusterUnavailable as error:
             log.warning("discovery_without_registry", error=str(error))
             return None
-        return min(nodes, key=lambda n: (n.connections, n.node_id), default=None)
+        stale_before = self._clock.now_ms() - STALE_REFRESHES * self._refresh_interval * 1000
+        fresh = [node for node in nodes if node.last_seen_at >= stale_before]
+        return min(fresh or nodes, key=lambda n: (n.connections, n.node_id), default=None)
 
     async def _write_entry(self) -> int:
         now = self._clock.now_ms()

@@ -10,12 +10,13 @@ from chatapp.clock import ManualClock
 from chatapp.cluster.connection import RedisClient, open_redis
 from chatapp.cluster.identity import NodeIdentity
 from chatapp.cluster.keys import ClusterKeys
-from chatapp.cluster.registry import NodeIdTaken, NodeRegistry
+from chatapp.cluster.registry import STALE_REFRESHES, NodeIdTaken, NodeRegistry
 from chatapp.cluster.reset import forget_cluster
 from chatapp.discovery import NodeInfo
 from chatapp.testing.cluster_services import fresh_name, redis_url
 
 TTL_MS = 30_000
+REFRESH_S = 2.0
 
 
 class Counter:
@@ -62,6 +63,7 @@ def registry(
         ws_url=f"wss://{node_id}.example/ws",
         connections=connections or Counter(),
         ttl_ms=TTL_MS,
+        refresh_interval=REFRESH_S,
     )
 
 
@@ -117,6 +119,38 @@ async def test_discovery_picks_the_least_loaded_node(
         assert chosen is not None
         assert chosen.node_id == "a"
         assert [(n.node_id, n.connections) for n in await a.live_nodes()] == [("a", 5), ("b", 9)]
+    finally:
+        await a.stop()
+        await b.stop()
+
+
+async def chosen_id(node: NodeRegistry) -> str | None:
+    chosen = await node.least_loaded()
+    return chosen.node_id if chosen is not None else None
+
+
+async def test_discovery_passes_over_a_node_that_stopped_refreshing(
+    redis: RedisClient, clock: ManualClock, keys: ClusterKeys
+) -> None:
+    """A node that missed three refreshes (killed) is still live, as the registry promises,
+    but discovery sends clients to the nodes that refresh, even when they hold more."""
+    load_a, load_b = Counter(), Counter()
+    a = registry(redis, clock, keys, "a", load_a)
+    b = registry(redis, clock, keys, "b", load_b)
+    load_a.value, load_b.value = 1, 50
+    await a.start()
+    await b.start()
+    try:
+        clock.advance(STALE_REFRESHES * REFRESH_S - 0.001)
+        assert await b.refresh()
+        assert await chosen_id(b) == "a"
+        clock.advance(0.002)
+        assert await b.refresh()
+        assert await chosen_id(b) == "b"
+        assert [n.node_id for n in await b.live_nodes()] == ["a", "b"]
+        # Every node stale (Redis was away for all of them): the least loaded of all.
+        clock.advance(STALE_REFRESHES * REFRESH_S + 1)
+        assert await chosen_id(b) == "a"
     finally:
         await a.stop()
         await b.stop()
