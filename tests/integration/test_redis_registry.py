@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator
 
 import pytest
@@ -98,17 +99,29 @@ async def test_a_node_is_listed_until_its_ttl_passes(
         await node.stop()
 
 
+@contextlib.asynccontextmanager
+async def loaded_pair(
+    redis: RedisClient, clock: ManualClock, keys: ClusterKeys, load_a: int, load_b: int
+) -> AsyncIterator[tuple[NodeRegistry, NodeRegistry, Counter]]:
+    """Nodes a and b registered with these connection counts; b's count, to change."""
+    counts = Counter(), Counter()
+    counts[0].value, counts[1].value = load_a, load_b
+    a = registry(redis, clock, keys, "a", counts[0])
+    b = registry(redis, clock, keys, "b", counts[1])
+    await a.start()
+    await b.start()
+    try:
+        yield a, b, counts[1]
+    finally:
+        await a.stop()
+        await b.stop()
+
+
 async def test_discovery_picks_the_least_loaded_node(
     redis: RedisClient, clock: ManualClock, keys: ClusterKeys
 ) -> None:
     """The node with the fewest connections is chosen; a refresh brings new counts to discovery."""
-    load_a, load_b = Counter(), Counter()
-    a = registry(redis, clock, keys, "a", load_a)
-    b = registry(redis, clock, keys, "b", load_b)
-    load_a.value, load_b.value = 5, 2
-    await a.start()
-    await b.start()
-    try:
+    async with loaded_pair(redis, clock, keys, 5, 2) as (a, b, load_b):
         chosen = await a.least_loaded()
         assert chosen is not None
         assert (chosen.node_id, chosen.ws_url, chosen.connections) == ("b", "wss://b.example/ws", 2)
@@ -119,9 +132,6 @@ async def test_discovery_picks_the_least_loaded_node(
         assert chosen is not None
         assert chosen.node_id == "a"
         assert [(n.node_id, n.connections) for n in await a.live_nodes()] == [("a", 5), ("b", 9)]
-    finally:
-        await a.stop()
-        await b.stop()
 
 
 async def chosen_id(node: NodeRegistry) -> str | None:
@@ -134,13 +144,7 @@ async def test_discovery_passes_over_a_node_that_stopped_refreshing(
 ) -> None:
     """A node that missed three refreshes (killed) is still live, as the registry promises,
     but discovery sends clients to the nodes that refresh, even when they hold more."""
-    load_a, load_b = Counter(), Counter()
-    a = registry(redis, clock, keys, "a", load_a)
-    b = registry(redis, clock, keys, "b", load_b)
-    load_a.value, load_b.value = 1, 50
-    await a.start()
-    await b.start()
-    try:
+    async with loaded_pair(redis, clock, keys, 1, 50) as (_, b, _):
         clock.advance(STALE_REFRESHES * REFRESH_S - 0.001)
         assert await b.refresh()
         assert await chosen_id(b) == "a"
@@ -151,9 +155,6 @@ async def test_discovery_passes_over_a_node_that_stopped_refreshing(
         # Every node stale (Redis was away for all of them): the least loaded of all.
         clock.advance(STALE_REFRESHES * REFRESH_S + 1)
         assert await chosen_id(b) == "a"
-    finally:
-        await a.stop()
-        await b.stop()
 
 
 async def test_a_second_live_node_with_the_same_id_is_refused(
