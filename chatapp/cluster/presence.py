@@ -35,13 +35,14 @@ from collections.abc import Collection, Iterable
 import structlog
 from pydantic import BaseModel
 from redis.asyncio import Redis
-from redis.exceptions import NoScriptError, RedisError
+from redis.exceptions import RedisError
 
 from chatapp.accounts.events import DeviceRevoked
 from chatapp.clock import Clock
 from chatapp.cluster import envelope, presence_scripts, tasks
 from chatapp.cluster.identity import NodeIdentity
 from chatapp.cluster.keys import ClusterKeys
+from chatapp.cluster.scripts import run_for_each
 from chatapp.presence.events import ConnectionClosed, ConnectionOpened, HeartbeatReceived, Status
 from chatapp.presence.service import OBSERVED_EVENTS, PERSIST_INTERVAL_MS
 from chatapp.presence.store import PresenceStore, PresenceStoreError
@@ -233,24 +234,17 @@ class RedisPresence:
         wanted = list(user_ids)
         if not wanted:
             return set()
-        args: list[str | int] = [self._clock.now_ms(), self._keys.nodes, self._keys.node_prefix]
         try:
-            for attempt in range(2):
-                async with self._redis.pipeline(transaction=False) as pipe:
-                    for user_id in wanted:
-                        pipe.evalsha(self._has_live.sha, 1, self._keys.connections(user_id), *args)
-                    try:
-                        answers = await pipe.execute()
-                    except NoScriptError:
-                        # A restarted Redis has forgotten the script: nothing ran; load it.
-                        if attempt:
-                            raise
-                        await self._redis.script_load(presence_scripts.HAS_LIVE_CONNECTION)
-                        continue
-                return {user_id for user_id, live in zip(wanted, answers, strict=True) if live}
+            answers = await run_for_each(
+                self._redis,
+                self._has_live,
+                [self._keys.connections(user_id) for user_id in wanted],
+                [self._clock.now_ms(), self._keys.nodes, self._keys.node_prefix],
+            )
         except RedisError as error:
             log.warning("presence_unknown", users=len(wanted), error=str(error))
-        return set()
+            return set()
+        return {user_id for user_id, live in zip(wanted, answers, strict=True) if live}
 
     async def statuses(self, user_ids: Iterable[int]) -> list[UserPresence]:
         """Raises `PresenceStoreError` when Redis cannot answer."""

@@ -19,11 +19,12 @@ from typing import Final
 
 import structlog
 from redis.asyncio import Redis
-from redis.exceptions import NoScriptError, RedisError
+from redis.exceptions import RedisError
 
 from chatapp.batching import PerTurn
 from chatapp.clock import Clock
 from chatapp.cluster.keys import ClusterKeys
+from chatapp.cluster.scripts import run_for_each
 from chatapp.ratelimit import KeyedRateLimiter
 
 log = structlog.get_logger(__name__)
@@ -107,18 +108,10 @@ class RedisRateLimiter:
 
     async def _take_all(self, keys: list[str]) -> list[float | None]:
         """One token per key, in order: each None if taken, else seconds until one is free."""
-        args = [self._capacity, self._per_ms, self._clock.now_ms(), self._ttl_ms]
-        for attempt in range(2):
-            async with self._redis.pipeline(transaction=False) as pipe:
-                for key in keys:
-                    pipe.evalsha(self._take.sha, 1, self._keys.rate(self._limit, key), *args)
-                try:
-                    results = await pipe.execute()
-                except NoScriptError:
-                    # A restarted Redis has forgotten the script: nothing ran; load it, again.
-                    if attempt:
-                        raise
-                    await self._redis.script_load(_TAKE)
-                    continue
-            return [None if wait_ms is None else float(wait_ms) / 1000 for wait_ms in results]
-        raise AssertionError("unreachable")
+        results = await run_for_each(
+            self._redis,
+            self._take,
+            [self._keys.rate(self._limit, key) for key in keys],
+            [self._capacity, self._per_ms, self._clock.now_ms(), self._ttl_ms],
+        )
+        return [None if wait_ms is None else float(wait_ms) / 1000 for wait_ms in results]
