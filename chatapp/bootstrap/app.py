@@ -27,7 +27,13 @@ from chatapp.bootstrap.push import open_push
 from chatapp.bootstrap.retention import start_retention
 from chatapp.bootstrap.search import open_search
 from chatapp.bootstrap.stores import Stores, open_stores
-from chatapp.bootstrap.wiring import RunningBus, SubscribeAll, start_tasks, subscribe_modules
+from chatapp.bootstrap.wiring import (
+    RunningBus,
+    SubscribeAll,
+    SubscribeBatches,
+    start_tasks,
+    subscribe_modules,
+)
 from chatapp.bus import Bus, InProcessBus
 from chatapp.bus.control_socket import ControlSocket
 from chatapp.clock import Clock, SystemClock
@@ -93,12 +99,14 @@ async def open_server(
     """Open every store, build every module, wire the bus and start the tasks."""
     bus: RunningBus
     own_events: SubscribeAll | None
+    push_events: SubscribeBatches
     if settings.cluster_mode:
         # Imported here: the embedded default never loads a cluster driver.
         from chatapp.bootstrap import cluster
 
         joined = await cluster.open_cluster(settings, clock, stack)
         stores, bus, own_events = joined.stores, joined.bus, joined.bus.subscribe_own
+        push_events = joined.bus.subscribe_own_batches
         presence: PresenceKeeper = cluster.cluster_presence(joined, settings, clock)
         limiters: LimiterFactory | None = cluster.shared_limiters(joined, clock)
         windows: PushWindows | None = cluster.cluster_push_windows(joined, settings, clock)
@@ -106,7 +114,8 @@ async def open_server(
         vapid_key = await cluster.shared_vapid_key(joined, settings, clock)
     else:
         stores = await open_stores(settings.data_dir, clock, stack)
-        bus, own_events = InProcessBus(), None
+        in_process = InProcessBus()
+        bus, own_events, push_events = in_process, None, in_process.subscribe_batches
         presence = build_presence(settings, stores.presence, bus=bus, clock=clock)
         limiters = None
         windows, pending, vapid_key = None, None, None
@@ -157,7 +166,7 @@ async def open_server(
         presence=presence,
         push=push,
         fan_out=fan_out,
-        subscribe_push=own_events,
+        subscribe_push=push_events,
         conversations=modules.conversations,
     )
     await start_tasks(

@@ -7,10 +7,11 @@ from typing import Protocol
 
 from pydantic import BaseModel
 
-from chatapp.bus import Bus, BusStats, Subscriber
+from chatapp.bus import BatchSubscriber, Bus, BusStats, Subscriber
 from chatapp.conversations import Conversations
 from chatapp.gateway.fanout import FanOut
 from chatapp.messaging import MessageAccepted, MessageUpdated
+from chatapp.notify import BATCH_MOST as NOTIFIER_BATCH_MOST
 from chatapp.notify import OBSERVED_EVENTS as NOTIFIER_EVENTS
 from chatapp.notify import Push
 from chatapp.presence import OBSERVED_EVENTS as PRESENCE_EVENTS
@@ -48,11 +49,11 @@ def subscribe_modules(
     presence: PresenceKeeper,
     push: Push,
     fan_out: FanOut,
-    subscribe_push: SubscribeAll | None = None,
+    subscribe_push: SubscribeBatches,
     conversations: Conversations | None = None,
 ) -> None:
-    """`subscribe_push` is how the notifier hears events: in a cluster, only the events
-    of its own node, so that each notification is sent by one node."""
+    """`subscribe_push` is how the notifier hears events, in batches: in a cluster, only
+    the events of its own node, so that each notification is sent by one node."""
     subscribe_module_state(
         bus,
         social=social,
@@ -62,7 +63,9 @@ def subscribe_modules(
         conversations=conversations,
     )
     if push.enabled:
-        (subscribe_push or bus.subscribe_all)(NOTIFIER_EVENTS, push.notifier.observe, name="notify")
+        subscribe_push(
+            NOTIFIER_EVENTS, push.notifier.observe_many, name="notify", most=NOTIFIER_BATCH_MOST
+        )
     fan_out.subscribe(bus)
 
 
@@ -89,6 +92,17 @@ class RunningBus(Bus, Startable, Protocol):
 class SubscribeAll(Protocol):
     def __call__(
         self, event_types: tuple[type[BaseModel], ...], handler: Subscriber[BaseModel], *, name: str
+    ) -> None: ...
+
+
+class SubscribeBatches(Protocol):
+    def __call__(
+        self,
+        event_types: tuple[type[BaseModel], ...],
+        handler: BatchSubscriber,
+        *,
+        name: str,
+        most: int,
     ) -> None: ...
 
 

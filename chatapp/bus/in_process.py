@@ -12,13 +12,14 @@ from collections import deque
 import structlog
 from pydantic import BaseModel
 
-from chatapp.bus.protocol import BusStats, EventT, Subscriber
+from chatapp.bus.protocol import BatchSubscriber, BusStats, EventT, Subscriber
 
 log = structlog.get_logger(__name__)
 
 
 class _Subscription:
-    """A subscriber's events, in order, and the task that hands them over one by one.
+    """A subscriber's events, in order, and the task that hands them over: one by one to a
+    `Subscriber`, or all that are queued (at most `most`) to a `BatchSubscriber`.
 
     A deque and a future to wake the task, rather than an `asyncio.Queue`: every
     message is published to five subscribers, and the queue's put, get and
@@ -28,6 +29,7 @@ class _Subscription:
     __slots__ = (
         "_capacity",
         "_handling",
+        "_most",
         "_settled",
         "_wakeup",
         "dropped",
@@ -37,12 +39,20 @@ class _Subscription:
         "task",
     )
 
-    def __init__(self, name: str, handler: Subscriber[BaseModel], capacity: int) -> None:
+    def __init__(
+        self,
+        name: str,
+        handler: Subscriber[BaseModel] | BatchSubscriber,
+        capacity: int,
+        *,
+        most: int = 0,
+    ) -> None:
         self.name = name
         self.handler = handler
         self._capacity = capacity
+        self._most = most
         self.events: deque[BaseModel] = deque()
-        self._handling = False
+        self._handling = 0
         self.dropped = 0
         self.task: asyncio.Task[None] | None = None
         self._wakeup: asyncio.Future[None] | None = None
@@ -66,21 +76,28 @@ class _Subscription:
     async def run(self) -> None:
         events = self.events
         loop = asyncio.get_running_loop()
+        most = self._most
         while True:
             if not events:
                 self._wakeup = loop.create_future()
                 await self._wakeup
                 continue
-            event = events.popleft()
-            self._handling = True
+            taken: BaseModel | list[BaseModel]
+            if most:
+                taken = [events.popleft() for _ in range(min(len(events), most))]
+                self._handling = len(taken)
+            else:
+                taken = events.popleft()
+                self._handling = 1
             try:
-                await self.handler(event)
+                await self.handler(taken)  # type: ignore[arg-type]
             except Exception:
+                first = taken[0] if isinstance(taken, list) else taken
                 log.exception(
-                    "subscriber_failed", subscriber=self.name, event_type=type(event).__name__
+                    "subscriber_failed", subscriber=self.name, event_type=type(first).__name__
                 )
             finally:
-                self._handling = False
+                self._handling = 0
                 if not events:
                     settled, self._settled = self._settled, None
                     if settled is not None and not settled.done():
@@ -114,7 +131,22 @@ class InProcessBus:
         *,
         name: str,
     ) -> None:
-        subscription = _Subscription(name, handler, self._capacity)
+        self._add(_Subscription(name, handler, self._capacity), event_types)
+
+    def subscribe_batches(
+        self,
+        event_types: tuple[type[BaseModel], ...],
+        handler: BatchSubscriber,
+        *,
+        name: str,
+        most: int,
+    ) -> None:
+        """Like `subscribe_all`, with the events queued meanwhile (at most `most`) handed
+        over together; a batch that raises is logged and skipped as a whole."""
+        self._add(_Subscription(name, handler, self._capacity, most=most), event_types)
+
+    def _add(self, subscription: _Subscription, event_types: tuple[type[BaseModel], ...]) -> None:
+        name = subscription.name
         for event_type in event_types:
             self._subscriptions.setdefault(event_type, []).append(subscription)
         if self._started:

@@ -6,7 +6,7 @@ processes (the control socket, Redis, NATS) carries the same events.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol, TypeVar
 
@@ -14,6 +14,9 @@ from pydantic import BaseModel
 
 EventT = TypeVar("EventT", bound=BaseModel)
 Subscriber = Callable[[EventT], Awaitable[None]]
+BatchSubscriber = Callable[[Sequence[BaseModel]], Awaitable[None]]
+"""Takes the events queued for it together, in publication order: for a subscriber whose
+work per event is a round trip that many events can share."""
 
 
 class Bus(Protocol):

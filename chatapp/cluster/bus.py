@@ -30,7 +30,15 @@ from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
 from redis.exceptions import RedisError
 
-from chatapp.bus import BusStats, EventCodec, EventT, InProcessBus, Subscriber, UnknownEvent
+from chatapp.bus import (
+    BatchSubscriber,
+    BusStats,
+    EventCodec,
+    EventT,
+    InProcessBus,
+    Subscriber,
+    UnknownEvent,
+)
 from chatapp.cluster import envelope, tasks
 from chatapp.cluster.backoff import Backoff
 from chatapp.cluster.identity import NodeIdentity
@@ -140,6 +148,17 @@ class RedisBus:
     ) -> None:
         """Like `subscribe_all`, for the events published on this node only."""
         self._own.subscribe_all(event_types, handler, name=name)
+
+    def subscribe_own_batches(
+        self,
+        event_types: tuple[type[BaseModel], ...],
+        handler: BatchSubscriber,
+        *,
+        name: str,
+        most: int,
+    ) -> None:
+        """`InProcessBus.subscribe_batches`, for the events published on this node only."""
+        self._own.subscribe_batches(event_types, handler, name=name, most=most)
 
     # -- lifetime ----------------------------------------------------------------------------
 

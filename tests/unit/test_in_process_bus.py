@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 
 from pydantic import BaseModel
 
@@ -76,4 +77,30 @@ async def test_a_full_queue_drops_the_event_for_that_subscriber_only() -> None:
         await bus.drain()
     await bus.close()
     assert (slow_heard, fast_heard) == ([1, 2], [1, 2, 3])
+    assert bus.backlog() == 0
+
+
+async def test_a_batch_subscriber_gets_what_queued_meanwhile_at_most_its_limit() -> None:
+    """Events published while a batch subscriber is busy reach it together, in order, at
+    most `most` at a time; drain waits for the batch being handled."""
+    bus = InProcessBus()
+    release = asyncio.Event()
+    batches: list[list[int]] = []
+
+    async def record(events: Sequence[BaseModel]) -> None:
+        batches.append([event.device_id for event in events if isinstance(event, DeviceRevoked)])
+        await release.wait()
+
+    bus.subscribe_batches((DeviceRevoked,), record, name="batches", most=2)
+    await bus.start()
+    bus.publish(DeviceRevoked(user_id=1, device_id=1))
+    await asyncio.sleep(0)  # the first is taken alone, and the subscriber waits
+    for device_id in (2, 3, 4):
+        bus.publish(DeviceRevoked(user_id=1, device_id=device_id))
+    assert bus.backlog() == 4
+    release.set()
+    async with asyncio.timeout(2):
+        await bus.drain()
+    await bus.close()
+    assert batches == [[1], [2, 3], [4]]
     assert bus.backlog() == 0

@@ -10,7 +10,7 @@ import pytest
 from pydantic import JsonValue
 from structlog.testing import capture_logs
 
-from chatapp.accounts import PushTarget, User
+from chatapp.accounts import DeviceRevoked, PushTarget, User
 from chatapp.clock import ManualClock
 from chatapp.errors import NotFound
 from chatapp.messaging.events import MessageAccepted
@@ -126,11 +126,13 @@ class FakeLevels:
 class FakeLiveDevices:
     def __init__(self, *connected: int) -> None:
         self.connected = set(connected)
+        self.asked: list[set[int]] = []
 
     async def has_live_device(self, user_id: int) -> bool:
         return user_id in self.connected
 
     async def live_among(self, user_ids: Collection[int]) -> set[int]:
+        self.asked.append(set(user_ids))
         return self.connected.intersection(user_ids)
 
 
@@ -500,6 +502,44 @@ async def test_a_window_is_finished_only_when_its_delivery_is_final() -> None:
         await queue.close()
     (sent,) = provider.sent
     assert windows.finished_after == [(sent.id, 1)]
+
+
+async def test_events_handed_over_together_ask_who_is_online_once() -> None:
+    """Messages the notifier gets as one batch share one online question, are handled in
+    order, and a revocation between them closes the windows opened before it."""
+    clock = ManualClock()
+    provider = FakeProvider()
+    queue, _ = delivery_queue(provider, Metrics())
+    live = FakeLiveDevices(CAROL)
+    windows = MemoryWindows(clock, window_seconds=1.0)
+    notifier = Notifier(
+        directory=FakeDirectory([target(BOB, 2), target(CAROL, 3)]),
+        levels=FakeLevels(),
+        live_devices=live,
+        queues={"fake": queue},
+        windows=windows,
+        window_seconds=1.0,
+        include_text=False,
+    )
+    await notifier.observe_many(
+        [
+            MessageAccepted(message=message(1), inbox_seqs={ALICE: 1, BOB: 1}),
+            DeviceRevoked(user_id=BOB, device_id=2),
+            MessageAccepted(message=message(2), inbox_seqs={BOB: 2, CAROL: 1}),
+            MessageAccepted(message=message(3), inbox_seqs={ALICE: 3, BOB: 3}),
+        ]
+    )
+    assert live.asked == [{BOB, CAROL}]
+    clock.advance(1.0)
+    # Message 1's window went with the revocation; 2 and 3 opened one after it.
+    assert [(w.newest.message_id, w.count) for w in await windows.take_due()] == [(3, 2)]
+
+    live.connected.clear()
+    await notifier.observe(MessageAccepted(message=message(4), inbox_seqs={BOB: 4, CAROL: 2}))
+    live.asked.clear()
+    clock.advance(1.0)
+    await notifier.flush_due()
+    assert live.asked == [{BOB, CAROL}]  # one question for both windows that ended
 
 
 async def test_a_window_for_a_device_that_came_back_is_finished_unsent() -> None:
