@@ -31,15 +31,15 @@ async def top_ids(connection: aiosqlite.Connection) -> tuple[int, int]:
     """SQLite's highest user id and channel id (0 when it has none)."""
     found: list[int] = []
     for query in ("SELECT MAX(user_id) FROM users", "SELECT MAX(channel_id) FROM channels"):
-        async with connection.execute(query) as cursor:
-            row = await cursor.fetchone()
+        rows = await connection.execute_fetchall(query)
+        row = next(iter(rows), None)
         found.append(int(row[0]) if row is not None and row[0] is not None else 0)
     return found[0], found[1]
 
 
 async def count_channels(connection: aiosqlite.Connection) -> int:
-    async with connection.execute("SELECT COUNT(*) FROM channels") as cursor:
-        row = await cursor.fetchone()
+    rows = await connection.execute_fetchall("SELECT COUNT(*) FROM channels")
+    row = next(iter(rows), None)
     return int(row[0]) if row is not None else 0
 
 

@@ -141,8 +141,8 @@ async def _check_sqlite(data_dir: Path, report: FolderReport) -> _SqliteIds | No
         return None
     connection = await open_sqlite(path)
     try:
-        async with connection.execute("PRAGMA integrity_check") as cursor:
-            verdict = [str(row[0]) async for row in cursor]
+        rows = await connection.execute_fetchall("PRAGMA integrity_check")
+        verdict = [str(row[0]) for row in rows]
         if verdict != ["ok"]:
             report.lines.append(f"users: {path} is damaged: {'; '.join(verdict[:EXAMPLES])}")
             return None
@@ -164,8 +164,8 @@ async def _users_database(data_dir: Path) -> AsyncIterator[aiosqlite.Connection]
 async def _sqlite_ids(connection: aiosqlite.Connection) -> _SqliteIds:
     found: list[set[int]] = []
     for query in ("SELECT user_id FROM users", "SELECT channel_id FROM channels"):
-        async with connection.execute(query) as cursor:
-            found.append({int(row[0]) async for row in cursor})
+        rows = await connection.execute_fetchall(query)
+        found.append({int(row[0]) for row in rows})
     return _SqliteIds(users=found[0], channels=found[1])
 
 

@@ -209,8 +209,8 @@ def in_use(data_dir: Path) -> str:
 
 def _sqlite_answers(connection: aiosqlite.Connection) -> ReadinessCheck:
     async def answers() -> bool:
-        async with connection.execute("SELECT 1") as cursor:
-            return await cursor.fetchone() is not None
+        rows = await connection.execute_fetchall("SELECT 1")
+        return next(iter(rows), None) is not None
 
     return answers
 

@@ -54,8 +54,8 @@ async def apply_migrations(
         "CREATE TABLE IF NOT EXISTS schema_version ("
         " version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)"
     )
-    async with connection.execute("SELECT version FROM schema_version") as cursor:
-        done = {row[0] async for row in cursor}
+    rows = await connection.execute_fetchall("SELECT version FROM schema_version")
+    done = {row[0] for row in rows}
     applied: list[int] = []
     for migration in migrations:
         if migration.version in done:

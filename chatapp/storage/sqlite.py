@@ -30,6 +30,11 @@ async def open_sqlite(path: Path) -> aiosqlite.Connection:
 
     Autocommit mode: each store opens its own transaction where it needs one, so
     a transaction never spans two unrelated calls.
+
+    Reads go through `execute_fetchall`, one trip to the connection's thread: a
+    statement left open across an await holds a read snapshot, and a write on
+    the same connection meanwhile fails at once with "database is locked" if
+    another connection (social's, on the same file) has committed since.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     connection = await aiosqlite.connect(path, isolation_level=None)

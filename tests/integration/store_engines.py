@@ -100,13 +100,7 @@ class SqliteDatabase:
         return opened
 
     async def racers(self) -> tuple[Node, Node]:
-        """One server's stores twice: embedded mode is one process, racing with itself.
-
-        (Two connections to one file race too, but SqliteChannelStore's read
-        marker then fails with "database is locked": a write on a connection
-        whose read cursor is still open cannot take a snapshot another
-        connection moved.)
-        """
+        """One server's stores twice: embedded mode is one process, racing with itself."""
         node = await self.node()
         return node, node
 

@@ -282,3 +282,41 @@ async def test_a_closed_node_fails_with_each_modules_store_error(database: Datab
         await node.channels.get_channel(1)
     with pytest.raises(ChannelStoreError):
         await node.friends.request(1, 2, at=1)
+
+
+async def test_a_write_amid_other_calls_reads_and_the_other_modules_commits_succeeds(
+    node: Node,
+) -> None:
+    """Logins, device lists and read markers at once, as under a login storm: every call
+    succeeds. On SQLite a read left open across an await once made the write after it fail
+    at once with "database is locked", when social's connection had committed meanwhile."""
+    alice = await make_user(node, "alice")
+    channel = await node.channels.create_channel(
+        kind="group",
+        name="team",
+        owner_id=alice.user_id,
+        member_ids=[alice.user_id],
+        created_at=100,
+    )
+    assert channel is not None
+    for index in range(100):  # more devices than one fetch of a cursor brings
+        await node.users.create_device(
+            user_id=alice.user_id, name=f"d{index}", token_hash=f"t{index}", created_at=1
+        )
+
+    async def list_devices() -> None:
+        for _ in range(20):
+            assert len(await node.users.list_devices(alice.user_id)) >= 100
+
+    async def log_in() -> None:
+        for index in range(20):
+            await node.users.create_device(
+                user_id=alice.user_id, name="new", token_hash=f"n{index}", created_at=2
+            )
+
+    async def read_along() -> None:
+        for message_id in range(1, 21):
+            await node.channels.advance_read_marker(channel.channel_id, alice.user_id, message_id)
+
+    await asyncio.gather(list_devices(), list_devices(), log_in(), read_along())
+    assert len(await node.users.list_devices(alice.user_id)) == 120

@@ -45,13 +45,13 @@ class SqlitePushTargetStore:
             return []
         marks = ",".join("?" * len(wanted))
         # The join keeps a revoked device silent even if its row outlived it.
-        async with self._db.execute(
+        rows = await self._db.execute_fetchall(
             "SELECT p.user_id, p.device_id, p.provider, p.target FROM push_targets AS p"
             " JOIN devices AS d ON d.device_id = p.device_id AND d.revoked_at IS NULL"
             f" WHERE p.user_id IN ({marks}) ORDER BY p.device_id",
             wanted,
-        ) as cursor:
-            return [_target(row) async for row in cursor]
+        )
+        return [_target(row) for row in rows]
 
 
 def _target(row: Any) -> PushTarget:

@@ -66,20 +66,20 @@ class SqliteUserStore:
         if not wanted:
             return set()
         marks = ",".join("?" * len(wanted))
-        async with self._db.execute(
+        rows = await self._db.execute_fetchall(
             f"SELECT user_id FROM users WHERE user_id IN ({marks}) AND deleted_at IS NULL", wanted
-        ) as cursor:
-            return {row["user_id"] async for row in cursor}
+        )
+        return {row["user_id"] for row in rows}
 
     async def get_users(self, user_ids: Iterable[int]) -> list[User]:
         wanted = list(dict.fromkeys(user_ids))
         if not wanted:
             return []
         marks = ",".join("?" * len(wanted))
-        async with self._db.execute(
+        rows = await self._db.execute_fetchall(
             f"SELECT {USER_COLUMNS} FROM users WHERE user_id IN ({marks})", wanted
-        ) as cursor:
-            found = {row["user_id"]: user_from(row) async for row in cursor}
+        )
+        found = {row["user_id"]: user_from(row) for row in rows}
         return [found[user_id] for user_id in wanted if user_id in found]
 
     async def get_credentials(self, username: str) -> Credentials | None:
@@ -124,22 +124,22 @@ class SqliteUserStore:
         if not wanted:
             return set()
         marks = ",".join("?" * len(wanted))
-        async with self._db.execute(
+        rows = await self._db.execute_fetchall(
             f"SELECT user_id FROM users WHERE user_id IN ({marks}) AND share_read_receipts = 1",
             wanted,
-        ) as cursor:
-            return {row["user_id"] async for row in cursor}
+        )
+        return {row["user_id"] for row in rows}
 
     async def only_friends_add(self, user_ids: Iterable[int]) -> set[int]:
         wanted = list(set(user_ids))
         if not wanted:
             return set()
         marks = ",".join("?" * len(wanted))
-        async with self._db.execute(
+        rows = await self._db.execute_fetchall(
             f"SELECT user_id FROM users WHERE user_id IN ({marks}) AND group_adds = 'friends'",
             wanted,
-        ) as cursor:
-            return {row["user_id"] async for row in cursor}
+        )
+        return {row["user_id"] for row in rows}
 
     async def set_role(self, user_id: int, role: Role) -> User | None:
         # Not on an account its owner deleted, even one deleted since the caller looked.
@@ -153,12 +153,12 @@ class SqliteUserStore:
         pattern = (
             username_prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
         )
-        async with self._db.execute(
+        rows = await self._db.execute_fetchall(
             f"SELECT {USER_COLUMNS} FROM users WHERE username LIKE ? ESCAPE '\\'"
             " AND deleted_at IS NULL ORDER BY username != ?, username LIMIT ?",
             (pattern, username_prefix, limit),
-        ) as cursor:
-            return [user_from(row) async for row in cursor]
+        )
+        return [user_from(row) for row in rows]
 
     async def deactivate_user(self, user_id: int, *, at: int, reason: str | None) -> bool:
         cursor = await self._db.execute(
@@ -186,12 +186,12 @@ class SqliteUserStore:
         return cursor.rowcount == 1
 
     async def list_accounts(self, username_prefix: str, *, after: int, limit: int) -> list[Account]:
-        async with self._db.execute(
+        rows = await self._db.execute_fetchall(
             f"SELECT {ACCOUNT_COLUMNS} FROM users WHERE username LIKE ? ESCAPE '\\'"
             " AND user_id > ? ORDER BY user_id LIMIT ?",
             (_prefix_pattern(username_prefix), after, limit),
-        ) as cursor:
-            return [account_from(row) async for row in cursor]
+        )
+        return [account_from(row) for row in rows]
 
     async def create_device(
         self, *, user_id: int, name: str, token_hash: str, created_at: int
@@ -219,12 +219,12 @@ class SqliteUserStore:
         return device_from(row) if row else None
 
     async def list_devices(self, user_id: int) -> list[Device]:
-        async with self._db.execute(
+        rows = await self._db.execute_fetchall(
             f"SELECT {DEVICE_COLUMNS} FROM devices"
             " WHERE user_id = ? AND revoked_at IS NULL ORDER BY device_id",
             (user_id,),
-        ) as cursor:
-            return [device_from(row) async for row in cursor]
+        )
+        return [device_from(row) for row in rows]
 
     async def revoke_device(self, user_id: int, device_id: int, *, revoked_at: int) -> bool:
         cursor = await self._db.execute(
@@ -240,8 +240,8 @@ class SqliteUserStore:
         )
 
     async def _one(self, sql: str, params: tuple[Any, ...]) -> Any:
-        async with self._db.execute(sql, params) as cursor:
-            return await cursor.fetchone()
+        rows = await self._db.execute_fetchall(sql, params)
+        return next(iter(rows), None)
 
 
 def _prefix_pattern(prefix: str) -> str:

@@ -36,10 +36,10 @@ class SqliteInviteStore:
         )
 
     async def list_invites(self) -> list[Invite]:
-        async with self._db.execute(
+        rows = await self._db.execute_fetchall(
             f"SELECT {INVITE_COLUMNS} FROM invites ORDER BY invite_id"
-        ) as cursor:
-            return [invite_from(row) async for row in cursor]
+        )
+        return [invite_from(row) for row in rows]
 
     async def delete_invite(self, code: str) -> bool:
         cursor = await self._db.execute("DELETE FROM invites WHERE code = ?", (code,))
@@ -77,9 +77,9 @@ class SqliteAuditLog:
         return AuditEvent(event_id=event_id, **entry.model_dump())
 
     async def events(self, *, after: int, limit: int) -> list[AuditEvent]:
-        async with self._db.execute(
+        rows = await self._db.execute_fetchall(
             f"SELECT {AUDIT_COLUMNS} FROM audit_events WHERE event_id > ?"
             " ORDER BY event_id LIMIT ?",
             (after, limit),
-        ) as cursor:
-            return [event_from(row) async for row in cursor]
+        )
+        return [event_from(row) for row in rows]

@@ -142,8 +142,8 @@ class SqliteSearchIndex:
 
     async def begin_run(self) -> bool:
         async with self._lock:
-            async with self._writer.execute("SELECT clean FROM run") as cursor:
-                row = await cursor.fetchone()
+            rows = await self._writer.execute_fetchall("SELECT clean FROM run")
+            row = next(iter(rows), None)
             await self._writer.execute("UPDATE run SET clean = 0")
         return bool(row is not None and row[0])
 
@@ -161,8 +161,8 @@ class SqliteSearchIndex:
             "SELECT channel_id, indexed_through FROM channels WHERE channel_id > ?"
             " ORDER BY channel_id LIMIT ?"
         )
-        async with self._writer.execute(sql, (after, limit)) as cursor:
-            return [(row[0], row[1]) for row in await cursor.fetchall()]
+        rows = await self._writer.execute_fetchall(sql, (after, limit))
+        return [(row[0], row[1]) for row in rows]
 
     async def digests(
         self, after: MessageKey, through: MessageKey, *, limit: int
@@ -172,8 +172,8 @@ class SqliteSearchIndex:
             " WHERE (channel_id, message_id) > (?, ?) AND (channel_id, message_id) <= (?, ?)"
             " ORDER BY channel_id, message_id LIMIT ?"
         )
-        async with self._writer.execute(sql, (*after, *through, limit)) as cursor:
-            return {(row[0], row[1]): row[2] for row in await cursor.fetchall()}
+        rows = await self._writer.execute_fetchall(sql, (*after, *through, limit))
+        return {(row[0], row[1]): row[2] for row in rows}
 
     # -- writes ----------------------------------------------------------------------------
 
@@ -255,8 +255,8 @@ class SqliteSearchIndex:
         return above + [key for _, key in await self._rows(_IN_BUCKET, arguments)]
 
     async def _rows(self, sql: str, arguments: dict[str, Any]) -> list[tuple[int, SortKey]]:
-        async with self._reader.execute(sql, arguments) as cursor:
-            return [(row[0], SortKey(row[1], row[2], row[3])) for row in await cursor.fetchall()]
+        rows = await self._reader.execute_fetchall(sql, arguments)
+        return [(row[0], SortKey(row[1], row[2], row[3])) for row in rows]
 
     async def close(self) -> None:
         if self._closed:

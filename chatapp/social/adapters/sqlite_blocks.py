@@ -42,28 +42,28 @@ class SqliteBlockStore:
         return cursor.rowcount == 1
 
     async def blocked_by(self, blocker_id: int) -> list[int]:
-        async with self._db.execute(
+        rows = await self._db.execute_fetchall(
             "SELECT blocked_id FROM blocks WHERE blocker_id = ? ORDER BY blocked_id",
             (blocker_id,),
-        ) as cursor:
-            return [row["blocked_id"] async for row in cursor]
+        )
+        return [row["blocked_id"] for row in rows]
 
     async def blockers_among(self, blocked_id: int, user_ids: Collection[int]) -> set[int]:
         wanted = sorted(set(user_ids))
         if not wanted:
             return set()
         marks = ",".join("?" * len(wanted))
-        async with self._db.execute(
+        rows = await self._db.execute_fetchall(
             f"SELECT blocker_id FROM blocks WHERE blocked_id = ? AND blocker_id IN ({marks})",
             (blocked_id, *wanted),
-        ) as cursor:
-            return {row["blocker_id"] async for row in cursor}
+        )
+        return {row["blocker_id"] for row in rows}
 
     async def between(self, user_a: int, user_b: int) -> bool:
-        async with self._db.execute(
+        rows = await self._db.execute_fetchall(
             "SELECT EXISTS (SELECT 1 FROM blocks WHERE (blocker_id = ?1 AND blocked_id = ?2)"
             " OR (blocker_id = ?2 AND blocked_id = ?1)) AS found",
             (user_a, user_b),
-        ) as cursor:
-            row = await cursor.fetchone()
+        )
+        row = next(iter(rows), None)
         return bool(row and row["found"])

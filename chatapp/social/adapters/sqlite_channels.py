@@ -100,11 +100,11 @@ class SqliteChannelStore:
         )
         if row is None:
             return None
-        async with self._db.execute(
+        rows = await self._db.execute_fetchall(
             "SELECT user_id FROM channel_members WHERE channel_id = ? ORDER BY user_id",
             (channel_id,),
-        ) as cursor:
-            members = tuple([member["user_id"] async for member in cursor])
+        )
+        members = tuple([member["user_id"] for member in rows])
         return _channel(row, members)
 
     async def rename(self, channel_id: int, name: str) -> None:
@@ -137,7 +137,7 @@ class SqliteChannelStore:
             )
 
     async def memberships(self, user_id: int) -> list[Membership]:
-        async with self._db.execute(
+        rows = await self._db.execute_fetchall(
             "SELECT c.channel_id, c.kind, c.name, c.owner_id, c.created_at, m.read_message_id,"
             " m.notification_level,"
             " (SELECT group_concat(user_id) FROM"
@@ -146,15 +146,15 @@ class SqliteChannelStore:
             " FROM channel_members m JOIN channels c ON c.channel_id = m.channel_id"
             " WHERE m.user_id = ?",
             (user_id,),
-        ) as cursor:
-            return [
-                Membership(
-                    channel=_channel(row, tuple(map(int, row["member_list"].split(",")))),
-                    read_message_id=row["read_message_id"],
-                    notification_level=row["notification_level"],
-                )
-                async for row in cursor
-            ]
+        )
+        return [
+            Membership(
+                channel=_channel(row, tuple(map(int, row["member_list"].split(",")))),
+                read_message_id=row["read_message_id"],
+                notification_level=row["notification_level"],
+            )
+            for row in rows
+        ]
 
     async def member_state(self, channel_id: int, user_id: int) -> MemberState | None:
         row = await self._one(
@@ -189,14 +189,12 @@ class SqliteChannelStore:
         levels: dict[int, NotificationLevel] = {}
         if wanted:
             marks = ",".join("?" * len(wanted))
-            async with self._db.execute(
+            rows = await self._db.execute_fetchall(
                 "SELECT user_id, notification_level FROM channel_members"
                 f" WHERE channel_id = ? AND user_id IN ({marks})",
                 (channel_id, *wanted),
-            ) as cursor:
-                levels = {
-                    member["user_id"]: member["notification_level"] async for member in cursor
-                }
+            )
+            levels = {member["user_id"]: member["notification_level"] for member in rows}
         return ChannelLevels(kind=row["kind"], levels=levels)
 
     async def read_marker(self, channel_id: int, user_id: int) -> int | None:
@@ -207,11 +205,11 @@ class SqliteChannelStore:
         return row["read_message_id"] if row else None
 
     async def read_markers(self, channel_id: int) -> dict[int, int]:
-        async with self._db.execute(
+        rows = await self._db.execute_fetchall(
             "SELECT user_id, read_message_id FROM channel_members WHERE channel_id = ?",
             (channel_id,),
-        ) as cursor:
-            return {row["user_id"]: row["read_message_id"] async for row in cursor}
+        )
+        return {row["user_id"]: row["read_message_id"] for row in rows}
 
     async def advance_read_markers(self, marks: Sequence[tuple[int, int, int]]) -> None:
         async with self._write_lock:
@@ -239,8 +237,8 @@ class SqliteChannelStore:
         return await self.read_marker(channel_id, user_id)
 
     async def _one(self, sql: str, params: tuple[Any, ...]) -> Any:
-        async with self._db.execute(sql, params) as cursor:
-            return await cursor.fetchone()
+        rows = await self._db.execute_fetchall(sql, params)
+        return next(iter(rows), None)
 
 
 def _channel(row: Any, members: tuple[int, ...]) -> Channel:

@@ -23,12 +23,12 @@ class SqliteFriendStore:
 
     async def get(self, user_a: int, user_b: int) -> Friendship | None:
         low, high = sorted((user_a, user_b))
-        async with self._db.execute(
+        rows = await self._db.execute_fetchall(
             "SELECT user_low, user_high, requested_by, status FROM friendships"
             " WHERE user_low = ? AND user_high = ?",
             (low, high),
-        ) as cursor:
-            row = await cursor.fetchone()
+        )
+        row = next(iter(rows), None)
         return _friendship(row) if row else None
 
     async def request(self, requester: int, other: int, *, at: int) -> Friendship:
@@ -57,12 +57,12 @@ class SqliteFriendStore:
         return cursor.rowcount == 1
 
     async def of_user(self, user_id: int) -> list[Friendship]:
-        async with self._db.execute(
+        rows = await self._db.execute_fetchall(
             "SELECT user_low, user_high, requested_by, status FROM friendships"
             " WHERE user_low = ?1 OR user_high = ?1 ORDER BY created_at",
             (user_id,),
-        ) as cursor:
-            return [_friendship(row) async for row in cursor]
+        )
+        return [_friendship(row) for row in rows]
 
 
 def _friendship(row: aiosqlite.Row) -> Friendship:
