@@ -111,10 +111,6 @@ class Notifier:
             else None
         )
 
-    async def observe(self, event: BaseModel) -> None:
-        """One of OBSERVED_EVENTS, from the bus."""
-        await self.observe_many((event,))
-
     async def observe_many(self, events: Sequence[BaseModel]) -> None:
         """OBSERVED_EVENTS in publication order, handled in that order.
 

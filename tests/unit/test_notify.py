@@ -535,7 +535,9 @@ async def test_events_handed_over_together_ask_who_is_online_once() -> None:
     assert [(w.newest.message_id, w.count) for w in await windows.take_due()] == [(3, 2)]
 
     live.connected.clear()
-    await notifier.observe(MessageAccepted(message=message(4), inbox_seqs={BOB: 4, CAROL: 2}))
+    await notifier.observe_many(
+        [MessageAccepted(message=message(4), inbox_seqs={BOB: 4, CAROL: 2})]
+    )
     live.asked.clear()
     clock.advance(1.0)
     await notifier.flush_due()
