@@ -9,9 +9,10 @@ from pathlib import Path
 import asyncpg
 import pytest
 import pytest_asyncio
+import structlog.testing
 
 from chatapp.messaging import AcceptedMessage, MessageStoreError
-from chatapp.messaging.adapters.postgres_messages import PostgresMessageStore
+from chatapp.messaging.adapters.postgres_messages import ONE_STATEMENT_MOST, PostgresMessageStore
 from chatapp.testing.cluster_services import fresh_name, postgres_url
 
 MIGRATIONS = sorted((Path(__file__).resolve().parents[2] / "migrations/postgresql").glob("*.sql"))
@@ -81,6 +82,40 @@ async def test_concurrent_sends_from_three_nodes_keep_ids_and_seqs_contiguous(
     assert await nodes[1].max_seq(2) == 300
 
 
+async def test_batches_crossing_channels_and_inboxes_from_three_nodes_never_deadlock(
+    nodes: list[PostgresMessageStore],
+) -> None:
+    """Each node's batches name the same channels and members in other orders, two nodes'
+    as one statement and the third's as a transaction (more than ONE_STATEMENT_MOST sends):
+    the counters are locked in one order, so no batch is retried, and every inbox is
+    contiguous."""
+    channels = {1: (1, 2, 3), 2: (3, 2), 3: (2, 1), 4: (4, 3, 2, 1)}
+    order = [[1, 2, 3, 4], [4, 3, 2, 1], [3, 1, 4, 2] * 3]
+    assert len(order[0]) <= ONE_STATEMENT_MOST < len(order[2])
+    with structlog.testing.capture_logs() as logs:
+        for round_ in range(15):
+            await asyncio.gather(
+                *(
+                    send(
+                        nodes[n],
+                        sender=channels[c][0],
+                        client_msg_id=f"{round_}-{n}-{i}",
+                        channel=c,
+                        members=channels[c],
+                    )
+                    for n in range(3)
+                    for i, c in enumerate(order[n])
+                )
+            )
+    assert [log for log in logs if log["event"] == "message_batch_retried"] == []
+    for channel in channels:
+        assert await nodes[0].last_message_id(channel) == 75
+    for user in (1, 2, 3, 4):
+        expected = 75 * sum(user in members for members in channels.values())
+        page = await nodes[1].inbox(user, since=0, limit=1000)
+        assert [entry.seq for entry in page.entries] == list(range(1, expected + 1))
+
+
 async def test_the_same_client_msg_id_on_two_nodes_stores_one_message(
     nodes: list[PostgresMessageStore],
 ) -> None:
@@ -105,6 +140,70 @@ async def test_a_repeat_in_one_batch_is_answered_with_the_first(
     assert (a.duplicate, b.duplicate) == (False, True)
     assert a.message == b.message
     assert b.inbox_seqs == {1: a.seq}
+
+
+async def test_one_batch_of_sends_numbers_channels_and_inboxes_in_queue_order(
+    nodes: list[PostgresMessageStore],
+) -> None:
+    """Sends queued together into two channels with shared members, a repeat of a stored
+    send and a repeat within the batch: ids per channel and seqs per member follow the
+    queue, repeats get their original, and every inbox reads back as answered."""
+    store = nodes[0]
+    stored = await send(store, 1, "old", "before", channel=5, members=(1, 2))
+    queued = [
+        send(store, 1, "a", "a", channel=5, members=(1, 2)),
+        send(store, 2, "b", "b", channel=6, members=(2, 3)),
+        send(store, 1, "old", "ignored", channel=6, members=(2, 3)),
+        send(store, 3, "c", "c", channel=6, members=(2, 3)),
+        send(store, 2, "b", "b again", channel=6, members=(2, 3)),
+        send(store, 2, "d", "d", channel=5, members=(1, 2)),
+    ]
+    a, b, old, c, b_again, d = await asyncio.gather(*queued)
+
+    assert [(x.message.channel_id, x.message.message_id) for x in (a, b, c, d)] == [
+        (5, 2),
+        (6, 1),
+        (6, 2),
+        (5, 3),
+    ]
+    assert [x.inbox_seqs for x in (a, b, c, d)] == [
+        {1: 2, 2: 2},
+        {2: 3, 3: 1},
+        {2: 4, 3: 2},
+        {1: 3, 2: 5},
+    ]
+    assert [x.seq for x in (a, b, c, d)] == [2, 3, 2, 5]
+    assert not any(x.duplicate for x in (a, b, c, d))
+    assert old == stored._replace(duplicate=True, inbox_seqs={1: stored.seq})
+    assert b_again == b._replace(duplicate=True, inbox_seqs={2: b.seq})
+    for user, expected in ((1, [1, 2, 3]), (2, [1, 2, 3, 4, 5]), (3, [1, 2])):
+        page = await nodes[1].inbox(user, since=0, limit=10)
+        assert [entry.seq for entry in page.entries] == expected
+    inbox_of_2 = await nodes[1].inbox(2, since=0, limit=10)
+    assert [e.message.text for e in inbox_of_2.entries] == ["before", "a", "b", "c", "d"]
+    assert await nodes[2].last_message_ids([5, 6]) == {5: 3, 6: 2}
+
+
+async def test_a_send_record_without_its_message_fails_that_send_alone(
+    schema_url: str, nodes: list[PostgresMessageStore]
+) -> None:
+    """The tables have no foreign keys: a `sends` row whose message is missing answers its
+    repeat with MessageStoreError, and the batch's other sends are stored."""
+    admin = await asyncpg.connect(schema_url)
+    try:
+        await admin.execute(
+            "INSERT INTO sends (sender_id, client_msg_id, channel_id, message_id, seq)"
+            " VALUES (1, 'orphan', 1, 99, 99)"
+        )
+    finally:
+        await admin.close()
+    orphan, other = await asyncio.gather(
+        send(nodes[0], 1, "orphan"), send(nodes[0], 1, "fine"), return_exceptions=True
+    )
+    assert isinstance(orphan, MessageStoreError)
+    assert "orphan" in str(orphan)
+    assert isinstance(other, AcceptedMessage)
+    assert (other.message.message_id, other.duplicate) == (1, False)
 
 
 async def test_history_pages_and_text_round_trips(nodes: list[PostgresMessageStore]) -> None:

@@ -42,7 +42,7 @@ from chatapp.messaging.models import (
     StoredMessage,
     UpdateKind,
 )
-from chatapp.messaging.store import ChangeRefused
+from chatapp.messaging.store import ChangeRefused, MessageStoreError
 
 
 @dataclass(slots=True)
@@ -55,8 +55,12 @@ class Send:
 
     def settle(self, answer: Answer) -> None:
         """Complete the future with the batch's answer, unless the caller gave up."""
-        assert isinstance(answer, AcceptedMessage)
-        if not self.future.done():
+        if self.future.done():
+            return
+        if isinstance(answer, MessageStoreError):
+            self.future.set_exception(answer)
+        else:
+            assert isinstance(answer, AcceptedMessage)
             self.future.set_result(answer)
 
 
@@ -73,15 +77,16 @@ class Change:
         assert not isinstance(answer, AcceptedMessage)
         if self.future.done():
             return
-        if isinstance(answer, ChangeRefused):
+        if isinstance(answer, ChangeRefused | MessageStoreError):
             self.future.set_exception(answer)
         else:
             self.future.set_result(answer)
 
 
 Item = Send | Change
-Answer = AcceptedMessage | ChangeOutcome | ChangeRefused
-"""What one item's future gets: a refused change is answered, the batch still commits."""
+Answer = AcceptedMessage | ChangeOutcome | ChangeRefused | MessageStoreError
+"""What one item's future gets: a refused change is answered, the batch still commits; a
+repeated send whose original message is missing (`postgres_sends`) fails alone."""
 
 
 @dataclass(slots=True)
@@ -122,7 +127,7 @@ async def store_batch(
 ) -> list[Answer]:
     """Store the batch in the open transaction; one answer per item, in order."""
     sends = [item for item in items if isinstance(item, Send)]
-    originals = await _originals(connection, sends)
+    originals = await originals_of(connection, sends)
     fresh = _fresh(sends, originals)
     next_message_id = await advance(
         connection,
@@ -218,7 +223,7 @@ def _answer(pending: _Pending) -> Answer:
     if pending.first is not None:
         first = _answer(pending.first)
         assert isinstance(first, AcceptedMessage)
-        return _as_duplicate(first)
+        return as_duplicate(first)
     assert pending.message is not None
     seqs = pending.entries.seqs if pending.entries is not None else {}
     if isinstance(pending.item, Change):
@@ -229,7 +234,8 @@ def _answer(pending: _Pending) -> Answer:
     return AcceptedMessage(message=pending.message, seq=seq, inbox_seqs=seqs, duplicate=False)
 
 
-def _as_duplicate(accepted: AcceptedMessage) -> AcceptedMessage:
+def as_duplicate(accepted: AcceptedMessage) -> AcceptedMessage:
+    """The answer to a repeat of an accepted send: only the sender's seq goes with it."""
     return AcceptedMessage(
         message=accepted.message,
         seq=accepted.seq,
@@ -333,7 +339,7 @@ def _send_record(pending: _Pending) -> tuple[int, str, int, int, int]:
     )
 
 
-async def _originals(
+async def originals_of(
     connection: asyncpg.Connection, sends: list[Send]
 ) -> dict[tuple[int, str], AcceptedMessage]:
     """The sends of this batch that were stored before, as duplicates (as they are now)."""
