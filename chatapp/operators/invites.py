@@ -21,6 +21,14 @@ MAX_USES: Final = 10_000
 MAX_EXPIRES_IN_S: Final = 10 * 365 * 24 * 3600
 
 
+def new_code() -> str:
+    """A random code that does not begin with `-`, so that `chatapp invite revoke CODE` does not
+    read it as an option."""
+    while (code := secrets.token_urlsafe(CODE_BYTES)).startswith("-"):
+        pass
+    return code
+
+
 def invite_required() -> Forbidden:
     return Forbidden("invite_required", "signing up needs a valid invite code")
 
@@ -41,7 +49,7 @@ class Invites:
             raise BadRequest(f"expires_in_s: must be 1 to {MAX_EXPIRES_IN_S:,}")
         now = self._clock.now_ms()
         invite = Invite(
-            code=secrets.token_urlsafe(CODE_BYTES),
+            code=new_code(),
             uses_left=uses,
             expires_at=None if expires_in_s is None else now + expires_in_s * 1000,
             created_at=now,

@@ -13,6 +13,7 @@ from chatapp.bootstrap.modules import build_accounts, build_operators
 from chatapp.config import Settings
 from chatapp.errors import BadRequest, Conflict, Forbidden, InvalidInput, NotFound, Unauthorized
 from chatapp.operators import Operators, RegistrationPolicy
+from chatapp.operators.invites import new_code
 from chatapp.testing.fakes import (
     FAKE_PASSWORD,
     FakeAuditLog,
@@ -127,6 +128,11 @@ async def test_racing_signups_spend_a_single_use_once() -> None:
     )
     assert sum(not isinstance(r, BaseException) for r in results) == 1
     assert {r.code for r in results if isinstance(r, Forbidden)} == {"invite_required"}
+
+
+def test_no_invite_code_begins_with_a_dash() -> None:
+    """One code in 64 would, and the command line would take it for an option."""
+    assert not any(new_code().startswith("-") for _ in range(5_000))
 
 
 async def test_invite_limits_and_revocation() -> None:
