@@ -34,11 +34,12 @@ from chatapp.bootstrap.archive_tables import (
     PUSH_TARGETS,
     USERS,
     Table,
+    TableReader,
     TableRows,
     walk,
 )
 from chatapp.errors import StartupRefused
-from chatapp.messaging import InboxRecord, MessageStore, SendRecord, StoredMessage
+from chatapp.messaging import InboxRecord, SendRecord, StoredMessage
 
 KINDS: Final = (
     "user",
@@ -82,6 +83,22 @@ _READ_MARKER: Final = ("channel_id", "user_id", "read_message_id")
 """What a `read_marker` line holds of a member's row."""
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
+
+
+class MessageSource(Protocol):
+    """What an export reads messages, inbox entries and idempotency records from."""
+
+    async def scan_messages(
+        self, *, after: tuple[int, int] = (0, 0), limit: int
+    ) -> list[StoredMessage]: ...
+
+    async def scan_inbox(
+        self, *, after: tuple[int, int] = (0, 0), limit: int
+    ) -> list[InboxRecord]: ...
+
+    async def scan_sends(
+        self, *, after: tuple[int, str] | None = None, limit: int
+    ) -> list[SendRecord]: ...
 
 
 class MessageTarget(Protocol):
@@ -131,7 +148,7 @@ def _line(kind: str, value: dict[str, Any]) -> str:
 
 
 async def export_lines(
-    rows: TableRows, messages: MessageStore, out: TextIO, progress: Progress
+    rows: TableReader, messages: MessageSource, out: TextIO, progress: Progress
 ) -> None:
     """Write the whole deployment to `out`, one page of rows in memory at a time."""
 
@@ -150,7 +167,7 @@ async def export_lines(
 
 
 async def _export_rows(
-    rows: TableRows, tables: dict[str, Table], write: Callable[[str, dict[str, Any]], None]
+    rows: TableReader, tables: dict[str, Table], write: Callable[[str, dict[str, Any]], None]
 ) -> None:
     for kind, table in tables.items():
         async for row in _users(rows) if kind == "user" else walk(rows, table):
@@ -161,7 +178,7 @@ async def _export_rows(
             write(kind, row)
 
 
-async def _users(rows: TableRows) -> AsyncIterator[dict[str, Any]]:
+async def _users(rows: TableReader) -> AsyncIterator[dict[str, Any]]:
     """Each user with the users it blocks (`blocks`, left out when none), by merging two walks
     in user order."""
     blocks = walk(rows, BLOCKS)
@@ -177,7 +194,7 @@ async def _users(rows: TableRows) -> AsyncIterator[dict[str, Any]]:
         yield (user | {"blocks": found}) if found else user
 
 
-async def _channels(rows: TableRows) -> AsyncIterator[dict[str, Any]]:
+async def _channels(rows: TableReader) -> AsyncIterator[dict[str, Any]]:
     """Each channel with its members, by merging two walks in channel order."""
     members = walk(rows, MEMBERS)
     pending: dict[str, Any] | None = await anext(members, None)
@@ -197,7 +214,7 @@ async def _channels(rows: TableRows) -> AsyncIterator[dict[str, Any]]:
 
 
 async def _export_messages(
-    messages: MessageStore, write: Callable[[str, dict[str, Any]], None]
+    messages: MessageSource, write: Callable[[str, dict[str, Any]], None]
 ) -> None:
     after: tuple[int, int] = (0, 0)
     while page := await messages.scan_messages(after=after, limit=PAGE_ROWS):

@@ -4,13 +4,14 @@ Imported only in cluster mode. An import copies the rows with their ids
 (`OVERRIDING SYSTEM VALUE`), then sets the counter rows (`channel_counters`,
 `inbox_counters`) to the last ids loaded and each identity sequence past the
 highest id, so the next user, channel, device, message and seq continue
-after the imported ones.
+after the imported ones. An export reads from one snapshot of the database
+(`ClusterSnapshot`), so the nodes may go on serving meanwhile.
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 import asyncpg
@@ -20,8 +21,8 @@ from chatapp.bootstrap.archive_tables import SQL_TABLES, Table, count_rows, numb
 from chatapp.clock import SystemClock
 from chatapp.config import Settings
 from chatapp.errors import StartupRefused, StoreFailed
-from chatapp.messaging import InboxRecord, MessageStore, SendRecord, StoredMessage
-from chatapp.messaging.adapters.postgres_messages import PostgresMessageStore
+from chatapp.messaging import InboxRecord, SendRecord, StoredMessage
+from chatapp.messaging.adapters import postgres_scans
 from chatapp.messaging.adapters.postgres_rows import reaction_rows, update_code
 from chatapp.storage.postgres import apply_postgres_migrations, open_postgres
 
@@ -63,12 +64,60 @@ async def _open_pool(settings: Settings, stack: contextlib.AsyncExitStack) -> as
 
 async def open_cluster_source(
     settings: Settings, stack: contextlib.AsyncExitStack
-) -> tuple[PostgresRows, MessageStore]:
-    """The cluster's tables and message store, for an export."""
+) -> ClusterSnapshot:
+    """The cluster's tables and message tables as they are now, for an export."""
     pool = await _open_pool(settings, stack)
-    messages = PostgresMessageStore(pool)
-    stack.push_async_callback(messages.close)
-    return PostgresRows(pool), messages
+    connection = await stack.enter_async_context(pool.acquire())
+    await stack.enter_async_context(_read_only_snapshot(connection))
+    return ClusterSnapshot(connection)
+
+
+@contextlib.asynccontextmanager
+async def _read_only_snapshot(connection: asyncpg.Connection) -> AsyncIterator[None]:
+    """A REPEATABLE READ transaction until the export is written. It keeps PostgreSQL from
+    vacuuming rows changed meanwhile, which is the price of a consistent file."""
+    transaction = connection.transaction(isolation="repeatable_read", readonly=True)
+    await transaction.start()
+    try:
+        yield
+    finally:
+        # Nothing was written; a connection lost meanwhile has no transaction to end.
+        with contextlib.suppress(asyncpg.PostgresError, asyncpg.InterfaceError, OSError):
+            await transaction.rollback()
+
+
+class ClusterSnapshot:
+    """`TableReader` and `MessageSource` on one REPEATABLE READ transaction: every page of an
+    export comes from the same moment, so a batch of sends the nodes commit meanwhile is in the
+    file whole (message, inbox entries, idempotency record) or not at all."""
+
+    def __init__(self, connection: asyncpg.Connection) -> None:
+        self._connection = connection
+
+    async def fetch(self, sql: str, args: Sequence[Any]) -> list[dict[str, Any]]:
+        return [dict(row) for row in await self._records(numbered(sql), *args)]
+
+    async def scan_messages(
+        self, *, after: tuple[int, int] = (0, 0), limit: int
+    ) -> list[StoredMessage]:
+        return await postgres_scans.scan_messages(self._records, after=after, limit=limit)
+
+    async def scan_inbox(self, *, after: tuple[int, int] = (0, 0), limit: int) -> list[InboxRecord]:
+        return await postgres_scans.scan_inbox(self._records, after=after, limit=limit)
+
+    async def scan_sends(
+        self, *, after: tuple[int, str] | None = None, limit: int
+    ) -> list[SendRecord]:
+        return await postgres_scans.scan_sends(self._records, after=after, limit=limit)
+
+    async def _records(self, sql: str, *args: Any) -> list[asyncpg.Record]:
+        try:
+            rows: list[asyncpg.Record] = await self._connection.fetch(sql, *args)
+        except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as error:
+            raise StartupRefused(
+                f"the cluster's database failed while exporting: {error}"
+            ) from None
+        return rows
 
 
 async def open_cluster_target(

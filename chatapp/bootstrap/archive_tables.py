@@ -110,10 +110,14 @@ SQL_TABLES: Final = (
 )
 
 
-class TableRows(Protocol):
-    """One engine's tables, read and written in pages; SQL is written with `?` marks."""
+class TableReader(Protocol):
+    """One engine's tables, read in pages; SQL is written with `?` marks."""
 
     async def fetch(self, sql: str, args: Sequence[Any]) -> list[dict[str, Any]]: ...
+
+
+class TableRows(TableReader, Protocol):
+    """One engine's tables, read and written in pages."""
 
     async def insert(self, table: Table, rows: Sequence[Sequence[Any]]) -> None:
         """Insert `rows` (values in `table.columns` order) in one transaction."""
@@ -124,7 +128,7 @@ class TableRows(Protocol):
         ...
 
 
-async def walk(rows: TableRows, table: Table) -> AsyncIterator[dict[str, Any]]:
+async def walk(rows: TableReader, table: Table) -> AsyncIterator[dict[str, Any]]:
     """Every row of `table` in key order, one page in memory at a time."""
     after: tuple[Any, ...] = table.first_key()
     sql = table.page_sql()
@@ -143,6 +147,6 @@ def numbered(sql: str) -> str:
     return re.sub(r"\?", lambda _: f"${next(count)}", sql)
 
 
-async def count_rows(rows: TableRows, table: str) -> int:
+async def count_rows(rows: TableReader, table: str) -> int:
     found = await rows.fetch(f"SELECT COUNT(*) AS n FROM {table}", [])
     return int(found[0]["n"])

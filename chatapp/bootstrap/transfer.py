@@ -12,26 +12,32 @@ import os
 from pathlib import Path
 from typing import TextIO
 
-from chatapp.bootstrap.archive import MessageTarget, Progress, export_lines, import_lines
+from chatapp.bootstrap.archive import (
+    MessageSource,
+    MessageTarget,
+    Progress,
+    export_lines,
+    import_lines,
+)
 from chatapp.bootstrap.archive_sqlite import open_embedded_source, open_embedded_target
-from chatapp.bootstrap.archive_tables import TableRows
+from chatapp.bootstrap.archive_tables import TableReader, TableRows
 from chatapp.clock import SystemClock
 from chatapp.config import Settings
 from chatapp.errors import StartupRefused
-from chatapp.messaging import InboxRecord, MessageStore, SendRecord, StoredMessage
+from chatapp.messaging import InboxRecord, SendRecord, StoredMessage
 from chatapp.messaging.adapters.leveldb_load import LevelDBLoader
 
 
 async def export_deployment(settings: Settings, path: Path) -> Progress:
     """Write the deployment to `path` (a new file); what was written, by kind."""
     progress = Progress("exported")
-    rows: TableRows
-    messages: MessageStore
+    rows: TableReader
+    messages: MessageSource
     async with contextlib.AsyncExitStack() as stack:
         if settings.cluster_mode:
             from chatapp.bootstrap.archive_postgres import open_cluster_source
 
-            rows, messages = await open_cluster_source(settings, stack)
+            rows = messages = await open_cluster_source(settings, stack)
         else:
             rows, messages = await open_embedded_source(settings.data_dir, SystemClock(), stack)
         partial = path.with_name(path.name + ".partial")
