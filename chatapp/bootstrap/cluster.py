@@ -134,6 +134,7 @@ def cluster_push_windows(cluster: Cluster, settings: Settings, clock: Clock) -> 
         node_name=settings.node_name,
         window_ms=settings.push_collapse_window_ms,
         lease_ms=delivery_lease_ms(settings),
+        providers=settings.push_providers,
         pending_pushes=pushes_enabled(settings),
     )
 

@@ -75,6 +75,8 @@ class Notifier:
     connected again sends nothing: they are reading. Nor does one whose
     recipient has since chosen a level that would not have opened it.
 
+    In a cluster, windows are opened for every push target, whatever its
+    provider, and each is delivered by a node that has the provider.
     With `pending` (a cluster), a message whose node never got this far is
     handled here too once its row is stale (`notify.pending`); a message that
     opens no window has its row taken off.
@@ -185,9 +187,11 @@ class Notifier:
         targets = [
             target
             for target in found
-            # A target of a provider the server no longer enables is kept
-            # (it may come back) but not used.
-            if target.provider in self._queues and target.user_id in wanted
+            # A target of a provider this server does not enable is kept (it may come
+            # back) but not used, except in a cluster: another node may have the provider,
+            # and claims the window (nodes claim only windows of providers they have).
+            if (target.provider in self._queues or self._windows.shared)
+            and target.user_id in wanted
         ]
         text, truncated = preview(message.text) if self._include_text else (None, None)
         openings = [
@@ -202,6 +206,7 @@ class Notifier:
                 text=text,
                 text_truncated=truncated,
                 mentioned=target.user_id in mentioned,
+                provider=target.provider,
             )
             for target in targets
         ]

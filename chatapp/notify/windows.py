@@ -45,6 +45,9 @@ class Opening:
     text_truncated: bool | None
     mentioned: bool = False
     """Whether the message mentions the recipient."""
+    provider: str | None = None
+    """The provider of the device's push target: in a cluster, only a node that has it
+    delivers the window."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -58,6 +58,7 @@ class LocalCluster:
         redis_url: str,
         name: str,
         settings: Mapping[str, str] | None = None,
+        node_settings: Mapping[str, Mapping[str, str]] | None = None,
     ) -> None:
         self.base_dir = base_dir
         self.database_url = database_url
@@ -65,6 +66,7 @@ class LocalCluster:
         self.name = name
         self.keys = ClusterKeys(name)
         self.settings = {**FAST_CLUSTER_SETTINGS, **(settings or {})}
+        self.node_settings = node_settings or {}
         self.nodes: dict[str, ServerProcess] = {}
         self._clients: list[ChatClient] = []
 
@@ -73,10 +75,12 @@ class LocalCluster:
     def env(self, node_id: str | None = None) -> dict[str, str]:
         """The cluster's settings as environment variables (with `CHATAPP_NODE_ID` if given).
 
-        `settings` (given to the constructor) go over `FAST_CLUSTER_SETTINGS`.
+        `settings` (given to the constructor) go over `FAST_CLUSTER_SETTINGS`, and the node's
+        own `node_settings` over those.
         """
         env = {
             **self.settings,
+            **self.node_settings.get(node_id or "", {}),
             "CHATAPP_DATABASE_URL": self.database_url,
             "CHATAPP_REDIS_URL": self.redis_url,
             "CHATAPP_CLUSTER_NAME": self.name,
@@ -208,6 +212,7 @@ async def local_cluster(
     *,
     nodes: Iterable[str] = ("n1", "n2", "n3"),
     settings: Mapping[str, str] | None = None,
+    node_settings: Mapping[str, Mapping[str, str]] | None = None,
     database_via: Callable[[str], str] | None = None,
     redis_via: Callable[[str], str] | None = None,
 ) -> AsyncIterator[LocalCluster]:
@@ -227,6 +232,7 @@ async def local_cluster(
             redis_url=(redis_via or str)(redis),
             name=fresh_name("e2e"),
             settings=settings,
+            node_settings=node_settings,
         )
         try:
             await cluster.start(*nodes)

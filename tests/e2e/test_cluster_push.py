@@ -101,7 +101,8 @@ async def pushes_until_quiet(receiver: PushReceiver, expected: int) -> list[dict
         except TimeoutError:
             assert len(received) >= expected, f"{len(received)} of {expected} came: {received}"
             return received
-        received.append(push.json()["notification"])
+        body = push.json()
+        received.append(body.get("notification", body))  # a webhook's wraps it; ntfy's is it
 
 
 async def open_windows(cluster: LocalCluster, expected: int, messages: int = 1) -> None:
@@ -239,6 +240,40 @@ async def test_a_window_outlives_the_node_that_opened_it(
     assert await receiver.silent(0), "n1 sent before it was killed"
     pushes = await pushes_until_quiet(receiver, len(devices))
     assert_one_per_device(pushes, devices, [message.message_id for message in sent])
+
+
+async def test_nodes_with_different_providers_each_deliver_what_they_can(
+    tmp_path: Path, receiver: PushReceiver
+) -> None:
+    """n1 pushes by webhook only, n2 by ntfy only. A message sent to each node, in one
+    window: bob's webhook device and carol's ntfy device each get one notification counting
+    both, sent by the node that has its provider, whichever node accepted each message."""
+    webhook = {**SETTINGS, "CHATAPP_PUSH_WEBHOOK_URL": receiver.url("/hook")}
+    ntfy = {
+        "CHATAPP_PUSH_PROVIDERS": "ntfy",
+        "CHATAPP_PUSH_ALLOW_HTTP_TARGETS": "true",
+        "CHATAPP_PUSH_ALLOW_PRIVATE_TARGETS": "true",
+    }
+    async with local_cluster(
+        tmp_path, nodes=("n1", "n2"), settings=SETTINGS, node_settings={"n1": webhook, "n2": ntfy}
+    ) as cluster:
+        alice = await cluster.user("alice", "n1")
+        bob, carol = await cluster.user("bob", "n1"), await cluster.user("carol", "n2")
+        assert bob.device_id is not None
+        assert carol.device_id is not None
+        await bob.set_push_target(bob.device_id, "webhook", "bob")
+        await carol.set_push_target(carol.device_id, "ntfy", receiver.url("/carol-topic"))
+        group = await alice.create_group("team", [bob.user_id, carol.user_id])
+        on_n2 = cluster.client("n2", alice.token)
+        sent = [
+            (await alice.send_message(group.channel_id, "one", client_msg_id="m1")).message,
+            (await on_n2.send_message(group.channel_id, "two", client_msg_id="m2")).message,
+        ]
+        pushes = await pushes_until_quiet(receiver, 2)
+    # Each device has a target of one provider only, so its push came that way.
+    assert_one_per_device(
+        pushes, {bob.device_id: "bob", carol.device_id: "carol"}, [m.message_id for m in sent]
+    )
 
 
 def key_files(base: Path) -> list[Path]:

@@ -15,7 +15,14 @@ WINDOW_MS = 1_000
 LEASE_MS = 10_000
 
 
-def opening(device_id: int, message_id: int, *, seq: int, text: str | None = None) -> Opening:
+def opening(
+    device_id: int,
+    message_id: int,
+    *,
+    seq: int,
+    text: str | None = None,
+    provider: str | None = None,
+) -> Opening:
     return Opening(
         user_id=device_id * 10,
         device_id=device_id,
@@ -26,11 +33,32 @@ def opening(device_id: int, message_id: int, *, seq: int, text: str | None = Non
         created_at=message_id,
         text=text,
         text_truncated=False if text is not None else None,
+        provider=provider,
     )
 
 
-def node(pool: asyncpg.Pool, clock: ManualClock, name: str) -> PostgresPushWindows:
-    return PostgresPushWindows(pool, clock, node_name=name, window_ms=WINDOW_MS, lease_ms=LEASE_MS)
+def node(
+    pool: asyncpg.Pool, clock: ManualClock, name: str, providers: tuple[str, ...] = ()
+) -> PostgresPushWindows:
+    return PostgresPushWindows(
+        pool, clock, node_name=name, window_ms=WINDOW_MS, lease_ms=LEASE_MS, providers=providers
+    )
+
+
+async def test_a_node_claims_only_windows_of_its_providers(pool: asyncpg.Pool) -> None:
+    """Nodes with different providers: each window goes to a node that has its provider; one
+    of a provider no node has waits; one that names none (opened before windows named theirs)
+    goes to any node."""
+    clock = ManualClock()
+    web = node(pool, clock, "web", ("webpush",))
+    both = node(pool, clock, "both", ("apns", "webpush"))
+    await web.add([opening(7, 1, seq=1, provider="apns"), opening(8, 1, seq=1, provider="fcm")])
+    await both.add([opening(9, 1, seq=1, provider="webpush"), opening(10, 1, seq=1)])
+    clock.advance(WINDOW_MS / 1000)
+    assert {w.newest.device_id for w in await web.take_due()} == {9, 10}
+    (apns,) = await both.take_due()
+    assert (apns.newest.device_id, apns.newest.provider) == (7, "apns")
+    assert await pool.fetchval("SELECT count(*) FROM push_windows WHERE claimed_by IS NULL") == 1
 
 
 async def test_a_window_gathers_messages_and_falls_due_once_for_one_node(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Sequence
 from pathlib import Path
 
 import pytest
@@ -643,3 +643,45 @@ async def test_the_sweeper_runs_the_notifiers_handling_for_each_stale_message() 
         "pending_pushes_taken_over",
     ]
     assert await sweeper.sweep() == 0
+
+
+class SharedWindows(MemoryWindows):
+    """Windows as a cluster keeps them, where other nodes deliver too: the openings noted."""
+
+    def __init__(self, clock: ManualClock) -> None:
+        super().__init__(clock, window_seconds=1.0)
+        self.opened: list[Opening] = []
+
+    @property
+    def shared(self) -> bool:
+        return True
+
+    async def add(self, openings: Sequence[Opening]) -> None:
+        self.opened.extend(openings)
+        await super().add(openings)
+
+
+async def test_a_cluster_node_opens_windows_for_providers_it_does_not_have() -> None:
+    """Another node may have the provider: the window names it, for that node to claim. A
+    server alone opens windows only for the providers it has."""
+    clock = ManualClock()
+    provider = FakeProvider()
+    queue, _ = delivery_queue(provider, Metrics())
+    targets = [target(BOB, 2), target(CAROL, 3, provider="apns")]
+    shared, alone = SharedWindows(clock), RecordingWindows(clock, provider)
+    for windows in (shared, alone):
+        notifier = Notifier(
+            directory=FakeDirectory(targets),
+            levels=FakeLevels(),
+            live_devices=FakeLiveDevices(),
+            queues={"fake": queue},
+            windows=windows,
+            window_seconds=1.0,
+            include_text=True,
+        )
+        await notifier.message_accepted(
+            MessageAccepted(message=message(1), inbox_seqs={BOB: 1, CAROL: 1})
+        )
+    assert [(o.device_id, o.provider) for o in shared.opened] == [(2, "fake"), (3, "apns")]
+    clock.advance(1.0)
+    assert [w.newest.device_id for w in await alone.take_due()] == [2]

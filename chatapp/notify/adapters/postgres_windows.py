@@ -17,13 +17,18 @@ notification is sent twice only when a node dies after its provider accepted
 it and before the window was deleted; the repeat carries the id the receiver
 already has.
 
+A window names its provider, and a node claims only windows of the
+providers it has, so nodes may enable different ones: a node delivers what
+it can and leaves the rest to the nodes that can (windows of a provider no
+node has wait until one has it).
+
 Times are the nodes' clocks in milliseconds (`Clock.now_ms`): nodes whose
 clocks disagree by more than a window deliver early or late, never twice.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Final
 
 import asyncpg
@@ -37,11 +42,11 @@ CLAIM_BATCH: Final = 256
 
 _OPEN_COLUMNS = """
 INSERT INTO push_windows (notification_id, user_id, device_id, channel_id, sender_id,
-    message_id, seq, created_at, text, text_truncated, count, due_at, mentioned)
+    message_id, seq, created_at, text, text_truncated, count, due_at, mentioned, provider)
 SELECT replace(gen_random_uuid()::text, '-', ''),
-    o.user_id, o.device_id, $1, $2, $3, o.seq, $4, $5, $6, 1, $7, o.mentioned
-FROM unnest($8::bigint[], $9::bigint[], $10::bigint[], $11::boolean[])
-    AS o(user_id, device_id, seq, mentioned)
+    o.user_id, o.device_id, $1, $2, $3, o.seq, $4, $5, $6, 1, $7, o.mentioned, o.provider
+FROM unnest($8::bigint[], $9::bigint[], $10::bigint[], $11::boolean[], $12::text[])
+    AS o(user_id, device_id, seq, mentioned, provider)
 """
 
 _JOIN_OPEN = """
@@ -58,7 +63,8 @@ ON CONFLICT (device_id, channel_id) WHERE claimed_by IS NULL DO UPDATE SET
         THEN excluded.text ELSE push_windows.text END,
     text_truncated = CASE WHEN excluded.seq > push_windows.seq
         THEN excluded.text_truncated ELSE push_windows.text_truncated END,
-    seq = GREATEST(excluded.seq, push_windows.seq)
+    seq = GREATEST(excluded.seq, push_windows.seq),
+    provider = COALESCE(excluded.provider, push_windows.provider)
 """
 
 _OPEN = _OPEN_COLUMNS + _JOIN_OPEN
@@ -75,10 +81,11 @@ UPDATE push_windows SET claimed_by = $1, lease_until = $2
 WHERE notification_id IN (
     SELECT notification_id FROM push_windows
     WHERE due_at <= $3 AND (claimed_by IS NULL OR lease_until < $3)
+        AND (provider IS NULL OR provider = ANY($5::text[]))
     ORDER BY due_at LIMIT $4
     FOR UPDATE SKIP LOCKED)
 RETURNING notification_id, user_id, device_id, channel_id, sender_id, message_id, seq,
-    created_at, text, text_truncated, count, due_at, mentioned
+    created_at, text, text_truncated, count, due_at, mentioned, provider
 """
 
 
@@ -94,9 +101,11 @@ class PostgresPushWindows:
         node_name: str,
         window_ms: int,
         lease_ms: int,
+        providers: Collection[str] = (),
         pending_pushes: bool = False,
     ) -> None:
         """`lease_ms` must outlast a delivery with all its retries, or it may be sent twice.
+        `providers`: this node's; it claims the windows of those only.
 
         With `pending_pushes`, a message's windows open only while its `push_pending` row
         is there, which the opening deletes."""
@@ -106,6 +115,7 @@ class PostgresPushWindows:
         self._node = node_name
         self._window_ms = window_ms
         self._lease_ms = lease_ms
+        self._providers = sorted(providers)
 
     @property
     def shared(self) -> bool:
@@ -132,11 +142,14 @@ class PostgresPushWindows:
             [opening.device_id for opening in openings],
             [opening.seq for opening in openings],
             [opening.mentioned for opening in openings],
+            [opening.provider for opening in openings],
         )
 
     async def take_due(self) -> list[Window]:
         now = self._clock.now_ms()
-        rows = await self._pool.fetch(_CLAIM, self._node, now + self._lease_ms, now, CLAIM_BATCH)
+        rows = await self._pool.fetch(
+            _CLAIM, self._node, now + self._lease_ms, now, CLAIM_BATCH, self._providers
+        )
         rows = sorted(rows, key=lambda row: (row["due_at"], row["notification_id"]))
         return [_window(row) for row in rows]
 
@@ -164,6 +177,7 @@ def _window(row: asyncpg.Record) -> Window:
             text=bytes(text).decode("utf-8") if text is not None else None,
             text_truncated=row["text_truncated"],
             mentioned=row["mentioned"],
+            provider=row["provider"],
         ),
         count=row["count"],
         mentioned=row["mentioned"],
