@@ -488,6 +488,12 @@ async def test_a_killed_node_catches_up_when_it_comes_back(tmp_path: Path) -> No
             lost = [await send(alice, channel_id, f"lost with n1 {i}") for i in range(20)]
             await asyncio.sleep(0.5)
             cluster["n1"].kill()
+            # Its sessions end now, not when PostgreSQL next writes to their closed sockets:
+            # a session still waiting for the lock must never get further.
+            await connection.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE application_name = 'chatapp-n1'"
+            )
             await transaction.rollback()
         finally:
             await connection.close()
