@@ -7,6 +7,7 @@ import collections
 import re
 import signal
 import sys
+import threading
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,7 @@ from chatapp.messaging import (
 from chatapp.messaging.adapters import LevelDBMessageStore
 from chatapp.messaging.adapters.codec import decode_pointer, decode_receipt
 from chatapp.messaging.adapters.leveldb_store import MAX_BATCH_SENDS
+from chatapp.messaging.adapters.leveldb_writer import WRITE_HERE_MOST
 
 
 @pytest.fixture
@@ -703,5 +705,54 @@ async def test_every_acknowledged_send_survives_sigkill(tmp_path: Path) -> None:
         assert resumed.message.message_id == await store.last_message_id(1)
         assert resumed.message.message_id == len(await all_history(store, 1))
         assert resumed.inbox_seqs == dict.fromkeys((1, 2, 3), stored_count + 1)
+    finally:
+        await store.close()
+
+
+class WriteTimer:
+    """The writer's timer: notes the thread of every write it times, and makes each write
+    seem to take `seconds`."""
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+        self.threads: list[str] = []
+        self._now = 0.0
+        self._started = True
+
+    def __call__(self) -> float:
+        # Called when a write starts and when it ends.
+        self._started = not self._started
+        if not self._started:
+            self.threads.append(threading.current_thread().name)
+        else:
+            self._now += self.seconds
+        return self._now
+
+    def last_on_loop(self) -> bool:
+        return self.threads[-1] == threading.main_thread().name
+
+
+async def test_a_lone_send_is_written_on_the_loop_while_writes_are_quick(tmp_path: Path) -> None:
+    """A send alone in its batch skips the writer's thread, until a write takes longer than
+    `WRITE_HERE_MOST`; from then on lone sends go to the thread until a write is quick
+    again. Sends that come together are always written on the thread."""
+    timer = WriteTimer()
+    store = await LevelDBMessageStore.open(tmp_path / "messages", timer=timer)
+    try:
+        await send(store, "quick")
+        assert timer.last_on_loop()
+        timer.seconds = WRITE_HERE_MOST * 2
+        await send(store, "slow")
+        assert timer.last_on_loop()  # not known to be slow before it was written
+        await send(store, "after the slow one")
+        assert not timer.last_on_loop()
+        timer.seconds = 0.0
+        await send(store, "quick on the thread")
+        assert not timer.last_on_loop()
+        await send(store, "quick again")
+        assert timer.last_on_loop()
+        await asyncio.gather(*(send(store, f"together {n}") for n in range(3)))
+        assert not timer.last_on_loop()
+        assert [m.text for m in await all_history(store, 1)][-1] == "text of together 2"
     finally:
         await store.close()

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import pathlib
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Final, TypeVar
@@ -110,7 +111,13 @@ class LevelDBMessageStore:
         self._fully_closed = asyncio.Event()
 
     @classmethod
-    async def open(cls, path: pathlib.Path, *, pause: Pause = asyncio.sleep) -> LevelDBMessageStore:
+    async def open(
+        cls,
+        path: pathlib.Path,
+        *,
+        pause: Pause = asyncio.sleep,
+        timer: Callable[[], float] = time.perf_counter,
+    ) -> LevelDBMessageStore:
         """Open the store in `path`, creating the folder when missing.
 
         Nothing is scanned: counters are recovered per channel and per user on
@@ -120,7 +127,7 @@ class LevelDBMessageStore:
         the watermark cannot be read, `OutOfResources` when the system has no
         file (or space) to spare, `MessageStoreError` for anything else.
         `pause` is how the writer waits between attempts to reopen after a
-        failed write (`leveldb_writer`).
+        failed write, and `timer` how it times writes (`leveldb_writer`).
         """
         thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="message-store")
         loop = asyncio.get_running_loop()
@@ -134,7 +141,9 @@ class LevelDBMessageStore:
             raise MessageStoreError(f"could not open the message store in {path}: {exc}") from exc
         database = LevelDBHandle(db)
         eraser = Eraser(database)
-        writer = GroupCommitWriter(database, thread, path, start, pause=pause, erase=eraser.erase)
+        writer = GroupCommitWriter(
+            database, thread, path, start, pause=pause, erase=eraser.erase, timer=timer
+        )
         store = cls(database, writer, found, eraser=eraser)
         store.created = found is None and start.mark.messages_stored == 0
         return store
