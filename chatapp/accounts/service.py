@@ -257,16 +257,28 @@ class Accounts:
         for device in await self._store.list_devices(user_id):
             await self._revoke(user_id, device.device_id)
 
-    async def mark_deleted(self, user_id: int) -> bool:
+    async def mark_deleted(self, user_id: int, *, erase_messages: bool = False) -> bool:
         """Mark the account deleted by its owner: deactivated for good, its profile emptied
         (`Deleted user`), its username kept; logins from now on are 401 as for an unknown
-        name. False when it was marked already."""
+        name. The deletion stays unfinished (`unfinished_deletions`) until
+        `deletion_finished`. False when it was marked already."""
         marked = await self._store.delete_user(
-            user_id, at=self._clock.now_ms(), display_name=DELETED_DISPLAY_NAME
+            user_id,
+            at=self._clock.now_ms(),
+            display_name=DELETED_DISPLAY_NAME,
+            erase_messages=erase_messages,
         )
         if marked:
             log.info("account_deleted", user_id=user_id)
         return marked
+
+    async def unfinished_deletions(self) -> list[tuple[int, bool]]:
+        """Deleted accounts whose deletion's work is not known to be done (a server stopped
+        in the middle), by user id, each with whether its messages are to be erased."""
+        return await self._store.unfinished_deletions()
+
+    async def deletion_finished(self, user_id: int) -> None:
+        await self._store.deletion_finished(user_id)
 
     # -- roles: read from the store on every check, so a change counts at once everywhere --
 

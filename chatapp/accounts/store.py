@@ -86,11 +86,23 @@ class UserStore(Protocol):
         was deleted (a deletion is for good)."""
         ...
 
-    async def delete_user(self, user_id: int, *, at: int, display_name: str) -> bool:
+    async def delete_user(
+        self, user_id: int, *, at: int, display_name: str, erase_messages: bool
+    ) -> bool:
         """Mark the account deleted by its owner, in one write: `deleted_at`, deactivated
         (the first deactivation's time stays), the profile emptied (this display name, `about`
-        empty) and the role back to member. The row stays, and so does its username. False
-        when it was deleted already or there is no such user."""
+        empty), the role back to member, and the deletion unfinished (with whether its
+        messages go too) until `deletion_finished`. The row stays, and so does its username.
+        False when it was deleted already or there is no such user."""
+        ...
+
+    async def unfinished_deletions(self) -> list[tuple[int, bool]]:
+        """The deleted accounts whose deletion is not finished, by user id, each with whether
+        its messages are to be erased."""
+        ...
+
+    async def deletion_finished(self, user_id: int) -> None:
+        """The deletion's work is done: it is no longer unfinished."""
         ...
 
     async def list_accounts(self, username_prefix: str, *, after: int, limit: int) -> list[Account]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import secrets
 from collections.abc import AsyncIterator, Callable
@@ -40,6 +41,7 @@ from chatapp.clock import Clock, SystemClock
 from chatapp.config import Settings
 from chatapp.conversations import Conversations
 from chatapp.discovery import Discovery, NodeDirectory, SingleNode, ThisNode
+from chatapp.errors import StoreFailed
 from chatapp.events import event_codec
 from chatapp.gateway.fanout import FanOut
 from chatapp.gateway.registry import ConnectionRegistry
@@ -254,7 +256,32 @@ async def open_server(
         trusted_proxies=parse_networks(settings.trusted_proxies),
         retention=retention,
     )
+    finish_deletions_in_background(services.account_deletion, stack)
     return services, gateway
+
+
+def finish_deletions_in_background(
+    deletion: AccountDeletion, stack: contextlib.AsyncExitStack
+) -> None:
+    """Finish the account deletions a stopped server left half done, without holding up
+    the start; a failure is logged and waits for the next start."""
+
+    async def finish() -> None:
+        try:
+            await deletion.finish_unfinished()
+        except StoreFailed as failure:
+            log.warning("unfinished_deletions_failed", error=str(failure))
+        except Exception:  # a bug here must not go unseen, nor stop the server
+            log.exception("unfinished_deletions_failed")
+
+    task = asyncio.create_task(finish(), name="unfinished-deletions")
+
+    async def stop() -> None:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    stack.push_async_callback(stop)
 
 
 @dataclass(frozen=True)

@@ -70,13 +70,15 @@ _ADDED_COLUMNS: Final[dict[str, Any]] = {
     "deactivated_at": None,
     "deactivation_reason": None,
     "deleted_at": None,
+    "deletion_unfinished": None,
     "group_adds": "everyone",
     "notification_level": "all",
 }
 """Columns added after the file format was first used, and what an older file means by them."""
-_CHOICE_COLUMNS: Final[dict[str, tuple[str, ...]]] = {
+_CHOICE_COLUMNS: Final[dict[str, tuple[str | None, ...]]] = {
     "group_adds": ("everyone", "friends"),
     "notification_level": ("all", "mentions", "none"),
+    "deletion_unfinished": (None, "erase", "keep"),
 }
 """Columns that hold one of a few words: anything else stops the import with its line."""
 _READ_MARKER: Final = ("channel_id", "user_id", "read_message_id")
@@ -340,7 +342,8 @@ def _cell(column: str, cell: Any) -> Any:
         raise TypeError(f"{column} must be true or false, not {cell!r}")
     if column in _CHOICE_COLUMNS and cell not in _CHOICE_COLUMNS[column]:
         raise TypeError(
-            f"{column} must be one of {', '.join(_CHOICE_COLUMNS[column])}, not {cell!r}"
+            f"{column} must be one of {', '.join(map(json.dumps, _CHOICE_COLUMNS[column]))},"
+            f" not {json.dumps(cell)}"
         )
     return cell
 

@@ -53,6 +53,7 @@ USERS: Final = Table(
         "deactivated_at",
         "deactivation_reason",
         "deleted_at",
+        "deletion_unfinished",
     ),
     ("user_id",),
     identity="user_id",

@@ -33,9 +33,10 @@ class AccountDeletion:
        /channels/{id}/messages/{id}` deletes it (an `update` entry for every member);
     4. the user leaves every group and ends every friendship and pending request.
 
-    Steps 3 and 4 run within the request, before the 204. A server stopped in the middle
-    leaves an account nobody can use but that may still be in some groups and
-    friendships (docs/protocol.md says so).
+    Steps 3 and 4 run within the request, before the 204, and the deletion is then
+    marked finished. Until then it is unfinished (the mark of step 2 says so, with
+    whether to erase): a server stopped in the middle does steps 2 to 4 again when it
+    next starts (`finish_unfinished`), each of which finds done what was done.
     """
 
     def __init__(
@@ -51,11 +52,29 @@ class AccountDeletion:
     ) -> None:
         user_id = caller.user_id
         await self._accounts.check_own_password(caller, password, address=address)
-        await self._accounts.mark_deleted(user_id)
+        await self._accounts.mark_deleted(user_id, erase_messages=erase_messages)
+        await self._finish(user_id, erase_messages=erase_messages)
+
+    async def finish_unfinished(self) -> int:
+        """Finish every deletion a stopped server left unfinished; how many it finished.
+
+        Run at start-up, in the background. In a cluster every node starting may run
+        the same one at once; each step is safe to repeat, and to race.
+        """
+        finished = 0
+        for user_id, erase_messages in await self._accounts.unfinished_deletions():
+            await self._finish(user_id, erase_messages=erase_messages)
+            log.info("account_deletion_finished", user_id=user_id)
+            finished += 1
+        return finished
+
+    async def _finish(self, user_id: int, *, erase_messages: bool) -> None:
+        """Steps 2 (the devices) to 4, then the deletion marked finished."""
         await self._accounts.revoke_every_device(user_id)
         erased = await self.erase_messages(user_id) if erase_messages else 0
         groups = await self._social.leave_every_group(user_id)
         friendships = await self._friends.end_every(user_id)
+        await self._accounts.deletion_finished(user_id)
         log.info(
             "account_closed",
             user_id=user_id,

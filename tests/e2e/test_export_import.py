@@ -176,7 +176,8 @@ def test_import_names_the_first_line_it_cannot_read(tmp_path: Path) -> None:
 def test_a_user_line_from_before_read_receipts_imports_as_sharing(tmp_path: Path) -> None:
     """A `user` line without `share_read_receipts` or `group_adds` (a file written before the
     settings) is a user who shares and whom everyone may add to groups; a value that is not
-    true or false stops the import with its line."""
+    true or false, or an unfinished deletion that is neither "erase" nor "keep", stops the
+    import with its line."""
     user: dict[str, Any] = {
         "user_id": 7, "username": "olga", "display_name": "Olga", "about": "",
         "role": "member", "created_at": 1000, "password_hash": "hash",
@@ -189,7 +190,10 @@ def test_a_user_line_from_before_read_receipts_imports_as_sharing(tmp_path: Path
     assert cli("export", str(again), "--data-dir", str(tmp_path / "data")).returncode == 0
     [exported] = [json.loads(line) for line in again.read_text().splitlines()]
     # A file from before deactivation (and deletion) existed reads as an active user, too.
-    active = {"deactivated_at": None, "deactivation_reason": None, "deleted_at": None}
+    active = {
+        "deactivated_at": None, "deactivation_reason": None, "deleted_at": None,
+        "deletion_unfinished": None,
+    }  # fmt: skip
     settings = {"share_read_receipts": True, "group_adds": "everyone"}
     assert exported == {"type": "user", "user": user | settings | active}
 
@@ -198,6 +202,10 @@ def test_a_user_line_from_before_read_receipts_imports_as_sharing(tmp_path: Path
     assert refused.returncode == 2
     assert "line 1" in refused.stderr
     assert "share_read_receipts" in refused.stderr
+    lines.write_text(json.dumps({"type": "user", "user": user | {"deletion_unfinished": "no"}}))
+    refused = cli("import", str(lines), "--data-dir", str(tmp_path / "third"))
+    assert refused.returncode == 2
+    assert 'deletion_unfinished must be one of null, "erase", "keep"' in refused.stderr
 
 
 async def test_blocks_levels_and_group_adds_travel_in_the_lines_they_belong_to(

@@ -7,14 +7,18 @@ spread over every node, so a revocation must close them wherever they are.
 
 from __future__ import annotations
 
+import asyncio
+import sqlite3
+import time
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
 
 from chatapp.client import ChatClient
-from chatapp.testing import RawSocket, RunningServer
+from chatapp.testing import RawSocket, RunningServer, run_server
 from tests.e2e.account_sockets import (
     all_closed_with_4401_within_a_second,
     sockets_on_every_node,
@@ -382,3 +386,43 @@ async def test_a_deleted_account_exports_nothing(chat_server: RunningServer) -> 
 async def _drain(lines: AsyncIterator[dict[str, Any]]) -> None:
     async for _ in lines:
         pass
+
+
+async def test_a_deletion_cut_short_is_finished_when_the_server_next_starts(
+    tmp_path: Path,
+) -> None:
+    """The server stopped right after a deletion's first write (the deleted mark, with
+    `erase_messages`), as a kill there leaves the folder: when it starts again it revokes
+    the user's devices, erases the messages they sent, takes them out of their groups and
+    friendships, and marks the deletion finished, without any request."""
+    data = tmp_path / "data"
+    async with run_server(data) as server:
+        alice, bob, carol = await people(server, "alice bob carol")
+        await befriend(alice, bob)
+        group = await alice.create_group("team", [bob.user_id, carol.user_id])
+        mine = [await alice.send_message(group.channel_id, f"mine {n}") for n in range(3)]
+        theirs = await bob.send_message(group.channel_id, "bob stays")
+        alice_id, bob_id, carol_id = alice.user_id, bob.user_id, carol.user_id
+        tokens = {client.user_id: client.token for client in (alice, bob)}
+    with sqlite3.connect(data / "users.sqlite3") as db:
+        # The one write `delete_user` makes, and nothing after it.
+        db.execute(
+            "UPDATE users SET deleted_at = 1, deactivated_at = 1, display_name = 'Deleted user',"
+            " about = '', role = 'member', deletion_unfinished = 'erase' WHERE user_id = ?",
+            (alice_id,),
+        )
+    db.close()
+    async with run_server(data) as server:
+        again = server.client(tokens[bob_id])
+        deadline = time.monotonic() + 10
+        while (await again.channel(group.channel_id)).members != [bob_id, carol_id]:
+            assert time.monotonic() < deadline, "alice never left the group"
+            await asyncio.sleep(0.05)
+        friends = await again.request("GET", "/api/v1/friends")
+        assert alice_id not in [f["user"]["user_id"] for f in friends["friends"]]
+        history = {m.message_id: m for m in (await again.messages(group.channel_id)).messages}
+        assert all(history[m.message.message_id].deleted for m in mine)
+        assert not history[theirs.message.message_id].deleted
+        revoked = await refusal(server.client(tokens[alice_id]).me())
+        assert revoked.status == 401
+        assert await server.services.accounts.unfinished_deletions() == []

@@ -182,10 +182,22 @@ async def test_a_deleted_account_keeps_its_row_and_its_name_and_cannot_come_back
         username="gone_not", display_name="Stays", password_hash="h", created_at=2
     )
     await node.users.deactivate_user(other.user_id, at=50, reason="spam")
-    assert await node.users.delete_user(admin.user_id, at=100, display_name="Deleted user")
-    assert not await node.users.delete_user(admin.user_id, at=200, display_name="again")
-    assert not await node.users.delete_user(10**9, at=200, display_name="nobody")
-    assert await node.users.delete_user(other.user_id, at=300, display_name="Deleted user")
+
+    async def delete(user_id: int, at: int) -> bool:
+        return await node.users.delete_user(
+            user_id, at=at, display_name="Deleted user", erase_messages=user_id == other.user_id
+        )
+
+    assert await delete(admin.user_id, 100)
+    assert not await delete(admin.user_id, 200)
+    assert not await delete(10**9, 200)
+    assert await delete(other.user_id, 300)
+    # Unfinished until told: the second with its messages to erase.
+    assert await node.users.unfinished_deletions() == [
+        (admin.user_id, False), (other.user_id, True),
+    ]  # fmt: skip
+    await node.users.deletion_finished(admin.user_id)
+    assert await node.users.unfinished_deletions() == [(other.user_id, True)]
     shown = await node.users.get_user(admin.user_id)
     assert shown is not None
     assert (shown.username, shown.display_name, shown.about, shown.role) == (

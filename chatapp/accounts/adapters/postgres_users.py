@@ -10,9 +10,11 @@ from chatapp.accounts.adapters.rows import (
     ACCOUNT_COLUMNS,
     CREDENTIALS_COLUMNS,
     DEVICE_COLUMNS,
+    ERASE,
     USER_COLUMNS,
     account_from,
     device_from,
+    unfinished_mark,
     user_from,
 )
 from chatapp.accounts.models import Account, Credentials, Device, GroupAdds, Role, User
@@ -203,17 +205,32 @@ class PostgresUserStore:
         )
         return changed is not None
 
-    async def delete_user(self, user_id: int, *, at: int, display_name: str) -> bool:
+    async def delete_user(
+        self, user_id: int, *, at: int, display_name: str, erase_messages: bool
+    ) -> bool:
         # One statement: of two racing deletions (two devices, two nodes) one answers True.
         changed = await self._pool.fetchval(
             "UPDATE users SET deleted_at = $2, deactivated_at = COALESCE(deactivated_at, $2),"
-            " display_name = $3, about = '', role = 'member'"
+            " display_name = $3, about = '', role = 'member', deletion_unfinished = $4"
             " WHERE user_id = $1 AND deleted_at IS NULL RETURNING true",
             user_id,
             at,
             display_name,
+            unfinished_mark(erase_messages),
         )
         return changed is not None
+
+    async def unfinished_deletions(self) -> list[tuple[int, bool]]:
+        rows = await self._pool.fetch(
+            "SELECT user_id, deletion_unfinished FROM users"
+            " WHERE deletion_unfinished IS NOT NULL ORDER BY user_id"
+        )
+        return [(row[0], row[1] == ERASE) for row in rows]
+
+    async def deletion_finished(self, user_id: int) -> None:
+        await self._pool.execute(
+            "UPDATE users SET deletion_unfinished = NULL WHERE user_id = $1", user_id
+        )
 
     async def list_accounts(self, username_prefix: str, *, after: int, limit: int) -> list[Account]:
         pattern = (

@@ -18,6 +18,16 @@ ACCOUNT_COLUMNS = (
 """Of `FROM users`: a user, its deactivation and deletion, the last call of any of its devices."""
 
 
+ERASE = "erase"
+KEEP = "keep"
+"""`deletion_unfinished`: whether an unfinished deletion erases the user's messages."""
+
+
+def unfinished_mark(erase_messages: bool) -> str:
+    """What `deletion_unfinished` holds for a deletion just begun."""
+    return ERASE if erase_messages else KEEP
+
+
 def user_from(row: Any) -> User:
     """A row with USER_COLUMNS (an aiosqlite.Row or an asyncpg.Record) as a User."""
     return User(

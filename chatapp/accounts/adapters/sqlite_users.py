@@ -12,9 +12,11 @@ from chatapp.accounts.adapters.rows import (
     ACCOUNT_COLUMNS,
     CREDENTIALS_COLUMNS,
     DEVICE_COLUMNS,
+    ERASE,
     USER_COLUMNS,
     account_from,
     device_from,
+    unfinished_mark,
     user_from,
 )
 from chatapp.accounts.models import Account, Credentials, Device, GroupAdds, Role, User
@@ -176,14 +178,28 @@ class SqliteUserStore:
         )
         return cursor.rowcount == 1
 
-    async def delete_user(self, user_id: int, *, at: int, display_name: str) -> bool:
+    async def delete_user(
+        self, user_id: int, *, at: int, display_name: str, erase_messages: bool
+    ) -> bool:
         cursor = await self._db.execute(
             "UPDATE users SET deleted_at = ?, deactivated_at = COALESCE(deactivated_at, ?),"
-            " display_name = ?, about = '', role = 'member'"
+            " display_name = ?, about = '', role = 'member', deletion_unfinished = ?"
             " WHERE user_id = ? AND deleted_at IS NULL",
-            (at, at, display_name, user_id),
+            (at, at, display_name, unfinished_mark(erase_messages), user_id),
         )
         return cursor.rowcount == 1
+
+    async def unfinished_deletions(self) -> list[tuple[int, bool]]:
+        rows = await self._db.execute_fetchall(
+            "SELECT user_id, deletion_unfinished FROM users"
+            " WHERE deletion_unfinished IS NOT NULL ORDER BY user_id"
+        )
+        return [(row[0], row[1] == ERASE) for row in rows]
+
+    async def deletion_finished(self, user_id: int) -> None:
+        await self._db.execute(
+            "UPDATE users SET deletion_unfinished = NULL WHERE user_id = ?", (user_id,)
+        )
 
     async def list_accounts(self, username_prefix: str, *, after: int, limit: int) -> list[Account]:
         rows = await self._db.execute_fetchall(

@@ -36,6 +36,8 @@ class FakeUserStore(CanFail):
         self._devices: dict[int, _DeviceRecord] = {}
         self._deactivations: dict[int, tuple[int, str | None]] = {}
         self._deletions: dict[int, int] = {}
+        self._unfinished: dict[int, bool] = {}
+        """Deleted users whose deletion is not finished, with whether it erases their messages."""
 
     # -- users -------------------------------------------------------------------
 
@@ -167,17 +169,28 @@ class FakeUserStore(CanFail):
             return False
         return self._deactivations.pop(user_id, None) is not None
 
-    async def delete_user(self, user_id: int, *, at: int, display_name: str) -> bool:
+    async def delete_user(
+        self, user_id: int, *, at: int, display_name: str, erase_messages: bool
+    ) -> bool:
         self._fail_if_told("delete_user")
         user = self._users.get(user_id)
         if user is None or user_id in self._deletions:
             return False
         self._deletions[user_id] = at
+        self._unfinished[user_id] = erase_messages
         self._deactivations.setdefault(user_id, (at, None))
         self._users[user_id] = user.model_copy(
             update={"display_name": display_name, "about": "", "role": "member"}
         )
         return True
+
+    async def unfinished_deletions(self) -> list[tuple[int, bool]]:
+        self._fail_if_told("unfinished_deletions")
+        return sorted(self._unfinished.items())
+
+    async def deletion_finished(self, user_id: int) -> None:
+        self._fail_if_told("deletion_finished")
+        self._unfinished.pop(user_id, None)
 
     async def list_accounts(self, username_prefix: str, *, after: int, limit: int) -> list[Account]:
         self._fail_if_told("list_accounts")

@@ -1,0 +1,46 @@
+"""Unfinished deletions arrive by migration: a deletion made before it is finished once more.
+
+The schema is built as it was before (every migration but this one and later), a
+deleted and a live user stored with the SQL of that time, then migrated and read
+through the real store.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from chatapp.accounts.adapters import SqliteUserStore
+from chatapp.storage import Migration, apply_migrations, find_migrations, open_sqlite
+
+UNFINISHED_DELETIONS = "unfinished_deletions"
+
+
+def before(migrations: list[Migration]) -> list[Migration]:
+    names = [migration.name for migration in migrations]
+    return migrations[: names.index(UNFINISHED_DELETIONS)]
+
+
+async def test_an_old_deletion_is_unfinished_and_erases_nothing(tmp_path: Path) -> None:
+    """Every step after the mark is safe to repeat, so an old deletion, which may have been
+    cut short, is listed once, keeping its messages (an old mark never says to erase)."""
+    path = tmp_path / "users.sqlite3"
+    old = await open_sqlite(path)
+    try:
+        await apply_migrations(old, before(find_migrations()), now_ms=1)
+        for name, deleted_at in (("gone", 500), ("here", None)):
+            await old.execute(
+                "INSERT INTO users (username, display_name, about, password_hash, created_at,"
+                " deleted_at) VALUES (?, 'Someone', '', 'hash', 1000, ?)",
+                (name, deleted_at),
+            )
+    finally:
+        await old.close()
+    database = await open_sqlite(path)
+    try:
+        await apply_migrations(database, find_migrations(), now_ms=2)
+        users = SqliteUserStore(database)
+        assert await users.unfinished_deletions() == [(1, False)]
+        await users.deletion_finished(1)
+        assert await users.unfinished_deletions() == []
+    finally:
+        await database.close()
