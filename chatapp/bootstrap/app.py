@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import secrets
 from collections.abc import AsyncIterator, Callable
@@ -14,6 +13,7 @@ from aiohttp import web
 from chatapp.accounts import Accounts
 from chatapp.api import MIDDLEWARES, add_routes
 from chatapp.api.client_address import parse_networks
+from chatapp.bootstrap.background import in_background
 from chatapp.bootstrap.backup_request import backup_requests
 from chatapp.bootstrap.modules import (
     SocialModules,
@@ -274,14 +274,7 @@ def finish_deletions_in_background(
         except Exception:  # a bug here must not go unseen, nor stop the server
             log.exception("unfinished_deletions_failed")
 
-    task = asyncio.create_task(finish(), name="unfinished-deletions")
-
-    async def stop() -> None:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-
-    stack.push_async_callback(stop)
+    in_background(stack, finish(), name="unfinished-deletions")
 
 
 @dataclass(frozen=True)

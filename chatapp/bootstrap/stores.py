@@ -20,6 +20,7 @@ import structlog
 
 from chatapp.accounts import PushTargetStore, UserStore
 from chatapp.accounts.adapters import SqlitePushTargetStore, SqliteUserStore
+from chatapp.bootstrap.background import in_background
 from chatapp.bootstrap.integrity import refusal, refuse_unless_consistent
 from chatapp.clock import Clock
 from chatapp.errors import StartupRefused
@@ -165,14 +166,7 @@ def check_every_message(messages: LevelDBMessageStore, stack: contextlib.AsyncEx
             damage=messages.damage(),
         )
 
-    task = asyncio.create_task(check(), name="message-store-check")
-
-    async def stop() -> None:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-
-    stack.push_async_callback(stop)
+    in_background(stack, check(), name="message-store-check")
 
 
 async def open_message_store(data_dir: Path) -> LevelDBMessageStore:
