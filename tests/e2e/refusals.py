@@ -15,3 +15,9 @@ async def refusal(call: Awaitable[Any]) -> ChatApiError:
     with pytest.raises(ChatApiError) as caught:
         await call
     return caught.value
+
+
+async def refused(call: Awaitable[Any]) -> tuple[int, str]:
+    """The status and error code the call is refused with; the test fails if it succeeds."""
+    error = await refusal(call)
+    return error.status, error.code

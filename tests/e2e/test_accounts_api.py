@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable
 from pathlib import Path
 from typing import Any
 
@@ -12,12 +11,7 @@ import pytest
 
 from chatapp.client import ChatApiError, ChatClient
 from chatapp.testing import RawSocket, RunningServer, run_server
-
-
-async def refusal(call: Awaitable[Any]) -> ChatApiError:
-    with pytest.raises(ChatApiError) as caught:
-        await call
-    return caught.value
+from tests.e2e.refusals import refusal
 
 
 async def test_signup_returns_the_user_and_lowercases_the_name(chat_server: RunningServer) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable
 from pathlib import Path
 from typing import Any
 
@@ -11,12 +10,7 @@ import pytest
 
 from chatapp.client import ChatApiError, ChatClient
 from chatapp.testing import RunningServer, run_server
-
-
-async def refusal(call: Awaitable[Any]) -> tuple[int, str]:
-    with pytest.raises(ChatApiError) as caught:
-        await call
-    return caught.value.status, caught.value.code
+from tests.e2e.refusals import refused
 
 
 async def direct(client: ChatClient, user_id: int) -> dict[str, Any]:
@@ -70,7 +64,7 @@ async def test_simultaneous_direct_requests_make_one_channel(chat_server: Runnin
 async def test_direct_with_unknown_user_is_not_found(chat_server: RunningServer) -> None:
     """Opening a direct channel with a user that does not exist is 404."""
     alice = await chat_server.user()
-    assert await refusal(direct(alice, 999_999)) == (404, "not_found")
+    assert await refused(direct(alice, 999_999)) == (404, "not_found")
 
 
 async def test_group_creation_and_the_member_limit(chat_server: RunningServer) -> None:
@@ -78,7 +72,7 @@ async def test_group_creation_and_the_member_limit(chat_server: RunningServer) -
     owner = await chat_server.user()
     others = [await chat_server.user() for _ in range(100)]
     ids = [user.user_id for user in others]
-    assert await refusal(group(owner, "too big", ids)) == (422, "group_full")
+    assert await refused(group(owner, "too big", ids)) == (422, "group_full")
     channel = await group(owner, "  Team  ", ids[:99])
     assert (channel["name"], channel["owner_id"], channel["kind"]) == (
         "Team",
@@ -88,17 +82,17 @@ async def test_group_creation_and_the_member_limit(chat_server: RunningServer) -
     assert len(channel["members"]) == 100
     assert owner.user_id in channel["members"]
     path = f"/api/v1/channels/{channel['channel_id']}/members"
-    assert await refusal(owner.request("POST", path, {"user_id": ids[99]})) == (422, "group_full")
+    assert await refused(owner.request("POST", path, {"user_id": ids[99]})) == (422, "group_full")
 
 
 async def test_group_refuses_bad_names_and_unknown_members(chat_server: RunningServer) -> None:
     """A group needs a 1-100 character name and existing members."""
     owner = await chat_server.user()
-    assert await refusal(group(owner, " ", [])) == (422, "invalid_name")
-    assert await refusal(group(owner, "x" * 101, [])) == (422, "invalid_name")
-    assert await refusal(group(owner, "ok", [424242])) == (404, "not_found")
+    assert await refused(group(owner, " ", [])) == (422, "invalid_name")
+    assert await refused(group(owner, "x" * 101, [])) == (422, "invalid_name")
+    assert await refused(group(owner, "ok", [424242])) == (404, "not_found")
     for body in [{"name": "ok"}, {"name": "ok", "member_ids": "1"}, {"name": 5, "member_ids": []}]:
-        assert await refusal(owner.request("POST", "/api/v1/channels/group", body)) == (
+        assert await refused(owner.request("POST", "/api/v1/channels/group", body)) == (
             400,
             "bad_request",
         )
@@ -111,8 +105,8 @@ async def test_owner_renames_adds_and_removes(chat_server: RunningServer) -> Non
     base = f"/api/v1/channels/{channel['channel_id']}"
     renamed = await owner.request("PATCH", base, {"name": "renamed"})
     assert renamed["channel"]["name"] == "renamed"
-    assert await refusal(member.request("PATCH", base, {"name": "mine"})) == (403, "forbidden")
-    assert await refusal(
+    assert await refused(member.request("PATCH", base, {"name": "mine"})) == (403, "forbidden")
+    assert await refused(
         member.request("POST", base + "/members", {"user_id": newcomer.user_id})
     ) == (
         403,
@@ -122,13 +116,13 @@ async def test_owner_renames_adds_and_removes(chat_server: RunningServer) -> Non
     assert newcomer.user_id in added["channel"]["members"]
     again = await owner.request("POST", base + "/members", {"user_id": newcomer.user_id})
     assert again["channel"]["members"] == added["channel"]["members"]
-    assert await refusal(member.request("DELETE", f"{base}/members/{newcomer.user_id}")) == (
+    assert await refused(member.request("DELETE", f"{base}/members/{newcomer.user_id}")) == (
         403,
         "forbidden",
     )
     await owner.request("DELETE", f"{base}/members/{newcomer.user_id}")
-    assert await refusal(newcomer.request("GET", base)) == (403, "not_member")
-    assert await refusal(owner.request("DELETE", f"{base}/members/{newcomer.user_id}")) == (
+    assert await refused(newcomer.request("GET", base)) == (403, "not_member")
+    assert await refused(owner.request("DELETE", f"{base}/members/{newcomer.user_id}")) == (
         404,
         "not_found",
     )
@@ -151,12 +145,12 @@ async def test_direct_channels_cannot_be_changed(chat_server: RunningServer) -> 
     alice, bob, carol = await chat_server.users(3)
     channel = await direct(alice, bob.user_id)
     base = f"/api/v1/channels/{channel['channel_id']}"
-    assert await refusal(alice.request("PATCH", base, {"name": "x"})) == (403, "forbidden")
-    assert await refusal(alice.request("POST", base + "/members", {"user_id": carol.user_id})) == (
+    assert await refused(alice.request("PATCH", base, {"name": "x"})) == (403, "forbidden")
+    assert await refused(alice.request("POST", base + "/members", {"user_id": carol.user_id})) == (
         403,
         "forbidden",
     )
-    assert await refusal(alice.request("DELETE", f"{base}/members/{alice.user_id}")) == (
+    assert await refused(alice.request("DELETE", f"{base}/members/{alice.user_id}")) == (
         403,
         "forbidden",
     )
@@ -174,8 +168,8 @@ async def test_non_members_learn_nothing_and_cannot_post(chat_server: RunningSer
         send(stranger, channel["channel_id"], "intrusion", "x1"),
         stranger.request("POST", base + "/read", {"message_id": 1}),
     ]:
-        assert await refusal(call) == (403, "not_member")
-    assert await refusal(stranger.request("GET", "/api/v1/channels/987654")) == (404, "not_found")
+        assert await refused(call) == (403, "not_member")
+    assert await refused(stranger.request("GET", "/api/v1/channels/987654")) == (404, "not_found")
     assert (await stranger.request("GET", "/api/v1/channels"))["channels"] == []
     assert (await stranger.request("GET", "/api/v1/sync"))["events"] == []
 
@@ -206,7 +200,7 @@ async def test_text_limits(chat_server: RunningServer, text: str, status: int, c
     """Empty, over-long and non-Unicode texts are refused; nothing is stored."""
     alice, bob = await chat_server.user(), await chat_server.user()
     channel_id = (await direct(alice, bob.user_id))["channel_id"]
-    assert await refusal(send(alice, channel_id, text, "t1")) == (status, code)
+    assert await refused(send(alice, channel_id, text, "t1")) == (status, code)
     history = await alice.request("GET", f"/api/v1/channels/{channel_id}/messages")
     assert history["messages"] == []
 
@@ -216,7 +210,7 @@ async def test_client_msg_id_limits(chat_server: RunningServer, cmid: str) -> No
     """client_msg_id must be 1 to 64 printable ASCII characters: 400 otherwise."""
     alice, bob = await chat_server.user(), await chat_server.user()
     channel_id = (await direct(alice, bob.user_id))["channel_id"]
-    assert await refusal(send(alice, channel_id, "hi", cmid)) == (400, "bad_request")
+    assert await refused(send(alice, channel_id, "hi", cmid)) == (400, "bad_request")
 
 
 async def test_longest_message_round_trips_exactly(chat_server: RunningServer) -> None:
@@ -382,7 +376,7 @@ async def test_a_repeated_send_is_answered_after_leaving(chat_server: RunningSer
     first = await send(alice, channel_id, "hi", "x1")
     await alice.request("DELETE", f"/api/v1/channels/{channel_id}/members/{alice.user_id}")
     assert await send(alice, channel_id, "hi", "x1") == first
-    assert await refusal(send(alice, channel_id, "new", "x2")) == (403, "not_member")
+    assert await refused(send(alice, channel_id, "new", "x2")) == (403, "not_member")
 
 
 async def test_own_messages_are_not_unread_even_after_restart(tmp_path: Path) -> None:

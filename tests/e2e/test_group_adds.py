@@ -9,19 +9,9 @@ other at once.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable
-from typing import Any
-
-import pytest
-
-from chatapp.client import ChatApiError, ChatClient
+from chatapp.client import ChatClient
 from chatapp.testing import RunningServer
-
-
-async def refusal(call: Awaitable[Any]) -> tuple[int, str]:
-    with pytest.raises(ChatApiError) as caught:
-        await call
-    return caught.value.status, caught.value.code
+from tests.e2e.refusals import refused
 
 
 async def befriend(a: ChatClient, b: ChatClient) -> None:
@@ -51,7 +41,7 @@ async def test_the_setting_is_shown_on_me_alone_and_checked(chat_server: Running
     )
     assert "group_adds" not in login["user"]
     for value in ("nobody", "Friends", "", 1, True, ["friends"]):
-        assert await refusal(alice.request("PATCH", "/api/v1/me", {"group_adds": value})) == (
+        assert await refused(alice.request("PATCH", "/api/v1/me", {"group_adds": value})) == (
             400,
             "bad_request",
         ), value
@@ -68,14 +58,14 @@ async def test_only_friends_may_add_a_user_who_says_so(chat_server: RunningServe
     await carol.request("POST", "/api/v1/friends", {"user_id": alice.user_id})  # pending
 
     for stranger in (carol, dave):
-        assert await refusal(stranger.create_group("with alice", [alice.user_id, bob.user_id])) == (
+        assert await refused(stranger.create_group("with alice", [alice.user_id, bob.user_id])) == (
             403,
             "forbidden",
         )
     for client in (alice, bob, carol, dave):
         assert await client.channels() == []
     group = await carol.create_group("carol's", [dave.user_id])
-    assert await refusal(carol.add_member(group.channel_id, alice.user_id)) == (403, "forbidden")
+    assert await refused(carol.add_member(group.channel_id, alice.user_id)) == (403, "forbidden")
     assert (await dave.channel(group.channel_id)).members == sorted([carol.user_id, dave.user_id])
 
     made = await bob.create_group("bob's", [alice.user_id, dave.user_id])
@@ -94,4 +84,4 @@ async def test_a_block_is_said_before_the_setting(chat_server: RunningServer) ->
     alice, bob = await chat_server.users(2)
     await alice.update_me(group_adds="friends")
     await alice.block(bob.user_id)
-    assert await refusal(bob.create_group("g", [alice.user_id])) == (403, "blocked")
+    assert await refused(bob.create_group("g", [alice.user_id])) == (403, "blocked")

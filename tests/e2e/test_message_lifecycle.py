@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import urllib.parse
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -12,7 +12,6 @@ import pytest
 
 from chatapp.client import (
     Backoff,
-    ChatApiError,
     ChatClient,
     MessageEvent,
     RealtimeClient,
@@ -21,15 +20,10 @@ from chatapp.client import (
 )
 from chatapp.protocol.http import MessageOut
 from chatapp.testing import RunningServer
+from tests.e2e.refusals import refused
 
 FAST = Backoff(initial=0.01, maximum=0.05, multiplier=2.0, jitter=0.2)
 WAIT = 10.0
-
-
-async def refusal(call: Awaitable[Any]) -> tuple[int, str]:
-    with pytest.raises(ChatApiError) as caught:
-        await call
-    return caught.value.status, caught.value.code
 
 
 @asynccontextmanager
@@ -186,26 +180,26 @@ async def test_who_may_edit_and_delete(chat_server: RunningServer) -> None:
     by_other = (await other.send_message(gid, "theirs")).message.message_id
     by_owner = (await owner.send_message(gid, "the owner's")).message.message_id
 
-    assert await refusal(owner.edit_message(gid, by_member, "x")) == (403, "forbidden")
-    assert await refusal(outsider.edit_message(gid, by_member, "x")) == (403, "not_member")
-    assert await refusal(member.delete_message(gid, by_other)) == (403, "forbidden")
-    assert await refusal(member.delete_message(gid, by_owner)) == (403, "forbidden")
-    assert await refusal(outsider.delete_message(gid, by_member)) == (403, "not_member")
-    assert await refusal(outsider.react(gid, by_member, "👍")) == (403, "not_member")
+    assert await refused(owner.edit_message(gid, by_member, "x")) == (403, "forbidden")
+    assert await refused(outsider.edit_message(gid, by_member, "x")) == (403, "not_member")
+    assert await refused(member.delete_message(gid, by_other)) == (403, "forbidden")
+    assert await refused(member.delete_message(gid, by_owner)) == (403, "forbidden")
+    assert await refused(outsider.delete_message(gid, by_member)) == (403, "not_member")
+    assert await refused(outsider.react(gid, by_member, "👍")) == (403, "not_member")
     await owner.delete_message(gid, by_other)
     await member.delete_message(gid, by_member)
     await admin.delete_message(gid, by_owner)  # not a member, but an admin
     page = await owner.messages(gid)
     assert [message.deleted for message in page.messages] == [True, True, True]
-    assert await refusal(member.edit_message(gid, by_member, "back")) == (409, "message_deleted")
-    assert await refusal(other.react(gid, by_member, "👍")) == (409, "message_deleted")
+    assert await refused(member.edit_message(gid, by_member, "back")) == (409, "message_deleted")
+    assert await refused(other.react(gid, by_member, "👍")) == (409, "message_deleted")
     # Replying to a deleted message is allowed.
     reply = await other.send_message(gid, "re", reply_to=by_member)
     assert reply.message.reply_to == by_member
     # In a direct chat nobody owns the channel: only the sender deletes.
     direct = await member.open_direct(other.user_id)
     said = (await member.send_message(direct.channel_id, "hi")).message.message_id
-    assert await refusal(other.delete_message(direct.channel_id, said)) == (403, "forbidden")
+    assert await refused(other.delete_message(direct.channel_id, said)) == (403, "forbidden")
 
 
 async def test_limits_and_bad_input_are_refused_with_their_codes(
@@ -217,26 +211,26 @@ async def test_limits_and_bad_input_are_refused_with_their_codes(
     message_id = (await alice.send_message(channel_id, "hi")).message.message_id
     elsewhere = (await alice.send_message(other_channel, "hi")).message.message_id + 5
 
-    assert await refusal(alice.edit_message(channel_id, message_id, "")) == (422, "text_empty")
+    assert await refused(alice.edit_message(channel_id, message_id, "")) == (422, "text_empty")
     too_long = "x" * 100_001
-    assert await refusal(alice.edit_message(channel_id, message_id, too_long)) == (
+    assert await refused(alice.edit_message(channel_id, message_id, too_long)) == (
         422,
         "text_too_long",
     )
-    assert await refusal(alice.edit_message(channel_id, 999, "x")) == (404, "not_found")
-    assert await refusal(alice.delete_message(channel_id, 999)) == (404, "not_found")
-    assert await refusal(alice.react(channel_id, 999, "👍")) == (404, "not_found")
-    assert await refusal(alice.send_message(channel_id, "re", reply_to=elsewhere)) == (
+    assert await refused(alice.edit_message(channel_id, 999, "x")) == (404, "not_found")
+    assert await refused(alice.delete_message(channel_id, 999)) == (404, "not_found")
+    assert await refused(alice.react(channel_id, 999, "👍")) == (404, "not_found")
+    assert await refused(alice.send_message(channel_id, "re", reply_to=elsewhere)) == (
         422,
         "bad_reply",
     )
-    assert await refusal(alice.react(channel_id, message_id, "a b")) == (422, "bad_emoji")
-    assert await refusal(alice.react(channel_id, message_id, "x" * 17)) == (422, "bad_emoji")
+    assert await refused(alice.react(channel_id, message_id, "a b")) == (422, "bad_emoji")
+    assert await refused(alice.react(channel_id, message_id, "x" * 17)) == (422, "bad_emoji")
     await alice.react(channel_id, message_id, "🏳️‍🌈")  # one emoji of several code points
     await alice.react(channel_id, message_id, "a/b?c")  # escaped in the path, kept whole
     for number in range(18):
         await bob.react(channel_id, message_id, f"e{number}")
-    assert await refusal(bob.react(channel_id, message_id, "one-more")) == (
+    assert await refused(bob.react(channel_id, message_id, "one-more")) == (
         422,
         "too_many_reactions",
     )

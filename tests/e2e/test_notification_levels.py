@@ -11,14 +11,15 @@ from __future__ import annotations
 import asyncio
 import json
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
 
-from chatapp.client import ChatApiError, ChatClient
+from chatapp.client import ChatClient
 from chatapp.testing import PushReceiver, RawSocket, RunningServer
+from tests.e2e.refusals import refused
 
 
 @pytest.fixture
@@ -38,12 +39,6 @@ def chat_server_settings(receiver: PushReceiver) -> dict[str, Any]:
         "push_retry_base_ms": 10,
         "push_retry_max_ms": 40,
     }
-
-
-async def refusal(call: Awaitable[Any]) -> tuple[int, str]:
-    with pytest.raises(ChatApiError) as caught:
-        await call
-    return caught.value.status, caught.value.code
 
 
 async def level_of(client: ChatClient, channel_id: int) -> str:
@@ -151,15 +146,15 @@ async def test_levels_are_checked_like_the_other_channel_calls(chat_server: Runn
     group = await alice.create_group("team", [bob.user_id])
     path = f"/api/v1/channels/{group.channel_id}/notifications"
     for body in ({"level": "loud"}, {"level": "ALL"}, {}, {"level": 1}, {"level": None}):
-        assert await refusal(bob.request("PUT", path, body)) == (400, "bad_request"), body
-    assert await refusal(mallory.set_notification_level(group.channel_id, "none")) == (
+        assert await refused(bob.request("PUT", path, body)) == (400, "bad_request"), body
+    assert await refused(mallory.set_notification_level(group.channel_id, "none")) == (
         403,
         "not_member",
     )
-    assert await refusal(mallory.set_notification_level(987_654, "none")) == (404, "not_found")
+    assert await refused(mallory.set_notification_level(987_654, "none")) == (404, "not_found")
     assert await level_of(bob, group.channel_id) == "all"
     await alice.remove_member(group.channel_id, bob.user_id)
-    assert await refusal(bob.set_notification_level(group.channel_id, "none")) == (
+    assert await refused(bob.set_notification_level(group.channel_id, "none")) == (
         403,
         "not_member",
     )

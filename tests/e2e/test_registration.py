@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable
 from typing import Any
 
 import pytest
@@ -17,6 +16,7 @@ import pytest
 from chatapp.client import ChatApiError, ChatClient
 from chatapp.testing import RunningServer
 from tests.e2e.operator_cli import cli_ok, run_cli
+from tests.e2e.refusals import refusal
 
 PASSWORD = "correct horse battery"
 
@@ -24,12 +24,6 @@ PASSWORD = "correct horse battery"
 def registration(mode: str) -> pytest.MarkDecorator:
     """Run the test on a server whose `registration` setting is `mode`."""
     return pytest.mark.parametrize("chat_server_settings", [{"registration": mode}], ids=[mode])
-
-
-async def refusal(call: Awaitable[Any]) -> ChatApiError:
-    with pytest.raises(ChatApiError) as caught:
-        await call
-    return caught.value
 
 
 async def signup(server: RunningServer, username: str, code: str | None = None) -> Any:

@@ -23,10 +23,11 @@ from typing import Any
 
 import pytest
 
-from chatapp.client import ChatApiError, ChatClient
+from chatapp.client import ChatClient
 from chatapp.protocol.http import MessageOut
 from chatapp.testing import RunningServer, ServerProcess
 from chatapp.testing.cluster_server import ClusterServer
+from tests.e2e.refusals import refused
 
 WAIT = 15.0
 Key = tuple[int, int]
@@ -72,12 +73,6 @@ async def until_found(
             return
         await asyncio.sleep(0.05)
     raise AssertionError(f"search {q!r}: {got}, not {expected} within {within} s")
-
-
-async def refusal(call: Awaitable[Any]) -> tuple[int, str]:
-    with pytest.raises(ChatApiError) as caught:
-        await call
-    return caught.value.status, caught.value.code
 
 
 async def send(client: ChatClient, channel_id: int, text: str) -> MessageOut:
@@ -144,15 +139,15 @@ async def test_search_finds_the_callers_channels_now(chat_server: RunningServer)
     await until_found(alice, "apples", newest_first([in_group, in_direct]))
     await until_found(bob, "apples", newest_first([in_group, in_others]))
     await until_found(alice, "apples", [key(in_group)], channel_id=group.channel_id)
-    assert await refusal(alice.search("apples", channel_id=others.channel_id)) == (
+    assert await refused(alice.search("apples", channel_id=others.channel_id)) == (
         403,
         "not_member",
     )
-    assert await refusal(alice.search("apples", channel_id=987_654)) == (404, "not_found")
+    assert await refused(alice.search("apples", channel_id=987_654)) == (404, "not_found")
 
     await bob.remove_member(group.channel_id, bob.user_id)
     assert await found_keys(bob, "apples") == [key(in_others)]
-    assert await refusal(bob.search("apples", channel_id=group.channel_id)) == (403, "not_member")
+    assert await refused(bob.search("apples", channel_id=group.channel_id)) == (403, "not_member")
     await bob.add_member(others.channel_id, alice.user_id)
     assert await found_keys(alice, "apples") == newest_first([in_group, in_direct, in_others])
 
@@ -265,7 +260,7 @@ async def test_limits_and_refusals(chat_server: RunningServer) -> None:
     await until_found(alice, "plain note", [key(note)])
 
     def code(q: str, **options: Any) -> Awaitable[tuple[int, str]]:
-        return refusal(alice.search(q, **options))
+        return refused(alice.search(q, **options))
 
     assert await code("") == (422, "bad_query")
     assert await code("a" * 201) == (422, "bad_query")
@@ -305,7 +300,7 @@ async def test_outsiders_find_nothing(chat_server: RunningServer) -> None:
     answer = await mallory.search("nightingale")
     assert (answer.results, answer.has_more, answer.next_before) == ([], False, None)
     stranger = chat_server.client("A" * 43)
-    assert await refusal(stranger.search("nightingale")) == (401, "unauthorized")
+    assert await refused(stranger.search("nightingale")) == (401, "unauthorized")
 
 
 async def test_a_stalled_index_never_holds_up_sends(chat_server: RunningServer) -> None:
