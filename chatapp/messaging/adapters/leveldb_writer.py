@@ -23,7 +23,7 @@ import pathlib
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Final
+from typing import Any, Final
 
 import plyvel
 import structlog
@@ -54,6 +54,8 @@ store whose cause of failure went away answers again within a second.
 
 WRITE_HERE_MOST: Final = 0.002
 """Seconds a write may take for the next lone send to be written on the event loop's thread."""
+WRITE_HERE_LEVEL0: Final = 4
+"""Level-0 files below which LevelDB compacts without slowing writes (its own trigger)."""
 
 Pause = Callable[[float], Awaitable[None]]
 """Waits so many seconds: `asyncio.sleep`, unless a test moves time itself."""
@@ -195,12 +197,13 @@ class GroupCommitWriter:
         try:
             with self._database as db:
                 batch = form_batch(db, sends, self.committed)
+                here = self._write_here(sends, db)
         except Exception as exc:
             # A read failed; nothing was written, so the database needs no reopening.
             self._fail_batch(sends, exc)
             return
         try:
-            if batch.puts and self._write_here(sends):
+            if batch.puts and here:
                 self._write(batch)
             elif batch.puts:
                 await loop.run_in_executor(self._thread, self._write, batch)
@@ -223,18 +226,25 @@ class GroupCommitWriter:
             if not refused.done():
                 refused.set_exception(refusal)
 
-    def _write_here(self, sends: list[Pending]) -> bool:
+    def _write_here(self, sends: list[Pending], db: Any) -> bool:
         """Whether to write on the event loop's thread rather than the writer's.
 
-        A send that arrives alone, with nothing queued behind it, waits for the
-        two thread switches of a write on the writer's thread, and on the
-        server's one core they cost more than the write itself (A at 200 msg/s:
-        p50 0.88x, CPU per message 0.85x; docs/benchmarks-profile.md). Nothing
-        else waits on the loop then, except for as long as the write takes, so
-        only while writes are quick: one that took longer than `WRITE_HERE_MOST`
-        sends the next ones to the thread until a write is quick again.
+        A send that arrives alone waits for the two thread switches of a write
+        on the writer's thread, and on the server's one core they cost more than
+        the write itself (A at 200 msg/s: p50 0.88x, CPU per message 0.85x;
+        docs/benchmarks-profile.md). But everything else on the loop (sockets,
+        requests, reads) waits while it writes, so only while writes are quick
+        and LevelDB is not about to make them slow: the last write took under
+        `WRITE_HERE_MOST`, and level 0 holds fewer files than `WRITE_HERE_LEVEL0`
+        (from 8, LevelDB slows every write down, and stops them at 12 until its
+        compaction catches up). A slow write the rule could not foresee (the
+        disk's, or another writer's: the eraser, retention) holds the loop once,
+        then sends go to the thread until a write is quick again.
         """
-        return len(sends) == 1 and self._queue.empty() and self._last_write < WRITE_HERE_MOST
+        if len(sends) != 1 or self._last_write >= WRITE_HERE_MOST:
+            return False
+        level0 = db.get_property(b"leveldb.num-files-at-level0")
+        return level0 is not None and int(level0) < WRITE_HERE_LEVEL0
 
     def _fail_batch(self, sends: list[Pending], exc: Exception) -> None:
         # The counters were only tentative, so the next batch reuses the
