@@ -230,13 +230,10 @@ class Social:
             raise Forbidden("forbidden", "nobody can leave or be removed from a direct channel")
         if user_id != caller_id and caller_id != channel.owner_id:
             raise Forbidden("forbidden", "only the owner removes other members")
+        # The group outlives its owner: the store passes it on in the same write.
         if not await self._store.remove_member(channel_id, user_id):
             raise NotFound("not_found", f"user {user_id} is not a member")
         remaining = [member for member in channel.members if member != user_id]
-        if user_id == channel.owner_id:
-            # The group outlives its owner: the longest-standing member (lowest
-            # id, as a stable stand-in) takes over.
-            await self._store.set_owner(channel_id, min(remaining) if remaining else None)
         updated = await self._reload(channel_id)
         self._tell(updated, "removed", (user_id,))
         self._tell(updated, "updated", remaining)

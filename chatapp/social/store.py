@@ -45,10 +45,11 @@ class ChannelStore(Protocol):
         ...
 
     async def remove_member(self, channel_id: int, user_id: int) -> bool:
-        """Remove a member; False if not one."""
+        """Remove a member; False if not one. In the same write, a group this member owned
+        passes to the member with the lowest user id (a stable stand-in for the
+        longest-standing one), or to nobody when none is left: a group never outlives its
+        owner with nobody able to run it."""
         ...
-
-    async def set_owner(self, channel_id: int, owner_id: int | None) -> None: ...
 
     async def memberships(self, user_id: int) -> list[Membership]:
         """Every channel the user is in, with the user's read marker and notification level."""

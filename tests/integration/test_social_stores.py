@@ -96,18 +96,22 @@ async def test_members_are_added_and_removed_once(node: Node) -> None:
         await node.channels.add_member(10**9, 3, joined_at=202)
 
 
-async def test_rename_and_owner_change(node: Node) -> None:
-    """A rename and an owner change (to someone, then to nobody) are stored."""
-    channel = await group(node, [1, 2])
+async def test_rename_and_the_owner_leaving(node: Node) -> None:
+    """A rename is stored; the owner leaving passes the group to the lowest member id in the
+    same write, another member leaving changes no owner, and the last one leaves it to
+    nobody."""
+    channel = await group(node, [1, 3, 2])
     await node.channels.rename(channel.channel_id, "renamed ✓")
-    await node.channels.set_owner(channel.channel_id, 2)
+    assert channel.owner_id == 1
+    assert await node.channels.remove_member(channel.channel_id, 1)
     assert await node.channels.get_channel(channel.channel_id) == channel.model_copy(
-        update={"name": "renamed ✓", "owner_id": 2}
+        update={"name": "renamed ✓", "owner_id": 2, "members": (2, 3)}
     )
-    await node.channels.set_owner(channel.channel_id, None)
-    found = await node.channels.get_channel(channel.channel_id)
-    assert found is not None
-    assert found.owner_id is None
+    for user_id, owner in ((3, 2), (2, None)):
+        assert await node.channels.remove_member(channel.channel_id, user_id)
+        found = await node.channels.get_channel(channel.channel_id)
+        assert found is not None
+        assert found.owner_id == owner
 
 
 async def test_memberships_list_each_channel_with_the_users_marker(node: Node) -> None:

@@ -28,6 +28,20 @@ _CHANNEL = (
 )
 
 
+# One statement: the member goes and a group it owned passes on together. The subquery reads
+# the members as they were before the DELETE, hence the member left out by hand.
+_REMOVE_MEMBER = """
+WITH gone AS (
+    DELETE FROM channel_members WHERE channel_id = $1 AND user_id = $2 RETURNING user_id
+), handed AS (
+    UPDATE channels SET owner_id = (
+        SELECT min(user_id) FROM channel_members WHERE channel_id = $1 AND user_id <> $2)
+    WHERE channel_id = $1 AND owner_id = $2 AND EXISTS (SELECT 1 FROM gone)
+)
+SELECT EXISTS (SELECT 1 FROM gone)
+"""
+
+
 @raises(ChannelStoreError)
 class PostgresChannelStore:
     """Channels, members and read markers in the `channels` and `channel_members` tables.
@@ -110,17 +124,8 @@ class PostgresChannelStore:
         return added is not None
 
     async def remove_member(self, channel_id: int, user_id: int) -> bool:
-        removed = await self._pool.fetchval(
-            "DELETE FROM channel_members WHERE channel_id = $1 AND user_id = $2 RETURNING true",
-            channel_id,
-            user_id,
-        )
-        return removed is not None
-
-    async def set_owner(self, channel_id: int, owner_id: int | None) -> None:
-        await self._pool.execute(
-            "UPDATE channels SET owner_id = $2 WHERE channel_id = $1", channel_id, owner_id
-        )
+        removed = await self._pool.fetchval(_REMOVE_MEMBER, channel_id, user_id)
+        return bool(removed)
 
     async def memberships(self, user_id: int) -> list[Membership]:
         rows = await self._pool.fetch(

@@ -124,17 +124,24 @@ class SqliteChannelStore:
 
     async def remove_member(self, channel_id: int, user_id: int) -> bool:
         async with self._write_lock:
-            cursor = await self._db.execute(
-                "DELETE FROM channel_members WHERE channel_id = ? AND user_id = ?",
-                (channel_id, user_id),
-            )
-        return cursor.rowcount == 1
-
-    async def set_owner(self, channel_id: int, owner_id: int | None) -> None:
-        async with self._write_lock:
-            await self._db.execute(
-                "UPDATE channels SET owner_id = ? WHERE channel_id = ?", (owner_id, channel_id)
-            )
+            await self._db.execute("BEGIN IMMEDIATE")
+            try:
+                cursor = await self._db.execute(
+                    "DELETE FROM channel_members WHERE channel_id = ? AND user_id = ?",
+                    (channel_id, user_id),
+                )
+                removed = cursor.rowcount == 1
+                if removed:
+                    await self._db.execute(
+                        "UPDATE channels SET owner_id = (SELECT min(user_id) FROM channel_members"
+                        " WHERE channel_id = ?) WHERE channel_id = ? AND owner_id = ?",
+                        (channel_id, channel_id, user_id),
+                    )
+            except BaseException:
+                await self._db.execute("ROLLBACK")
+                raise
+            await self._db.execute("COMMIT")
+        return removed
 
     async def memberships(self, user_id: int) -> list[Membership]:
         rows = await self._db.execute_fetchall(

@@ -122,12 +122,9 @@ class FakeChannelStore(CanFail):
             return False
         del record.read_markers[user_id]
         record.levels.pop(user_id, None)
+        if record.owner_id == user_id:
+            record.owner_id = min(record.read_markers, default=None)
         return True
-
-    async def set_owner(self, channel_id: int, owner_id: int | None) -> None:
-        self._fail_if_told("set_owner")
-        if (record := self._channels.get(channel_id)) is not None:
-            record.owner_id = owner_id
 
     async def memberships(self, user_id: int) -> list[Membership]:
         self._fail_if_told("memberships")
