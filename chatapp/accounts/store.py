@@ -98,7 +98,8 @@ class UserStore(Protocol):
 
     async def unfinished_deletions(self) -> list[tuple[int, bool]]:
         """The deleted accounts whose deletion is not finished, by user id, each with whether
-        its messages are to be erased."""
+        its messages are to be erased (an account not deleted is never one, whatever an
+        import said)."""
         ...
 
     async def deletion_finished(self, user_id: int) -> None:

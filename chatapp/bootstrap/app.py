@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import secrets
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from typing import Final
 
 import structlog
 from aiohttp import web
@@ -260,19 +262,26 @@ async def open_server(
     return services, gateway
 
 
+FINISH_DELETIONS_EVERY: Final = 300.0
+"""Seconds between looks for unfinished account deletions: one indexed query."""
+
+
 def finish_deletions_in_background(
     deletion: AccountDeletion, stack: contextlib.AsyncExitStack
 ) -> None:
-    """Finish the account deletions a stopped server left half done, without holding up
-    the start; a failure is logged and waits for the next start."""
+    """Finish the account deletions left half done (by a stopped server, or a request that
+    failed on the way), without holding up the start: now, and every `FINISH_DELETIONS_EVERY`
+    seconds after. A failure is logged and tried again the next time."""
 
     async def finish() -> None:
-        try:
-            await deletion.finish_unfinished()
-        except StoreFailed as failure:
-            log.warning("unfinished_deletions_failed", error=str(failure))
-        except Exception:  # a bug here must not go unseen, nor stop the server
-            log.exception("unfinished_deletions_failed")
+        while True:
+            try:
+                await deletion.finish_unfinished()
+            except StoreFailed as failure:
+                log.warning("unfinished_deletions_failed", error=str(failure))
+            except Exception:  # a bug here must not go unseen, nor stop the server
+                log.exception("unfinished_deletions_failed")
+            await asyncio.sleep(FINISH_DELETIONS_EVERY)
 
     in_background(stack, finish(), name="unfinished-deletions")
 

@@ -46,6 +46,8 @@ class AccountDeletion:
         self._social = social
         self._friends = friends
         self._messaging = messaging
+        self._finishing: set[int] = set()
+        """Users whose deletion this process is finishing now."""
 
     async def delete(
         self, caller: Caller, password: str, *, erase_messages: bool, address: str = ""
@@ -56,20 +58,35 @@ class AccountDeletion:
         await self._finish(user_id, erase_messages=erase_messages)
 
     async def finish_unfinished(self) -> int:
-        """Finish every deletion a stopped server left unfinished; how many it finished.
+        """Finish every deletion left unfinished, but those this process is doing now (a
+        stopped server, a request that failed half-way); how many it finished.
 
-        Run at start-up, in the background. In a cluster every node starting may run
-        the same one at once; each step is safe to repeat, and to race.
+        Run in the background, at start-up and then now and again. In a cluster several
+        nodes may run the same one at once; each step is safe to repeat, and to race. One
+        that fails is logged and left for the next time; the others go on.
         """
         finished = 0
         for user_id, erase_messages in await self._accounts.unfinished_deletions():
-            await self._finish(user_id, erase_messages=erase_messages)
+            if user_id in self._finishing:
+                continue
+            try:
+                await self._finish(user_id, erase_messages=erase_messages)
+            except Exception:
+                log.exception("account_deletion_not_finished", user_id=user_id)
+                continue
             log.info("account_deletion_finished", user_id=user_id)
             finished += 1
         return finished
 
     async def _finish(self, user_id: int, *, erase_messages: bool) -> None:
         """Steps 2 (the devices) to 4, then the deletion marked finished."""
+        self._finishing.add(user_id)
+        try:
+            await self._finish_steps(user_id, erase_messages=erase_messages)
+        finally:
+            self._finishing.discard(user_id)
+
+    async def _finish_steps(self, user_id: int, *, erase_messages: bool) -> None:
         await self._accounts.revoke_every_device(user_id)
         erased = await self.erase_messages(user_id) if erase_messages else 0
         groups = await self._social.leave_every_group(user_id)

@@ -98,3 +98,25 @@ async def test_deletion_erases_only_the_users_own_messages_and_ends_every_tie() 
     assert len(modules.bus.of_type(FriendshipChanged)) - friendship_events == 2
     revoked = [event.device_id for event in modules.bus.of_type(DeviceRevoked)]
     assert sorted(revoked) == sorted([laptop.device.device_id, alice.device.device_id])
+
+
+async def test_unfinished_deletions_are_finished_and_one_failing_keeps_no_other_back() -> None:
+    """Two deletions left at their mark: the first fails on its way (its devices could not
+    be listed) and stays unfinished, the second is finished; the next look finishes the
+    first. A finished one is not done again."""
+    modules = build_modules_on_fakes()
+    alice, bob, carol = [await modules.sign_up(name) for name in ("alice", "bob", "carol")]
+    a, b, c = alice.user.user_id, bob.user.user_id, carol.user.user_id
+    group = await modules.social.create_group(c, "group", [a, b])
+    deletion = AccountDeletion(modules.accounts, modules.social, modules.friends, modules.messaging)
+    for user_id in (a, b):
+        assert await modules.accounts.mark_deleted(user_id)
+    modules.users.fail_only = {"list_devices"}
+    modules.users.fail_next = True
+    assert await deletion.finish_unfinished() == 1
+    assert await modules.accounts.unfinished_deletions() == [(a, False)]
+    assert await modules.social.members(group.channel_id) == frozenset({a, c})
+    assert await deletion.finish_unfinished() == 1
+    assert await modules.accounts.unfinished_deletions() == []
+    assert await modules.social.members(group.channel_id) == frozenset({c})
+    assert await deletion.finish_unfinished() == 0

@@ -192,7 +192,7 @@ class SqliteUserStore:
     async def unfinished_deletions(self) -> list[tuple[int, bool]]:
         rows = await self._db.execute_fetchall(
             "SELECT user_id, deletion_unfinished FROM users"
-            " WHERE deletion_unfinished IS NOT NULL ORDER BY user_id"
+            " WHERE deletion_unfinished IS NOT NULL AND deleted_at IS NOT NULL ORDER BY user_id"
         )
         return [(row[0], row[1] == ERASE) for row in rows]
 

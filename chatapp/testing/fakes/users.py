@@ -186,7 +186,7 @@ class FakeUserStore(CanFail):
 
     async def unfinished_deletions(self) -> list[tuple[int, bool]]:
         self._fail_if_told("unfinished_deletions")
-        return sorted(self._unfinished.items())
+        return sorted(item for item in self._unfinished.items() if item[0] in self._deletions)
 
     async def deletion_finished(self, user_id: int) -> None:
         self._fail_if_told("deletion_finished")
