@@ -24,7 +24,7 @@ from chatapp.errors import StartupRefused, StoreFailed
 from chatapp.messaging import InboxRecord, SendRecord, StoredMessage
 from chatapp.messaging.adapters import postgres_scans
 from chatapp.messaging.adapters.postgres_rows import reaction_rows, update_code
-from chatapp.storage.postgres import apply_postgres_migrations, open_postgres
+from chatapp.storage.postgres import ENGINE_ERRORS, apply_postgres_migrations, open_postgres
 
 
 class PostgresRows:
@@ -67,8 +67,11 @@ async def open_cluster_source(
 ) -> ClusterSnapshot:
     """The cluster's tables and message tables as they are now, for an export."""
     pool = await _open_pool(settings, stack)
-    connection = await stack.enter_async_context(pool.acquire())
-    await stack.enter_async_context(_read_only_snapshot(connection))
+    try:
+        connection = await stack.enter_async_context(pool.acquire())
+        await stack.enter_async_context(_read_only_snapshot(connection))
+    except ENGINE_ERRORS as failure:
+        raise StartupRefused(f"the cluster's database: {failure}") from None
     return ClusterSnapshot(connection)
 
 
@@ -82,7 +85,7 @@ async def _read_only_snapshot(connection: asyncpg.Connection) -> AsyncIterator[N
         yield
     finally:
         # Nothing was written; a connection lost meanwhile has no transaction to end.
-        with contextlib.suppress(asyncpg.PostgresError, asyncpg.InterfaceError, OSError):
+        with contextlib.suppress(*ENGINE_ERRORS):
             await transaction.rollback()
 
 
@@ -113,7 +116,7 @@ class ClusterSnapshot:
     async def _records(self, sql: str, *args: Any) -> list[asyncpg.Record]:
         try:
             rows: list[asyncpg.Record] = await self._connection.fetch(sql, *args)
-        except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as error:
+        except ENGINE_ERRORS as error:
             raise StartupRefused(
                 f"the cluster's database failed while exporting: {error}"
             ) from None

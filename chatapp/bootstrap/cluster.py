@@ -142,8 +142,9 @@ def cluster_push_windows(cluster: Cluster, settings: Settings, clock: Clock) -> 
 def pushes_enabled(settings: Settings) -> bool:
     """Whether this node pushes, and so records each message's push work as it stores it.
 
-    A node with no provider neither records nor does any: its messages are pushed by
-    nobody, as they always were (every node of a cluster is meant to enable the same)."""
+    A node with no provider neither records nor does any: the messages it accepts are
+    pushed by nobody. Nodes with different providers each open windows for every target
+    and send those of their own providers (`PostgresPushWindows`)."""
     return bool(settings.push_providers)
 
 

@@ -8,7 +8,11 @@ import asyncio
 import asyncpg
 
 from chatapp.clock import ManualClock
-from chatapp.notify.adapters.postgres_windows import PostgresPushWindows
+from chatapp.notify.adapters.postgres_windows import (
+    EXPIRE_EVERY_MS,
+    STALE_WINDOW_MS,
+    PostgresPushWindows,
+)
 from chatapp.notify.windows import Opening
 
 WINDOW_MS = 1_000
@@ -131,3 +135,23 @@ async def test_a_revoked_device_loses_its_windows(pool: asyncpg.Pool) -> None:
     await n1.forget_device(7)
     clock.advance(WINDOW_MS / 1000)
     assert [w.newest.device_id for w in await n1.take_due()] == [8]
+
+
+async def test_a_window_no_node_can_send_is_dropped_an_hour_after_it_fell_due(
+    pool: asyncpg.Pool,
+) -> None:
+    """A window of a provider no node has waits unclaimed; past `STALE_WINDOW_MS` after it
+    fell due, the next look drops it. Windows a node can send are never dropped so."""
+    clock = ManualClock()
+    web = node(pool, clock, "web", ("webpush",))
+    await web.add([opening(7, 1, seq=1, provider="apns")])
+    clock.advance(WINDOW_MS / 1000)
+    assert await web.take_due() == []
+    clock.advance(STALE_WINDOW_MS / 1000 - 1)
+    assert await web.take_due() == []
+    assert await pool.fetchval("SELECT count(*) FROM push_windows") == 1
+    await web.add([opening(8, 2, seq=1, provider="webpush")])
+    clock.advance(EXPIRE_EVERY_MS / 1000)  # the next look that drops
+    (sendable,) = await web.take_due()
+    assert sendable.newest.device_id == 8
+    assert await pool.fetchval("SELECT count(*) FROM push_windows") == 1  # only the claimed

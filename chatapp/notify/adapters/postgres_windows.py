@@ -20,7 +20,7 @@ already has.
 A window names its provider, and a node claims only windows of the
 providers it has, so nodes may enable different ones: a node delivers what
 it can and leaves the rest to the nodes that can (windows of a provider no
-node has wait until one has it).
+node has wait until one has it, for an hour at most: `STALE_WINDOW_MS`).
 
 Times are the nodes' clocks in milliseconds (`Clock.now_ms`): nodes whose
 clocks disagree by more than a window deliver early or late, never twice.
@@ -32,13 +32,22 @@ from collections.abc import Collection, Sequence
 from typing import Final
 
 import asyncpg
+import structlog
 
 from chatapp.clock import Clock
 from chatapp.notify.windows import Opening, PushWindowsError, Window
 from chatapp.storage.postgres import raises
 
+_log = structlog.get_logger(__name__)
+
 CLAIM_BATCH: Final = 256
 """Windows claimed per look; the rest wait for the next look a tick later."""
+STALE_WINDOW_MS: Final = 3_600_000
+"""A window nobody claimed this long after it fell due is dropped: it waits for a provider
+that no node has (one turned off everywhere), and were the provider back, a notification an
+hour late would only mislead. It also keeps such windows from piling up under every claim."""
+EXPIRE_EVERY_MS: Final = 60_000
+"""How often a node drops stale windows, in the look for due ones."""
 
 _OPEN_COLUMNS = """
 INSERT INTO push_windows (notification_id, user_id, device_id, channel_id, sender_id,
@@ -116,6 +125,7 @@ class PostgresPushWindows:
         self._window_ms = window_ms
         self._lease_ms = lease_ms
         self._providers = sorted(providers)
+        self._expired_at: int | None = None
 
     @property
     def shared(self) -> bool:
@@ -147,6 +157,15 @@ class PostgresPushWindows:
 
     async def take_due(self) -> list[Window]:
         now = self._clock.now_ms()
+        if self._expired_at is None or now - self._expired_at >= EXPIRE_EVERY_MS:
+            self._expired_at = now
+            dropped = await self._pool.fetchval(
+                "WITH gone AS (DELETE FROM push_windows WHERE claimed_by IS NULL"
+                " AND due_at < $1 RETURNING 1) SELECT count(*) FROM gone",
+                now - STALE_WINDOW_MS,
+            )
+            if dropped:
+                _log.info("push_windows_expired", windows=dropped)
         rows = await self._pool.fetch(
             _CLAIM, self._node, now + self._lease_ms, now, CLAIM_BATCH, self._providers
         )
