@@ -10,7 +10,13 @@ from __future__ import annotations
 from pathlib import Path
 
 from chatapp.accounts.adapters import SqliteUserStore
+from chatapp.accounts.adapters.postgres_users import PostgresUserStore
 from chatapp.storage import Migration, apply_migrations, find_migrations, open_sqlite
+from chatapp.storage.postgres import (
+    apply_postgres_migrations,
+    find_postgres_migrations,
+    open_postgres,
+)
 
 UNFINISHED_DELETIONS = "unfinished_deletions"
 
@@ -44,3 +50,26 @@ async def test_an_old_deletion_is_unfinished_and_erases_nothing(tmp_path: Path) 
         assert await users.unfinished_deletions() == []
     finally:
         await database.close()
+
+
+async def test_an_old_deletion_on_postgresql_is_unfinished_too(postgres_schema_url: str) -> None:
+    """The same on PostgreSQL: the old schema's deleted user is listed, keeping its
+    messages, and the live one is not."""
+    pool = await open_postgres(postgres_schema_url)
+    try:
+        await apply_postgres_migrations(
+            pool, now_ms=1, migrations=before(find_postgres_migrations())
+        )
+        for name, deleted_at in (("gone", 500), ("here", None)):
+            await pool.execute(
+                "INSERT INTO users (username, display_name, about, password_hash, created_at,"
+                " deleted_at) VALUES ($1, 'Someone', '', 'hash', 1000, $2)",
+                name,
+                deleted_at,
+            )
+        gone = await pool.fetchval("SELECT user_id FROM users WHERE username = 'gone'")
+        await apply_postgres_migrations(pool, now_ms=2)
+        users = PostgresUserStore(pool)
+        assert await users.unfinished_deletions() == [(gone, False)]
+    finally:
+        await pool.close()
