@@ -241,11 +241,14 @@ class Notifier:
             queue = self._queues.get(target.provider) if target is not None else None
             if (
                 target is None
-                or queue is None
                 or (newest.channel_id, newest.user_id) not in wanted
                 or newest.user_id in reading
             ):
                 await self._windows.finished(window)
+                continue
+            if queue is None:
+                # The device moved to a provider this server lacks since the window opened.
+                await self._windows.hand_over(window, target.provider)
                 continue
             if newest.sender_id not in names:
                 names[newest.sender_id] = await self._sender_name(newest.sender_id)

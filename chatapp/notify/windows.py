@@ -88,6 +88,11 @@ class PushWindows(Protocol):
         """The window's notification was delivered or given up: it is never delivered again."""
         ...
 
+    async def hand_over(self, window: Window, provider: str) -> None:
+        """A window taken here whose device now pushes through `provider`, which this
+        process lacks: leave it to one that has it (when `shared`; otherwise it is gone)."""
+        ...
+
     async def forget_device(self, device_id: int) -> None:
         """The device was revoked: what waits for it is never sent."""
         ...
@@ -139,6 +144,9 @@ class MemoryWindows:
 
     async def finished(self, window: Window) -> None:
         """Nothing to do: a window taken is gone from memory already."""
+
+    async def hand_over(self, window: Window, provider: str) -> None:
+        """Nothing to do: no other process shares these windows, and this one is gone."""
 
     async def forget_device(self, device_id: int) -> None:
         for key in [key for key in self._open if key[0] == device_id]:

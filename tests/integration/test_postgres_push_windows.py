@@ -155,3 +155,19 @@ async def test_a_window_no_node_can_send_is_dropped_an_hour_after_it_fell_due(
     (sendable,) = await web.take_due()
     assert sendable.newest.device_id == 8
     assert await pool.fetchval("SELECT count(*) FROM push_windows") == 1  # only the claimed
+
+
+async def test_a_window_handed_over_goes_to_a_node_with_the_provider(pool: asyncpg.Pool) -> None:
+    """A window taken by a node whose device has since moved to a provider that node lacks
+    is handed over: that node never takes it again, one with the provider takes it at its
+    next look, under the same notification id."""
+    clock = ManualClock()
+    web, apple = node(pool, clock, "web", ("webpush",)), node(pool, clock, "apple", ("apns",))
+    await web.add([opening(7, 1, seq=1, provider="webpush")])
+    clock.advance(WINDOW_MS / 1000)
+    (taken,) = await web.take_due()
+    await web.hand_over(taken, "apns")
+    assert await web.take_due() == []
+    (again,) = await apple.take_due()
+    assert (again.notification_id, again.newest.provider) == (taken.notification_id, "apns")
+    assert await apple.take_due() == []

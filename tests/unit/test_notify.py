@@ -651,6 +651,7 @@ class SharedWindows(MemoryWindows):
     def __init__(self, clock: ManualClock) -> None:
         super().__init__(clock, window_seconds=1.0)
         self.opened: list[Opening] = []
+        self.handed: list[tuple[int, str]] = []
 
     @property
     def shared(self) -> bool:
@@ -659,6 +660,9 @@ class SharedWindows(MemoryWindows):
     async def add(self, openings: Sequence[Opening]) -> None:
         self.opened.extend(openings)
         await super().add(openings)
+
+    async def hand_over(self, window: Window, provider: str) -> None:
+        self.handed.append((window.newest.device_id, provider))
 
 
 async def test_a_cluster_node_opens_windows_for_providers_it_does_not_have() -> None:
@@ -685,3 +689,34 @@ async def test_a_cluster_node_opens_windows_for_providers_it_does_not_have() -> 
     assert [(o.device_id, o.provider) for o in shared.opened] == [(2, "fake"), (3, "apns")]
     clock.advance(1.0)
     assert [w.newest.device_id for w in await alone.take_due()] == [2]
+
+
+async def test_a_window_whose_device_moved_provider_is_handed_over_unsent() -> None:
+    """The device's target moved to a provider this node lacks after its window opened: at
+    the window's end nothing is sent here, and the window is handed to the nodes that have
+    the new provider."""
+    clock = ManualClock()
+    provider = FakeProvider()
+    queue, _ = delivery_queue(provider, Metrics())
+    directory = FakeDirectory([target(BOB, 2)])
+    windows = SharedWindows(clock)
+    notifier = Notifier(
+        directory=directory,
+        levels=FakeLevels(),
+        live_devices=FakeLiveDevices(),
+        queues={"fake": queue},
+        windows=windows,
+        window_seconds=1.0,
+        include_text=True,
+    )
+    await notifier.message_accepted(MessageAccepted(message=message(1), inbox_seqs={BOB: 1}))
+    directory.targets = [target(BOB, 2, provider="apns")]
+    clock.advance(1.0)
+    await notifier.flush_due()
+    assert windows.handed == [(2, "apns")]
+    queue.start()
+    try:
+        await asyncio.wait_for(queue.idle(), 2)
+    finally:
+        await queue.close()
+    assert provider.sent == []

@@ -177,6 +177,15 @@ class PostgresPushWindows:
             "DELETE FROM push_windows WHERE notification_id = $1", window.notification_id
         )
 
+    async def hand_over(self, window: Window, provider: str) -> None:
+        # Still claimed, so the one open window per device and channel stays unique, but
+        # with its lease run out: a node that has the provider claims it at its next look.
+        await self._pool.execute(
+            "UPDATE push_windows SET provider = $2, lease_until = 0 WHERE notification_id = $1",
+            window.notification_id,
+            provider,
+        )
+
     async def forget_device(self, device_id: int) -> None:
         await self._pool.execute("DELETE FROM push_windows WHERE device_id = $1", device_id)
 
