@@ -270,6 +270,9 @@ class Accounts:
         )
         if marked:
             log.info("account_deleted", user_id=user_id)
+        elif erase_messages:
+            # Deleted already, by a request that may have kept the messages.
+            await self._store.erase_on_deletion(user_id)
         return marked
 
     async def unfinished_deletions(self) -> list[tuple[int, bool]]:
@@ -277,8 +280,8 @@ class Accounts:
         in the middle), by user id, each with whether its messages are to be erased."""
         return await self._store.unfinished_deletions()
 
-    async def deletion_finished(self, user_id: int) -> None:
-        await self._store.deletion_finished(user_id)
+    async def deletion_finished(self, user_id: int, *, erase_messages: bool) -> None:
+        await self._store.deletion_finished(user_id, erase_messages=erase_messages)
 
     # -- roles: read from the store on every check, so a change counts at once everywhere --
 

@@ -102,8 +102,16 @@ class UserStore(Protocol):
         import said)."""
         ...
 
-    async def deletion_finished(self, user_id: int) -> None:
-        """The deletion's work is done: it is no longer unfinished."""
+    async def erase_on_deletion(self, user_id: int) -> None:
+        """A deleted account's messages are to be erased too (a second deletion request,
+        made at the same time as the first, asked for it): its deletion is unfinished
+        again, now erasing."""
+        ...
+
+    async def deletion_finished(self, user_id: int, *, erase_messages: bool) -> None:
+        """The work of a deletion that erased the messages, or kept them, is done. The
+        deletion is no longer unfinished, unless it was meanwhile asked to do more than
+        that work did (to erase, after a run that kept)."""
         ...
 
     async def list_accounts(self, username_prefix: str, *, after: int, limit: int) -> list[Account]:

@@ -91,7 +91,7 @@ class AccountDeletion:
         erased = await self.erase_messages(user_id) if erase_messages else 0
         groups = await self._social.leave_every_group(user_id)
         friendships = await self._friends.end_every(user_id)
-        await self._accounts.deletion_finished(user_id)
+        await self._accounts.deletion_finished(user_id, erase_messages=erase_messages)
         log.info(
             "account_closed",
             user_id=user_id,

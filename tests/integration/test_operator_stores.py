@@ -196,8 +196,17 @@ async def test_a_deleted_account_keeps_its_row_and_its_name_and_cannot_come_back
     assert await node.users.unfinished_deletions() == [
         (admin.user_id, False), (other.user_id, True),
     ]  # fmt: skip
-    await node.users.deletion_finished(admin.user_id)
+    await node.users.deletion_finished(admin.user_id, erase_messages=False)
     assert await node.users.unfinished_deletions() == [(other.user_id, True)]
+    # A run that kept the messages does not finish one since asked to erase them.
+    await node.users.deletion_finished(other.user_id, erase_messages=False)
+    await node.users.erase_on_deletion(admin.user_id)
+    await node.users.erase_on_deletion(10**9)
+    assert await node.users.unfinished_deletions() == [
+        (admin.user_id, True), (other.user_id, True),
+    ]  # fmt: skip
+    await node.users.deletion_finished(other.user_id, erase_messages=True)
+    assert await node.users.unfinished_deletions() == [(admin.user_id, True)]
     shown = await node.users.get_user(admin.user_id)
     assert shown is not None
     assert (shown.username, shown.display_name, shown.about, shown.role) == (

@@ -46,7 +46,7 @@ async def test_an_old_deletion_is_unfinished_and_erases_nothing(tmp_path: Path) 
         await apply_migrations(database, find_migrations(), now_ms=2)
         users = SqliteUserStore(database)
         assert await users.unfinished_deletions() == [(1, False)]
-        await users.deletion_finished(1)
+        await users.deletion_finished(1, erase_messages=False)
         assert await users.unfinished_deletions() == []
     finally:
         await database.close()

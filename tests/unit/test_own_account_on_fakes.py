@@ -120,3 +120,18 @@ async def test_unfinished_deletions_are_finished_and_one_failing_keeps_no_other_
     assert await modules.accounts.unfinished_deletions() == []
     assert await modules.social.members(group.channel_id) == frozenset({c})
     assert await deletion.finish_unfinished() == 0
+
+
+async def test_a_second_deletion_asking_to_erase_makes_the_first_erase_too() -> None:
+    """Two deletion requests at once, the first keeping the messages and the second erasing
+    them: the mark says erase, and the first run's end does not clear it, so a stop before
+    the second finishes leaves the erase to the next start."""
+    modules = build_modules_on_fakes()
+    alice = await modules.sign_up("alice")
+    a = alice.user.user_id
+    assert await modules.accounts.mark_deleted(a)
+    assert not await modules.accounts.mark_deleted(a, erase_messages=True)
+    await modules.accounts.deletion_finished(a, erase_messages=False)
+    assert await modules.accounts.unfinished_deletions() == [(a, True)]
+    await modules.accounts.deletion_finished(a, erase_messages=True)
+    assert await modules.accounts.unfinished_deletions() == []

@@ -227,9 +227,20 @@ class PostgresUserStore:
         )
         return [(row[0], row[1] == ERASE) for row in rows]
 
-    async def deletion_finished(self, user_id: int) -> None:
+    async def erase_on_deletion(self, user_id: int) -> None:
         await self._pool.execute(
-            "UPDATE users SET deletion_unfinished = NULL WHERE user_id = $1", user_id
+            "UPDATE users SET deletion_unfinished = $2"
+            " WHERE user_id = $1 AND deleted_at IS NOT NULL",
+            user_id,
+            ERASE,
+        )
+
+    async def deletion_finished(self, user_id: int, *, erase_messages: bool) -> None:
+        await self._pool.execute(
+            "UPDATE users SET deletion_unfinished = NULL"
+            " WHERE user_id = $1 AND deletion_unfinished = $2",
+            user_id,
+            unfinished_mark(erase_messages),
         )
 
     async def list_accounts(self, username_prefix: str, *, after: int, limit: int) -> list[Account]:

@@ -196,9 +196,17 @@ class SqliteUserStore:
         )
         return [(row[0], row[1] == ERASE) for row in rows]
 
-    async def deletion_finished(self, user_id: int) -> None:
+    async def erase_on_deletion(self, user_id: int) -> None:
         await self._db.execute(
-            "UPDATE users SET deletion_unfinished = NULL WHERE user_id = ?", (user_id,)
+            "UPDATE users SET deletion_unfinished = ? WHERE user_id = ? AND deleted_at IS NOT NULL",
+            (ERASE, user_id),
+        )
+
+    async def deletion_finished(self, user_id: int, *, erase_messages: bool) -> None:
+        await self._db.execute(
+            "UPDATE users SET deletion_unfinished = NULL"
+            " WHERE user_id = ? AND deletion_unfinished = ?",
+            (user_id, unfinished_mark(erase_messages)),
         )
 
     async def list_accounts(self, username_prefix: str, *, after: int, limit: int) -> list[Account]:

@@ -188,9 +188,15 @@ class FakeUserStore(CanFail):
         self._fail_if_told("unfinished_deletions")
         return sorted(item for item in self._unfinished.items() if item[0] in self._deletions)
 
-    async def deletion_finished(self, user_id: int) -> None:
+    async def erase_on_deletion(self, user_id: int) -> None:
+        self._fail_if_told("erase_on_deletion")
+        if user_id in self._deletions:
+            self._unfinished[user_id] = True
+
+    async def deletion_finished(self, user_id: int, *, erase_messages: bool) -> None:
         self._fail_if_told("deletion_finished")
-        self._unfinished.pop(user_id, None)
+        if self._unfinished.get(user_id) == erase_messages:
+            del self._unfinished[user_id]
 
     async def list_accounts(self, username_prefix: str, *, after: int, limit: int) -> list[Account]:
         self._fail_if_told("list_accounts")
