@@ -19,12 +19,13 @@ from chatapp.accounts.adapters.postgres_users import PostgresUserStore
 from chatapp.operators import AuditEntry, AuditTarget, Invite
 from chatapp.operators.adapters import SqliteAuditLog, SqliteInviteStore
 from chatapp.operators.adapters.postgres_operators import PostgresAuditLog, PostgresInviteStore
-from chatapp.storage import Migration, apply_migrations, find_migrations, open_sqlite
+from chatapp.storage import apply_migrations, find_migrations, open_sqlite
 from chatapp.storage.postgres import (
     apply_postgres_migrations,
     find_postgres_migrations,
     open_postgres,
 )
+from tests.integration.migration_steps import migrations_before
 
 OPERATORS = "operators"
 OLD_USER = (
@@ -33,12 +34,6 @@ OLD_USER = (
 )
 INVITE = Invite(code="c0de", uses_left=1, expires_at=None, created_at=1, created_by=None)
 ENTRY = AuditEntry(at=1, actor_id=None, action="invite_create", target=AuditTarget.invite("c0de"))
-
-
-def before_operators(migrations: list[Migration]) -> list[Migration]:
-    """The migrations a database had before deactivation and invites existed."""
-    names = [migration.name for migration in migrations]
-    return migrations[: names.index(OPERATORS)]
 
 
 async def test_a_sqlite_database_from_before_gets_active_users_and_empty_tables(
@@ -50,7 +45,9 @@ async def test_a_sqlite_database_from_before_gets_active_users_and_empty_tables(
     path = tmp_path / "users.sqlite3"
     old = await open_sqlite(path)
     try:
-        assert await apply_migrations(old, before_operators(find_migrations()), now_ms=1)
+        assert await apply_migrations(
+            old, migrations_before(find_migrations(), OPERATORS), now_ms=1
+        )
         await old.execute(OLD_USER)
         await old.execute(
             "INSERT INTO devices (user_id, name, token_hash, created_at, last_seen_at)"
@@ -62,7 +59,7 @@ async def test_a_sqlite_database_from_before_gets_active_users_and_empty_tables(
     database = await open_sqlite(path)
     try:
         applied = await apply_migrations(database, find_migrations(), now_ms=2)
-        assert applied[0] == len(before_operators(find_migrations())) + 1
+        assert applied[0] == len(migrations_before(find_migrations(), OPERATORS)) + 1
         users = SqliteUserStore(database)
         credentials = await users.get_credentials("alice")
         assert credentials is not None
@@ -88,7 +85,7 @@ async def test_a_postgresql_schema_from_before_gets_active_users_and_empty_table
     and the schema refuses uses below zero."""
     pool = await open_postgres(postgres_schema_url)
     try:
-        earlier = before_operators(find_postgres_migrations())
+        earlier = migrations_before(find_postgres_migrations(), OPERATORS)
         assert await apply_postgres_migrations(pool, now_ms=1, migrations=earlier)
         await pool.execute(OLD_USER)
         user_id = await pool.fetchval("SELECT user_id FROM users WHERE username = 'alice'")

@@ -20,12 +20,13 @@ from chatapp.social.adapters import SqliteBlockStore, SqliteChannelStore
 from chatapp.social.adapters.postgres_blocks import PostgresBlockStore
 from chatapp.social.adapters.postgres_channels import PostgresChannelStore
 from chatapp.social.models import MemberState
-from chatapp.storage import Migration, apply_migrations, find_migrations, open_sqlite
+from chatapp.storage import apply_migrations, find_migrations, open_sqlite
 from chatapp.storage.postgres import (
     apply_postgres_migrations,
     find_postgres_migrations,
     open_postgres,
 )
+from tests.integration.migration_steps import migrations_before
 
 PEOPLE_CONTROLS = "people_controls"
 OLD_ROWS = [
@@ -37,12 +38,6 @@ OLD_ROWS = [
 ]
 
 
-def before_people_controls(migrations: list[Migration]) -> list[Migration]:
-    """The migrations a database had before notification levels, blocks and group_adds."""
-    names = [migration.name for migration in migrations]
-    return migrations[: names.index(PEOPLE_CONTROLS)]
-
-
 async def test_a_sqlite_database_from_before_reads_with_the_defaults(tmp_path: Path) -> None:
     """An old users.sqlite3 migrates in place: its member is at `all` with the marker kept, its
     user lets everyone add them, nobody is blocked; the schema refuses unknown values and a
@@ -50,7 +45,9 @@ async def test_a_sqlite_database_from_before_reads_with_the_defaults(tmp_path: P
     path = tmp_path / "users.sqlite3"
     old = await open_sqlite(path)
     try:
-        assert await apply_migrations(old, before_people_controls(find_migrations()), now_ms=1)
+        assert await apply_migrations(
+            old, migrations_before(find_migrations(), PEOPLE_CONTROLS), now_ms=1
+        )
         for sql in OLD_ROWS:
             await old.execute(sql)
     finally:
@@ -85,7 +82,7 @@ async def test_a_postgresql_database_from_before_reads_with_the_defaults(
     added NOT VALID, hold for every row written afterwards."""
     pool = await open_postgres(postgres_schema_url)
     try:
-        earlier = before_people_controls(find_postgres_migrations())
+        earlier = migrations_before(find_postgres_migrations(), PEOPLE_CONTROLS)
         assert await apply_postgres_migrations(pool, now_ms=1, migrations=earlier)
         for sql in OLD_ROWS:
             await pool.execute(sql)

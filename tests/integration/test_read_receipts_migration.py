@@ -14,20 +14,15 @@ import pytest
 
 from chatapp.accounts.adapters import SqliteUserStore
 from chatapp.accounts.adapters.postgres_users import PostgresUserStore
-from chatapp.storage import Migration, apply_migrations, find_migrations, open_sqlite
+from chatapp.storage import apply_migrations, find_migrations, open_sqlite
 from chatapp.storage.postgres import (
     apply_postgres_migrations,
     find_postgres_migrations,
     open_postgres,
 )
+from tests.integration.migration_steps import migrations_before
 
 RECEIPTS = "read_receipts"
-
-
-def before_receipts(migrations: list[Migration]) -> list[Migration]:
-    """The migrations a database had before read receipts existed."""
-    names = [migration.name for migration in migrations]
-    return migrations[: names.index(RECEIPTS)]
 
 
 async def test_a_sqlite_user_from_before_receipts_shares_them(tmp_path: Path) -> None:
@@ -36,7 +31,7 @@ async def test_a_sqlite_user_from_before_receipts_shares_them(tmp_path: Path) ->
     path = tmp_path / "users.sqlite3"
     old = await open_sqlite(path)
     try:
-        assert await apply_migrations(old, before_receipts(find_migrations()), now_ms=1)
+        assert await apply_migrations(old, migrations_before(find_migrations(), RECEIPTS), now_ms=1)
         await old.execute(
             "INSERT INTO users (username, display_name, about, password_hash, created_at, role)"
             " VALUES ('alice', 'Alice', 'hi', 'hash', 1000, 'admin')"
@@ -67,7 +62,7 @@ async def test_a_postgresql_user_from_before_receipts_shares_them(
     """The same on PostgreSQL: the old schema's user shares after the migration."""
     pool = await open_postgres(postgres_schema_url)
     try:
-        earlier = before_receipts(find_postgres_migrations())
+        earlier = migrations_before(find_postgres_migrations(), RECEIPTS)
         assert await apply_postgres_migrations(pool, now_ms=1, migrations=earlier)
         await pool.execute(
             "INSERT INTO users (username, display_name, about, password_hash, created_at)"

@@ -15,20 +15,15 @@ import pytest
 
 from chatapp.accounts.adapters import SqliteUserStore
 from chatapp.accounts.adapters.postgres_users import PostgresUserStore
-from chatapp.storage import Migration, apply_migrations, find_migrations, open_sqlite
+from chatapp.storage import apply_migrations, find_migrations, open_sqlite
 from chatapp.storage.postgres import (
     apply_postgres_migrations,
     find_postgres_migrations,
     open_postgres,
 )
+from tests.integration.migration_steps import migrations_before
 
 ROLES = "user_roles"
-
-
-def before_roles(migrations: list[Migration]) -> list[Migration]:
-    """The migrations a database had before roles existed."""
-    names = [migration.name for migration in migrations]
-    return migrations[: names.index(ROLES)]
 
 
 async def test_a_sqlite_database_from_before_roles_reads_as_before(tmp_path: Path) -> None:
@@ -38,7 +33,7 @@ async def test_a_sqlite_database_from_before_roles_reads_as_before(tmp_path: Pat
     path = tmp_path / "users.sqlite3"
     old = await open_sqlite(path)
     try:
-        assert await apply_migrations(old, before_roles(find_migrations()), now_ms=1)
+        assert await apply_migrations(old, migrations_before(find_migrations(), ROLES), now_ms=1)
         await old.execute(
             "INSERT INTO users (username, display_name, about, password_hash, created_at)"
             " VALUES ('alice', 'Alice', 'hi', 'hash', 1000)"
@@ -54,7 +49,7 @@ async def test_a_sqlite_database_from_before_roles_reads_as_before(tmp_path: Pat
     try:
         applied = await apply_migrations(database, find_migrations(), now_ms=2)
         # The roles migration and any after it.
-        before = before_roles(find_migrations())
+        before = migrations_before(find_migrations(), ROLES)
         assert applied == [m.version for m in find_migrations()[len(before) :]]
         users = SqliteUserStore(database)
         alice = await users.get_user(1)
@@ -88,7 +83,7 @@ async def test_a_postgresql_schema_from_before_roles_reads_as_before(
     every other field as stored, and the schema refuses an unknown role."""
     pool = await open_postgres(postgres_schema_url)
     try:
-        earlier = before_roles(find_postgres_migrations())
+        earlier = migrations_before(find_postgres_migrations(), ROLES)
         assert await apply_postgres_migrations(pool, now_ms=1, migrations=earlier)
         await pool.execute(
             "INSERT INTO users (username, display_name, about, password_hash, created_at)"

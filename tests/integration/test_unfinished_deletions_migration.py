@@ -11,19 +11,15 @@ from pathlib import Path
 
 from chatapp.accounts.adapters import SqliteUserStore
 from chatapp.accounts.adapters.postgres_users import PostgresUserStore
-from chatapp.storage import Migration, apply_migrations, find_migrations, open_sqlite
+from chatapp.storage import apply_migrations, find_migrations, open_sqlite
 from chatapp.storage.postgres import (
     apply_postgres_migrations,
     find_postgres_migrations,
     open_postgres,
 )
+from tests.integration.migration_steps import migrations_before
 
 UNFINISHED_DELETIONS = "unfinished_deletions"
-
-
-def before(migrations: list[Migration]) -> list[Migration]:
-    names = [migration.name for migration in migrations]
-    return migrations[: names.index(UNFINISHED_DELETIONS)]
 
 
 async def test_an_old_deletion_is_unfinished_and_erases_nothing(tmp_path: Path) -> None:
@@ -32,7 +28,9 @@ async def test_an_old_deletion_is_unfinished_and_erases_nothing(tmp_path: Path) 
     path = tmp_path / "users.sqlite3"
     old = await open_sqlite(path)
     try:
-        await apply_migrations(old, before(find_migrations()), now_ms=1)
+        await apply_migrations(
+            old, migrations_before(find_migrations(), UNFINISHED_DELETIONS), now_ms=1
+        )
         for name, deleted_at in (("gone", 500), ("here", None)):
             await old.execute(
                 "INSERT INTO users (username, display_name, about, password_hash, created_at,"
@@ -58,7 +56,9 @@ async def test_an_old_deletion_on_postgresql_is_unfinished_too(postgres_schema_u
     pool = await open_postgres(postgres_schema_url)
     try:
         await apply_postgres_migrations(
-            pool, now_ms=1, migrations=before(find_postgres_migrations())
+            pool,
+            now_ms=1,
+            migrations=migrations_before(find_postgres_migrations(), UNFINISHED_DELETIONS),
         )
         for name, deleted_at in (("gone", 500), ("here", None)):
             await pool.execute(
