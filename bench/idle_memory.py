@@ -199,6 +199,8 @@ async def measure(server: Server, sizes: Sizes, *, traced: bool) -> dict[str, An
     result: dict[str, Any] = {
         "connections": open_links,
         "failures": len(failures),
+        # Why, in a few words each: a failure is a finding, not only a count.
+        "first_failures": sorted(set(failures))[:3],
         "rss_per_connection_kib": round((after_rss - before_rss) / open_links / 1024, 2),
     }
     if after is not None:
@@ -276,6 +278,7 @@ def report(results: list[dict[str, Any]]) -> str:
             "",
             f"- RSS per connection: {result['rss_per_connection_kib']} KiB",
             f"- failed to open: {result['failures']}",
+            *(f"  - {reason}" for reason in result.get("first_failures", [])),
         ]
         traced = result.get("traced")
         if traced is None:
