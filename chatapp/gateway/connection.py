@@ -25,7 +25,7 @@ STALL_SECONDS = 5.0
 
 
 class FrameSocket(Protocol):
-    """What a connection does to its WebSocket (`gateway.wire.WireSocket` over aiohttp's)."""
+    """What a connection does to its WebSocket (`gateway.wire.WireSocket`)."""
 
     def write_now(self, data: str) -> bool:
         """Write a text frame without waiting if the socket is keeping up; False if it is not.

@@ -7,7 +7,7 @@ import contextlib
 import itertools
 
 import structlog
-from aiohttp import WSMsgType, web
+from aiohttp import web
 
 from chatapp.accounts import Accounts
 from chatapp.config import Settings
@@ -22,10 +22,12 @@ from chatapp.gateway.connection import (
     CLOSE_UNSUPPORTED_DATA,
     Connection,
 )
+from chatapp.gateway.frame_reader import CLOSE, PING, PONG, TEXT
 from chatapp.gateway.idle import IdleWatch
 from chatapp.gateway.registry import ConnectionRegistry
 from chatapp.gateway.session import Session, SessionModules
-from chatapp.gateway.wire import TurnWrites, WireSocket
+from chatapp.gateway.upgrade import take_over
+from chatapp.gateway.wire import Transport, TurnWrites, WireSocket
 from chatapp.presence.events import ConnectionClosed, ConnectionOpened
 
 log = structlog.get_logger(__name__)
@@ -38,7 +40,7 @@ MAX_FRAME_BYTES = 2 * 1024 * 1024
 MAX_UNREADABLE_IN_A_ROW = 20
 # Frames one connection handles before it lets the others run (see `_read`).
 FRAMES_PER_TURN = 64
-# How long a closing handshake may wait for the client's answer.
+# How long shutdown waits for the closing handshakes, then for the connections' cleanup.
 CLOSE_TIMEOUT = 5.0
 
 
@@ -67,6 +69,8 @@ class Gateway:
         self._modules = modules
         self._metrics = modules.metrics
         self._open = 0
+        # The connections' read loops: a task holds only a weak reference to itself.
+        self._lives: set[asyncio.Task[None]] = set()
         self.budget = OutgoingBudget(
             per_connection=settings.connection_queue_bytes, total=settings.outgoing_bytes_total
         )
@@ -89,18 +93,21 @@ class Gateway:
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         self._check_origin(request)
-        # No per-message compression: it costs each connection a zlib context
-        # (tens of KiB) and CPU on every frame, for text that is mostly short.
-        # Pings are answered by `_read` (as aiohttp would), which also counts
-        # them as the client being there.
-        socket = web.WebSocketResponse(
-            # aiohttp refuses a message of exactly max_msg_size; 2 MiB itself is allowed.
-            max_msg_size=MAX_FRAME_BYTES + 1,
-            autoping=False,
-            compress=False,
-            timeout=CLOSE_TIMEOUT,
-        )
-        await socket.prepare(request)
+        response, wire = await take_over(request, self._wire_of)
+        # The connection's whole life, outliving this request: aiohttp lets go of
+        # the socket once it is upgraded (`gateway.upgrade`).
+        life = asyncio.create_task(self._live(wire))
+        self._lives.add(life)
+        life.add_done_callback(self._lives.discard)
+        return response
+
+    def _wire_of(self, transport: Transport) -> WireSocket:
+        # No per-message compression: it would cost each connection a zlib
+        # context (tens of KiB) and CPU on every frame, for text that is mostly
+        # short. The handshake does not offer it.
+        return WireSocket(transport, self._turn_writes, max_message=MAX_FRAME_BYTES)
+
+    async def _live(self, socket: WireSocket) -> None:
         gauge = self._metrics.open_connections.labels(kind="websocket")
         gauge.inc()
         self._open += 1
@@ -109,21 +116,18 @@ class Gateway:
                 self._refuse("connections_total")
                 await socket.close(code=CLOSE_TOO_MANY, message=b"server full: try later")
             else:
-                await self._serve(socket, request)
+                await self._serve(socket)
         except (StoreFailed, Unavailable) as failure:
             # A store that cannot answer now (reopening after a failed write,
             # a database away): the client should come back, not report a bug.
             log.warning("connection_store_unavailable", error=str(failure))
             await socket.close(code=CLOSE_SLOW_CONSUMER, message=b"store unavailable: try again")
         except Exception:
-            # The answer is already a WebSocket: an HTTP 500 written now would
-            # be garbage on the wire. Close it as the protocol says, and log.
             log.exception("connection_failed")
             await socket.close(code=1011, message=b"internal error")
         finally:
             self._open -= 1
             gauge.dec()
-        return socket
 
     async def close(self) -> None:
         """On shutdown: tell every client to come back later, and wait (briefly) for them."""
@@ -134,15 +138,23 @@ class Gateway:
         handshakes = [c.closing for c in connections if c.closing is not None]
         if handshakes:
             await asyncio.wait(handshakes, timeout=CLOSE_TIMEOUT)
+        # Each life ends by cleaning up (presence, the session) while the stores
+        # are still open; one that does not end in time is cancelled.
+        lives = set(self._lives)
+        if lives:
+            _, late = await asyncio.wait(lives, timeout=CLOSE_TIMEOUT)
+            for life in late:
+                life.cancel()
+            if late:
+                await asyncio.wait(late)
 
-    async def _serve(self, socket: web.WebSocketResponse, request: web.Request) -> None:
+    async def _serve(self, socket: WireSocket) -> None:
         greeted = await self._greet(socket)
-        transport = request.transport
-        if greeted is None or transport is None:  # refused, or gone during the handshake
+        if greeted is None:  # refused, or gone during the handshake
             return
         user_id, device_id, ref, last_seq = greeted
         connection = Connection(
-            WireSocket(socket, transport, self._turn_writes),
+            socket,
             connection_id=f"{self._node_id}-{next(self._serial)}",
             user_id=user_id,
             device_id=device_id,
@@ -194,9 +206,7 @@ class Gateway:
             await connection.finish()
             log.info("connection_closed", code=socket.close_code)
 
-    async def _greet(
-        self, socket: web.WebSocketResponse
-    ) -> tuple[int, int, str | None, int | None] | None:
+    async def _greet(self, socket: WireSocket) -> tuple[int, int, str | None, int | None] | None:
         """The hello, its token checked and the user's connections counted: who it is, the
         hello's ref and last_seq; None once the socket was closed.
 
@@ -236,48 +246,44 @@ class Gateway:
     def _refuse(self, limit: str) -> None:
         self._metrics.rate_limited.labels(limit=limit).inc()
 
-    async def _await_hello(self, socket: web.WebSocketResponse) -> frames.Hello | None:
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self._settings.hello_timeout_ms / 1000
+    async def _await_hello(self, socket: WireSocket) -> frames.Hello | None:
+        deadline = asyncio.get_running_loop().time() + self._settings.hello_timeout_ms / 1000
         while True:
             try:
-                message = await socket.receive(timeout=max(0.001, deadline - loop.time()))
+                async with asyncio.timeout_at(deadline):
+                    kind, data = await socket.receive()
             except TimeoutError:
                 await socket.close(code=CLOSE_HELLO_TIMEOUT, message=b"no hello")
                 return None
-            if message.type is WSMsgType.PING:
-                await socket.pong(message.data)
-            elif message.type is not WSMsgType.PONG:
+            if kind == PING:
+                socket.pong(data)  # type: ignore[arg-type]
+            elif kind != PONG:
                 break
-        if message.type in (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED):
-            return None
-        if message.type is WSMsgType.ERROR:
+        if kind == CLOSE:
             return None
         frame: frames.ClientFrame | None = None
-        if message.type is WSMsgType.TEXT:
+        if kind == TEXT:
             with contextlib.suppress(frames.FrameError):
-                frame = frames.parse_frame(message.data)
+                frame = frames.parse_frame(data)  # type: ignore[arg-type]
         if not isinstance(frame, frames.Hello):
             await socket.close(code=CLOSE_UNAUTHORIZED, message=b"hello first")
             return None
         return frame
 
-    async def _read(
-        self, socket: web.WebSocketResponse, connection: Connection, session: Session
-    ) -> None:
+    async def _read(self, socket: WireSocket, connection: Connection, session: Session) -> None:
         unreadable = 0
         read = 0
         loop = asyncio.get_running_loop()
         while True:
             # No timeout here: `IdleWatch` closes a socket silent for too long.
-            message = await socket.receive()
+            kind, data = await socket.receive()
             connection.heard_at = loop.time()
-            if message.type is WSMsgType.PING:
-                await socket.pong(message.data)
+            if kind == PING:
+                socket.pong(data)  # type: ignore[arg-type]
                 continue
-            if message.type is WSMsgType.PONG:
+            if kind == PONG:
                 continue
-            if message.type in (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED):
+            if kind == CLOSE:
                 break
             # Answers to this client's own frames slow its reading down rather
             # than overflow its queue: a fast sender is not a slow consumer.
@@ -288,9 +294,9 @@ class Gateway:
             read += 1
             if read % FRAMES_PER_TURN == 0:
                 await asyncio.sleep(0)
-            if message.type is WSMsgType.TEXT:
+            if kind == TEXT:
                 try:
-                    frame = frames.parse_frame(message.data)
+                    frame = frames.parse_frame(data)  # type: ignore[arg-type]
                 except frames.FrameError as error:
                     unreadable = unreadable + 1 if error.unreadable else 0
                     connection.push(
@@ -304,7 +310,7 @@ class Gateway:
                 else:
                     unreadable = 0
                     await session.handle(frame)
-            elif message.type is WSMsgType.BINARY:
+            else:  # BINARY
                 unreadable += 1
                 connection.push(
                     frames.error_frame("bad_request", "frames are JSON text, not binary")

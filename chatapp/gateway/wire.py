@@ -1,45 +1,71 @@
-"""aiohttp's WebSocket as a `FrameSocket`: text frames written straight to the transport.
+"""One upgraded WebSocket, read and written by the gateway itself on the transport.
 
-aiohttp's `send_str` is a coroutine, so each frame through it costs an await,
-and a connection that sends without waiting would need a task (and a queue)
-of its own. A server's frames are not masked, so a frame is its header and
-its UTF-8 bytes: while the transport's buffer is short (the socket keeps up)
-`write_now` takes them at once, the same bytes `send_str` writes. Past
-`KEEPING_UP_BYTES` it answers False and the connection queues, and writes
-that queue with `send_str`, which waits for the transport.
+Once the handshake is done (`gateway.upgrade`), the socket's transport is
+handed to a `WireSocket`, and aiohttp's request handler, parser, request and
+tasks are let go: an idle connection is this object, its `FrameReader` and
+the one task of its read loop (about 9 KiB less than keeping aiohttp's
+WebSocket, see docs/benchmarks-profile.md).
 
-The frames taken in one turn of the event loop leave in one write at its
-end: one commit answers a batch of sends, and its acks and messages to one
-socket then cost one system call, not one each (on loopback a send also does
-the receiver's TCP work, so each call is dear). Each frame is whole, so none
-interleaves with aiohttp's own (pong, close), and anything aiohttp is asked to
-write through us goes after what was taken before it.
+Reading: `data_received` cuts the bytes into messages and queues them;
+`receive` hands them to the read loop in order. A queue of
+`INBOX_MESSAGES` pauses the transport until the loop has taken them all, so
+a client that sends faster than it is served is slowed down by TCP.
+
+Writing: a server's frames are not masked, so a text frame is its header
+and its UTF-8 bytes. While the transport's buffer is short (the socket keeps
+up) `write_now` takes them at once; past `KEEPING_UP_BYTES` it answers False
+and the connection queues, and writes that queue with `send_str`, which
+waits for the transport. The frames taken in one turn of the event loop
+leave in one write at its end: one commit answers a batch of sends, and its
+acks and messages to one socket then cost one system call, not one each (on
+loopback a send also does the receiver's TCP work, so each call is dear).
+A pong or a close is written after what was taken before it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import struct
-from typing import Protocol
+from collections import deque
+from typing import Protocol, cast
 
-from aiohttp import web
+from chatapp.gateway.frame_reader import CLOSE, FrameReader, Message, Violation
 
 # What the transport may hold unsent before the socket counts as lagging:
-# asyncio's default high-water mark, where it would pause the writer anyway.
+# asyncio's default high-water mark, where it pauses the writer anyway.
 KEEPING_UP_BYTES = 64 * 1024
+# Messages read and not yet handled, past which the transport stops reading.
+INBOX_MESSAGES = 64
+# How long a closing handshake the server starts waits for the client's answer.
+CLOSE_TIMEOUT = 5.0
+CLOSE_NORMAL = 1000
+CLOSE_ABNORMAL = 1006
 _TEXT_FINAL = 0x81
+_CLOSE_FINAL = 0x88
+_PONG_FINAL = 0x8A
 _LEN2 = struct.Struct("!BBH").pack
 _LEN8 = struct.Struct("!BBQ").pack
+_CODE = struct.Struct("!H").pack
+# What `receive` gives once nothing more will come: the close code, no reason.
+_VIOLATED = -1
 
 
 class Transport(Protocol):
-    """What is written to: asyncio's transport or uvloop's (which is not a subclass of it)."""
+    """What is read and written: asyncio's transport or uvloop's (not a subclass of it)."""
 
     def is_closing(self) -> bool: ...
 
     def get_write_buffer_size(self) -> int: ...
 
+    def write(self, data: bytes) -> None: ...
+
     def writelines(self, data: list[bytes]) -> None: ...
+
+    def pause_reading(self) -> None: ...
+
+    def resume_reading(self) -> None: ...
+
+    def close(self) -> None: ...
 
 
 class TurnWrites:
@@ -65,26 +91,113 @@ class TurnWrites:
             socket.flush()
 
 
-class WireSocket:
-    """One server-side WebSocket of aiohttp's, with the transport under it."""
+class WireSocket(asyncio.Protocol):
+    """The server's end of one WebSocket, as the transport's protocol."""
 
-    __slots__ = ("_socket", "_taken", "_taken_bytes", "_transport", "_turn")
+    # Tens of thousands of these live at once: no per-instance dict.
+    __slots__ = ("_close_sent", "_closed", "_drained", "_inbox", "_reader", "_reading_paused",
+                 "_replied", "_taken", "_taken_bytes", "_transport", "_turn", "_waiter",
+                 "_writing_paused", "close_code")  # fmt: skip
 
-    def __init__(
-        self, socket: web.WebSocketResponse, transport: Transport, turn: TurnWrites
-    ) -> None:
-        self._socket = socket
+    def __init__(self, transport: Transport, turn: TurnWrites, *, max_message: int) -> None:
         self._transport = transport
         self._turn = turn
+        # None once the client broke the protocol: nothing after that is read.
+        self._reader: FrameReader | None = FrameReader(max_message)
+        # Messages read and not yet received; None while there are none.
+        self._inbox: deque[Message] | None = None
+        self._reading_paused = False
+        self._writing_paused = False
+        # Who waits: the read loop for a message, a sender for the transport to drain,
+        # the closer for the client's close frame.
+        self._waiter: asyncio.Future[None] | None = None
+        self._drained: asyncio.Future[None] | None = None
+        self._replied: asyncio.Future[None] | None = None
         # Headers and payloads taken this turn of the loop; None when nothing is.
         self._taken: list[bytes] | None = None
         self._taken_bytes = 0
+        self._close_sent = False
+        # The transport is closed or closing: nothing is read or written any more.
+        self._closed = False
+        # The code this end closed with, or the client's; 1006 for a connection just lost.
+        self.close_code: int | None = None
+
+    # -- reading ------------------------------------------------------------------------
+
+    def data_received(self, data: bytes) -> None:
+        reader = self._reader
+        if reader is None or self._closed:
+            return
+        try:
+            reader.feed(data, self._message_read)
+        except Violation as violation:
+            self._reader = None
+            self._message_read((_VIOLATED, (violation.code, violation.reason)))
+
+    def _message_read(self, message: Message) -> None:
+        if self._close_sent:
+            # Waiting for the answer to our close: everything else is dropped.
+            if message[0] in (CLOSE, _VIOLATED):
+                self._shut()
+            return
+        inbox = self._inbox
+        if inbox is None:
+            inbox = self._inbox = deque()
+        inbox.append(message)
+        if len(inbox) >= INBOX_MESSAGES and not self._reading_paused:
+            self._reading_paused = True
+            self._transport.pause_reading()
+        _wake(self._waiter)
+
+    async def receive(self) -> Message:
+        """The next message: (TEXT, str), (BINARY | PING | PONG, bytes), or, once nothing
+        more will come, (CLOSE, (code, reason))."""
+        while True:
+            inbox = self._inbox
+            if inbox:
+                message = inbox.popleft()
+                if not inbox:
+                    self._inbox = None
+                    self._resume_reading()
+                return self._received(message)
+            if self._close_sent or self._closed:
+                return CLOSE, (self.close_code or CLOSE_ABNORMAL, "")
+            waiter = self._waiter = asyncio.get_running_loop().create_future()
+            try:
+                await waiter
+            finally:
+                self._waiter = None
+
+    def _received(self, message: Message) -> Message:
+        kind = message[0]
+        if kind != CLOSE and kind != _VIOLATED:
+            return message
+        code, reason = cast("tuple[int, str]", message[1])
+        self.close_code = code
+        if kind == CLOSE:
+            # The client closes: answer (as aiohttp did, with 1000) and end the connection.
+            self._write_close(CLOSE_NORMAL, b"")
+        else:
+            self._write_close(code, reason.encode())
+        self._shut()
+        return CLOSE, (code, reason)
+
+    def _resume_reading(self) -> None:
+        if self._reading_paused and not self._closed:
+            self._reading_paused = False
+            self._transport.resume_reading()
+
+    # -- writing ------------------------------------------------------------------------
+
+    @property
+    def closed(self) -> bool:
+        """Nothing more is written: a close was sent, or the transport is gone."""
+        return self._close_sent or self._closed or self._transport.is_closing()
 
     def write_now(self, data: str) -> bool:
-        transport = self._transport
-        if self._socket.closed or transport.is_closing():
+        if self.closed:
             raise ConnectionResetError("Cannot write to closing transport")
-        if transport.get_write_buffer_size() + self._taken_bytes > KEEPING_UP_BYTES:
+        if self._transport.get_write_buffer_size() + self._taken_bytes > KEEPING_UP_BYTES:
             return False
         payload = data.encode("utf-8")
         taken = self._taken
@@ -99,20 +212,95 @@ class WireSocket:
     def flush(self) -> None:
         """Write what was taken; dropped if the socket closed meanwhile (its reader sees why).
 
-        Also called early, before aiohttp writes through us; the turn's call then finds nothing.
+        Also called early, before a pong or close is written; the turn's call then finds nothing.
         """
         taken, self._taken = self._taken, None
         self._taken_bytes = 0
-        if taken and not (self._socket.closed or self._transport.is_closing()):
+        if taken and not self.closed:
             self._transport.writelines(taken)
 
     async def send_str(self, data: str) -> None:
+        """Write a text frame, then wait while the transport holds more than it should."""
         self.flush()
-        await self._socket.send_str(data)
+        if self.closed:
+            raise ConnectionResetError("Cannot write to closing transport")
+        payload = data.encode("utf-8")
+        self._transport.writelines([header(len(payload)), payload])
+        if self._writing_paused:
+            drained = self._drained
+            if drained is None:
+                drained = self._drained = asyncio.get_running_loop().create_future()
+            await drained
+            if self._closed:
+                raise ConnectionResetError("Connection lost")
 
-    async def close(self, *, code: int = 1000, message: bytes = b"") -> bool:
+    def pong(self, data: bytes) -> None:
+        """Answer a ping (RFC 6455 5.5.3), after the frames taken before it."""
         self.flush()
-        return await self._socket.close(code=code, message=message)
+        if not self.closed:
+            self._transport.write(bytes((_PONG_FINAL, len(data))) + data)
+
+    async def close(self, *, code: int = CLOSE_NORMAL, message: bytes = b"") -> bool:
+        """Start the closing handshake and wait (up to CLOSE_TIMEOUT) for the client's
+        answer; False if the socket was already closing."""
+        self.flush()
+        if self._close_sent or self._closed:
+            return False
+        self.close_code = code
+        self._write_close(code, message)
+        self._inbox = None
+        _wake(self._waiter)  # the read loop learns that the socket closes
+        if self._reader is None:  # nothing the client sends can be read any more
+            self._shut()
+            return True
+        self._resume_reading()
+        replied = self._replied = asyncio.get_running_loop().create_future()
+        try:
+            async with asyncio.timeout(CLOSE_TIMEOUT):
+                await replied
+        except TimeoutError:
+            pass
+        finally:
+            self._shut()
+        return True
+
+    def _write_close(self, code: int, reason: bytes) -> None:
+        self._close_sent = True
+        if not (self._closed or self._transport.is_closing()):
+            payload = _CODE(code) + reason[:123]
+            self._transport.write(bytes((_CLOSE_FINAL, len(payload))) + payload)
+
+    def _shut(self) -> None:
+        """Close the transport (after what it holds is written); wake whoever waits."""
+        if not self._closed:
+            self._closed = True
+            self._transport.close()
+        _wake(self._replied)
+
+    # -- the transport's callbacks ------------------------------------------------------
+
+    def pause_writing(self) -> None:
+        self._writing_paused = True
+
+    def resume_writing(self) -> None:
+        self._writing_paused = False
+        drained, self._drained = self._drained, None
+        _wake(drained)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._closed = True
+        if self.close_code is None:
+            self.close_code = CLOSE_ABNORMAL
+        self._taken = None
+        self._writing_paused = False
+        for waiter in (self._waiter, self._drained, self._replied):
+            _wake(waiter)
+        self._drained = None
+
+
+def _wake(waiter: asyncio.Future[None] | None) -> None:
+    if waiter is not None and not waiter.done():
+        waiter.set_result(None)
 
 
 def header(length: int) -> bytes:

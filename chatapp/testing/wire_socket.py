@@ -84,16 +84,26 @@ class WireSocket:
 
     @classmethod
     def connect(
-        cls, ws_url: str, *, timeout: float = 10.0, headers: dict[str, str] | None = None
+        cls,
+        ws_url: str,
+        *,
+        timeout: float = 10.0,
+        headers: dict[str, str] | None = None,
+        early: bytes = b"",
     ) -> Self:
-        """Open the TCP connection and complete the upgrade handshake; no hello yet."""
+        """Open the TCP connection and complete the upgrade handshake; no hello yet.
+
+        `early` is sent in the same write as the upgrade request, before its answer.
+        """
         parts = urlsplit(ws_url)
         host = parts.hostname or "127.0.0.1"
         port = parts.port or (443 if parts.scheme == "wss" else 80)
         sock = socket.create_connection((host, port), timeout=timeout)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         try:
-            leftover = _handshake(sock, f"{host}:{port}", parts.path or "/", headers or {}, timeout)
+            leftover = _handshake(
+                sock, f"{host}:{port}", parts.path or "/", headers or {}, timeout, early
+            )
         except BaseException:
             sock.close()
             raise
@@ -309,7 +319,12 @@ def _mask(payload: bytes, key: bytes) -> bytes:
 
 
 def _handshake(
-    sock: socket.socket, host: str, path: str, headers: dict[str, str], timeout: float
+    sock: socket.socket,
+    host: str,
+    path: str,
+    headers: dict[str, str],
+    timeout: float,
+    early: bytes,
 ) -> bytes:
     key = base64.b64encode(os.urandom(16))
     lines = [
@@ -321,7 +336,7 @@ def _handshake(
         "Sec-WebSocket-Version: 13",
         *(f"{name}: {value}" for name, value in headers.items()),
     ]
-    sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode())
+    sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode() + early)
     answer = bytearray()
     deadline = time.monotonic() + timeout
     while b"\r\n\r\n" not in answer:

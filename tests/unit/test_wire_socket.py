@@ -1,12 +1,14 @@
-"""`WireSocket`: the frames of one turn of the event loop leave in one write, whole and in order."""
+"""`WireSocket`: frames of one loop turn leave in one write; reading, pausing, both closings."""
 
 from __future__ import annotations
 
 import asyncio
 
-from aiohttp import web
+import pytest
 
-from chatapp.gateway.wire import KEEPING_UP_BYTES, TurnWrites, WireSocket, header
+from chatapp.gateway.frame_reader import CLOSE, TEXT
+from chatapp.gateway.wire import INBOX_MESSAGES, KEEPING_UP_BYTES, TurnWrites, WireSocket, header
+from chatapp.testing.wire_socket import encode_frame
 
 
 class RecordingTransport:
@@ -15,6 +17,8 @@ class RecordingTransport:
     def __init__(self) -> None:
         self.writes: list[bytes] = []
         self.buffered = 0
+        self.reading = True
+        self.closed = False
 
     def is_closing(self) -> bool:
         return False
@@ -25,6 +29,18 @@ class RecordingTransport:
     def writelines(self, data: list[bytes]) -> None:
         self.writes.append(b"".join(data))
 
+    def write(self, data: bytes) -> None:
+        self.writes.append(data)
+
+    def pause_reading(self) -> None:
+        self.reading = False
+
+    def resume_reading(self) -> None:
+        self.reading = True
+
+    def close(self) -> None:
+        self.closed = True
+
 
 def frame(text: str) -> bytes:
     payload = text.encode()
@@ -33,7 +49,7 @@ def frame(text: str) -> bytes:
 
 async def test_frames_of_one_turn_leave_in_one_write() -> None:
     transport = RecordingTransport()
-    socket = WireSocket(web.WebSocketResponse(), transport, TurnWrites())
+    socket = WireSocket(transport, TurnWrites(), max_message=1024)
 
     assert socket.write_now('{"type":"ack","ref":"1"}')
     assert socket.write_now("é" * 200)  # a 2-byte length header, UTF-8 counted in bytes
@@ -49,7 +65,7 @@ async def test_frames_of_one_turn_leave_in_one_write() -> None:
 
 async def test_a_lagging_transport_counts_what_this_turn_took() -> None:
     transport = RecordingTransport()
-    socket = WireSocket(web.WebSocketResponse(), transport, TurnWrites())
+    socket = WireSocket(transport, TurnWrites(), max_message=1024)
     transport.buffered = KEEPING_UP_BYTES - 100
 
     assert socket.write_now("x" * 101)  # the buffer alone is under the mark
@@ -68,7 +84,7 @@ def test_headers_follow_rfc_6455_lengths() -> None:
 async def test_sockets_of_one_turn_are_written_by_one_callback_in_order_taken() -> None:
     turn = TurnWrites()
     first, second = RecordingTransport(), RecordingTransport()
-    sockets = [WireSocket(web.WebSocketResponse(), t, turn) for t in (first, second)]
+    sockets = [WireSocket(t, turn, max_message=1024) for t in (first, second)]
 
     assert sockets[0].write_now("a")
     assert sockets[1].write_now("b")
@@ -78,3 +94,80 @@ async def test_sockets_of_one_turn_are_written_by_one_callback_in_order_taken() 
     await asyncio.sleep(0)
     assert first.writes == [frame("a"), frame("c")]
     assert second.writes == [frame("b")]
+
+
+# -- reading and closing -------------------------------------------------------------------
+
+
+def client_frame(opcode: int, payload: bytes) -> bytes:
+    return encode_frame(opcode, payload)
+
+
+async def test_a_full_inbox_pauses_reading_until_the_loop_took_it_all() -> None:
+    transport = RecordingTransport()
+    socket = WireSocket(transport, TurnWrites(), max_message=1024)
+    socket.data_received(b"".join(client_frame(TEXT, b"%d" % n) for n in range(INBOX_MESSAGES)))
+    assert not transport.reading
+    for n in range(INBOX_MESSAGES - 1):
+        assert await socket.receive() == (TEXT, str(n))
+        assert not transport.reading
+    assert await socket.receive() == (TEXT, str(INBOX_MESSAGES - 1))
+    assert transport.reading
+
+
+async def test_a_client_close_is_answered_with_1000_and_ends_the_socket() -> None:
+    transport = RecordingTransport()
+    socket = WireSocket(transport, TurnWrites(), max_message=1024)
+    socket.data_received(client_frame(TEXT, b"last") + client_frame(CLOSE, b"\x0f\xa0bye"))
+    assert await socket.receive() == (TEXT, "last")
+    assert await socket.receive() == (CLOSE, (4000, "bye"))
+    assert transport.writes == [b"\x88\x02\x03\xe8"]
+    assert transport.closed
+    assert socket.close_code == 4000
+    assert await socket.receive() == (CLOSE, (4000, ""))
+    with pytest.raises(ConnectionResetError):
+        socket.write_now("too late")
+
+
+async def test_a_violation_closes_with_its_code_after_the_messages_before_it() -> None:
+    transport = RecordingTransport()
+    socket = WireSocket(transport, TurnWrites(), max_message=1024)
+    socket.data_received(client_frame(TEXT, b"fine") + client_frame(TEXT, b"\xff"))
+    socket.data_received(client_frame(TEXT, b"never read"))
+    assert await socket.receive() == (TEXT, "fine")
+    assert transport.writes == []  # the close waits for the loop to reach it
+    kind, (code, _) = await socket.receive()  # type: ignore[str-unpack]
+    assert (kind, code) == (CLOSE, 1007)
+    assert transport.writes[0][:4] == b"\x88" + bytes((len(transport.writes[0]) - 2,)) + b"\x03\xef"
+    assert transport.closed
+
+
+async def test_a_server_close_waits_for_the_clients_answer() -> None:
+    transport = RecordingTransport()
+    socket = WireSocket(transport, TurnWrites(), max_message=1024)
+    reader = asyncio.create_task(socket.receive())
+    closing = asyncio.create_task(socket.close(code=4401, message=b"bad token"))
+    assert await reader == (CLOSE, (4401, ""))  # the read loop learns at once
+    assert transport.writes == [b"\x88\x0b\x11\x31bad token"]
+    assert not transport.closed
+    socket.data_received(client_frame(TEXT, b"dropped") + client_frame(CLOSE, b"\x03\xe8"))
+    assert await closing is True
+    assert transport.closed
+    assert await socket.close() is False
+
+
+async def test_pongs_follow_the_frames_taken_before_them() -> None:
+    transport = RecordingTransport()
+    socket = WireSocket(transport, TurnWrites(), max_message=1024)
+    assert socket.write_now("first")
+    socket.pong(b"p")
+    assert transport.writes == [frame("first"), b"\x8a\x01p"]
+
+
+async def test_a_lost_connection_ends_a_waiting_receive_with_1006() -> None:
+    transport = RecordingTransport()
+    socket = WireSocket(transport, TurnWrites(), max_message=1024)
+    reader = asyncio.create_task(socket.receive())
+    await asyncio.sleep(0)
+    socket.connection_lost(None)
+    assert await reader == (CLOSE, (1006, ""))

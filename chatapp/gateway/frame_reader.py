@@ -1,0 +1,205 @@
+"""Cutting a client's bytes into WebSocket messages (RFC 6455, section 5), server side.
+
+The gateway reads its sockets itself once they are upgraded (`gateway.wire`),
+so this is the whole of what a client may send: data frames (text, binary,
+continuations) joined into messages and checked (UTF-8, size), and control
+frames (close, ping, pong) taken between fragments. Whatever the RFC forbids
+is a `Violation` with the close code it calls for; the reader takes nothing
+after one.
+
+Client frames are unmasked whether or not they are masked: the RFC says a
+client masks, but the server before this one took unmasked frames too, and
+clients written against it may depend on that.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Callable
+
+TEXT = 0x1
+BINARY = 0x2
+CLOSE = 0x8
+PING = 0x9
+PONG = 0xA
+_CONTINUATION = 0x0
+
+CLOSE_NO_STATUS = 1005
+CLOSE_PROTOCOL_ERROR = 1002
+CLOSE_INVALID_TEXT = 1007
+CLOSE_TOO_BIG = 1009
+
+_UNPACK_LEN2 = struct.Struct("!H").unpack_from
+_UNPACK_LEN8 = struct.Struct("!Q").unpack_from
+# Close codes a peer may send (RFC 6455 7.4): the defined ones that may be on
+# the wire, and the ranges for libraries (3000 to 3999) and applications (4000 to 4999).
+_SENDABLE_CLOSE_CODES = frozenset({1000, 1001, 1002, 1003, *range(1007, 1015)})
+
+Message = tuple[int, "str | bytes | tuple[int, str]"]
+"""An opcode and what came with it: TEXT str, BINARY/PING/PONG bytes, CLOSE (code, reason)."""
+
+
+class Violation(Exception):
+    """The client broke the protocol; the connection closes with `code`."""
+
+    def __init__(self, code: int, reason: str) -> None:
+        super().__init__(reason)
+        self.code = code
+        self.reason = reason
+
+
+class FrameReader:
+    """Messages out of a byte stream, as its pieces arrive (`feed`).
+
+    Bytes that do not make a whole frame yet are kept as the pieces they came
+    in and joined once the frame is complete, so a 2 MiB message arriving in
+    64 KiB reads is copied once, not once per read.
+    """
+
+    __slots__ = ("_fragment_opcode", "_fragments", "_fragments_bytes", "_max_message", "_need",
+                 "_pending", "_pending_bytes")  # fmt: skip
+
+    def __init__(self, max_message: int) -> None:
+        self._max_message = max_message
+        self._pending: list[bytes] = []
+        self._pending_bytes = 0
+        # Bytes the next frame needs at least (its header, then all of it).
+        self._need = 2
+        # The data frames of a message not finished yet; None outside one.
+        self._fragments: list[bytes] | None = None
+        self._fragment_opcode = TEXT
+        self._fragments_bytes = 0
+
+    def feed(self, data: bytes, emit: Callable[[Message], None]) -> None:
+        """Take `data`; `emit` each message it completes, in order.
+
+        Raises `Violation` at the first frame the protocol forbids, after the
+        messages before it were emitted.
+        """
+        if self._pending:
+            self._pending.append(data)
+            self._pending_bytes += len(data)
+            if self._pending_bytes < self._need:
+                return
+            data = b"".join(self._pending)
+            self._pending = []
+        elif len(data) < self._need:
+            self._pending = [data]
+            self._pending_bytes = len(data)
+            return
+        rest = self._parse(data, emit)
+        if rest:
+            self._pending = [rest]
+        self._pending_bytes = len(rest)
+
+    def _parse(self, data: bytes, emit: Callable[[Message], None]) -> bytes:
+        """Emit every whole frame of `data`; what is left of it (a frame's beginning)."""
+        end = len(data)
+        at = 0
+        while True:
+            if end - at < 2:
+                self._need = 2
+                return data[at:]
+            first, second = data[at], data[at + 1]
+            if first & 0x70:
+                raise Violation(CLOSE_PROTOCOL_ERROR, "reserved bits set (no extension agreed)")
+            opcode = first & 0x0F
+            length = second & 0x7F
+            start = at + 2
+            if length == 126:
+                if end - at < 4:
+                    self._need = 4
+                    return data[at:]
+                (length,) = _UNPACK_LEN2(data, at + 2)
+                start = at + 4
+            elif length == 127:
+                if end - at < 10:
+                    self._need = 10
+                    return data[at:]
+                (length,) = _UNPACK_LEN8(data, at + 2)
+                start = at + 10
+            self._check_header(opcode, fin=bool(first & 0x80), length=length)
+            masked = second & 0x80
+            payload_at = start + 4 if masked else start
+            frame_end = payload_at + length
+            if frame_end > end:
+                self._need = frame_end - at
+                return data[at:]
+            payload = data[payload_at:frame_end]
+            if masked:
+                payload = _unmask(payload, data[start:payload_at])
+            at = frame_end
+            self._take(opcode, bool(first & 0x80), payload, emit)
+
+    def _check_header(self, opcode: int, *, fin: bool, length: int) -> None:
+        """Refuse a frame from its header alone: before a lying length's payload is awaited."""
+        if opcode >= CLOSE:
+            if opcode not in (CLOSE, PING, PONG):
+                raise Violation(CLOSE_PROTOCOL_ERROR, f"reserved control opcode {opcode:#x}")
+            if not fin:
+                raise Violation(CLOSE_PROTOCOL_ERROR, "fragmented control frame")
+            if length > 125:
+                raise Violation(CLOSE_PROTOCOL_ERROR, "control frame over 125 bytes")
+            return
+        if opcode == _CONTINUATION:
+            if self._fragments is None:
+                raise Violation(CLOSE_PROTOCOL_ERROR, "continuation with nothing to continue")
+        elif opcode in (TEXT, BINARY):
+            if self._fragments is not None:
+                raise Violation(CLOSE_PROTOCOL_ERROR, "new message inside a fragmented one")
+        else:
+            raise Violation(CLOSE_PROTOCOL_ERROR, f"reserved data opcode {opcode:#x}")
+        if self._fragments_bytes + length > self._max_message:
+            raise Violation(CLOSE_TOO_BIG, f"message over {self._max_message} bytes")
+
+    def _take(
+        self, opcode: int, fin: bool, payload: bytes, emit: Callable[[Message], None]
+    ) -> None:
+        if opcode >= CLOSE:
+            emit((opcode, _close_of(payload) if opcode == CLOSE else payload))
+            return
+        if opcode != _CONTINUATION:
+            self._fragment_opcode = opcode
+            if fin:
+                emit((opcode, _text(payload) if opcode == TEXT else payload))
+                return
+            self._fragments = []
+        fragments = self._fragments
+        assert fragments is not None  # checked by _check_header
+        fragments.append(payload)
+        self._fragments_bytes += len(payload)
+        if fin:
+            whole = b"".join(fragments)
+            self._fragments = None
+            self._fragments_bytes = 0
+            emit((self._fragment_opcode, _text(whole) if self._fragment_opcode == TEXT else whole))
+
+
+def _unmask(payload: bytes, key: bytes) -> bytes:
+    """XOR with the 4-byte key, repeated: as one big-integer operation, in C."""
+    size = len(payload)
+    if not size:
+        return payload
+    repeated = (key * (size // 4 + 1))[:size]
+    return (int.from_bytes(payload, "little") ^ int.from_bytes(repeated, "little")).to_bytes(
+        size, "little"
+    )
+
+
+def _text(payload: bytes) -> str:
+    try:
+        return payload.decode("utf-8")
+    except UnicodeDecodeError:
+        raise Violation(CLOSE_INVALID_TEXT, "text that is not UTF-8") from None
+
+
+def _close_of(payload: bytes) -> tuple[int, str]:
+    """A close frame's code and reason; no code is 1005 (RFC 6455 7.1.5)."""
+    if not payload:
+        return CLOSE_NO_STATUS, ""
+    if len(payload) == 1:
+        raise Violation(CLOSE_PROTOCOL_ERROR, "close frame of one byte")
+    (code,) = _UNPACK_LEN2(payload)
+    if code not in _SENDABLE_CLOSE_CODES and not 3000 <= code <= 4999:
+        raise Violation(CLOSE_PROTOCOL_ERROR, f"close code {code} may not be sent")
+    return code, _text(payload[2:])
