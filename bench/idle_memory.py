@@ -47,6 +47,7 @@ from bench.loadgen.ledger import Ledger
 from bench.loadgen.link import Link
 from bench.processes import PYTHON, Placement, pinned_to, raise_open_files_limit
 from bench.processes import server_environment as environment
+from chatapp.config import Settings
 from chatapp.testing.process import wait_until_ready
 from chatapp.testing.server import free_port
 
@@ -70,6 +71,8 @@ signal.signal(signal.SIGUSR2, dump)
 runpy.run_module("chatapp", run_name="__main__", alter_sys=True)
 """
 WARM_UP_CONNECTIONS = 50
+# `max_connections_per_user` at its default: more for one account are refused (4429).
+DEVICES_PER_USER_LIMIT: int = Settings.model_fields["max_connections_per_user"].default
 OUR_CODE = (f"{os.sep}chatapp{os.sep}", f"{os.sep}aiohttp{os.sep}", f"{os.sep}multidict{os.sep}")
 
 
@@ -313,7 +316,12 @@ def report(results: list[dict[str, Any]]) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.idle_memory", description=__doc__)
     parser.add_argument("--connections", type=int, default=2000)
-    parser.add_argument("--users", type=int, default=500)
+    parser.add_argument(
+        "--users",
+        type=int,
+        help="accounts the connections are spread over (default: 500, or more so that none "
+        f"needs over {DEVICES_PER_USER_LIMIT}, the server's default per user)",
+    )
     parser.add_argument("--settle", type=float, default=3.0, help="seconds before each reading")
     parser.add_argument(
         "--depth", type=int, default=16, help="tracemalloc frames per block; 0: RSS only"
@@ -325,7 +333,8 @@ def main(argv: list[str] | None = None) -> int:
     limit = raise_open_files_limit()
     if args.connections + 100 > limit:
         parser.error(f"{args.connections} connections need more open files than {limit}")
-    sizes = Sizes(args.connections, args.users, args.settle, args.depth, args.top)
+    users = args.users or max(500, -(-args.connections // DEVICES_PER_USER_LIMIT))
+    sizes = Sizes(args.connections, users, args.settle, args.depth, args.top)
     sources: list[Path | None] = [None] if args.baseline is None else [None, args.baseline]
     results = []
     with tempfile.TemporaryDirectory(prefix="idle-memory-") as work:
