@@ -31,9 +31,10 @@ CLOSE_TOO_BIG = 1009
 
 _UNPACK_LEN2 = struct.Struct("!H").unpack_from
 _UNPACK_LEN8 = struct.Struct("!Q").unpack_from
-# Close codes a peer may send (RFC 6455 7.4): the defined ones that may be on
-# the wire, and the ranges for libraries (3000 to 3999) and applications (4000 to 4999).
-_SENDABLE_CLOSE_CODES = frozenset({1000, 1001, 1002, 1003, *range(1007, 1015)})
+# Close codes a client may send: those aiohttp's reader took before this one
+# (RFC 6455 7.4's defined codes, with 1006, and everything from 3000 up), so
+# that no client that worked is refused now.
+_SENDABLE_CLOSE_CODES = frozenset({1000, 1001, 1002, 1003, *range(1006, 1015)})
 
 Message = tuple[int, "str | bytes | tuple[int, str]"]
 """An opcode and what came with it: TEXT str, BINARY/PING/PONG bytes, CLOSE (code, reason)."""
@@ -51,18 +52,18 @@ class Violation(Exception):
 class FrameReader:
     """Messages out of a byte stream, as its pieces arrive (`feed`).
 
-    Bytes that do not make a whole frame yet are kept as the pieces they came
-    in and joined once the frame is complete, so a 2 MiB message arriving in
-    64 KiB reads is copied once, not once per read.
+    Bytes that do not make a whole frame yet are appended to one buffer, so a
+    2 MiB message arriving in 64 KiB reads is not copied once per read, and
+    one arriving a byte at a time holds its bytes, not an object per byte.
     """
 
     __slots__ = ("_fragment_opcode", "_fragments", "_fragments_bytes", "_max_message", "_need",
-                 "_pending", "_pending_bytes")  # fmt: skip
+                 "_pending")  # fmt: skip
 
     def __init__(self, max_message: int) -> None:
         self._max_message = max_message
-        self._pending: list[bytes] = []
-        self._pending_bytes = 0
+        # The beginning of a frame, until the rest of it arrives; None between frames.
+        self._pending: bytearray | None = None
         # Bytes the next frame needs at least (its header, then all of it).
         self._need = 2
         # The data frames of a message not finished yet; None outside one.
@@ -70,27 +71,30 @@ class FrameReader:
         self._fragment_opcode = TEXT
         self._fragments_bytes = 0
 
+    @property
+    def buffered(self) -> int:
+        """Bytes held for a frame that has not arrived whole yet."""
+        return 0 if self._pending is None else len(self._pending)
+
     def feed(self, data: bytes, emit: Callable[[Message], None]) -> None:
         """Take `data`; `emit` each message it completes, in order.
 
         Raises `Violation` at the first frame the protocol forbids, after the
         messages before it were emitted.
         """
-        if self._pending:
-            self._pending.append(data)
-            self._pending_bytes += len(data)
-            if self._pending_bytes < self._need:
+        pending = self._pending
+        if pending is not None:
+            pending += data
+            if len(pending) < self._need:
                 return
-            data = b"".join(self._pending)
-            self._pending = []
+            data = bytes(pending)
+            self._pending = None
         elif len(data) < self._need:
-            self._pending = [data]
-            self._pending_bytes = len(data)
+            self._pending = bytearray(data)
             return
         rest = self._parse(data, emit)
         if rest:
-            self._pending = [rest]
-        self._pending_bytes = len(rest)
+            self._pending = bytearray(rest)
 
     def _parse(self, data: bytes, emit: Callable[[Message], None]) -> bytes:
         """Emit every whole frame of `data`; what is left of it (a frame's beginning)."""
@@ -200,6 +204,6 @@ def _close_of(payload: bytes) -> tuple[int, str]:
     if len(payload) == 1:
         raise Violation(CLOSE_PROTOCOL_ERROR, "close frame of one byte")
     (code,) = _UNPACK_LEN2(payload)
-    if code not in _SENDABLE_CLOSE_CODES and not 3000 <= code <= 4999:
+    if code not in _SENDABLE_CLOSE_CODES and code < 3000:
         raise Violation(CLOSE_PROTOCOL_ERROR, f"close code {code} may not be sent")
     return code, _text(payload[2:])

@@ -69,8 +69,10 @@ class Gateway:
         self._modules = modules
         self._metrics = modules.metrics
         self._open = 0
-        # The connections' read loops: a task holds only a weak reference to itself.
-        self._lives: set[asyncio.Task[None]] = set()
+        # Each socket's life (its read loop), with the socket: asyncio itself
+        # holds only a weak reference to a task.
+        self._lives: dict[asyncio.Task[None], WireSocket] = {}
+        self._closing = False
         self.budget = OutgoingBudget(
             per_connection=settings.connection_queue_bytes, total=settings.outgoing_bytes_total
         )
@@ -97,8 +99,8 @@ class Gateway:
         # The connection's whole life, outliving this request: aiohttp lets go of
         # the socket once it is upgraded (`gateway.upgrade`).
         life = asyncio.create_task(self._live(wire))
-        self._lives.add(life)
-        life.add_done_callback(self._lives.discard)
+        self._lives[life] = wire
+        life.add_done_callback(self._lives.pop)
         return response
 
     def _wire_of(self, transport: Transport) -> WireSocket:
@@ -112,7 +114,9 @@ class Gateway:
         gauge.inc()
         self._open += 1
         try:
-            if self._open > self._settings.max_connections:
+            if self._closing:  # upgraded after shutdown began: told as the others were
+                await socket.close(code=1001, message=b"server shutting down")
+            elif self._open > self._settings.max_connections:
                 self._refuse("connections_total")
                 await socket.close(code=CLOSE_TOO_MANY, message=b"server full: try later")
             else:
@@ -122,6 +126,9 @@ class Gateway:
             # a database away): the client should come back, not report a bug.
             log.warning("connection_store_unavailable", error=str(failure))
             await socket.close(code=CLOSE_SLOW_CONSUMER, message=b"store unavailable: try again")
+        except asyncio.CancelledError:
+            socket.abort()  # shutdown waited long enough: no closing handshake
+            raise
         except Exception:
             log.exception("connection_failed")
             await socket.close(code=1011, message=b"internal error")
@@ -130,19 +137,28 @@ class Gateway:
             gauge.dec()
 
     async def close(self) -> None:
-        """On shutdown: tell every client to come back later, and wait (briefly) for them."""
+        """On shutdown: tell every client to come back later, and wait (briefly) for them.
+
+        A socket upgraded from now on is closed the same way at once; each
+        socket's life ends by cleaning up (presence, the session) while the
+        stores are still open, and one that has not ended in time is cancelled.
+        """
+        self._closing = True
         await self._idle.close()
         connections = self.registry.all()
         for connection in connections:
             connection.close(1001, "server shutting down")
         handshakes = [c.closing for c in connections if c.closing is not None]
+        # Sockets still before their hello are no connections yet: told the same.
+        handshakes += [
+            asyncio.create_task(socket.close(code=1001, message=b"server shutting down"))
+            for socket in self._lives.values()
+            if not socket.closed
+        ]
         if handshakes:
             await asyncio.wait(handshakes, timeout=CLOSE_TIMEOUT)
-        # Each life ends by cleaning up (presence, the session) while the stores
-        # are still open; one that does not end in time is cancelled.
-        lives = set(self._lives)
-        if lives:
-            _, late = await asyncio.wait(lives, timeout=CLOSE_TIMEOUT)
+        while self._lives:
+            _, late = await asyncio.wait(list(self._lives), timeout=CLOSE_TIMEOUT)
             for life in late:
                 life.cancel()
             if late:

@@ -13,7 +13,8 @@ by pyproject's `aiohttp<4`): `request.protocol` is the connection's
 `RequestHandler`; bytes that came after the upgrade request, before the
 handler ran, are kept in its `_message_tail`; with its `transport` set to None
 its `connection_lost` neither closes nor writes to the socket, and the
-handler's task ends once the route returns.
+handler's task ends once the route returns; a pause of reading it made for
+itself is undone here.
 """
 
 from __future__ import annotations
@@ -63,6 +64,13 @@ async def take_over(
     handler._message_tail = b""
     protocol = protocol_of(transport)
     transport.set_protocol(protocol)
+    # aiohttp may have paused either direction for itself: reading, when enough
+    # bytes followed the upgrade request; writing, when the 101 filled the buffer.
+    # The new protocol starts from neither, and pauses again as it needs.
+    if not transport.is_reading():
+        transport.resume_reading()
+    if handler.writing_paused:
+        protocol.pause_writing()
     handler.transport = None
     handler.connection_lost(None)
     if early:

@@ -67,6 +67,8 @@ class Transport(Protocol):
 
     def close(self) -> None: ...
 
+    def abort(self) -> None: ...
+
 
 class TurnWrites:
     """The sockets that took frames in this turn of the loop, written together at its end.
@@ -174,6 +176,7 @@ class WireSocket(asyncio.Protocol):
             return message
         code, reason = cast("tuple[int, str]", message[1])
         self.close_code = code
+        self.flush()  # answers to the frames before it go first
         if kind == CLOSE:
             # The client closes: answer (as aiohttp did, with 1000) and end the connection.
             self._write_close(CLOSE_NORMAL, b"")
@@ -248,9 +251,11 @@ class WireSocket(asyncio.Protocol):
             return False
         self.close_code = code
         self._write_close(code, message)
-        self._inbox = None
+        unread, self._inbox = self._inbox, None
         _wake(self._waiter)  # the read loop learns that the socket closes
-        if self._reader is None:  # nothing the client sends can be read any more
+        answered = unread is not None and any(kind == CLOSE for kind, _ in unread)
+        if answered or self._reader is None:
+            # The client's close was read already, or nothing it sends can be read any more.
             self._shut()
             return True
         self._resume_reading()
@@ -259,10 +264,18 @@ class WireSocket(asyncio.Protocol):
             async with asyncio.timeout(CLOSE_TIMEOUT):
                 await replied
         except TimeoutError:
+            # Closed all the same, but not dropped: a client that reads slowly
+            # (a slow consumer) still gets what was sent, the close frame last.
             pass
         finally:
             self._shut()
         return True
+
+    def abort(self) -> None:
+        """Drop the connection now, unsent bytes and all (no closing handshake)."""
+        self._closed = True
+        self._transport.abort()
+        _wake(self._replied)
 
     def _write_close(self, code: int, reason: bytes) -> None:
         self._close_sent = True

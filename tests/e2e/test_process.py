@@ -18,6 +18,7 @@ import pytest
 from chatapp.client import ChatClient
 from chatapp.storage import find_migrations
 from chatapp.testing import RawSocket, ServerProcess, free_port, wait_until_ready
+from chatapp.testing.wire_socket import WireSocket
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -161,6 +162,21 @@ async def test_sigterm_closes_websockets_with_1001_and_exits_quickly(tmp_path: P
             assert time.monotonic() - started < 10
         finally:
             await client.close()
+
+
+def test_sigterm_closes_a_socket_that_has_not_said_hello_too(tmp_path: Path) -> None:
+    """A socket upgraded but still before its hello is no connection yet; shutdown tells
+    it 1001 as well, and does not wait out its hello timeout."""
+    with ServerProcess(tmp_path / "d") as server:
+        silent = WireSocket.connect(server.url.replace("http://", "ws://") + "/ws")
+        try:
+            assert server.process is not None
+            server.process.send_signal(signal.SIGTERM)
+            assert silent.closed_with(timeout=10) == 1001
+            silent.close()
+            assert server.process.wait(20) == 0
+        finally:
+            silent.abort()
 
 
 def test_a_test_server_whose_port_was_taken_meanwhile_starts_on_another(tmp_path: Path) -> None:

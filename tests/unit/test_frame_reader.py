@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import struct
+import tracemalloc
 
 import pytest
 
@@ -68,6 +69,7 @@ def test_close_frames_give_code_and_reason() -> None:
     assert read([encode_frame(CLOSE, struct.pack("!H", 4000) + b"bye")]) == [(CLOSE, (4000, "bye"))]
     assert read([encode_frame(CLOSE, b"")]) == [(CLOSE, (1005, ""))]
     assert read([encode_frame(PONG, b"p")]) == [(PONG, b"p")]
+    assert read([encode_frame(CLOSE, struct.pack("!H", 5000))]) == [(CLOSE, (5000, ""))]
 
 
 VIOLATIONS = {
@@ -83,7 +85,8 @@ VIOLATIONS = {
     ),
     "close of one byte": (encode_frame(CLOSE, b"\x03"), 1002),
     "close code 1005 on the wire": (encode_frame(CLOSE, struct.pack("!H", 1005)), 1002),
-    "close code 5000": (encode_frame(CLOSE, struct.pack("!H", 5000)), 1002),
+    "close code 1004": (encode_frame(CLOSE, struct.pack("!H", 1004)), 1002),
+    "close code 2999": (encode_frame(CLOSE, struct.pack("!H", 2999)), 1002),
     "close reason not UTF-8": (encode_frame(CLOSE, struct.pack("!H", 1000) + b"\xff"), 1007),
     "text not UTF-8": (encode_frame(TEXT, b"\xc0\xaf"), 1007),
     "a surrogate in UTF-8": (encode_frame(TEXT, b"\xed\xa0\x80"), 1007),
@@ -116,6 +119,28 @@ def test_a_lying_length_is_refused_from_the_header_alone() -> None:
     with pytest.raises(Violation) as raised:
         read([header_only])
     assert raised.value.code == 1009
+
+
+def test_a_frame_fed_a_byte_at_a_time_is_buffered_whole() -> None:
+    """Tiny reads are appended to one buffer: what is held is about the bytes, not an
+    object per piece (which would be some 40 times as much)."""
+    reader = FrameReader(100_000)
+    messages: list[Message] = []
+    data = encode_frame(BINARY, b"x" * 50_000)
+    pieces = one_byte_at_a_time(data[:-1])
+    tracemalloc.start()
+    try:
+        for piece in pieces:
+            reader.feed(piece, messages.append)
+        held, _ = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert messages == []
+    assert reader.buffered == len(data) - 1
+    assert held < 3 * len(data)
+    reader.feed(data[-1:], messages.append)
+    assert messages == [(BINARY, b"x" * 50_000)]
+    assert reader.buffered == 0
 
 
 def test_the_limit_itself_is_allowed() -> None:

@@ -41,6 +41,9 @@ class RecordingTransport:
     def close(self) -> None:
         self.closed = True
 
+    def abort(self) -> None:
+        self.closed = True
+
 
 def frame(text: str) -> bytes:
     payload = text.encode()
@@ -127,6 +130,24 @@ async def test_a_client_close_is_answered_with_1000_and_ends_the_socket() -> Non
     assert await socket.receive() == (CLOSE, (4000, ""))
     with pytest.raises(ConnectionResetError):
         socket.write_now("too late")
+
+
+async def test_answers_taken_before_a_client_close_are_written_before_the_answer() -> None:
+    transport = RecordingTransport()
+    socket = WireSocket(transport, TurnWrites(), max_message=1024)
+    socket.data_received(client_frame(TEXT, b"question") + client_frame(CLOSE, b"\x03\xe8"))
+    assert await socket.receive() == (TEXT, "question")
+    assert socket.write_now("answer")
+    assert await socket.receive() == (CLOSE, (1000, ""))
+    assert transport.writes == [frame("answer"), b"\x88\x02\x03\xe8"]
+
+
+async def test_a_server_close_after_the_clients_close_was_read_does_not_wait() -> None:
+    transport = RecordingTransport()
+    socket = WireSocket(transport, TurnWrites(), max_message=1024)
+    socket.data_received(client_frame(TEXT, b"unread") + client_frame(CLOSE, b"\x03\xe8"))
+    assert await asyncio.wait_for(socket.close(code=1001), timeout=1) is True
+    assert transport.closed
 
 
 async def test_a_violation_closes_with_its_code_after_the_messages_before_it() -> None:
