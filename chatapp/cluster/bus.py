@@ -240,7 +240,7 @@ class RedisBus:
                 self._lost(error)
             finally:
                 with contextlib.suppress(RedisError):
-                    await pubsub.aclose()  # type: ignore[no-untyped-call]
+                    await pubsub.aclose()  # type: ignore[no-untyped-call, unused-ignore]
             await asyncio.sleep(backoff.next())
 
     async def _listen(self, pubsub: PubSub, backoff: Backoff) -> None:

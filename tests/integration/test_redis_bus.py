@@ -295,5 +295,5 @@ async def test_events_sent_together_travel_as_few_messages_and_arrive_in_order(
         )
         await eventually(lambda: (3, 7) in b.typing())
     finally:
-        await pubsub.aclose()  # type: ignore[no-untyped-call]
+        await pubsub.aclose()  # type: ignore[no-untyped-call, unused-ignore]
         await watcher.aclose()
