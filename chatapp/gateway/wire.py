@@ -34,8 +34,10 @@ from chatapp.gateway.frame_reader import CLOSE, FrameReader, Message, Violation
 # What the transport may hold unsent before the socket counts as lagging:
 # asyncio's default high-water mark, where it pauses the writer anyway.
 KEEPING_UP_BYTES = 64 * 1024
-# Messages read and not yet handled, past which the transport stops reading.
+# Messages read and not yet handled, or their bytes, past which the transport
+# stops reading: a client's frames wait in TCP, not in the server's memory.
 INBOX_MESSAGES = 64
+INBOX_BYTES = 256 * 1024
 # How long a closing handshake the server starts waits for the client's answer.
 CLOSE_TIMEOUT = 5.0
 CLOSE_NORMAL = 1000
@@ -46,7 +48,7 @@ _PONG_FINAL = 0x8A
 _LEN2 = struct.Struct("!BBH").pack
 _LEN8 = struct.Struct("!BBQ").pack
 _CODE = struct.Struct("!H").pack
-# What `receive` gives once nothing more will come: the close code, no reason.
+# In the inbox: the client broke the protocol here (with the close code and why).
 _VIOLATED = -1
 
 
@@ -97,9 +99,9 @@ class WireSocket(asyncio.Protocol):
     """The server's end of one WebSocket, as the transport's protocol."""
 
     # Tens of thousands of these live at once: no per-instance dict.
-    __slots__ = ("_close_sent", "_closed", "_drained", "_inbox", "_reader", "_reading_paused",
-                 "_replied", "_taken", "_taken_bytes", "_transport", "_turn", "_waiter",
-                 "_writing_paused", "close_code")  # fmt: skip
+    __slots__ = ("_close_sent", "_closed", "_drained", "_inbox", "_inbox_bytes", "_reader",
+                 "_reading_paused", "_replied", "_taken", "_taken_bytes", "_transport", "_turn",
+                 "_waiter", "_writing_paused", "close_code")  # fmt: skip
 
     def __init__(self, transport: Transport, turn: TurnWrites, *, max_message: int) -> None:
         self._transport = transport
@@ -108,6 +110,7 @@ class WireSocket(asyncio.Protocol):
         self._reader: FrameReader | None = FrameReader(max_message)
         # Messages read and not yet received; None while there are none.
         self._inbox: deque[Message] | None = None
+        self._inbox_bytes = 0
         self._reading_paused = False
         self._writing_paused = False
         # Who waits: the read loop for a message, a sender for the transport to drain,
@@ -146,7 +149,10 @@ class WireSocket(asyncio.Protocol):
         if inbox is None:
             inbox = self._inbox = deque()
         inbox.append(message)
-        if len(inbox) >= INBOX_MESSAGES and not self._reading_paused:
+        self._inbox_bytes += _size(message)
+        if (
+            len(inbox) >= INBOX_MESSAGES or self._inbox_bytes >= INBOX_BYTES
+        ) and not self._reading_paused:
             self._reading_paused = True
             self._transport.pause_reading()
         _wake(self._waiter)
@@ -158,8 +164,10 @@ class WireSocket(asyncio.Protocol):
             inbox = self._inbox
             if inbox:
                 message = inbox.popleft()
+                self._inbox_bytes -= _size(message)
                 if not inbox:
                     self._inbox = None
+                    self._inbox_bytes = 0
                     self._resume_reading()
                 return self._received(message)
             if self._close_sent or self._closed:
@@ -252,6 +260,7 @@ class WireSocket(asyncio.Protocol):
         self.close_code = code
         self._write_close(code, message)
         unread, self._inbox = self._inbox, None
+        self._inbox_bytes = 0
         _wake(self._waiter)  # the read loop learns that the socket closes
         answered = unread is not None and any(kind == CLOSE for kind, _ in unread)
         if answered or self._reader is None:
@@ -309,6 +318,12 @@ class WireSocket(asyncio.Protocol):
         for waiter in (self._waiter, self._drained, self._replied):
             _wake(waiter)
         self._drained = None
+
+
+def _size(message: Message) -> int:
+    """About what a read message holds (a text counted in characters, at least its bytes)."""
+    payload = message[1]
+    return len(payload) if isinstance(payload, str | bytes) else 0
 
 
 def _wake(waiter: asyncio.Future[None] | None) -> None:

@@ -6,8 +6,15 @@ import asyncio
 
 import pytest
 
-from chatapp.gateway.frame_reader import CLOSE, TEXT
-from chatapp.gateway.wire import INBOX_MESSAGES, KEEPING_UP_BYTES, TurnWrites, WireSocket, header
+from chatapp.gateway.frame_reader import BINARY, CLOSE, TEXT
+from chatapp.gateway.wire import (
+    INBOX_BYTES,
+    INBOX_MESSAGES,
+    KEEPING_UP_BYTES,
+    TurnWrites,
+    WireSocket,
+    header,
+)
 from chatapp.testing.wire_socket import encode_frame
 
 
@@ -115,6 +122,20 @@ async def test_a_full_inbox_pauses_reading_until_the_loop_took_it_all() -> None:
         assert await socket.receive() == (TEXT, str(n))
         assert not transport.reading
     assert await socket.receive() == (TEXT, str(INBOX_MESSAGES - 1))
+    assert transport.reading
+
+
+async def test_a_few_large_messages_pause_reading_as_many_small_ones_do() -> None:
+    transport = RecordingTransport()
+    socket = WireSocket(transport, TurnWrites(), max_message=1 << 21)
+    big = b"x" * (INBOX_BYTES // 2)
+    socket.data_received(client_frame(BINARY, big))
+    assert transport.reading
+    socket.data_received(client_frame(BINARY, big))
+    assert not transport.reading  # two messages, but the inbox holds its bytes' worth
+    assert await socket.receive() == (BINARY, big)
+    assert not transport.reading
+    assert await socket.receive() == (BINARY, big)
     assert transport.reading
 
 
