@@ -143,9 +143,13 @@ class Connection:
         """Send a frame without waiting; a client over its budget is disconnected (1013)."""
         if self.state is State.CLOSING:
             return
-        early = self._before_ready
-        if early is None and self._queue is None and self._write_now(frame):
+        if self._before_ready is None and self._queue is None and self._write_now(frame):
             return
+        self._hold_or_queue(frame)
+
+    def _hold_or_queue(self, frame: str) -> None:
+        """Hold or queue a frame that could not be written at once."""
+        early = self._before_ready
         size = frame_bytes(frame)
         # Room for `ready` is kept: it and the frames held for it fill the queue at most.
         if early is not None and len(early) >= self._queue_size - 1:
@@ -302,8 +306,15 @@ class Connection:
                 self.own(seq)
             elif seq == self.delivered_seq + 1 or self.on_gap is None:
                 self.delivered_seq = seq
-                self._pass_own()
-                self.push(frame)
+                if self._own:
+                    self._pass_own()
+                # `push`, spelled out: this runs once per recipient of every message.
+                if (
+                    self._before_ready is not None
+                    or self._queue is not None
+                    or not self._write_now(frame)
+                ):
+                    self._hold_or_queue(frame)
             else:
                 self.state = State.CATCHING_UP
                 self._held.append((seq, frame))

@@ -54,10 +54,12 @@ class FanOut:
 
     async def message_accepted(self, event: MessageAccepted) -> None:
         message_json = event.message_json or event.message.model_dump_json()
+        origin = event.origin_connection
+        of_user = self._registry.of_user
         for user_id, seq in event.inbox_seqs.items():
             frame: str | None = None
-            for connection in self._registry.of_user(user_id):
-                if connection.id == event.origin_connection:
+            for connection in of_user(user_id):
+                if connection.id == origin:
                     connection.own(seq)  # it gets an ack instead
                     continue
                 frame = frame or frames.message_frame(seq, message_json)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 from chatapp.gateway.connection import Connection
 
 
@@ -22,8 +20,10 @@ class ConnectionRegistry:
         if not connections:
             del self._by_user[connection.user_id]
 
-    def of_user(self, user_id: int) -> Iterator[Connection]:
-        yield from tuple(self._by_user.get(user_id, {}).values())
+    def of_user(self, user_id: int) -> tuple[Connection, ...]:
+        # A copy: delivering to one connection may close it and change the dict.
+        connections = self._by_user.get(user_id)
+        return tuple(connections.values()) if connections else ()
 
     def of_device(self, user_id: int, device_id: int) -> list[Connection]:
         return [c for c in self.of_user(user_id) if c.device_id == device_id]

@@ -238,7 +238,7 @@ class Gateway:
             await socket.close(code=CLOSE_UNAUTHORIZED, message=b"bad token")
             return None
         limit = self._settings.max_connections_per_user
-        if sum(1 for _ in self.registry.of_user(caller.user_id)) >= limit:
+        if len(self.registry.of_user(caller.user_id)) >= limit:
             self._refuse("connections_per_user")
             await socket.close(code=CLOSE_TOO_MANY, message=b"too many connections for this user")
             return None

@@ -8,8 +8,9 @@ WebSocket, see docs/benchmarks-profile.md).
 
 Reading: `data_received` cuts the bytes into messages and queues them;
 `receive` hands them to the read loop in order. A queue of
-`INBOX_MESSAGES` pauses the transport until the loop has taken them all, so
-a client that sends faster than it is served is slowed down by TCP.
+`INBOX_MESSAGES`, or of `INBOX_BYTES`, pauses the transport until the loop
+has taken them all, so a client that sends faster than it is served is
+slowed down by TCP.
 
 Writing: a server's frames are not masked, so a text frame is its header
 and its UTF-8 bytes. While the transport's buffer is short (the socket keeps
@@ -206,18 +207,21 @@ class WireSocket(asyncio.Protocol):
         return self._close_sent or self._closed or self._transport.is_closing()
 
     def write_now(self, data: str) -> bool:
-        if self.closed:
+        # Once per recipient of every message: `closed` and `header` are spelled out here.
+        transport = self._transport
+        if self._close_sent or self._closed or transport.is_closing():
             raise ConnectionResetError("Cannot write to closing transport")
-        if self._transport.get_write_buffer_size() + self._taken_bytes > KEEPING_UP_BYTES:
+        if transport.get_write_buffer_size() + self._taken_bytes > KEEPING_UP_BYTES:
             return False
         payload = data.encode("utf-8")
+        length = len(payload)
         taken = self._taken
         if taken is None:
             taken = self._taken = []
             self._turn.add(self)
-        taken.append(header(len(payload)))
+        taken.append(_LEN2(_TEXT_FINAL, 126, length) if 125 < length < 65536 else header(length))
         taken.append(payload)
-        self._taken_bytes += len(payload)
+        self._taken_bytes += length
         return True
 
     def flush(self) -> None:

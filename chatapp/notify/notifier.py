@@ -163,10 +163,8 @@ class Notifier:
     async def _open_windows(self, event: MessageAccepted, live: Collection[int] | None) -> bool:
         """Open the windows the message needs; False when it needs none."""
         message = event.message
-        mentioned = set(message.mentions)
-        recipients = {
-            user: user in mentioned for user in event.inbox_seqs if user != message.sender_id
-        }
+        sender_id = message.sender_id
+        recipients = [user for user in event.inbox_seqs if user != sender_id]
         if not recipients:
             return False
         # Who is connected is one question for all recipients (on a cluster, one
@@ -178,7 +176,10 @@ class Notifier:
         offline = [user_id for user_id in recipients if user_id not in live]
         if not offline:
             return False
-        levels = asyncio.ensure_future(self._wanting(message.channel_id, recipients))
+        mentioned = set(message.mentions)
+        levels = asyncio.ensure_future(
+            self._wanting(message.channel_id, {user: user in mentioned for user in offline})
+        )
         try:
             found = await self._directory.push_targets_of(offline)
             wanted = await levels

@@ -10,16 +10,16 @@ committed: the writer moves the counters only once the batch is on disk.
 from __future__ import annotations
 
 import asyncio
+import struct
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final
 
 from chatapp.messaging import change_rules
 from chatapp.messaging.adapters import codec
 from chatapp.messaging.adapters.leveldb_layout import (
     INBOX,
     MESSAGE,
-    U64,
     check_id,
     counter_at,
     decode_message,
@@ -42,6 +42,9 @@ from chatapp.messaging.models import (
     UpdateKind,
 )
 from chatapp.messaging.store import MessageIsDeleted, MessageMissing, TooManyReactions
+
+# An owner's id and the id of one of its entries: the key after its table's byte.
+_OWNER_AND_ID: Final = struct.Struct(">QQ").pack
 
 
 @dataclass(slots=True)
@@ -252,16 +255,13 @@ def _assign(db: Any, send: PendingSend, batch: WriteBatch, committed: Counters) 
     message_id = _next_id(
         db, MESSAGE, channel_id, batch.last_message_ids, committed.last_message_ids
     )
-    batch.puts.append((MESSAGE + U64.pack(channel_id) + U64.pack(message_id), send.value))
+    batch.puts.append((MESSAGE + _OWNER_AND_ID(channel_id, message_id), send.value))
     batch.last_message = (channel_id, message_id)
     batch.new_messages += 1
 
     pointer = codec.encode_pointer(channel_id, message_id)
-    inbox_seqs: dict[int, int] = {}
-    for user_id in send.member_ids:
-        seq = _next_id(db, INBOX, user_id, batch.max_seqs, committed.max_seqs)
-        inbox_seqs[user_id] = seq
-        batch.puts.append((INBOX + U64.pack(user_id) + U64.pack(seq), pointer))
+    inbox_seqs = _next_seqs(db, send.member_ids, batch.max_seqs, committed.max_seqs)
+    batch.puts.extend([(INBOX + _OWNER_AND_ID(u, s), pointer) for u, s in inbox_seqs.items()])
 
     seq = inbox_seqs[send.draft.sender_id]
     batch.puts.append((send.dedup_key, codec.encode_receipt(channel_id, message_id, seq)))
@@ -292,6 +292,21 @@ def _next_id(
         last = committed[owner_id] = counter_at(db, table, owner_id)
     tentative[owner_id] = last + 1
     return last + 1
+
+
+def _next_seqs(
+    db: Any, user_ids: Sequence[int], tentative: dict[int, int], committed: dict[int, int]
+) -> dict[int, int]:
+    """`_next_id` of each member's inbox, in one loop: a group message has a hundred."""
+    seqs: dict[int, int] = {}
+    for user_id in user_ids:
+        last = tentative.get(user_id)
+        if last is None:
+            last = committed.get(user_id)
+            if last is None:
+                last = committed[user_id] = counter_at(db, INBOX, user_id)
+        seqs[user_id] = tentative[user_id] = last + 1
+    return seqs
 
 
 def _as_duplicate(original: AcceptedMessage) -> AcceptedMessage:
@@ -335,10 +350,8 @@ def _apply(db: Any, pending: PendingChange, batch: WriteBatch, committed: Counte
             encoded = codec.encode_reactions(after_reactions) if after_reactions else None
             batch.puts.append((reactions_at, _record(batch, reactions_at, encoded)))
         pointer = codec.encode_pointer(change.channel_id, change.message_id, kind)
-        for user_id in pending.member_ids:
-            seq = _next_id(db, INBOX, user_id, batch.max_seqs, committed.max_seqs)
-            inbox_seqs[user_id] = seq
-            batch.puts.append((INBOX + U64.pack(user_id) + U64.pack(seq), pointer))
+        inbox_seqs = _next_seqs(db, pending.member_ids, batch.max_seqs, committed.max_seqs)
+        batch.puts.extend([(INBOX + _OWNER_AND_ID(u, s), pointer) for u, s in inbox_seqs.items()])
     outcome = ChangeOutcome(
         message=with_reactions(after, after_reactions), update=kind, inbox_seqs=inbox_seqs
     )
