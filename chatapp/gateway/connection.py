@@ -148,7 +148,7 @@ class Connection:
         self._hold_or_queue(frame)
 
     def _hold_or_queue(self, frame: str) -> None:
-        """Hold or queue a frame that could not be written at once."""
+        """Hold a frame until `ready`, or queue it behind others or for a socket that lags."""
         early = self._before_ready
         size = frame_bytes(frame)
         # Room for `ready` is kept: it and the frames held for it fill the queue at most.

@@ -21,7 +21,7 @@ class ConnectionRegistry:
             del self._by_user[connection.user_id]
 
     def of_user(self, user_id: int) -> tuple[Connection, ...]:
-        # A copy: delivering to one connection may close it and change the dict.
+        # A copy, so that connections may come and go while a caller goes through them.
         connections = self._by_user.get(user_id)
         return tuple(connections.values()) if connections else ()
 

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import pytest
+
 from bench import hot_path
 
 
@@ -22,3 +26,10 @@ def test_without_a_baseline_the_report_gives_the_cost_per_member() -> None:
     result = hot_path.run(members=4, messages=5, rounds=1, repeats=1, baseline=None)
     assert set(result["us_per_message"]) == {"after"}
     assert "µs per member" in hot_path.markdown(result)
+
+
+def test_a_baseline_without_chatapp_is_refused_rather_than_measured_as_this_tree(
+    tmp_path: Path,
+) -> None:
+    with pytest.raises(RuntimeError, match="has no chatapp package"):
+        hot_path.run(members=3, messages=2, rounds=1, repeats=1, baseline=tmp_path)

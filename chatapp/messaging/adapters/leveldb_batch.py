@@ -284,7 +284,7 @@ def _assign(db: Any, send: PendingSend, batch: WriteBatch, committed: Counters) 
 def _next_id(
     db: Any, table: bytes, owner_id: int, tentative: dict[int, int], committed: dict[int, int]
 ) -> int:
-    """Count one more message of a channel, or entry of an inbox, on the tentative counters."""
+    """Count one more message of a channel on the tentative counters."""
     last = tentative.get(owner_id)
     if last is None:
         last = committed.get(owner_id)
@@ -297,7 +297,8 @@ def _next_id(
 def _next_seqs(
     db: Any, user_ids: Sequence[int], tentative: dict[int, int], committed: dict[int, int]
 ) -> dict[int, int]:
-    """`_next_id` of each member's inbox, in one loop: a group message has a hundred."""
+    """The next seq of each member's inbox, on the tentative counters, in one loop (a
+    group message has a hundred members). The ids are unique, as their callers make them."""
     seqs: dict[int, int] = {}
     for user_id in user_ids:
         last = tentative.get(user_id)
