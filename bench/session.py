@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import time
+import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -60,8 +62,11 @@ class Bench:
         profiler = None
         if self.profile_dir is not None and kind == "chat":
             profiler = Profiler(server.pid, self.profile_dir, f"{name}-{self.label}")
+        collector = None
         try:
             result = self.generate(folder, server, scenario, params, timeout=timeout)
+            if kind == "chat":
+                collector = collector_figures(server.url)
         finally:
             profile = profiler.stop() if profiler is not None else None
             exit_code = server.stop()
@@ -69,6 +74,7 @@ class Bench:
             "ready_seconds": round(server.ready_after, 3),
             "exit_code": exit_code,
             **log_findings(server.log_path),
+            **({"collector": collector} if collector is not None else {}),
         }
         if profile is not None:
             result["profile"] = profile
@@ -150,6 +156,26 @@ class Bench:
         result: dict[str, Any] = json.loads(result_path.read_text())
         result["wall_seconds"] = round(time.monotonic() - started, 2)
         return result
+
+
+def collector_figures(url: str) -> dict[str, list[float]] | None:
+    """The garbage collector's collections and pause seconds by generation, over the
+    server's life so far, from its /metrics; None where it has none."""
+    try:
+        with urllib.request.urlopen(url + "/metrics", timeout=5) as answer:
+            text = answer.read().decode()
+    except OSError:
+        return None
+    figures: dict[str, list[float]] = {}
+    for key, name in (
+        ("collections", "chatapp_gc_collections"),
+        ("seconds", "chatapp_gc_pause_seconds"),
+    ):
+        found = dict(re.findall(rf'^{name}_total{{generation="(\d)"}} (\S+)$', text, re.M))
+        if set(found) != {"0", "1", "2"}:
+            return None
+        figures[key] = [float(found[str(generation)]) for generation in range(3)]
+    return figures
 
 
 def log_findings(log_path: Path) -> dict[str, Any]:

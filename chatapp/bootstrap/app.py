@@ -17,6 +17,7 @@ from chatapp.api import MIDDLEWARES, add_routes
 from chatapp.api.client_address import parse_networks
 from chatapp.bootstrap.background import in_background
 from chatapp.bootstrap.backup_request import backup_requests
+from chatapp.bootstrap.collector import CollectorPauses
 from chatapp.bootstrap.modules import (
     SocialModules,
     build_accounts,
@@ -199,6 +200,10 @@ async def open_server(
     lag = LoopLag(metrics.event_loop_lag)
     lag.start()
     stack.push_async_callback(lag.close)
+    pauses = CollectorPauses()
+    pauses.install()
+    stack.callback(pauses.remove)
+    metrics.watch_collector(pauses)
     discovery: Discovery
     nodes: NodeDirectory
     if settings.cluster_mode:

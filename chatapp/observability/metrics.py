@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Protocol
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
@@ -21,6 +21,17 @@ class BusFigures(Protocol):
 
     @property
     def backlog(self) -> int: ...
+
+
+class CollectorFigures(Protocol):
+    """What the garbage collector's watch reports (`bootstrap.collector.CollectorPauses`),
+    each by generation, 0 to 2."""
+
+    @property
+    def collections(self) -> Sequence[int]: ...
+
+    @property
+    def seconds(self) -> Sequence[float]: ...
 
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -90,6 +101,10 @@ class Metrics:
         """Report the bus's figures, read from `stats` at each scrape."""
         self.registry.register(_BusCollector(stats))
 
+    def watch_collector(self, figures: CollectorFigures) -> None:
+        """Report the garbage collector's collections and pauses, read at each scrape."""
+        self.registry.register(_CollectorCollector(figures))
+
     def render(self) -> bytes:
         return generate_latest(self.registry)
 
@@ -116,3 +131,27 @@ class _BusCollector(Collector):
             " grows means a subscriber cannot keep up.",
             value=stats.backlog,
         )
+
+
+class _CollectorCollector(Collector):
+    def __init__(self, figures: CollectorFigures) -> None:
+        self._figures = figures
+
+    def collect(self) -> Iterator[Metric]:
+        collections = CounterMetricFamily(
+            "chatapp_gc_collections",
+            "Collections of the cyclic garbage collector, by generation.",
+            labels=["generation"],
+        )
+        pauses = CounterMetricFamily(
+            "chatapp_gc_pause_seconds",
+            "Time the cyclic garbage collector held the process, by generation: every"
+            " request and socket waits while it runs.",
+            labels=["generation"],
+        )
+        for generation in range(3):
+            label = [str(generation)]
+            collections.add_metric(label, self._figures.collections[generation])
+            pauses.add_metric(label, self._figures.seconds[generation])
+        yield collections
+        yield pauses

@@ -18,6 +18,12 @@ class _Figures:
     backlog: int = 0
 
 
+@dataclass(frozen=True)
+class _Collector:
+    collections: tuple[int, int, int] = (0, 0, 0)
+    seconds: tuple[float, float, float] = (0.0, 0.0, 0.0)
+
+
 def exposed_names(metrics: Metrics) -> set[str]:
     """Each metric family as a scrape names it: a counter by its `_total` series."""
     names = set()
@@ -37,6 +43,7 @@ def test_every_registered_metric_is_in_the_operations_manual() -> None:
     Metrics table of docs/operations.md, and the table names none that does not exist."""
     metrics = Metrics()
     metrics.watch_bus(_Figures)
+    metrics.watch_collector(_Collector())
     registered = exposed_names(metrics)
     assert len(registered) >= 12
     documented = documented_names()
@@ -48,6 +55,7 @@ def test_the_names_are_those_a_scrape_shows() -> None:
     """The names checked are the series names in /metrics' text (counters end in _total)."""
     metrics = Metrics()
     metrics.watch_bus(_Figures)
+    metrics.watch_collector(_Collector())
     text = metrics.render().decode()
     for name in exposed_names(metrics):
         assert re.search(rf"^# TYPE {re.escape(name.removesuffix('_total'))}", text, re.M)
