@@ -43,6 +43,11 @@ class Profiler:
                 [
                     py_spy(),
                     "record",
+                    # Not pausing the server for each sample: a pause lands in a system call
+                    # and lengthens it, so py-spy charged a function that called getpid() 4.7%
+                    # of the time with 58% of the samples (5.7% without pausing; measured on
+                    # 2026-12-04, docs/benchmarks-profile.md).
+                    "--nonblocking",
                     "--pid",
                     str(pid),
                     "--rate",
