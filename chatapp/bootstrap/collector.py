@@ -83,7 +83,7 @@ class CollectorPauses:
         gc.callbacks.append(self)
 
     def remove(self) -> None:
-        """Stop counting, and log the totals (the benchmark reads them from the log)."""
+        """Stop counting, and log the totals, for whoever reads the log after a stop."""
         if self in gc.callbacks:
             gc.callbacks.remove(self)
         log.info(

@@ -10,16 +10,16 @@ committed: the writer moves the counters only once the batch is on disk.
 from __future__ import annotations
 
 import asyncio
-import struct
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Any
 
 from chatapp.messaging import change_rules
 from chatapp.messaging.adapters import codec
 from chatapp.messaging.adapters.leveldb_layout import (
     INBOX,
     MESSAGE,
+    U64_PAIR,
     check_id,
     counter_at,
     decode_message,
@@ -42,9 +42,6 @@ from chatapp.messaging.models import (
     UpdateKind,
 )
 from chatapp.messaging.store import MessageIsDeleted, MessageMissing, TooManyReactions
-
-# An owner's id and the id of one of its entries: the key after its table's byte.
-_OWNER_AND_ID: Final = struct.Struct(">QQ").pack
 
 
 @dataclass(slots=True)
@@ -255,13 +252,13 @@ def _assign(db: Any, send: PendingSend, batch: WriteBatch, committed: Counters) 
     message_id = _next_id(
         db, MESSAGE, channel_id, batch.last_message_ids, committed.last_message_ids
     )
-    batch.puts.append((MESSAGE + _OWNER_AND_ID(channel_id, message_id), send.value))
+    batch.puts.append((MESSAGE + U64_PAIR.pack(channel_id, message_id), send.value))
     batch.last_message = (channel_id, message_id)
     batch.new_messages += 1
 
     pointer = codec.encode_pointer(channel_id, message_id)
     inbox_seqs = _next_seqs(db, send.member_ids, batch.max_seqs, committed.max_seqs)
-    batch.puts.extend([(INBOX + _OWNER_AND_ID(u, s), pointer) for u, s in inbox_seqs.items()])
+    batch.puts.extend([(INBOX + U64_PAIR.pack(u, s), pointer) for u, s in inbox_seqs.items()])
 
     seq = inbox_seqs[send.draft.sender_id]
     batch.puts.append((send.dedup_key, codec.encode_receipt(channel_id, message_id, seq)))
@@ -352,7 +349,7 @@ def _apply(db: Any, pending: PendingChange, batch: WriteBatch, committed: Counte
             batch.puts.append((reactions_at, _record(batch, reactions_at, encoded)))
         pointer = codec.encode_pointer(change.channel_id, change.message_id, kind)
         inbox_seqs = _next_seqs(db, pending.member_ids, batch.max_seqs, committed.max_seqs)
-        batch.puts.extend([(INBOX + _OWNER_AND_ID(u, s), pointer) for u, s in inbox_seqs.items()])
+        batch.puts.extend([(INBOX + U64_PAIR.pack(u, s), pointer) for u, s in inbox_seqs.items()])
     outcome = ChangeOutcome(
         message=with_reactions(after, after_reactions), update=kind, inbox_seqs=inbox_seqs
     )

@@ -44,6 +44,9 @@ FLOOR: Final = b"f"
 RETENTION: Final = b"e"
 ID_COUNT: Final = 2**64
 U64: Final = struct.Struct(">Q")
+# An owner's id and one of its entries' ids, as a key has them after its table's byte:
+# `U64.pack(a) + U64.pack(b)` in one call, for the loops that make a key per member.
+U64_PAIR: Final = struct.Struct(">QQ")
 PREFIX_LEN: Final = 1 + U64.size
 # Every 8-byte id sorts at or below this, so it closes any range inclusively.
 RANGE_END: Final = b"\xff" * U64.size
